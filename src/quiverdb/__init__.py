@@ -1,0 +1,40 @@
+"""quiverdb: a durable, multi-tenant vector store with one interface over several backends.
+
+Start embedded (SQLite + sqlite-vec, zero set-up), move to PostgreSQL + pgvector for HA, or
+talk to a ``quiver serve`` service: the same calls, the same results, the same errors.
+"""
+
+from .errors import (
+    CollectionConflictError,
+    CollectionNotFoundError,
+    DimensionMismatchError,
+    InvalidArgumentError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    QuiverError,
+    StoreUnavailableError,
+    UnauthenticatedError,
+)
+from .models import METRICS, Collection, Item, Match
+from .store import Store, open_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METRICS",
+    "Collection",
+    "CollectionConflictError",
+    "CollectionNotFoundError",
+    "DimensionMismatchError",
+    "InvalidArgumentError",
+    "Item",
+    "Match",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "QuiverError",
+    "Store",
+    "StoreUnavailableError",
+    "UnauthenticatedError",
+    "__version__",
+    "open_store",
+]

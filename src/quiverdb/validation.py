@@ -1,0 +1,333 @@
+"""Input validation shared by every backend (SPEC §1, §4, §12), done before anything is written.
+
+Validated input comes out in the shape backends write: a batch of items becomes one
+``float32`` matrix plus parallel lists of ids, canonical metadata JSON and texts, so a
+backend never re-checks and never meets a Python object it did not expect.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import DimensionMismatchError, InvalidArgumentError
+from .filters import INT64_MAX, INT64_MIN
+from .models import METRICS, Collection, Item, ItemLike
+
+__all__ = [
+    "MAX_DIMENSIONS",
+    "MAX_ID_LENGTH",
+    "MAX_METADATA_DEPTH",
+    "MAX_NAME_LENGTH",
+    "ItemBatch",
+    "check_collection_name",
+    "check_dimensions_for_ensure",
+    "check_id",
+    "check_limit",
+    "check_tenant",
+    "normalize_metric",
+    "validate_items",
+    "validate_queries",
+    "validate_query",
+]
+
+MAX_NAME_LENGTH = 256
+MAX_ID_LENGTH = 1024
+MAX_DIMENSIONS = 16000
+MAX_METADATA_DEPTH = 64
+"""Metadata nested deeper is rejected: it bounds recursion in JSON codecs and SQL engines."""
+
+Matrix = npt.NDArray[np.float32]
+
+
+def _check_text_key(kind: str, value: object, max_len: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{kind} must be a string, got {type(value).__name__}")
+    if not value:
+        raise InvalidArgumentError(f"{kind} must not be empty")
+    if len(value) > max_len:
+        raise InvalidArgumentError(f"{kind} is {len(value)} characters; the limit is {max_len}")
+    if "\x00" in value:
+        raise InvalidArgumentError(f"{kind} must not contain a NUL character")
+    _check_encodable(kind, value)
+    return value
+
+
+def _check_encodable(kind: str, value: str) -> None:
+    # Lone surrogates are legal in a Python str but not in UTF-8, SQLite or Postgres.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(f"{kind} is not valid Unicode text ({exc.reason})") from exc
+
+
+def check_tenant(tenant: object) -> str:
+    return _check_text_key("tenant", tenant, MAX_NAME_LENGTH)
+
+
+def check_collection_name(name: object) -> str:
+    return _check_text_key("collection name", name, MAX_NAME_LENGTH)
+
+
+def check_id(item_id: object) -> str:
+    return _check_text_key("item id", item_id, MAX_ID_LENGTH)
+
+
+def normalize_metric(metric: object) -> str:
+    if metric is None or metric == "":
+        return "cosine"
+    if metric not in METRICS:
+        raise InvalidArgumentError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
+    return str(metric)
+
+
+def check_dimensions_for_ensure(dimensions: object) -> int:
+    """0 means "don't care" (only meaningful for an existing collection)."""
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int):
+        raise InvalidArgumentError("dimensions must be an integer")
+    if dimensions != 0 and not 1 <= dimensions <= MAX_DIMENSIONS:
+        raise InvalidArgumentError(f"dimensions must be between 1 and {MAX_DIMENSIONS}")
+    return dimensions
+
+
+def check_collection(collection: object) -> Collection:
+    """Validate an ``ensure_collection`` argument in SPEC §3 order, metric normalised."""
+    if not isinstance(collection, Collection):
+        raise InvalidArgumentError("ensure_collection takes a quiverdb.Collection")
+    check_collection_name(collection.name)
+    metric = normalize_metric(collection.metric)
+    dims = check_dimensions_for_ensure(collection.dimensions)
+    model = collection.embedding_model
+    if model is None:
+        model = ""
+    if not isinstance(model, str):
+        raise InvalidArgumentError("embedding_model must be a string")
+    if "\x00" in model:
+        raise InvalidArgumentError("embedding_model must not contain a NUL character")
+    _check_encodable("embedding_model", model)
+    return Collection(collection.name, dims, model, metric)
+
+
+def check_limit(limit: object, *, name: str = "limit") -> int:
+    """``limit <= 0`` means 10 (SPEC §5)."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise InvalidArgumentError(f"{name} must be an integer")
+    return 10 if limit <= 0 else limit
+
+
+def _as_vector(raw: object) -> npt.NDArray[Any]:
+    if isinstance(raw, (str, bytes, Mapping)) or raw is None:
+        raise InvalidArgumentError("a vector must be a sequence of numbers")
+    try:
+        arr = np.asarray(raw)
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgumentError("a vector must be a flat sequence of numbers") from exc
+    if arr.ndim != 1 or arr.dtype.kind not in "fiu":
+        raise InvalidArgumentError("a vector must be a flat sequence of numbers")
+    return arr
+
+
+def _check_values(collection: str, vec: npt.NDArray[Any], metric: str, what: str) -> Matrix:
+    v32 = vec.astype(np.float32, copy=False)
+    if not np.isfinite(v32).all():
+        raise InvalidArgumentError(
+            f"{what} for collection {collection!r} contains NaN, infinity, or a value "
+            "outside the float32 range"
+        )
+    if metric == "cosine" and not v32.any():
+        raise InvalidArgumentError(
+            f"{what} for collection {collection!r} is a zero vector, which has no direction "
+            "under the cosine metric"
+        )
+    return v32
+
+
+def validate_query(collection: str, dimensions: int, metric: str, query: object) -> Matrix:
+    """One query vector as float32 (SPEC §5: wrong length → dimension_mismatch)."""
+    vec = _as_vector(query)
+    if vec.shape[0] != dimensions:
+        raise DimensionMismatchError(collection, dimensions, int(vec.shape[0]))
+    return _check_values(collection, vec, metric, "the query vector")
+
+
+def validate_queries(collection: str, dimensions: int, metric: str, queries: object) -> Matrix:
+    """A batch of queries as a float32 ``(n, dimensions)`` matrix."""
+    if isinstance(queries, np.ndarray):
+        if queries.ndim == 2:
+            if queries.shape[0] == 0:
+                return np.empty((0, dimensions), dtype=np.float32)
+            if queries.dtype.kind not in "fiu":
+                raise InvalidArgumentError("queries must be numbers")
+            if queries.shape[1] != dimensions:
+                raise DimensionMismatchError(collection, dimensions, int(queries.shape[1]))
+            mat = queries.astype(np.float32, copy=False)
+            if not np.isfinite(mat).all():
+                raise InvalidArgumentError(
+                    f"a query for collection {collection!r} contains NaN or infinity"
+                )
+            if metric == "cosine" and not mat.any(axis=1).all():
+                raise InvalidArgumentError(
+                    f"a query for collection {collection!r} is a zero vector, which has no "
+                    "direction under the cosine metric"
+                )
+            return mat
+        raise InvalidArgumentError("queries must be a 2-D array or a list of vectors")
+    if isinstance(queries, (str, bytes, Mapping)) or not isinstance(queries, Iterable):
+        raise InvalidArgumentError("queries must be a list of vectors")
+    rows = [validate_query(collection, dimensions, metric, q) for q in queries]
+    if not rows:
+        return np.empty((0, dimensions), dtype=np.float32)
+    return np.stack(rows)
+
+
+@dataclass(frozen=True)
+class ItemBatch:
+    """A validated upsert batch, in the order given (duplicates kept: the last one wins)."""
+
+    ids: list[str]
+    vectors: Matrix
+    metadata_json: list[str]
+    texts: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _item_fields(item: object) -> tuple[object, object, object, object]:
+    if isinstance(item, Item):
+        return item.id, item.vector, item.metadata, item.text
+    if isinstance(item, Mapping):
+        if "id" not in item:
+            raise InvalidArgumentError("an item needs an 'id'")
+        if "vector" not in item:
+            raise InvalidArgumentError(f"item {item['id']!r} needs a 'vector'")
+        return item["id"], item["vector"], item.get("metadata"), item.get("text")
+    raise InvalidArgumentError(
+        f"items must be quiverdb.Item or mappings, got {type(item).__name__}"
+    )
+
+
+def validate_items(
+    collection: str, dimensions: int, metric: str, items: Iterable[ItemLike]
+) -> ItemBatch:
+    """Validate every item, in order, before anything is written (SPEC §4)."""
+    if isinstance(items, (str, bytes, Mapping, Item)) or not isinstance(items, Iterable):
+        raise InvalidArgumentError("items must be a list of items")
+    ids: list[str] = []
+    rows: list[Matrix] = []
+    metas: list[str] = []
+    texts: list[str] = []
+    for position, item in enumerate(items):
+        raw_id, raw_vec, raw_meta, raw_text = _item_fields(item)
+        item_id = check_id(raw_id)
+        vec = _as_vector(raw_vec)
+        if vec.shape[0] != dimensions:
+            raise DimensionMismatchError(
+                collection,
+                dimensions,
+                int(vec.shape[0]),
+                f"item {item_id!r} (position {position}) has a {vec.shape[0]}-dimensional "
+                f"vector; collection {collection!r} holds {dimensions}-dimensional vectors",
+            )
+        rows.append(_check_values(collection, vec, metric, f"the vector of item {item_id!r}"))
+        metas.append(metadata_json(raw_meta, item_id))
+        texts.append(_check_item_text(raw_text, item_id))
+        ids.append(item_id)
+    vectors = np.stack(rows) if rows else np.empty((0, dimensions), dtype=np.float32)
+    return ItemBatch(ids, vectors, metas, texts)
+
+
+def _check_item_text(raw: object, item_id: str) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidArgumentError(f"the text of item {item_id!r} must be a string")
+    if "\x00" in raw:
+        raise InvalidArgumentError(f"the text of item {item_id!r} contains a NUL character")
+    _check_encodable(f"the text of item {item_id!r}", raw)
+    return raw
+
+
+def metadata_json(raw: object, item_id: str) -> str:
+    """Validate metadata and return its canonical JSON text (compact, UTF-8, no NaN)."""
+    if raw is None:
+        return "{}"
+    if not isinstance(raw, Mapping):
+        raise InvalidArgumentError(f"the metadata of item {item_id!r} must be a JSON object")
+    plain = _plain_json(raw, item_id, 1)
+    text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    _check_encodable(f"the metadata of item {item_id!r}", text)
+    return text
+
+
+def _plain_json(value: object, item_id: str, depth: int) -> object:
+    """Check one metadata value and return it as plain dict/list/scalar JSON data."""
+    if isinstance(value, np.generic):  # numpy scalars are common in embedding pipelines
+        value = value.item()
+    if depth > MAX_METADATA_DEPTH:
+        raise InvalidArgumentError(
+            f"the metadata of item {item_id!r} nests deeper than {MAX_METADATA_DEPTH} levels"
+        )
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidArgumentError(
+                f"the metadata of item {item_id!r} has an integer outside the 64-bit range"
+            )
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgumentError(f"the metadata of item {item_id!r} has a non-finite number")
+        return float(value)
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidArgumentError(
+                f"the metadata of item {item_id!r} has a string with a NUL character"
+            )
+        return str(value)
+    if isinstance(value, Mapping):
+        plain: dict[str, object] = {}
+        for key, child in value.items():
+            if not isinstance(key, str):
+                raise InvalidArgumentError(
+                    f"the metadata of item {item_id!r} has a non-string key {key!r}"
+                )
+            if "\x00" in key:
+                raise InvalidArgumentError(
+                    f"the metadata of item {item_id!r} has a key with a NUL character"
+                )
+            plain[key] = _plain_json(child, item_id, depth + 1)
+        return plain
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(child, item_id, depth + 1) for child in value]
+    raise InvalidArgumentError(
+        f"the metadata of item {item_id!r} has a value of type {type(value).__name__}, "
+        "which JSON cannot hold"
+    )
+
+
+def check_ids(ids: object) -> list[str]:
+    """Ids for ``delete``: every one valid, or nothing is deleted."""
+    if isinstance(ids, (str, bytes, Mapping)) or not isinstance(ids, Iterable):
+        raise InvalidArgumentError("ids must be a list of strings")
+    return [check_id(i) for i in ids]
+
+
+def check_page(after: object, limit: object) -> tuple[str | None, int | None]:
+    if after is not None and not isinstance(after, str):
+        raise InvalidArgumentError("after must be a string id or None")
+    if after is not None and "\x00" in after:
+        raise InvalidArgumentError("after must not contain a NUL character")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidArgumentError("limit must be an integer")
+        if limit < 1:
+            raise InvalidArgumentError("limit must be at least 1")
+    return after, limit
