@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeAlias
 
 from .errors import InvalidArgumentError
 
@@ -34,7 +34,7 @@ __all__ = [
     "parse_filter",
 ]
 
-Scalar = Union[str, int, float, bool]
+Scalar: TypeAlias = str | int | float | bool
 CompareOp = Literal["eq", "gt", "gte", "lt", "lte"]
 
 MAX_FILTER_DEPTH = 32
@@ -93,7 +93,7 @@ class Not:
     child: FilterNode
 
 
-FilterNode = Union[Compare, In, Exists, And, Or, Not]
+FilterNode: TypeAlias = "Compare | In | Exists | And | Or | Not"
 
 
 def parse_filter(spec: Mapping[str, Any] | None) -> FilterNode | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +18,7 @@ __all__ = ["METRICS", "Collection", "Item", "ItemLike", "Match", "Metric", "Vect
 Metric = Literal["cosine", "l2", "ip"]
 METRICS: tuple[Metric, ...] = ("cosine", "l2", "ip")
 
-VectorLike = Union[Sequence[float], npt.NDArray[np.floating[Any]]]
+VectorLike: TypeAlias = Sequence[float] | npt.NDArray[np.floating[Any]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Item:
     text: str = ""
 
 
-ItemLike = Union[Item, Mapping[str, Any]]
+ItemLike: TypeAlias = Item | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
