@@ -93,7 +93,7 @@ class Not:
     child: FilterNode
 
 
-FilterNode: TypeAlias = "Compare | In | Exists | And | Or | Not"
+FilterNode: TypeAlias = Compare | In | Exists | And | Or | Not
 
 
 def parse_filter(spec: Mapping[str, Any] | None) -> FilterNode | None:
