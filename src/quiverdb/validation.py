@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import DimensionMismatchError, InvalidArgumentError
+from .errors import CollectionConflictError, DimensionMismatchError, InvalidArgumentError
 from .filters import INT64_MAX, INT64_MIN
 from .models import METRICS, Collection, Item, ItemLike
 
@@ -331,3 +331,33 @@ def check_page(after: object, limit: object) -> tuple[str | None, int | None]:
         if limit < 1:
             raise InvalidArgumentError("limit must be at least 1")
     return after, limit
+
+
+def check_compatible(existing: Collection, requested: Collection) -> Collection:
+    """SPEC §3 step 3: compare a requested pin with the stored one; return the stored pin.
+
+    Dimensions first, then model, then metric; zero dimensions and an empty model mean
+    "don't care". ``requested`` must already be normalised by ``check_collection``.
+    """
+    if requested.dimensions != 0 and requested.dimensions != existing.dimensions:
+        raise CollectionConflictError(
+            existing.name, "dimensions", str(existing.dimensions), str(requested.dimensions)
+        )
+    if requested.embedding_model and requested.embedding_model != existing.embedding_model:
+        raise CollectionConflictError(
+            existing.name, "embedding_model", existing.embedding_model, requested.embedding_model
+        )
+    if requested.metric != existing.metric:
+        raise CollectionConflictError(existing.name, "metric", existing.metric, requested.metric)
+    return existing
+
+
+def check_new_collection(requested: Collection) -> Collection:
+    """SPEC §3 step 4: a collection being created needs real dimensions."""
+    if not 1 <= requested.dimensions <= MAX_DIMENSIONS:
+        raise InvalidArgumentError(
+            f"collection {requested.name!r} does not exist, so dimensions must be between 1 "
+            f"and {MAX_DIMENSIONS} to create it (0 means \"don't care\" only for an "
+            "existing collection)"
+        )
+    return requested
