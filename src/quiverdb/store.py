@@ -12,6 +12,7 @@ install never imports a driver it does not need (SPEC §8):
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -95,30 +96,31 @@ def open_store(url: str | None = None, **options: Any) -> Store:
         raise InvalidArgumentError("the store URL must be a non-empty string")
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower() if sep else ""
-    if scheme in ("", "sqlite"):
-        from .backends.sqlite import SQLiteStore
+    backend = _BACKENDS.get(scheme)
+    if backend is None:
+        raise InvalidArgumentError(
+            f"unknown store URL scheme {scheme!r}; use sqlite:///path.db, a file path, "
+            "postgresql://... or http://..."
+        )
+    module_name, class_name, extra = backend
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # drivers are extras, never core dependencies
+        raise InvalidArgumentError(
+            f"{scheme}:// stores need the {extra} extra: pip install 'quiverdb[{extra}]'"
+        ) from exc
+    return _construct(getattr(module, class_name), url, options)
 
-        return _construct(SQLiteStore, url, options)
-    if scheme in ("postgresql", "postgres"):
-        try:
-            from .backends.postgres import PostgresStore
-        except ImportError as exc:  # the driver is an extra, never a core dependency
-            raise InvalidArgumentError(
-                "PostgreSQL support needs the postgres extra: pip install 'quiverdb[postgres]'"
-            ) from exc
-        return _construct(PostgresStore, url, options)
-    if scheme in ("http", "https"):
-        try:
-            from .backends.remote import RemoteStore
-        except ImportError as exc:
-            raise InvalidArgumentError(
-                "the remote client needs httpx: pip install 'quiverdb[remote]'"
-            ) from exc
-        return _construct(RemoteStore, url, options)
-    raise InvalidArgumentError(
-        f"unknown store URL scheme {scheme!r}; use sqlite:///path.db, a file path, "
-        "postgresql://... or http://..."
-    )
+
+# scheme -> (module, class, the extra that installs its driver)
+_BACKENDS: dict[str, tuple[str, str, str]] = {
+    "": ("quiverdb.backends.sqlite", "SQLiteStore", "core"),
+    "sqlite": ("quiverdb.backends.sqlite", "SQLiteStore", "core"),
+    "postgresql": ("quiverdb.backends.postgres", "PostgresStore", "postgres"),
+    "postgres": ("quiverdb.backends.postgres", "PostgresStore", "postgres"),
+    "http": ("quiverdb.backends.remote", "RemoteStore", "remote"),
+    "https": ("quiverdb.backends.remote", "RemoteStore", "remote"),
+}
 
 
 def _construct(cls: Any, url: str, options: dict[str, Any]) -> Store:

@@ -357,7 +357,7 @@ def check_new_collection(requested: Collection) -> Collection:
     if not 1 <= requested.dimensions <= MAX_DIMENSIONS:
         raise InvalidArgumentError(
             f"collection {requested.name!r} does not exist, so dimensions must be between 1 "
-            f"and {MAX_DIMENSIONS} to create it (0 means \"don't care\" only for an "
+            f'and {MAX_DIMENSIONS} to create it (0 means "don\'t care" only for an '
             "existing collection)"
         )
     return requested
