@@ -246,7 +246,8 @@ class SQLiteStore:
             version = self._bump(conn, current.id)
             table = items_table(current.id)
             sql = (
-                f"INSERT INTO {table} (id, vector, metadata, text, seq) VALUES (?, ?, ?, ?, ?) "
+                f"INSERT INTO {table} (id, vector, metadata, text, seq) "
+                "VALUES (?, ?, jsonb(?), ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET vector = excluded.vector, "
                 "metadata = excluded.metadata, text = excluded.text, seq = excluded.seq"
             )
@@ -437,7 +438,7 @@ class SQLiteStore:
         payload: dict[int, tuple[str, str]] = {}
         if rowids:
             for rowid, meta, text in conn.execute(
-                f"SELECT rowid, metadata, text FROM {items_table(pin.id)} "
+                f"SELECT rowid, json(metadata), text FROM {items_table(pin.id)} "
                 "WHERE rowid IN (SELECT value FROM json_each(?))",
                 (json.dumps(rowids),),
             ):

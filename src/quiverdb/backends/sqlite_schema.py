@@ -8,7 +8,9 @@ Layout (one file, WAL):
   in-process caches compare it); AUTOINCREMENT, so a dropped collection's id, and so its
   table name, is never reused;
 * ``quiver_items_<id>``: one row per item; ``vector`` is little-endian float32, the layout
-  sqlite-vec reads; ``seq`` is the collection version that last wrote the row.
+  sqlite-vec reads; ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
+  twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
+  collection version that last wrote the row.
 
 No user-supplied text ever reaches SQL: table names come from the integer id.
 """
@@ -60,7 +62,7 @@ def items_ddl(collection_id: int) -> list[str]:
             rowid    INTEGER PRIMARY KEY,
             id       TEXT NOT NULL UNIQUE,
             vector   BLOB NOT NULL,
-            metadata TEXT NOT NULL,
+            metadata BLOB NOT NULL,
             text     TEXT NOT NULL,
             seq      INTEGER NOT NULL
         )""",
