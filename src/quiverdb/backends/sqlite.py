@@ -30,6 +30,7 @@ import numpy.typing as npt
 from ..cache import DEFAULT_CACHE_BYTES, BlockCache
 from ..errors import CollectionNotFoundError, InvalidArgumentError
 from ..filters import FilterNode, parse_filter
+from ..keys import KeyRecord
 from ..models import Collection, ItemLike, Match, VectorLike, score_for
 from ..ranking import Candidates, VectorBlock, rank_block
 from ..validation import (
@@ -458,6 +459,46 @@ class SQLiteStore:
             for hits in per_query
         ]
 
+    # -- API keys (quiverdb.keys.KeyRegistry) ------------------------------------------
+
+    def add_key(self, record: KeyRecord) -> None:
+        with self._transaction(write=True) as conn:
+            # Idempotent for migrate: copying a key twice keeps one, and a revocation sticks.
+            conn.execute(
+                "INSERT INTO quiver_api_keys (id, key_hash, tenant, admin, created_at, revoked) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "revoked = max(revoked, excluded.revoked)",
+                (
+                    record.id,
+                    record.key_hash,
+                    record.tenant,
+                    int(record.admin),
+                    record.created_at,
+                    int(record.revoked),
+                ),
+            )
+
+    def find_key(self, key_id: str) -> KeyRecord | None:
+        with self._transaction(write=False) as conn:
+            row = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM quiver_api_keys WHERE id = ?", (key_id,)
+            ).fetchone()
+        return None if row is None else _key_record(row)
+
+    def list_keys(self) -> list[KeyRecord]:
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM quiver_api_keys ORDER BY created_at, id"
+            ).fetchall()
+        return [_key_record(r) for r in rows]
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                "UPDATE quiver_api_keys SET revoked = 1 WHERE id = ? AND revoked = 0", (key_id,)
+            )
+            return int(conn.changes()) > 0
+
     # -- lifecycle --------------------------------------------------------------------
 
     def close(self) -> None:
@@ -493,6 +534,21 @@ def _finish(block: VectorBlock, cand: Candidates, k: int | None) -> list[tuple[f
         for p, d in zip(cand.positions.tolist(), cand.distances.tolist(), strict=True)
     )
     return hits if k is None else hits[:k]
+
+
+_KEY_COLUMNS = "id, key_hash, tenant, admin, created_at, revoked"
+
+
+def _key_record(row: tuple[Any, ...]) -> KeyRecord:
+    key_id, key_hash, tenant, admin, created_at, revoked = row
+    return KeyRecord(
+        str(key_id),
+        str(key_hash),
+        None if tenant is None else str(tenant),
+        bool(admin),
+        float(created_at),
+        bool(revoked),
+    )
 
 
 def _count(conn: apsw.Connection, table: str) -> int:

@@ -7,6 +7,7 @@ Layout (one file, WAL):
   the collection's items table and a ``version`` that every write transaction bumps (the
   in-process caches compare it); AUTOINCREMENT, so a dropped collection's id, and so its
   table name, is never reused;
+* ``quiver_api_keys``: the service's API keys, hashed (``quiverdb.keys``);
 * ``quiver_items_<id>``: one row per item; ``vector`` is little-endian float32, the layout
   sqlite-vec reads; ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
   twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
@@ -46,6 +47,14 @@ CREATE TABLE IF NOT EXISTS quiver_collections (
     version         INTEGER NOT NULL DEFAULT 0,
     created_at      REAL NOT NULL DEFAULT (unixepoch('subsec')),
     UNIQUE (tenant, name)
+);
+CREATE TABLE IF NOT EXISTS quiver_api_keys (
+    id         TEXT PRIMARY KEY,
+    key_hash   TEXT NOT NULL,
+    tenant     TEXT,
+    admin      INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0
 );
 """
 
