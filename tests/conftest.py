@@ -8,17 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 import quiverdb
 
-BACKENDS = ["sqlite"]
+from .async_bridge import SyncOverAsync
+
+BACKENDS = ["sqlite", "sqlite-async"]
 
 
 def _open(backend: str, tmp_path: Path) -> quiverdb.Store:
     if backend == "sqlite":
         return quiverdb.open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    if backend == "sqlite-async":
+        # Every call goes through quiverdb.open_async_store's coroutines.
+        bridge: Any = SyncOverAsync(quiverdb.open_async_store(f"sqlite:///{tmp_path / 'store.db'}"))
+        return cast(quiverdb.Store, bridge)
     raise AssertionError(f"unknown backend {backend}")
 
 

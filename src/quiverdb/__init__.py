@@ -4,6 +4,7 @@ Start embedded (SQLite + sqlite-vec, zero set-up), move to PostgreSQL + pgvector
 talk to a ``quiver serve`` service: the same calls, the same results, the same errors.
 """
 
+from .aio import AsyncStore, open_async_store
 from .errors import (
     CollectionConflictError,
     CollectionNotFoundError,
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "METRICS",
+    "AsyncStore",
     "Collection",
     "CollectionConflictError",
     "CollectionNotFoundError",
@@ -36,5 +38,6 @@ __all__ = [
     "StoreUnavailableError",
     "UnauthenticatedError",
     "__version__",
+    "open_async_store",
     "open_store",
 ]
