@@ -33,12 +33,13 @@ class VectorBlock:
     rowids: I64
     ids: list[str]
     vectors: F32
-    norms: F32
+    norms: F64
     nbytes: int
 
     @staticmethod
     def build(rowids: I64, ids: list[str], vectors: F32) -> VectorBlock:
-        norms = np.linalg.norm(vectors, axis=1).astype(np.float32) if len(ids) else _empty32()
+        # float64: a float32 square of a large (finite) component would overflow.
+        norms: F64 = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
         # A Python str costs ~56 bytes of header beyond its characters.
         id_bytes = sum(len(i) for i in ids) + 56 * len(ids)
         nbytes = vectors.nbytes + norms.nbytes + rowids.nbytes + id_bytes
@@ -54,10 +55,6 @@ class Candidates:
 
     positions: I64
     distances: F64
-
-
-def _empty32() -> F32:
-    return np.empty(0, dtype=np.float32)
 
 
 def exact_distances(vectors: F32, query: F32, metric: str) -> F64:
@@ -101,10 +98,15 @@ def rank_block(
     out: list[Candidates] = []
     for start in range(0, queries.shape[0], QUERY_BLOCK):
         chunk = queries[start : start + QUERY_BLOCK]
-        products = vectors @ chunk.T  # (rows, queries), float32 BLAS
+        with np.errstate(over="ignore", invalid="ignore"):
+            products = vectors @ chunk.T  # (rows, queries), float32 BLAS
         for j in range(chunk.shape[0]):
             cand = _select(products[:, j], norms, chunk[j], metric, kk)
-            exact = exact_distances(vectors[cand], chunk[j], metric)
+            if cand is None:
+                exact = _exact_in_chunks(vectors, chunk[j], metric)
+                cand = np.arange(len(exact), dtype=np.int64)
+            else:
+                exact = exact_distances(vectors[cand], chunk[j], metric)
             cut = np.partition(exact, kk - 1)[kk - 1]
             keep = exact <= cut
             cand, exact = cand[keep], exact[keep]
@@ -114,9 +116,23 @@ def rank_block(
     return out
 
 
-def _select(products: F32, norms: F32, query: F32, metric: str, k: int) -> I64:
-    """Rows whose float32 key is within the rounding bound of the k-th smallest key."""
-    qnorm = float(np.linalg.norm(query))
+def _exact_in_chunks(vectors: F32, query: F32, metric: str) -> F64:
+    """Every row's exact distance, a bounded slice at a time (the overflow fallback)."""
+    step = 65536
+    parts = [
+        exact_distances(vectors[i : i + step], query, metric) for i in range(0, len(vectors), step)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+
+
+def _select(products: F32, norms: F64, query: F32, metric: str, k: int) -> I64 | None:
+    """Rows whose float32 key is within the rounding bound of the k-th smallest key.
+
+    None when float32 overflowed (components near float32's limit): rank exactly instead.
+    """
+    if not np.isfinite(products).all():
+        return None
+    qnorm = float(np.linalg.norm(query.astype(np.float64)))
     max_norm = float(norms.max())
     dims = query.shape[0]
     # |float32 dot error| <= dims * eps * |x| * |q| (a worst-case bound; real error is far
@@ -124,17 +140,18 @@ def _select(products: F32, norms: F32, query: F32, metric: str, k: int) -> I64:
     bound = 2.0 * dims * _EPS32
     key: npt.NDArray[Any]
     if metric == "cosine":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            key = -(products / (norms * np.float32(qnorm)))
+        key = -(products / (norms * qnorm))
         tol = bound * 2.0
     elif metric == "l2":
-        key = norms * norms - np.float32(2.0) * products
+        key = norms * norms - 2.0 * products
         tol = bound * max_norm * (max_norm + 2.0 * qnorm)
     else:
         key = -products
         tol = bound * max_norm * qnorm
+    if not np.isfinite(key).all() or not np.isfinite(tol):
+        return None
     kth = np.partition(key, k - 1)[k - 1]
-    return np.flatnonzero(key <= kth + np.float32(tol)).astype(np.int64)
+    return np.flatnonzero(key <= kth + tol).astype(np.int64)
 
 
 def _no_candidates() -> Candidates:

@@ -134,7 +134,8 @@ def _as_vector(raw: object) -> npt.NDArray[Any]:
 
 
 def _check_values(collection: str, vec: npt.NDArray[Any], metric: str, what: str) -> Matrix:
-    v32 = vec.astype(np.float32, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, rejected below
+        v32 = vec.astype(np.float32, copy=False)
     if not np.isfinite(v32).all():
         raise InvalidArgumentError(
             f"{what} for collection {collection!r} contains NaN, infinity, or a value "
@@ -166,7 +167,8 @@ def validate_queries(collection: str, dimensions: int, metric: str, queries: obj
                 raise InvalidArgumentError("queries must be numbers")
             if queries.shape[1] != dimensions:
                 raise DimensionMismatchError(collection, dimensions, int(queries.shape[1]))
-            mat = queries.astype(np.float32, copy=False)
+            with np.errstate(over="ignore", invalid="ignore"):
+                mat = queries.astype(np.float32, copy=False)
             if not np.isfinite(mat).all():
                 raise InvalidArgumentError(
                     f"a query for collection {collection!r} contains NaN or infinity"

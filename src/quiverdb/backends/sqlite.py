@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..cache import DEFAULT_CACHE_BYTES, BlockCache
+from ..columnar import FieldColumn, evaluate
 from ..errors import CollectionNotFoundError, InvalidArgumentError
 from ..filters import FilterNode, parse_filter
 from ..keys import KeyRecord
@@ -46,7 +47,7 @@ from ..validation import (
     validate_queries,
     validate_query,
 )
-from .sqlite_filter import compile_filter
+from .sqlite_filter import compile_filter, json_path
 from .sqlite_schema import (
     connect,
     create_schema,
@@ -214,7 +215,7 @@ class SQLiteStore:
             removed = _count(conn, table)
             conn.execute(f"DROP TABLE {table}")
             conn.execute("DELETE FROM quiver_collections WHERE id = ?", (pin.id,))
-        self._cache.discard(pin.id)
+        self._cache.discard_group(pin.id)
         return removed
 
     def count(self, tenant: str, collection: str) -> int:
@@ -365,7 +366,7 @@ class SQLiteStore:
                 return []
             block = self._cached_block(conn, pin)
             if block is not None:
-                allowed = None if tree is None else self._allowed(conn, pin, block, tree)
+                allowed = None if tree is None else self._filter_mask(conn, pin, block, tree)
                 per_query = [
                     _finish(block, c, k)
                     for c in rank_block(block, matrix, pin.collection.metric, k, allowed)
@@ -376,7 +377,34 @@ class SQLiteStore:
 
         return self._read_collection(tenant, collection, body)
 
-    def _allowed(
+    def _filter_mask(
+        self, conn: apsw.Connection, pin: _Pin, block: VectorBlock, tree: FilterNode
+    ) -> npt.NDArray[np.bool_]:
+        """The block rows that pass ``tree``: from cached metadata columns when exact."""
+
+        def column(field: str) -> FieldColumn:
+            key = (pin.id, "field", field)
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] == pin.version and isinstance(hit[1], FieldColumn):
+                return hit[1]
+            if field == "id":
+                col = FieldColumn.from_strings(block.ids)
+            else:
+                # One aggregate row instead of one Python row per item; `->` keeps each
+                # value's JSON exactly as stored (absent and null both become null).
+                row = conn.execute(
+                    "SELECT json_group_array(metadata -> ? ORDER BY rowid) "
+                    f"FROM {items_table(pin.id)}",
+                    (json_path(field),),
+                ).fetchone()
+                col = FieldColumn.from_values(json.loads(row[0]) if row else [])
+            self._cache.put(key, pin.version, col)
+            return col
+
+        mask = evaluate(tree, column, len(block))
+        return mask if mask is not None else self._sql_mask(conn, pin, block, tree)
+
+    def _sql_mask(
         self, conn: apsw.Connection, pin: _Pin, block: VectorBlock, tree: FilterNode
     ) -> npt.NDArray[np.bool_]:
         where, params = compile_filter(tree)
@@ -389,20 +417,24 @@ class SQLiteStore:
     def _cached_block(self, conn: apsw.Connection, pin: _Pin) -> VectorBlock | None:
         """The collection's vectors as of this transaction, or None when over budget."""
         table = items_table(pin.id)
-        cached = self._cache.get(pin.id)
-        if cached is not None and cached[0] == pin.version:
-            return cached[1]
+        key = (pin.id, "vectors")
+        hit = self._cache.get(key)
+        cached: tuple[int, VectorBlock] | None = None
+        if hit is not None and isinstance(hit[1], VectorBlock):
+            cached = (hit[0], hit[1])
+            if hit[0] == pin.version:
+                return hit[1]
         dims = pin.collection.dimensions
         count = _count(conn, table)
         if not self._cache.fits(count * (dims * 4 + 80)):
-            self._cache.discard(pin.id)
+            self._cache.discard(key)
             return None
         block = None
         if cached is not None and cached[0] < pin.version:
             block = _refresh(conn, table, dims, cached, count)
         if block is None:
             block = _load(conn, f"SELECT rowid, id, vector FROM {table} ORDER BY rowid", (), dims)
-        self._cache.put(pin.id, pin.version, block)
+        self._cache.put(key, pin.version, block)
         return block
 
     def _streamed(
