@@ -106,6 +106,8 @@ def open_store(url: str | None = None, **options: Any) -> Store:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:  # drivers are extras, never core dependencies
+        if exc.name == module_name:
+            raise  # the backend module itself is missing: a broken install, not an extra
         raise InvalidArgumentError(
             f"{scheme}:// stores need the {extra} extra: pip install 'quiverdb[{extra}]'"
         ) from exc
