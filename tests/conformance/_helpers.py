@@ -1,0 +1,107 @@
+"""Shared data and assertions for the conformance suite (no fixtures, no backend choice)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import pytest
+
+import quiverdb
+from quiverdb import Collection, Match
+
+__all__ = [
+    "BIG",
+    "CODES",
+    "TENANT",
+    "ids",
+    "make",
+    "matching",
+    "raises",
+    "snapshot",
+]
+
+TENANT = "acme"
+BIG = 100_000
+"""A search limit larger than any collection in the suite: the result is every match."""
+
+# The stable codes of SPEC §7, written out here so the suite checks them, not copies them.
+CODES: dict[type[quiverdb.QuiverError], str] = {
+    quiverdb.CollectionNotFoundError: "collection_not_found",
+    quiverdb.CollectionConflictError: "collection_conflict",
+    quiverdb.DimensionMismatchError: "dimension_mismatch",
+    quiverdb.InvalidArgumentError: "invalid_argument",
+    quiverdb.UnauthenticatedError: "unauthenticated",
+    quiverdb.PermissionDeniedError: "permission_denied",
+    quiverdb.StoreUnavailableError: "unavailable",
+    quiverdb.PayloadTooLargeError: "payload_too_large",
+}
+
+E = TypeVar("E", bound=quiverdb.QuiverError)
+
+
+@contextmanager
+def raises(cls: type[E]) -> Iterator[pytest.ExceptionInfo[E]]:
+    """Like ``pytest.raises`` but exact: that very class, a ``QuiverError``, with its code."""
+    with pytest.raises(quiverdb.QuiverError) as info:
+        yield info  # type: ignore[misc]
+    err = info.value
+    assert type(err) is cls, f"expected {cls.__name__}, got {type(err).__name__}: {err}"
+    assert err.code == CODES[cls]
+
+
+def make(
+    store: quiverdb.Store,
+    name: str = "docs",
+    dims: int = 2,
+    *,
+    metric: str = "cosine",
+    model: str = "",
+    tenant: str = TENANT,
+) -> Collection:
+    """Create a collection and check that the pin comes back as requested."""
+    pin = store.ensure_collection(tenant, Collection(name, dims, model, metric))
+    assert pin == Collection(name, dims, model, metric or "cosine")
+    return pin
+
+
+def ids(matches: Sequence[Match]) -> list[str]:
+    return [m.id for m in matches]
+
+
+def matching(
+    store: quiverdb.Store,
+    filter: Mapping[str, Any] | None,
+    *,
+    collection: str = "docs",
+    query: Sequence[float] = (1.0, 0.0),
+    tenant: str = TENANT,
+) -> set[str]:
+    """The set of ids a filter selects (a search with a limit larger than the collection)."""
+    found = store.search(tenant, collection, list(query), limit=BIG, filter=filter)
+    got = ids(found)
+    assert len(got) == len(set(got)), f"duplicate ids in {got}"
+    return set(got)
+
+
+def snapshot(
+    store: quiverdb.Store,
+    collection: str,
+    probes: Sequence[Sequence[float]],
+    *,
+    tenant: str = TENANT,
+) -> dict[str, tuple[tuple[float, ...], dict[str, Any], str]]:
+    """Everything observable about a collection: per id, distances to probes, metadata, text."""
+    per_probe = store.search_many(tenant, collection, [list(p) for p in probes], limit=BIG)
+    out: dict[str, tuple[list[float], dict[str, Any], str]] = {}
+    for results in per_probe:
+        for m in results:
+            entry = out.setdefault(m.id, ([], m.metadata, m.text))
+            entry[0].append(round(m.distance, 6))
+            assert entry[1] == m.metadata
+            assert entry[2] == m.text
+    count = store.count(tenant, collection)
+    assert len(out) == count
+    assert set(out) == set(store.list_ids(tenant, collection))
+    return {k: (tuple(v[0]), v[1], v[2]) for k, v in out.items()}

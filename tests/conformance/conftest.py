@@ -1,0 +1,26 @@
+"""Fixtures of the conformance suite that the shared ``tests/conftest.py`` does not provide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import quiverdb
+
+
+@pytest.fixture
+def store_url(backend: str, tmp_path: Path, store: quiverdb.Store) -> str:
+    """A URL for ``quiverdb.open_store`` that reaches the ``store`` fixture's database.
+
+    Only tests that need several OS processes on one database use it. Every backend must add
+    its branch here (the tests then check that the child processes really share ``store``'s
+    data, so a wrong URL fails loudly).
+    """
+    if backend in ("sqlite", "sqlite-async"):
+        # tests/conftest.py opens f"sqlite:///{tmp_path / 'store.db'}"; tmp_path is absolute.
+        # (The children use the sync API; the async twin wraps the same file.)
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    raise AssertionError(
+        f"no store_url for backend {backend!r}: add a branch to tests/conformance/conftest.py"
+    )

@@ -1,0 +1,100 @@
+"""Check order (SPEC §2, §12): tenant and name first, then existence, then items/query/filter.
+
+A caller who writes to a collection that does not exist learns *that*, whatever else is
+wrong with the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import quiverdb
+from quiverdb import CollectionNotFoundError, InvalidArgumentError
+
+from ._helpers import TENANT, make, raises
+
+NAN = float("nan")
+
+Call = Callable[[quiverdb.Store, Any, Any], object]
+
+# Every data method, called with arguments that would be invalid for any collection.
+GARBAGE_CALLS: dict[str, Call] = {
+    "count": lambda s, t, c: s.count(t, c),
+    "upsert-empty-batch": lambda s, t, c: s.upsert(t, c, []),
+    "upsert-empty-id": lambda s, t, c: s.upsert(t, c, [{"id": "", "vector": [NAN]}]),
+    "upsert-wrong-dims": lambda s, t, c: s.upsert(t, c, [{"id": "a", "vector": [1.0] * 9}]),
+    "upsert-nan": lambda s, t, c: s.upsert(t, c, [{"id": "a", "vector": [NAN, NAN]}]),
+    "upsert-bad-metadata": lambda s, t, c: s.upsert(
+        t, c, [{"id": "a", "vector": [1.0, 0.0], "metadata": ["not", "an", "object"]}]
+    ),
+    "upsert-not-items": lambda s, t, c: s.upsert(t, c, [5, None]),
+    "search": lambda s, t, c: s.search(t, c, [1.0, 0.0]),
+    "search-nan": lambda s, t, c: s.search(t, c, [NAN, 1.0]),
+    "search-zero": lambda s, t, c: s.search(t, c, [0.0, 0.0]),
+    "search-wrong-dims": lambda s, t, c: s.search(t, c, [1.0] * 9),
+    "search-null-filter-operand": lambda s, t, c: s.search(t, c, [1.0, 0.0], filter={"f": None}),
+    "search-unknown-operator": lambda s, t, c: s.search(
+        t, c, [1.0, 0.0], filter={"f": {"regex": "x"}}
+    ),
+    "search-unknown-combinator": lambda s, t, c: s.search(
+        t, c, [1.0, 0.0], filter={"$xor": [{"f": 1}]}
+    ),
+    "search_many": lambda s, t, c: s.search_many(t, c, [[1.0, 0.0]]),
+    "search_many-none": lambda s, t, c: s.search_many(t, c, []),
+    "search_many-bad-rows": lambda s, t, c: s.search_many(t, c, [[NAN], [1.0, 2.0, 3.0]]),
+    "search_many-numpy-wrong-dims": lambda s, t, c: s.search_many(t, c, np.ones((2, 9))),
+    "search_many-bad-filter": lambda s, t, c: s.search_many(t, c, [[1.0, 0.0]], filter={"f": {}}),
+    "delete": lambda s, t, c: s.delete(t, c, ["a"]),
+    "delete-empty": lambda s, t, c: s.delete(t, c, []),
+    "delete-invalid-ids": lambda s, t, c: s.delete(t, c, ["", "a\x00b"]),
+    "list_ids": lambda s, t, c: s.list_ids(t, c),
+    "list_ids-limit-0": lambda s, t, c: s.list_ids(t, c, limit=0),
+    "list_ids-paged": lambda s, t, c: s.list_ids(t, c, after="a", limit=5),
+}
+
+
+@pytest.mark.parametrize("call", GARBAGE_CALLS.values(), ids=GARBAGE_CALLS.keys())
+def test_missing_collection_is_reported_before_validation(
+    store: quiverdb.Store, call: Call
+) -> None:
+    make(store, "other")  # the tenant exists; the collection does not
+    with raises(CollectionNotFoundError) as info:
+        call(store, TENANT, "missing")
+    assert info.value.tenant == TENANT
+    assert info.value.collection == "missing"
+    assert store.describe_collection(TENANT, "missing") is None
+
+
+@pytest.mark.parametrize("call", GARBAGE_CALLS.values(), ids=GARBAGE_CALLS.keys())
+def test_collection_of_another_tenant_is_not_found(store: quiverdb.Store, call: Call) -> None:
+    make(store, "docs", tenant="someone-else")
+    with raises(CollectionNotFoundError) as info:
+        call(store, TENANT, "docs")
+    assert (info.value.tenant, info.value.collection) == (TENANT, "docs")
+
+
+@pytest.mark.parametrize("call", GARBAGE_CALLS.values(), ids=GARBAGE_CALLS.keys())
+@pytest.mark.parametrize(
+    ("tenant", "name"),
+    [("", "missing"), (TENANT, ""), ("t\x00", "missing"), (TENANT, "x" * 257)],
+    ids=["empty-tenant", "empty-name", "nul-tenant", "long-name"],
+)
+def test_tenant_and_name_are_checked_before_existence(
+    store: quiverdb.Store, call: Call, tenant: str, name: str
+) -> None:
+    with raises(InvalidArgumentError):
+        call(store, tenant, name)
+    assert store.list_tenants() == []
+
+
+def test_dropped_collection_is_not_found(store: quiverdb.Store) -> None:
+    make(store, "docs")
+    store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0]}])
+    store.drop_collection(TENANT, "docs")
+    for call in GARBAGE_CALLS.values():
+        with raises(CollectionNotFoundError):
+            call(store, TENANT, "docs")
