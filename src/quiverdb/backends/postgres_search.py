@@ -1,0 +1,181 @@
+"""Search for the pgvector backend: rank on the server, re-rank the candidates in float64.
+
+pgvector sums in float32, so its order can differ from the exact one by near-ties. The
+server returns ``limit`` plus a margin of candidates, ordered by its distance and then by id;
+here they get their float64 distances (the same code as SQLite's ranking) and are ordered by
+``(distance, id)``. Distances are then exactly SQLite's, and the lists agree unless a float32
+error exceeds the whole margin's spread of distances.
+
+Exact scans order by pgvector's distance functions, which no index serves. Indexed
+(approximate) scans order by the operators in a transaction that sets ``hnsw.ef_search`` and
+iterative scans (pgvector >= 0.8), and any query that got fewer than ``limit`` rows is run
+again exactly: the result always has ``min(limit, matches)`` items.
+
+``search_many`` sends its queries as one ``vector[]`` parameter and ranks them with a
+``LATERAL`` join: one round trip per chunk of queries.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+
+from ..models import Match, score_for
+from ..ranking import exact_distances
+from .postgres_schema import Layout
+
+__all__ = ["Ranker", "SearchPlan"]
+
+F32 = npt.NDArray[np.float32]
+Conn = psycopg.Connection[TupleRow]
+
+# Queries per LATERAL statement: bounds one statement's result set.
+_QUERY_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """A validated search: query rows, ``limit``, the compiled filter, and ``ef_search``
+    when the collection's index is to be used (None: exact)."""
+
+    queries: F32
+    limit: int
+    where: tuple[sql.SQL, list[object]] | None
+    ef_search: int | None
+
+
+def candidates(limit: int) -> int:
+    """Rows to fetch for a top-``limit``: a margin for re-ranking near-ties in float64."""
+    return limit + min(max(limit, 8), 64)
+
+
+class Ranker:
+    """Builds and runs the search statements of one store's layout."""
+
+    def __init__(self, layout: Layout, *, iterative_scans: bool) -> None:
+        self._layout = layout
+        self._iterative = iterative_scans
+
+    def search(
+        self, conn: Conn, collection_id: int, metric: str, plan: SearchPlan
+    ) -> list[list[Match]]:
+        n = plan.queries.shape[0]
+        if n == 0:
+            return []
+        fetch = candidates(plan.limit)
+        if plan.ef_search is None:
+            rows = self._exact(conn, collection_id, metric, plan, list(range(n)), fetch)
+        else:
+            rows = self._indexed(conn, collection_id, metric, plan, fetch)
+            short = [j for j in range(n) if len(rows[j]) < plan.limit]
+            if short:
+                # The index ran out (a selective filter, or max_scan_tuples): scan exactly.
+                redone = self._exact(conn, collection_id, metric, plan, short, fetch)
+                for j, got in zip(short, redone, strict=True):
+                    rows[j] = got
+        return [_rerank(rows[j], plan.queries[j], metric, plan.limit) for j in range(n)]
+
+    def _where(self, plan: SearchPlan) -> tuple[sql.Composable, list[object]]:
+        if plan.where is None:
+            return sql.SQL("true"), []
+        return plan.where
+
+    def _order(self, metric: str, exact: bool, query: sql.Composable) -> sql.Composed:
+        if exact:
+            return sql.SQL("{}(embedding, {}), id").format(
+                self._layout.exact_distance(metric), query
+            )
+        # The operator alone, so that the planner can use the HNSW index.
+        return sql.SQL("embedding {} {}").format(self._layout.operator(metric), query)
+
+    def _exact(
+        self,
+        conn: Conn,
+        collection_id: int,
+        metric: str,
+        plan: SearchPlan,
+        which: list[int],
+        fetch: int,
+    ) -> list[list[TupleRow]]:
+        return self._run(conn, collection_id, metric, True, plan, which, fetch)
+
+    def _indexed(
+        self, conn: Conn, collection_id: int, metric: str, plan: SearchPlan, fetch: int
+    ) -> list[list[TupleRow]]:
+        assert plan.ef_search is not None
+        every = list(range(plan.queries.shape[0]))
+        with conn.transaction():
+            conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true)",
+                (str(max(plan.ef_search, min(fetch, 1000))),),
+            )
+            if self._iterative:
+                conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+            return self._run(conn, collection_id, metric, False, plan, every, fetch)
+
+    def _run(
+        self,
+        conn: Conn,
+        collection_id: int,
+        metric: str,
+        exact: bool,
+        plan: SearchPlan,
+        which: list[int],
+        fetch: int,
+    ) -> list[list[TupleRow]]:
+        table = self._layout.items(collection_id)
+        where, where_params = self._where(plan)
+        if len(which) == 1:
+            query = sql.SQL(
+                "SELECT id, embedding, metadata_json, text FROM {table} WHERE {where} "
+                "ORDER BY {order} LIMIT %s"
+            ).format(table=table, where=where, order=self._order(metric, exact, sql.Placeholder()))
+            params: list[Any] = [*where_params, plan.queries[which[0]], fetch]
+            return [conn.execute(query, params, binary=True).fetchall()]
+        lateral = sql.SQL(
+            "SELECT q.ord, r.id, r.embedding, r.metadata_json, r.text "
+            "FROM unnest(%s::{vector}[]) WITH ORDINALITY AS q(v, ord) "
+            "CROSS JOIN LATERAL (SELECT id, embedding, metadata_json, text FROM {table} "
+            "WHERE {where} ORDER BY {order} LIMIT %s) AS r"
+        ).format(
+            vector=self._layout.vector_type,
+            table=table,
+            where=where,
+            order=self._order(metric, exact, sql.SQL("q.v")),
+        )
+        out: list[list[TupleRow]] = []
+        for start in range(0, len(which), _QUERY_CHUNK):
+            chunk = which[start : start + _QUERY_CHUNK]
+            per_query: list[list[TupleRow]] = [[] for _ in chunk]
+            params = [[plan.queries[j] for j in chunk], *where_params, fetch]
+            for row in conn.execute(lateral, params, binary=True):
+                per_query[int(row[0]) - 1].append(row[1:])
+            out.extend(per_query)
+        return out
+
+
+def _rerank(rows: list[TupleRow], query: F32, metric: str, limit: int) -> list[Match]:
+    """Order the server's candidates by exact float64 distance, then id; keep ``limit``."""
+    if not rows:
+        return []
+    ids = [str(r[0]) for r in rows]
+    vectors = np.stack([r[1].to_numpy() for r in rows])
+    distances = exact_distances(vectors, query, metric).tolist()
+    best = sorted(range(len(rows)), key=lambda i: (distances[i], ids[i]))[:limit]
+    return [
+        Match(
+            id=ids[i],
+            distance=distances[i],
+            score=score_for(metric, distances[i]),
+            metadata=json.loads(rows[i][2]),
+            text=str(rows[i][3]),
+        )
+        for i in best
+    ]
