@@ -14,9 +14,14 @@ import pytest
 
 import quiverdb
 
+from . import pg_server
 from .async_bridge import SyncOverAsync
 
-BACKENDS = ["sqlite", "sqlite-async"]
+BACKENDS = ["sqlite", "sqlite-async", "remote", "postgres"]
+
+# The conformance suite asks for ``limit=100_000`` to see every match; the service's default
+# limits (tested in tests/test_service_limits.py) are deployment policy, not Store semantics.
+REMOTE_LIMITS = {"max_search_limit": 1_000_000}
 
 
 def _open(backend: str, tmp_path: Path) -> quiverdb.Store:
@@ -26,6 +31,20 @@ def _open(backend: str, tmp_path: Path) -> quiverdb.Store:
         # Every call goes through quiverdb.open_async_store's coroutines.
         bridge: Any = SyncOverAsync(quiverdb.open_async_store(f"sqlite:///{tmp_path / 'store.db'}"))
         return cast(quiverdb.Store, bridge)
+    if backend == "remote":
+        # A RemoteStore with an admin key over `quiver serve`'s app, in-process (an httpx
+        # transport, no socket), on a SQLite file: every store_factory() call starts one more
+        # service on the same file. Closing the store stops its service. (A tenant key would
+        # reach only its own tenant: PermissionDeniedError elsewhere, SPEC §12.)
+        from quiverdb.service import ServiceLimits
+        from quiverdb.service.testing import open_in_process_store
+
+        return open_in_process_store(
+            f"sqlite:///{tmp_path / 'store.db'}", limits=ServiceLimits(**REMOTE_LIMITS)
+        )
+    if backend == "postgres":
+        # A real PostgreSQL + pgvector (tests/pg_server.py); each test gets its own schema.
+        return quiverdb.open_store(pg_server.url_for(tmp_path))
     raise AssertionError(f"unknown backend {backend}")
 
 
