@@ -9,10 +9,12 @@ The body is measured while it streams in, so an oversized upload is refused afte
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-
-from starlette.requests import Request
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError, PayloadTooLargeError
+
+if TYPE_CHECKING:  # the CLI reads the defaults without the server extra installed
+    from starlette.requests import Request
 
 __all__ = ["ServiceLimits", "read_body"]
 

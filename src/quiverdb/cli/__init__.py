@@ -1,0 +1,42 @@
+"""``quiver``: the command line, a thin shell over the library (extra ``quiverdb[cli]``).
+
+The group is defined here; each command lives in its own module and is registered below.
+``--store`` is global (``quiver --store URL CMD``) and accepted after each command too.
+"""
+
+from __future__ import annotations
+
+try:
+    import click
+except ImportError as exc:  # the console script is installed even without the extra
+    raise SystemExit("the quiver command needs the cli extra: pip install 'quiverdb[cli]'") from exc
+
+from .. import __version__
+from .common import STORE_HELP, CliState, QuiverGroup
+
+__all__ = ["main"]
+
+
+@click.group(cls=QuiverGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", "store_url", metavar="URL", envvar="QUIVER_STORE", help=STORE_HELP)
+@click.version_option(__version__, prog_name="quiver")
+@click.pass_context
+def main(ctx: click.Context, store_url: str | None) -> None:
+    """quiverdb: a durable, multi-tenant vector store.
+
+    Exit codes: 0 ok, 1 refused or usage error, 2 any other error.
+    """
+    # A command's own --store (parsed after this) overrides this one.
+    ctx.ensure_object(CliState).store_url = store_url
+
+
+def _register() -> None:
+    # One module per command (or command group); add new ones here.
+    from .keys import keys
+    from .serve import serve
+
+    main.add_command(serve)
+    main.add_command(keys)
+
+
+_register()
