@@ -8,6 +8,8 @@ import pytest
 
 import quiverdb
 
+from .. import pg_server
+
 
 @pytest.fixture
 def store_url(backend: str, tmp_path: Path, store: quiverdb.Store) -> str:
@@ -21,6 +23,8 @@ def store_url(backend: str, tmp_path: Path, store: quiverdb.Store) -> str:
         # tests/conftest.py opens f"sqlite:///{tmp_path / 'store.db'}"; tmp_path is absolute.
         # (The children use the sync API; the async twin wraps the same file.)
         return f"sqlite:///{tmp_path / 'store.db'}"
+    if backend == "postgres":
+        return pg_server.url_for(tmp_path)  # the same schema as the ``store`` fixture's
     raise AssertionError(
         f"no store_url for backend {backend!r}: add a branch to tests/conformance/conftest.py"
     )
