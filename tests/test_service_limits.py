@@ -1,0 +1,168 @@
+"""The service's limits (SPEC §12): each answers a coded 4xx, never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from quiverdb.errors import InvalidArgumentError
+from quiverdb.service import ServiceLimits
+from quiverdb.service.testing import InProcessService
+
+LIMITS = ServiceLimits(
+    max_body_bytes=64 * 1024,
+    max_items=10,
+    max_search_limit=50,
+    max_dimensions=8,
+    default_page=2,
+    max_page=3,
+    max_queries=4,
+)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[InProcessService]:
+    with InProcessService(f"sqlite:///{tmp_path / 'store.db'}", limits=LIMITS) as svc:
+        yield svc
+
+
+@pytest.fixture
+def client(service: InProcessService) -> httpx.Client:
+    key = service.create_key(tenant="acme")
+    service.client.headers["Authorization"] = f"Bearer {key}"
+    assert service.client.put("/v1/collections/docs", json={"dimensions": 2}).status_code == 201
+    return service.client
+
+
+def coded(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    return dict(error)
+
+
+def test_defaults_are_those_of_the_spec() -> None:
+    d = ServiceLimits()
+    assert d.max_body_bytes == 64 * 1024 * 1024
+    assert (d.max_items, d.max_search_limit, d.max_dimensions) == (100_000, 10_000, 16_000)
+    assert (d.default_page, d.max_page) == (1_000, 10_000)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"max_items": 0}, {"max_page": -1}, {"default_page": 20, "max_page": 10}]
+)
+def test_limits_must_be_positive_and_consistent(bad: dict[str, int]) -> None:
+    with pytest.raises(InvalidArgumentError):
+        ServiceLimits(**bad)
+
+
+def test_a_body_over_the_limit_is_413(client: httpx.Client) -> None:
+    items = [{"id": f"{n}", "vector": [1.0, 2.0], "text": "x" * 10_000} for n in range(8)]
+    response = client.post("/v1/collections/docs/upsert", json={"items": items})
+    error = coded(response, 413, "payload_too_large")
+    assert str(LIMITS.max_body_bytes) in error["message"]
+
+
+def test_a_chunked_body_over_the_limit_is_413(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: only the stream tells the size
+        yield b'{"items": ['
+        for _ in range(100):
+            yield b" " * 1024
+        yield b"]}"
+
+    response = client.post("/v1/collections/docs/upsert", content=chunks())
+    coded(response, 413, "payload_too_large")
+
+
+def test_the_body_is_measured_while_it_streams(service: InProcessService) -> None:
+    """The app stops reading once the limit is passed: it never buffers the whole upload."""
+    key = service.create_key(tenant="acme")
+    chunk = b" " * 4096
+    pulled = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        pulled += 1
+        return {"type": "http.request", "body": chunk, "more_body": True}  # endless
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/collections/docs/upsert",
+        "raw_path": b"/v1/collections/docs/upsert",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", f"Bearer {key}".encode())],
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+    asyncio.run(service.app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["error"]["code"] == "payload_too_large"
+    assert pulled == LIMITS.max_body_bytes // len(chunk) + 1
+
+
+def test_too_many_items_is_413(client: httpx.Client) -> None:
+    items = [{"id": f"{n}", "vector": [1.0, 2.0]} for n in range(LIMITS.max_items + 1)]
+    coded(
+        client.post("/v1/collections/docs/upsert", json={"items": items}), 413, "payload_too_large"
+    )
+    ok = client.post("/v1/collections/docs/upsert", json={"items": items[:-1]})
+    assert ok.json() == {"upserted": LIMITS.max_items}
+
+
+def test_too_many_queries_is_413(client: httpx.Client) -> None:
+    body = {"vectors": [[1.0, 0.0]] * (LIMITS.max_queries + 1)}
+    coded(client.post("/v1/collections/docs/search_many", json=body), 413, "payload_too_large")
+
+
+def test_too_large_a_search_limit_is_400(client: httpx.Client) -> None:
+    too_big = {"vector": [1.0, 0.0], "limit": LIMITS.max_search_limit + 1}
+    error = coded(client.post("/v1/collections/docs/search", json=too_big), 400, "invalid_argument")
+    assert str(LIMITS.max_search_limit) in error["message"]
+    many = {"vectors": [[1.0, 0.0]], "limit": LIMITS.max_search_limit + 1}
+    coded(client.post("/v1/collections/docs/search_many", json=many), 400, "invalid_argument")
+    at_max = {"vector": [1.0, 0.0], "limit": LIMITS.max_search_limit}
+    assert client.post("/v1/collections/docs/search", json=at_max).status_code == 200
+
+
+def test_too_many_dimensions_is_400(client: httpx.Client) -> None:
+    wide = {"dimensions": LIMITS.max_dimensions + 1}
+    coded(client.put("/v1/collections/wide", json=wide), 400, "invalid_argument")
+    coded(client.put("/v1/collections/wide", json={"dimensions": 10**12}), 400, "invalid_argument")
+    ok = client.put("/v1/collections/wide", json={"dimensions": LIMITS.max_dimensions})
+    assert ok.status_code == 201
+
+
+def test_id_pages_follow_the_configured_sizes(client: httpx.Client) -> None:
+    items = [{"id": f"i{n}", "vector": [1.0, 2.0]} for n in range(5)]
+    client.post("/v1/collections/docs/upsert", json={"items": items})
+    assert client.get("/v1/collections/docs/ids").json() == {"ids": ["i0", "i1"], "next": "i1"}
+    lowered = client.get("/v1/collections/docs/ids", params={"limit": 100}).json()
+    assert lowered == {"ids": ["i0", "i1", "i2"], "next": "i2"}
+
+
+def test_nothing_huge_is_a_500(client: httpx.Client) -> None:
+    deep = b"[" * 30_000 + b"1" + b"]" * 30_000  # deeper than any JSON parser recurses
+    body = json.dumps({"vector": [1.0, 0.0], "filter": {"f": 1}}).encode()
+    for content in [
+        b'{"vector": ' + deep + b"}",
+        b'{"vector": [' + b"1e999," * 10 + b"1]}",
+        b'{"vector": [1, 0], "limit": ' + b"9" * 5000 + b"}",
+        body.replace(b'"f": 1', b'"f": ' + b"9" * 5000),
+    ]:
+        response = client.post("/v1/collections/docs/search", content=content)
+        assert 400 <= response.status_code < 500, response.text
