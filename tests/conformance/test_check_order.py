@@ -25,15 +25,13 @@ Call = Callable[[quiverdb.Store, Any, Any], object]
 GARBAGE_CALLS: dict[str, Call] = {
     "count": lambda s, t, c: s.count(t, c),
     "upsert-empty-batch": lambda s, t, c: s.upsert(t, c, []),
-    "upsert-empty-id": lambda s, t, c: s.upsert(t, c, [{"id": "", "vector": [NAN]}]),
+    "upsert-empty-id": lambda s, t, c: s.upsert(t, c, [{"id": "", "vector": [1.0]}]),
     "upsert-wrong-dims": lambda s, t, c: s.upsert(t, c, [{"id": "a", "vector": [1.0] * 9}]),
-    "upsert-nan": lambda s, t, c: s.upsert(t, c, [{"id": "a", "vector": [NAN, NAN]}]),
     "upsert-bad-metadata": lambda s, t, c: s.upsert(
         t, c, [{"id": "a", "vector": [1.0, 0.0], "metadata": ["not", "an", "object"]}]
     ),
     "upsert-not-items": lambda s, t, c: s.upsert(t, c, [5, None]),
     "search": lambda s, t, c: s.search(t, c, [1.0, 0.0]),
-    "search-nan": lambda s, t, c: s.search(t, c, [NAN, 1.0]),
     "search-zero": lambda s, t, c: s.search(t, c, [0.0, 0.0]),
     "search-wrong-dims": lambda s, t, c: s.search(t, c, [1.0] * 9),
     "search-null-filter-operand": lambda s, t, c: s.search(t, c, [1.0, 0.0], filter={"f": None}),
@@ -45,7 +43,7 @@ GARBAGE_CALLS: dict[str, Call] = {
     ),
     "search_many": lambda s, t, c: s.search_many(t, c, [[1.0, 0.0]]),
     "search_many-none": lambda s, t, c: s.search_many(t, c, []),
-    "search_many-bad-rows": lambda s, t, c: s.search_many(t, c, [[NAN], [1.0, 2.0, 3.0]]),
+    "search_many-bad-rows": lambda s, t, c: s.search_many(t, c, [[0.0], [1.0, 2.0, 3.0]]),
     "search_many-numpy-wrong-dims": lambda s, t, c: s.search_many(t, c, np.ones((2, 9))),
     "search_many-bad-filter": lambda s, t, c: s.search_many(t, c, [[1.0, 0.0]], filter={"f": {}}),
     "delete": lambda s, t, c: s.delete(t, c, ["a"]),
@@ -55,6 +53,30 @@ GARBAGE_CALLS: dict[str, Call] = {
     "list_ids-limit-0": lambda s, t, c: s.list_ids(t, c, limit=0),
     "list_ids-paged": lambda s, t, c: s.list_ids(t, c, after="a", limit=5),
 }
+
+
+# Values JSON cannot carry: the one case where a backend may validate before the existence
+# check (SPEC §12: the remote client rejects them before any request).
+NON_JSON_CALLS: dict[str, Call] = {
+    "upsert-nan": lambda s, t, c: s.upsert(t, c, [{"id": "a", "vector": [NAN, NAN]}]),
+    "upsert-inf-metadata": lambda s, t, c: s.upsert(
+        t, c, [{"id": "a", "vector": [1.0, 0.0], "metadata": {"x": float("inf")}}]
+    ),
+    "search-nan": lambda s, t, c: s.search(t, c, [NAN, 1.0]),
+    "search_many-inf": lambda s, t, c: s.search_many(t, c, [[float("-inf"), 1.0]]),
+    "search-nan-filter": lambda s, t, c: s.search(t, c, [1.0, 0.0], filter={"f": NAN}),
+}
+
+
+@pytest.mark.parametrize("call", NON_JSON_CALLS.values(), ids=NON_JSON_CALLS.keys())
+def test_non_json_values_on_a_missing_collection(store: quiverdb.Store, call: Call) -> None:
+    make(store, "other")
+    with pytest.raises((CollectionNotFoundError, InvalidArgumentError)) as info:
+        call(store, TENANT, "missing")
+    assert info.value.code in ("collection_not_found", "invalid_argument")
+    assert store.describe_collection(TENANT, "missing") is None
+    with raises(InvalidArgumentError):  # invalid tenant: still the first check
+        call(store, "", "missing")
 
 
 @pytest.mark.parametrize("call", GARBAGE_CALLS.values(), ids=GARBAGE_CALLS.keys())

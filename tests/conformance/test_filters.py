@@ -5,6 +5,7 @@ Every expected id set is written out by hand: the suite is the specification.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -186,6 +187,41 @@ def test_filter_results_are_ranked(typed: quiverdb.Store) -> None:
     got = typed.search(TENANT, "ranked", [9.0, 0.0], limit=3, filter={"even": True})
     assert ids(got) == ["i8", "i6", "i4"]
     assert [m.distance for m in got] == pytest.approx([1.0, 3.0, 5.0], abs=1e-6)
+
+
+def test_filters_see_the_latest_metadata(store: quiverdb.Store) -> None:
+    make(store, "docs", 2)
+    store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0], "metadata": {"v": 1}}])
+    store.upsert(TENANT, "docs", [{"id": "b", "vector": [1.0, 0.0], "metadata": {"v": 1}}])
+    assert matching(store, {"v": 1}) == {"a", "b"}
+    store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0], "metadata": {"v": 2}}])
+    assert matching(store, {"v": 1}) == {"b"}
+    assert matching(store, {"v": 2}) == {"a"}
+    store.upsert(TENANT, "docs", [{"id": "b", "vector": [1.0, 0.0]}])  # metadata now {}
+    assert matching(store, {"v": 1}) == set()
+    assert matching(store, {"v": {"exists": False}}) == {"b"}
+    store.delete(TENANT, "docs", ["a"])
+    assert matching(store, {"v": 2}) == set()
+    store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0], "metadata": {"v": "x"}}])
+    assert matching(store, {"v": "x"}) == {"a"}
+    assert matching(store, {"v": {"ne": 2}}) == {"a", "b"}
+
+
+def test_filters_see_writes_of_another_store(
+    store_factory: Callable[[], quiverdb.Store],
+) -> None:
+    one, two = store_factory(), store_factory()
+    make(one, "docs", 2)
+    one.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0], "metadata": {"v": 1}}])
+    assert matching(two, {"v": 1}) == {"a"}
+    one.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0], "metadata": {"v": 2}}])
+    assert matching(two, {"v": 1}) == set()
+    assert matching(two, {"v": 2}) == {"a"}
+    one.upsert(TENANT, "docs", [{"id": "b", "vector": [0.0, 1.0], "metadata": {"v": 2}}])
+    assert matching(two, {"v": 2}) == {"a", "b"}
+    one.delete(TENANT, "docs", ["a"])
+    assert matching(two, {"v": 2}) == {"b"}
+    assert matching(two, {"v": {"exists": True}}) == {"b"}
 
 
 # -- structure: arrays, objects, dots, text, id ----------------------------------------------

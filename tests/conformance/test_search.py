@@ -53,17 +53,33 @@ def test_cosine_distance_and_score(store: quiverdb.Store) -> None:
             ("d", 2.0, -1.0),
         ],
     )
-    # Another query: [1, 1] against the same items.
+    # Another query: [1, 1]. a and b are exact ties (mirror images); e (= 3a) is left out
+    # because 3/(3*sqrt2) and 1/sqrt2 may differ in the last bit on some backends.
     _check(
-        store.search(TENANT, "docs", [1.0, 1.0]),
+        store.search(TENANT, "docs", [1.0, 1.0], filter={"id": {"ne": "e"}}),
         [
             ("c", 0.0, 1.0),
             ("a", c, 1.0 - c),
             ("b", c, 1.0 - c),
-            ("e", c, 1.0 - c),
             ("d", 1.0 + 1.0 / SQRT2, -1.0 / SQRT2),
         ],
     )
+
+
+def test_cosine_distance_stays_within_0_and_2(store: quiverdb.Store) -> None:
+    make(store, "docs", 7)
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((50, 7)) * rng.uniform(1e-3, 1e3, (50, 1))
+    store.upsert(TENANT, "docs", [{"id": f"v{n:02d}", "vector": v} for n, v in enumerate(vectors)])
+    for n, v in enumerate(vectors):
+        same = store.search(TENANT, "docs", v, limit=BIG)
+        assert all(0.0 <= m.distance <= 2.0 for m in same)
+        assert same[0].distance == pytest.approx(0.0, abs=1e-6)
+        assert f"v{n:02d}" in ids([m for m in same if m.distance <= 1e-6])
+        opposite = store.search(TENANT, "docs", -v, limit=BIG)
+        assert all(0.0 <= m.distance <= 2.0 for m in opposite)
+        assert opposite[-1].distance == pytest.approx(2.0, abs=1e-6)
+        assert opposite[-1].score == pytest.approx(-1.0, abs=1e-6)
 
 
 def test_l2_distance_and_score(store: quiverdb.Store) -> None:
