@@ -47,8 +47,6 @@ def write_items(
     collection_id: int,
     vector_oid: int,
     batch: ItemBatch,
-    *,
-    copy_threshold: int = COPY_THRESHOLD,
 ) -> None:
     """Insert or replace every item of ``batch`` in one transaction."""
     order = _last_wins_in_id_order(batch.ids)
@@ -61,7 +59,7 @@ def write_items(
     )
     table = layout.items(collection_id)
     with conn.transaction():
-        if len(order) <= copy_threshold:
+        if len(order) <= COPY_THRESHOLD:
             _insert_unnest(conn, layout, table, columns)
         else:
             _insert_copy(conn, layout, table, vector_oid, columns)

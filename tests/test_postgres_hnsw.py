@@ -1,0 +1,144 @@
+"""HNSW indexes: opt-in per collection, and filtered searches still return min(limit, matches).
+
+Recall is measured by the benchmarks; here only what is guaranteed: the count, the order by
+(distance, id) among what is returned, exactness when asked for, and the index's lifecycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import quiverdb
+from quiverdb import Collection
+from quiverdb.backends.postgres import HnswIndex, PostgresStore
+
+from .pg_server import url_for
+
+T = "t"
+N = 3000
+DIMS = 8
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresStore]:
+    """One indexed collection ``c`` (and its unindexed twin ``plain``), built once."""
+    store = quiverdb.open_store(url_for(tmp_path_factory.mktemp("hnsw")))
+    assert isinstance(store, PostgresStore)
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(N, DIMS)).astype(np.float32)
+    items = [
+        {
+            "id": f"i{i:05d}",
+            "vector": vectors[i],
+            # "rare" selects 0.1% of the items, "few" exactly 5, "tag" 10%.
+            "metadata": {
+                "tag": i % 10,
+                "rare": i % 1000 == 7,
+                "few": i in (1, 500, 999, 1500, 2999),
+            },
+        }
+        for i in range(N)
+    ]
+    for name in ("c", "plain"):
+        store.ensure_collection(T, Collection(name, DIMS, metric="l2"))
+        store.upsert(T, name, items)
+    assert store.create_index(T, "c", m=8, ef_construction=32) == HnswIndex(8, 32)
+    yield store
+    store.close()
+
+
+FILTERS: list[dict[str, Any] | None] = [
+    None,
+    {"tag": 3},
+    {"rare": True},
+    {"few": True},
+    {"tag": {"in": [1, 2]}, "rare": False},
+    {"tag": 99},
+]
+
+
+def _expected(store: PostgresStore, spec: dict[str, Any] | None) -> int:
+    return (
+        len(store.list_ids(T, "plain"))
+        if spec is None
+        else len(store.search(T, "plain", [0.0] * DIMS, limit=10**5, filter=spec))
+    )
+
+
+@pytest.mark.parametrize("spec", FILTERS)
+@pytest.mark.parametrize("limit", [1, 10, 100])
+def test_filtered_indexed_search_returns_min_of_limit_and_matches(
+    indexed: PostgresStore, spec: dict[str, Any] | None, limit: int
+) -> None:
+    rng = np.random.default_rng(limit)
+    matches = _expected(indexed, spec)
+    for ef_search in (None, 1):
+        got = indexed.search(
+            T, "c", rng.normal(size=DIMS), limit=limit, filter=spec, ef_search=ef_search
+        )
+        assert len(got) == min(limit, matches)
+        assert [(m.distance, m.id) for m in got] == sorted((m.distance, m.id) for m in got)
+        assert len({m.id for m in got}) == len(got)
+
+
+def test_search_many_on_an_index_keeps_the_count(indexed: PostgresStore) -> None:
+    queries = np.random.default_rng(9).normal(size=(5, DIMS))
+    for spec in FILTERS:
+        matches = _expected(indexed, spec)
+        for got in indexed.search_many(T, "c", queries, limit=20, filter=spec, ef_search=4):
+            assert len(got) == min(20, matches)
+
+
+def test_exact_fallback_when_the_index_runs_short(
+    indexed: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without iterative scans (pgvector < 0.8) the index yields at most ef_search rows before
+    # the filter: the store must notice and scan exactly.
+    monkeypatch.setattr(indexed._ranker, "_iterative", False)
+    q = np.random.default_rng(5).normal(size=DIMS)
+    got = indexed.search(T, "c", q, limit=50, filter={"tag": 4}, ef_search=10)
+    assert got == indexed.search(T, "plain", q, limit=50, filter={"tag": 4})
+
+
+def test_exact_true_ignores_the_index(indexed: PostgresStore) -> None:
+    q = np.random.default_rng(6).normal(size=DIMS)
+    assert indexed.search(T, "c", q, limit=30, exact=True) == indexed.search(
+        T, "plain", q, limit=30
+    )
+
+
+def test_index_lifecycle(tmp_path: Path) -> None:
+    with quiverdb.open_store(url_for(tmp_path)) as store:
+        assert isinstance(store, PostgresStore)
+        with pytest.raises(quiverdb.CollectionNotFoundError):
+            store.create_index(T, "missing")
+        store.ensure_collection(T, Collection("c", 3))
+        assert store.describe_index(T, "c") is None
+        assert not store.drop_index(T, "c")
+        for bad in ({"m": 1}, {"m": 101}, {"ef_construction": 3}, {"m": 40, "ef_construction": 64}):
+            with pytest.raises(quiverdb.InvalidArgumentError):
+                store.create_index(T, "c", **bad)
+        assert store.create_index(T, "c") == HnswIndex(16, 64)
+        assert store.create_index(T, "c", m=4, ef_construction=8) == HnswIndex(4, 8)
+        assert store.describe_index(T, "c") == HnswIndex(4, 8)
+        # Writes after the build are indexed too.
+        store.upsert(T, "c", [{"id": "new", "vector": [1.0, 2.0, 3.0]}])
+        assert [m.id for m in store.search(T, "c", [1.0, 2.0, 3.0], limit=1)] == ["new"]
+        with pytest.raises(quiverdb.InvalidArgumentError):
+            store.search(T, "c", [1.0, 2.0, 3.0], ef_search=0)
+        assert store.drop_index(T, "c")
+        assert store.describe_index(T, "c") is None
+        # A dropped and re-created collection starts without an index.
+        store.create_index(T, "c")
+        store.drop_collection(T, "c")
+        store.ensure_collection(T, Collection("c", 3))
+        assert store.describe_index(T, "c") is None
+
+        store.ensure_collection(T, Collection("wide", 2001))
+        with pytest.raises(quiverdb.InvalidArgumentError):
+            store.create_index(T, "wide")

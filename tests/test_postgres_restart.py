@@ -1,0 +1,66 @@
+"""The server goes away and comes back: calls fail fast and coded, then the same store works.
+
+This test stops and starts a PostgreSQL of its own (the session's server is shared by every
+other test), so it runs against the embedded server even when ``QUIVER_TEST_PG_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import quiverdb
+from quiverdb import Collection
+
+from .pg_server import EmbeddedServer
+
+TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmbeddedServer]:
+    srv = EmbeddedServer()
+    yield srv
+    srv.cleanup()
+
+
+def test_store_survives_a_server_restart(server: EmbeddedServer) -> None:
+    store = quiverdb.open_store(server.url, timeout=TIMEOUT, connect_timeout=2)
+    try:
+        store.ensure_collection("t", Collection("c", 2))
+        store.upsert("t", "c", [{"id": "before", "vector": [1.0, 0.0]}])
+
+        server.stop()
+        for call in (
+            lambda: store.search("t", "c", [1.0, 0.0]),
+            lambda: store.upsert("t", "c", [{"id": "lost", "vector": [1.0, 0.0]}]),
+            lambda: store.describe_collection("t", "c"),
+        ):
+            started = time.monotonic()
+            with pytest.raises(quiverdb.StoreUnavailableError) as info:
+                call()
+            assert info.value.code == "unavailable" and info.value.retryable
+            assert time.monotonic() - started < TIMEOUT + 3  # bounded, not a hang
+
+        server.start()
+        # The same object, not reopened: its pool replaces the dead connections by itself.
+        assert [m.id for m in store.search("t", "c", [1.0, 0.0])] == ["before"]
+        assert store.upsert("t", "c", [{"id": "after", "vector": [0.0, 1.0]}]) == 1
+        assert sorted(store.list_ids("t", "c")) == ["after", "before"]
+    finally:
+        store.close()
+
+
+def test_opening_while_the_server_is_down_is_unavailable(server: EmbeddedServer) -> None:
+    server.stop()
+    try:
+        started = time.monotonic()
+        with pytest.raises(quiverdb.StoreUnavailableError):
+            quiverdb.open_store(server.url, timeout=TIMEOUT, connect_timeout=2)
+        assert time.monotonic() - started < TIMEOUT + 3
+    finally:
+        server.start()
+    with quiverdb.open_store(server.url, timeout=TIMEOUT) as store:
+        assert store.list_tenants() == ["t"]
