@@ -359,7 +359,7 @@ class PostgresStore:
             if not wanted:
                 return 0
             cur = conn.execute(
-                sql.SQL("DELETE FROM {} WHERE id = ANY(%s::text[])").format(
+                sql.SQL("DELETE FROM {} WHERE id = ANY(%b::text[])").format(
                     self._layout.items(pin.id)
                 ),
                 (wanted,),

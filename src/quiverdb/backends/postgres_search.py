@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 from psycopg import sql
+from psycopg.adapt import PyFormat
 from psycopg.rows import TupleRow
 
 from ..models import Match, score_for
@@ -136,12 +137,16 @@ class Ranker:
             query = sql.SQL(
                 "SELECT id, embedding, metadata_json, text FROM {table} WHERE {where} "
                 "ORDER BY {order} LIMIT %s"
-            ).format(table=table, where=where, order=self._order(metric, exact, sql.Placeholder()))
+            ).format(
+                table=table,
+                where=where,
+                order=self._order(metric, exact, sql.Placeholder(format=PyFormat.BINARY)),
+            )
             params: list[Any] = [*where_params, plan.queries[which[0]], fetch]
             return [conn.execute(query, params, binary=True).fetchall()]
         lateral = sql.SQL(
             "SELECT q.ord, r.id, r.embedding, r.metadata_json, r.text "
-            "FROM unnest(%s::{vector}[]) WITH ORDINALITY AS q(v, ord) "
+            "FROM unnest(%b::{vector}[]) WITH ORDINALITY AS q(v, ord) "
             "CROSS JOIN LATERAL (SELECT id, embedding, metadata_json, text FROM {table} "
             "WHERE {where} ORDER BY {order} LIMIT %s) AS r"
         ).format(

@@ -77,11 +77,12 @@ def _insert_unnest(
     table: sql.Identifier,
     columns: _Columns,
 ) -> None:
+    # %b: binary arrays. In text format psycopg would print every float of every vector.
     conn.execute(
         sql.SQL(
             "INSERT INTO {table} (id, embedding, metadata, metadata_json, text) "
             "SELECT u.id, u.embedding, u.filter::jsonb, u.metadata_json, u.body "
-            "FROM unnest(%s::text[], %s::{vector}[], %s::text[], %s::text[], %s::text[]) "
+            "FROM unnest(%b::text[], %b::{vector}[], %b::text[], %b::text[], %b::text[]) "
             "AS u(id, embedding, filter, metadata_json, body) {merge}"
         ).format(table=table, vector=layout.vector_type, merge=_MERGE),
         columns,
