@@ -457,3 +457,45 @@ def test_returned_metadata_is_a_fresh_copy(store: quiverdb.Store) -> None:
     m.metadata["tags"].append("mutated-result")
     [again] = store.search(TENANT, "docs", [1.0, 0.0])
     assert again.metadata == {"tags": ["a"], "n": 1}
+
+
+# -- exact by default ----------------------------------------------------------------------------
+
+
+def _oracle(vectors: Any, query: Any, metric: str) -> Any:
+    """Brute-force distances in float64 over the float32 values a store keeps."""
+    x = np.asarray(vectors, dtype=np.float32).astype(np.float64)
+    q = np.asarray(query, dtype=np.float32).astype(np.float64)
+    if metric == "l2":
+        return np.sqrt(((x - q) ** 2).sum(axis=1))
+    if metric == "ip":
+        return -(x @ q)
+    return 1.0 - (x @ q) / (np.linalg.norm(x, axis=1) * np.linalg.norm(q))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+def test_search_is_exact(store: quiverdb.Store, metric: str) -> None:
+    # SPEC §5: exact by default. Every returned distance is the true one, and the list is the
+    # true top-k (positions may only swap between distances equal to 1e-6).
+    n, dims, k = 3000, 32, 25
+    make(store, "docs", dims, metric=metric)
+    rng = np.random.default_rng(2024)
+    vectors = rng.standard_normal((n, dims)) * rng.uniform(0.5, 2.0, (n, 1))
+    store.upsert(
+        TENANT,
+        "docs",
+        [{"id": f"v{i:04d}", "vector": vectors[i], "metadata": {"b": i % 7}} for i in range(n)],
+    )
+    queries = rng.standard_normal((4, dims))
+    for flt, rows in [(None, np.arange(n)), ({"b": 3}, np.arange(3, n, 7))]:
+        for query, got in zip(
+            queries, store.search_many(TENANT, "docs", queries, limit=k, filter=flt), strict=True
+        ):
+            truth = _oracle(vectors[rows], query, metric)
+            order = np.argsort(truth, kind="stable")[:k]
+            assert len(got) == k
+            assert [m.distance for m in got] == pytest.approx(truth[order].tolist(), abs=1e-5)
+            by_id = {f"v{rows[j]:04d}": truth[j] for j in range(len(rows))}
+            for m in got:
+                assert m.distance == pytest.approx(by_id[m.id], abs=1e-5)
+            assert len(set(ids(got))) == k
