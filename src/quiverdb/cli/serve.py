@@ -46,11 +46,32 @@ _LIMITS = [
 
 def _listen(host: str, port: int) -> socket.socket:
     """Bind first, so a busy port is our one-line error, not a server log."""
+    sock = None
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family, backlog=2048)
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )[0]
+        # An explicit IPPROTO_TCP matters: asyncio turns Nagle off (TCP_NODELAY) only on
+        # sockets that say so, and with Nagle on every answer waits ~40 ms for an ACK.
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        return sock
     except OSError as exc:
+        if sock is not None:
+            sock.close()
         raise StoreUnavailableError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def _log_to_stderr(level: str) -> None:
+    # uvicorn configures its own loggers; the service's errors (with tracebacks) log here.
+    logger = logging.getLogger("quiverdb")
+    logger.setLevel(level.upper())
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
 
 
 @click.command()
@@ -89,7 +110,6 @@ def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int)
     from ..service.app import create_app
 
     service_limits = ServiceLimits(**limits)
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
     with open_cli_store() as store:
         app = create_app(store, limits=service_limits)
         sock = _listen(host, port)
@@ -103,6 +123,7 @@ def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int)
             lifespan="off",
             server_header=False,
         )
+        _log_to_stderr(log_level)
         uvicorn.Server(config).run(sockets=[sock])
 
 
