@@ -23,11 +23,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -40,8 +40,9 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import CollectionNotFoundError, InvalidArgumentError, QuiverError
 from ..filters import FilterNode, parse_filter
-from ..keys import KeyRecord
+from ..keys import KeyRecord, KeyRegistry
 from ..models import Collection, ItemLike, Match, VectorLike
+from ..store import Store
 from ..validation import (
     ItemBatch,
     check_collection,
@@ -131,7 +132,7 @@ class PostgresStore:
             raise InvalidArgumentError("timeout must be positive")
         self._ef_search = _check_ef_search(ef_search)
         self._timeout = float(timeout)
-        kwargs = _connect_kwargs(url, connect_timeout)
+        kwargs = _connect_kwargs(url, connect_timeout, timeout)
         self._where = _describe(url)
         self._closed = False
         self._lock = threading.Lock()
@@ -394,7 +395,7 @@ class PostgresStore:
         query: VectorLike,
         *,
         limit: int = 10,
-        filter: dict[str, Any] | None = None,
+        filter: Mapping[str, Any] | None = None,
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[Match]:
@@ -414,7 +415,7 @@ class PostgresStore:
         queries: Sequence[VectorLike] | Any,
         *,
         limit: int = 10,
-        filter: dict[str, Any] | None = None,
+        filter: Mapping[str, Any] | None = None,
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[list[Match]]:
@@ -430,7 +431,7 @@ class PostgresStore:
         collection: str,
         queries: Callable[[_Pin], F32],
         limit: int,
-        filter: dict[str, Any] | None,
+        filter: Mapping[str, Any] | None,
         ef_search: int | None,
         exact: bool,
     ) -> list[list[Match]]:
@@ -600,6 +601,13 @@ class PostgresStore:
         return f"PostgresStore({self._where})"
 
 
+if TYPE_CHECKING:
+
+    def _conforms(store: PostgresStore) -> tuple[Store, KeyRegistry]:
+        """mypy proves here that the backend satisfies both protocols."""
+        return store, store
+
+
 def _nothing(_pin: _Pin) -> None:
     return None
 
@@ -638,7 +646,7 @@ def _check_hnsw(m: object, ef_construction: object) -> HnswIndex:
     return HnswIndex(m, ef_construction)
 
 
-def _connect_kwargs(url: str, connect_timeout: int) -> dict[str, Any]:
+def _connect_kwargs(url: str, connect_timeout: int, timeout: float) -> dict[str, Any]:
     """Connection options the URL does not set itself; rejects a malformed URL early."""
     try:
         params = conninfo_to_dict(url)
@@ -646,11 +654,15 @@ def _connect_kwargs(url: str, connect_timeout: int) -> dict[str, Any]:
         raise InvalidArgumentError(f"invalid PostgreSQL URL: {exc}") from exc
     if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, int):
         raise InvalidArgumentError("connect_timeout must be an integer number of seconds")
-    kwargs: dict[str, Any] = {"autocommit": True}
-    if "connect_timeout" not in params:
-        kwargs["connect_timeout"] = connect_timeout
-    if "application_name" not in params:
-        kwargs["application_name"] = "quiverdb"
+    defaults: dict[str, Any] = {
+        "connect_timeout": connect_timeout,
+        # A server that vanished without closing the socket (a dead host, a partition) would
+        # otherwise hold a call for the kernel's retransmission timeout, many minutes.
+        "tcp_user_timeout": int(timeout * 1000),
+        "application_name": "quiverdb",
+    }
+    kwargs = {k: v for k, v in defaults.items() if k not in params}
+    kwargs["autocommit"] = True
     return kwargs
 
 
