@@ -238,7 +238,7 @@ def _create_extension(conn: psycopg.Connection[TupleRow]) -> None:
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StoreUnavailableError(
             "the pgvector extension is not installed in this database and this role may not "
-            "install it; ask a superuser (or the database owner) to run CREATE EXTENSION vector"
+            "install it; ask a superuser to run CREATE EXTENSION vector in this database"
         ) from exc
     except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported) as exc:
         raise StoreUnavailableError(
