@@ -25,6 +25,10 @@ def store_url(backend: str, tmp_path: Path, store: quiverdb.Store) -> str:
         return f"sqlite:///{tmp_path / 'store.db'}"
     if backend == "postgres":
         return pg_server.url_for(tmp_path)  # the same schema as the ``store`` fixture's
+    if backend == "remote":
+        # A real loopback server on the ``store`` fixture's SQLite file (stopped when that
+        # store closes); the URL carries the store's admin key (http://KEY@127.0.0.1:PORT).
+        return str(store.serve_on_loopback())  # type: ignore[attr-defined]
     raise AssertionError(
         f"no store_url for backend {backend!r}: add a branch to tests/conformance/conftest.py"
     )
