@@ -80,6 +80,24 @@ def test_a_chunked_body_over_the_limit_is_413(client: httpx.Client) -> None:
     coded(response, 413, "payload_too_large")
 
 
+def upload_scope(key: str) -> dict[str, Any]:
+    """An ASGI scope for an upsert, to drive the app with a hand-made body stream."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/collections/docs/upsert",
+        "raw_path": b"/v1/collections/docs/upsert",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", f"Bearer {key}".encode())],
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+
+
 def test_the_body_is_measured_while_it_streams(service: InProcessService) -> None:
     """The app stops reading once the limit is passed: it never buffers the whole upload."""
     key = service.create_key(tenant="acme")
@@ -95,24 +113,33 @@ def test_the_body_is_measured_while_it_streams(service: InProcessService) -> Non
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/collections/docs/upsert",
-        "raw_path": b"/v1/collections/docs/upsert",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"authorization", f"Bearer {key}".encode())],
-        "server": ("test", 80),
-        "client": ("127.0.0.1", 1234),
-    }
-    asyncio.run(service.app(scope, receive, send))  # type: ignore[arg-type]
+    asyncio.run(service.app(upload_scope(key), receive, send))  # type: ignore[arg-type]
     assert sent[0]["status"] == 413
     assert json.loads(sent[1]["body"])["error"]["code"] == "payload_too_large"
     assert pulled == LIMITS.max_body_bytes // len(chunk) + 1
+
+
+def test_a_client_gone_mid_upload_is_not_an_internal_error(
+    service: InProcessService, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = service.create_key(tenant="acme")
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"items": [', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(service.app(upload_scope(key), receive, send))  # type: ignore[arg-type]
+    assert sent[0]["status"] == 400
+    assert "internal error" not in caplog.text
 
 
 def test_too_many_items_is_413(client: httpx.Client) -> None:

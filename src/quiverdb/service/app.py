@@ -19,7 +19,7 @@ from urllib.parse import quote
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -128,6 +128,8 @@ class _Service:
             except QuiverError as err:
                 self.metrics.record_error(err.code)
                 return Response(dumps(error_body(err)), err.http_status, media_type=JSON)
+            except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
+                return Response(status_code=400)
             except Exception:
                 log.exception("internal error on %s %s", request.method, spec.path)
                 return _internal(self.metrics)
