@@ -28,6 +28,8 @@ class SyncOverAsync:
         return lambda *args, **kwargs: self._call(name, *args, **kwargs)
 
     def close(self) -> None:
+        if self._loop.is_closed():
+            return  # closing twice is allowed, like every Store
         try:
             self._call("close")
         finally:

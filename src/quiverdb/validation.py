@@ -7,9 +7,10 @@ backend never re-checks and never meets a Python object it did not expect.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,9 +227,11 @@ def validate_items(
     metas: list[str] = []
     texts: list[str] = []
     for position, item in enumerate(items):
-        raw_id, raw_vec, raw_meta, raw_text = _item_fields(item)
-        item_id = check_id(raw_id)
-        vec = _as_vector(raw_vec)
+        # Per item: id, then the vector's shape and length, then its values, then the rest.
+        with _naming_the_item(collection, position):
+            raw_id, raw_vec, raw_meta, raw_text = _item_fields(item)
+            item_id = check_id(raw_id)
+            vec = _as_vector(raw_vec)
         if vec.shape[0] != dimensions:
             raise DimensionMismatchError(
                 collection,
@@ -238,11 +241,25 @@ def validate_items(
                 f"vector; collection {collection!r} holds {dimensions}-dimensional vectors",
             )
         rows.append(_check_values(collection, vec, metric, f"the vector of item {item_id!r}"))
-        metas.append(metadata_json(raw_meta, item_id))
-        texts.append(_check_item_text(raw_text, item_id))
+        with _naming_the_item(collection, position):
+            metas.append(metadata_json(raw_meta, item_id))
+            texts.append(_check_item_text(raw_text, item_id))
         ids.append(item_id)
     vectors = np.stack(rows) if rows else np.empty((0, dimensions), dtype=np.float32)
     return ItemBatch(ids, vectors, metas, texts)
+
+
+@contextlib.contextmanager
+def _naming_the_item(collection: str, position: int) -> Iterator[None]:
+    """Messages name the collection and the item's place in the batch (SPEC §7)."""
+    try:
+        yield
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(
+            exc.reason,
+            f"upsert into collection {collection!r}, item at position {position}: "
+            f"{exc.reason}; nothing was written",
+        ) from None
 
 
 def _check_item_text(raw: object, item_id: str) -> str:
