@@ -156,8 +156,14 @@ class PostgresStore:
             reconnect_timeout=self._timeout,
             name="quiverdb",
         )
-        with translate_errors(self._timeout):
-            self._pool.open(wait=False)
+        try:
+            with translate_errors(self._timeout):
+                # Waiting for the first connections also keeps the pool's background threads
+                # (which draw from the global ``random`` for jitter) quiet once open returns.
+                self._pool.open(wait=True, timeout=self._timeout)
+        except BaseException:
+            self._pool.close()
+            raise
 
     def _configure(self, conn: Conn) -> None:
         # Binary vector codecs on every pooled connection; the type was looked up once.
