@@ -294,6 +294,8 @@ def translate_errors(timeout: float) -> Iterator[None]:
         raise InvalidArgumentError(
             f"PostgreSQL refused a value as too large: {_first_line(exc)}"
         ) from exc
+    except UnicodeEncodeError as exc:  # the driver cannot send it (a lone surrogate)
+        raise InvalidArgumentError(f"a string is not valid Unicode text ({exc.reason})") from exc
     except psycopg.Error as exc:
         state = exc.sqlstate or ""
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) or (
