@@ -34,7 +34,6 @@ import numpy.typing as npt
 import psycopg
 from pgvector.psycopg.vector import register_vector_info
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
@@ -57,8 +56,18 @@ from ..validation import (
     validate_queries,
     validate_query,
 )
+from . import postgres_index as hnsw
+from . import postgres_keys as keys
 from .postgres_filter import compile_filter
-from .postgres_schema import Layout, bootstrap, lock_key, translate_errors
+from .postgres_index import HnswIndex
+from .postgres_schema import (
+    Layout,
+    bootstrap,
+    connect_options,
+    lock_key,
+    redacted,
+    translate_errors,
+)
 from .postgres_search import Ranker, SearchPlan
 from .postgres_write import write_items
 
@@ -79,14 +88,6 @@ _RETRIES = 5
 _PIN_COLUMNS = sql.SQL(
     "id, name, dimensions, embedding_model, metric, hnsw_m, hnsw_ef_construction"
 )
-
-
-@dataclass(frozen=True)
-class HnswIndex:
-    """A collection's HNSW index options (pgvector's ``m`` and ``ef_construction``)."""
-
-    m: int
-    ef_construction: int
 
 
 @dataclass(frozen=True)
@@ -130,10 +131,10 @@ class PostgresStore:
             raise InvalidArgumentError("need 0 <= pool_min_size <= pool_max_size, 1 <= max")
         if timeout <= 0:
             raise InvalidArgumentError("timeout must be positive")
-        self._ef_search = _check_ef_search(ef_search)
+        self._ef_search = hnsw.check_ef_search(ef_search)
         self._timeout = float(timeout)
-        kwargs = _connect_kwargs(url, connect_timeout, timeout)
-        self._where = _describe(url)
+        kwargs = connect_options(url, connect_timeout=connect_timeout, timeout=timeout)
+        self._where = redacted(url)
         self._closed = False
         self._lock = threading.Lock()
         self._pins: dict[tuple[str, str], tuple[float, _Pin]] = {}
@@ -445,7 +446,7 @@ class PostgresStore:
             matrix = queries(pin)
             k = check_limit(limit)
             tree: FilterNode | None = parse_filter(filter)
-            ef = self._ef_search if ef_search is None else _check_ef_search(ef_search)
+            ef = self._ef_search if ef_search is None else hnsw.check_ef_search(ef_search)
             where = None if tree is None else compile_filter(tree)
             use_index = pin.index is not None and not exact
             return SearchPlan(matrix, k, where, ef if use_index else None)
@@ -467,30 +468,16 @@ class PostgresStore:
         """
         tenant = check_tenant(tenant)
         name = check_collection_name(collection)
-        wanted = _check_hnsw(m, ef_construction)
+        wanted = hnsw.check_hnsw(m, ef_construction)
         with self._connection() as conn, conn.transaction():
-            pin = self._fresh_pin(conn, tenant, name, lock="FOR UPDATE")
-            if pin is None:
-                raise CollectionNotFoundError(tenant, name)
-            if pin.collection.dimensions > 2000:
+            pin = self._locked_pin(conn, tenant, name)
+            if pin.collection.dimensions > hnsw.MAX_INDEX_DIMENSIONS:
                 raise InvalidArgumentError(
                     f"collection {name!r} holds {pin.collection.dimensions}-dimensional vectors; "
-                    "pgvector's HNSW index takes at most 2000 dimensions, so it stays exact"
+                    f"pgvector's HNSW index takes at most {hnsw.MAX_INDEX_DIMENSIONS} "
+                    "dimensions, so it stays exact"
                 )
-            self._drop_index(conn, pin)
-            conn.execute(
-                sql.SQL(
-                    "CREATE INDEX {name} ON {table} USING hnsw (embedding {ops}) "
-                    "WITH (m = {m}, ef_construction = {ef})"
-                ).format(
-                    name=sql.Identifier(self._layout.index_name(pin.id)),
-                    table=self._layout.items(pin.id),
-                    ops=self._layout.opclass(pin.collection.metric),
-                    m=sql.Literal(wanted.m),
-                    ef=sql.Literal(wanted.ef_construction),
-                )
-            )
-            self._set_index(conn, pin, wanted)
+            hnsw.build(conn, self._layout, pin.id, pin.collection.metric, wanted)
         self._remember(tenant, name, None)
         return wanted
 
@@ -499,11 +486,8 @@ class PostgresStore:
         tenant = check_tenant(tenant)
         name = check_collection_name(collection)
         with self._connection() as conn, conn.transaction():
-            pin = self._fresh_pin(conn, tenant, name, lock="FOR UPDATE")
-            if pin is None:
-                raise CollectionNotFoundError(tenant, name)
-            self._drop_index(conn, pin)
-            self._set_index(conn, pin, None)
+            pin = self._locked_pin(conn, tenant, name)
+            hnsw.remove(conn, self._layout, pin.id)
         self._remember(tenant, name, None)
         return pin.index is not None
 
@@ -516,71 +500,30 @@ class PostgresStore:
             raise CollectionNotFoundError(tenant, name)
         return pin.index
 
-    def _drop_index(self, conn: Conn, pin: _Pin) -> None:
-        index = sql.Identifier(self._layout.schema, self._layout.index_name(pin.id))
-        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(index))
-
-    def _set_index(self, conn: Conn, pin: _Pin, index: HnswIndex | None) -> None:
-        conn.execute(
-            sql.SQL("UPDATE {} SET hnsw_m = %s, hnsw_ef_construction = %s WHERE id = %s").format(
-                self._layout.collections
-            ),
-            (
-                None if index is None else index.m,
-                None if index is None else index.ef_construction,
-                pin.id,
-            ),
-        )
+    def _locked_pin(self, conn: Conn, tenant: str, name: str) -> _Pin:
+        """The pin, its row locked until the transaction ends (index changes serialise)."""
+        pin = self._fresh_pin(conn, tenant, name, lock="FOR UPDATE")
+        if pin is None:
+            raise CollectionNotFoundError(tenant, name)
+        return pin
 
     # -- API keys (quiverdb.keys.KeyRegistry) ------------------------------------------
 
     def add_key(self, record: KeyRecord) -> None:
         with self._connection() as conn:
-            # Idempotent for migrate: copying a key twice keeps one, and a revocation sticks.
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (id, key_hash, tenant, admin, created_at, revoked) "
-                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
-                    "revoked = {}.revoked OR excluded.revoked"
-                ).format(self._layout.api_keys, self._layout.api_keys),
-                (
-                    record.id,
-                    record.key_hash,
-                    record.tenant,
-                    record.admin,
-                    record.created_at,
-                    record.revoked,
-                ),
-            )
+            keys.add_key(conn, self._layout, record)
 
     def find_key(self, key_id: str) -> KeyRecord | None:
         with self._connection() as conn:
-            row = conn.execute(
-                sql.SQL("SELECT {} FROM {} WHERE id = %s").format(
-                    _KEY_COLUMNS, self._layout.api_keys
-                ),
-                (key_id,),
-            ).fetchone()
-        return None if row is None else _key_record(row)
+            return keys.find_key(conn, self._layout, key_id)
 
     def list_keys(self) -> list[KeyRecord]:
         with self._connection() as conn:
-            rows = conn.execute(
-                sql.SQL("SELECT {} FROM {} ORDER BY created_at, id").format(
-                    _KEY_COLUMNS, self._layout.api_keys
-                )
-            ).fetchall()
-        return [_key_record(r) for r in rows]
+            return keys.list_keys(conn, self._layout)
 
     def revoke_key(self, key_id: str) -> bool:
         with self._connection() as conn:
-            cur = conn.execute(
-                sql.SQL("UPDATE {} SET revoked = true WHERE id = %s AND NOT revoked").format(
-                    self._layout.api_keys
-                ),
-                (key_id,),
-            )
-            return cur.rowcount > 0
+            return keys.revoke_key(conn, self._layout, key_id)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -628,67 +571,3 @@ def _retrying(fn: Callable[[], T]) -> T:
                 raise
             time.sleep(0.01 * 2**attempt)
     raise AssertionError("unreachable")
-
-
-def _check_ef_search(ef_search: object) -> int:
-    if isinstance(ef_search, bool) or not isinstance(ef_search, int):
-        raise InvalidArgumentError("ef_search must be an integer")
-    if not 1 <= ef_search <= 1000:
-        raise InvalidArgumentError("ef_search must be between 1 and 1000 (pgvector's range)")
-    return ef_search
-
-
-def _check_hnsw(m: object, ef_construction: object) -> HnswIndex:
-    for label, value in (("m", m), ("ef_construction", ef_construction)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidArgumentError(f"{label} must be an integer")
-    assert isinstance(m, int) and isinstance(ef_construction, int)
-    if not 2 <= m <= 100:
-        raise InvalidArgumentError("m must be between 2 and 100 (pgvector's range)")
-    if not 4 <= ef_construction <= 1000 or ef_construction < 2 * m:
-        raise InvalidArgumentError(
-            "ef_construction must be between 4 and 1000 and at least 2 * m (pgvector's rules)"
-        )
-    return HnswIndex(m, ef_construction)
-
-
-def _connect_kwargs(url: str, connect_timeout: int, timeout: float) -> dict[str, Any]:
-    """Connection options the URL does not set itself; rejects a malformed URL early."""
-    try:
-        params = conninfo_to_dict(url)
-    except psycopg.Error as exc:
-        raise InvalidArgumentError(f"invalid PostgreSQL URL: {exc}") from exc
-    if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, int):
-        raise InvalidArgumentError("connect_timeout must be an integer number of seconds")
-    defaults: dict[str, Any] = {
-        "connect_timeout": connect_timeout,
-        # A server that vanished without closing the socket (a dead host, a partition) would
-        # otherwise hold a call for the kernel's retransmission timeout, many minutes.
-        "tcp_user_timeout": int(timeout * 1000),
-        "application_name": "quiverdb",
-    }
-    kwargs = {k: v for k, v in defaults.items() if k not in params}
-    kwargs["autocommit"] = True
-    return kwargs
-
-
-def _describe(url: str) -> str:
-    """The URL without its password, for messages and repr."""
-    params = conninfo_to_dict(url)
-    shown = {k: v for k, v in params.items() if k not in ("password", "passfile")}
-    return " ".join(f"{k}={v}" for k, v in sorted(shown.items()))
-
-
-_KEY_COLUMNS = sql.SQL("id, key_hash, tenant, admin, created_at, revoked")
-
-
-def _key_record(row: TupleRow) -> KeyRecord:
-    key_id, key_hash, tenant, admin, created_at, revoked = row
-    return KeyRecord(
-        str(key_id),
-        str(key_hash),
-        None if tenant is None else str(tenant),
-        bool(admin),
-        float(created_at),
-        bool(revoked),
-    )

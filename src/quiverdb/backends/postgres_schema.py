@@ -25,9 +25,11 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg.types import TypeInfo
 from psycopg_pool import PoolTimeout
@@ -38,7 +40,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "Layout",
     "bootstrap",
+    "connect_options",
     "lock_key",
+    "redacted",
     "translate_errors",
 ]
 
@@ -113,6 +117,33 @@ class Layout:
             vector=self.vector_type,
             dims=sql.Literal(int(dimensions)),
         )
+
+
+def connect_options(url: str, *, connect_timeout: int, timeout: float) -> dict[str, Any]:
+    """Connection options the URL does not set itself; rejects a malformed URL early."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise InvalidArgumentError(f"invalid PostgreSQL URL: {exc}") from exc
+    if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, int):
+        raise InvalidArgumentError("connect_timeout must be an integer number of seconds")
+    defaults: dict[str, Any] = {
+        "connect_timeout": connect_timeout,
+        # A server that vanished without closing the socket (a dead host, a partition) would
+        # otherwise hold a call for the kernel's retransmission timeout, many minutes.
+        "tcp_user_timeout": int(timeout * 1000),
+        "application_name": "quiverdb",
+    }
+    options = {k: v for k, v in defaults.items() if k not in params}
+    options["autocommit"] = True
+    return options
+
+
+def redacted(url: str) -> str:
+    """The connection parameters without the password, for messages and repr."""
+    params = conninfo_to_dict(url)
+    shown = {k: v for k, v in params.items() if k not in ("password", "passfile")}
+    return " ".join(f"{k}={v}" for k, v in sorted(shown.items()))
 
 
 def lock_key(*parts: str) -> int:
