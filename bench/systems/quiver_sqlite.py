@@ -1,0 +1,105 @@
+"""quiverdb's embedded backend (SQLite + sqlite-vec), through the public API only.
+
+Ingest: ``upsert`` of ``ctx.batch`` items at a time (id, vector, metadata), the store's
+default durability (``synchronous=full``). Search: ``search``/``search_many`` with the
+default cache budget; the ``search-streamed`` phase reopens the file with a budget
+smaller than the collection, so every search streams it from the file (still exact).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy.typing as npt
+
+import quiverdb
+from quiverdb.cache import DEFAULT_CACHE_BYTES
+
+from ..datasets import FilterSpec, item_id
+from ..measure import peak_rss_mb, run_searches
+from .base import Context, batches, file_bytes
+
+TENANT = "bench"
+
+
+class QuiverSearcher:
+    """Maps ``Match`` ids back to rows; the options go to every search call."""
+
+    def __init__(self, store: Any, collection: str, **options: Any) -> None:
+        self.store = store
+        self.collection = collection
+        self.options = options
+
+    def search(self, query: npt.NDArray[Any], k: int, flt: FilterSpec | None) -> Sequence[int]:
+        matches = self.store.search(
+            TENANT,
+            self.collection,
+            query,
+            limit=k,
+            filter=None if flt is None else flt.quiver(),
+            **self.options,
+        )
+        return [int(m.id) for m in matches]
+
+    def search_many(self, queries: npt.NDArray[Any], k: int) -> list[Sequence[int]] | None:
+        lists = self.store.search_many(TENANT, self.collection, queries, limit=k, **self.options)
+        return [[int(m.id) for m in matches] for matches in lists]
+
+
+def quiver_ingest(store: Any, ctx: Context) -> float:
+    """Create the collection and upsert every row; the seconds it took."""
+    store.ensure_collection(TENANT, quiverdb.Collection(ctx.ds.name, ctx.ds.dims))
+    fields = list(ctx.ds.fields)
+    t = time.perf_counter()
+    for start, vectors, meta in batches(ctx.ds, ctx.batch):
+        items = [
+            {
+                "id": item_id(start + i),
+                "vector": vectors[i],
+                "metadata": {f: meta[f][i] for f in fields},
+            }
+            for i in range(vectors.shape[0])
+        ]
+        store.upsert(TENANT, ctx.ds.name, items)
+    return time.perf_counter() - t
+
+
+class QuiverSqlite:
+    key = "quiver-sqlite"
+    label = "quiverdb sqlite"
+    needs_postgres = False
+
+    def phases(self, ctx: Context) -> list[str]:
+        cached_bytes = ctx.ds.count * (ctx.ds.dims * 4 + 80)
+        # A collection over the default budget is streamed anyway.
+        streamed = [] if cached_bytes > DEFAULT_CACHE_BYTES else ["search-streamed"]
+        return ["ingest", "search", *streamed]
+
+    def run(self, phase: str, ctx: Context) -> dict[str, Any]:
+        path = ctx.workdir / "quiver.db"
+        if phase == "ingest":
+            with quiverdb.open_store(str(path)) as store:
+                seconds = quiver_ingest(store, ctx)
+            return {
+                "ingest_s": seconds,
+                "ingest_vps": ctx.ds.count / seconds,
+                "disk_bytes": file_bytes(path, path.with_name("quiver.db-wal")),
+                "ingest_rss_mb": peak_rss_mb(),
+            }
+        options: dict[str, Any] = {}
+        variant = "exact"
+        if phase == "search-streamed":
+            options["cache_bytes"] = ctx.streamed_cache_bytes
+            variant = f"streamed ({ctx.streamed_cache_bytes >> 20} MiB cache)"
+        with quiverdb.open_store(str(path), **options) as store:
+            result = run_searches(
+                QuiverSearcher(store, ctx.ds.name),
+                ctx.ds,
+                ctx.budget,
+                filters=not ctx.latency_only,
+                many=not ctx.latency_only,
+                log=ctx.log,
+            )
+        return {"variants": {variant: result}}
