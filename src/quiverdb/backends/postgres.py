@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 import psycopg
-from pgvector.psycopg.vector import register_vector_info
 from psycopg import sql
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
@@ -69,6 +68,7 @@ from .postgres_schema import (
     translate_errors,
 )
 from .postgres_search import Ranker, SearchPlan
+from .postgres_vector import register_vector
 from .postgres_write import write_items
 
 __all__ = ["HnswIndex", "PostgresStore"]
@@ -168,7 +168,7 @@ class PostgresStore:
 
     def _configure(self, conn: Conn) -> None:
         # Binary vector codecs on every pooled connection; the type was looked up once.
-        register_vector_info(conn, self._vector_info)
+        register_vector(conn, self._vector_info)
 
     # -- connections, pins and retries -------------------------------------------------
 

@@ -171,7 +171,7 @@ def _rerank(rows: list[TupleRow], query: F32, metric: str, limit: int) -> list[M
     if not rows:
         return []
     ids = [str(r[0]) for r in rows]
-    vectors = np.stack([r[1].to_numpy() for r in rows])
+    vectors = np.stack([r[1] for r in rows])
     distances = exact_distances(vectors, query, metric).tolist()
     best = sorted(range(len(rows)), key=lambda i: (distances[i], ids[i]))[:limit]
     return [
