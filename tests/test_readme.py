@@ -1,4 +1,8 @@
-"""The README's Python examples run as written: the docs cannot drift from the library."""
+"""The README's Python examples run as written: the docs cannot drift from the library.
+
+Every ```python block runs; fragments that need outside resources (a PostgreSQL host) are
+written as ```py blocks instead.
+"""
 
 from __future__ import annotations
 
