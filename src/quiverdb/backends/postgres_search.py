@@ -72,13 +72,13 @@ class Ranker:
             return []
         fetch = candidates(plan.limit)
         if plan.ef_search is None:
-            rows = self._exact(conn, collection_id, metric, plan, list(range(n)), fetch)
+            rows = self._run(conn, collection_id, metric, plan, list(range(n)), fetch, exact=True)
         else:
             rows = self._indexed(conn, collection_id, metric, plan, fetch)
             short = [j for j in range(n) if len(rows[j]) < plan.limit]
             if short:
                 # The index ran out (a selective filter, or max_scan_tuples): scan exactly.
-                redone = self._exact(conn, collection_id, metric, plan, short, fetch)
+                redone = self._run(conn, collection_id, metric, plan, short, fetch, exact=True)
                 for j, got in zip(short, redone, strict=True):
                     rows[j] = got
         return [_rerank(rows[j], plan.queries[j], metric, plan.limit) for j in range(n)]
@@ -96,17 +96,6 @@ class Ranker:
         # The operator alone, so that the planner can use the HNSW index.
         return sql.SQL("embedding {} {}").format(self._layout.operator(metric), query)
 
-    def _exact(
-        self,
-        conn: Conn,
-        collection_id: int,
-        metric: str,
-        plan: SearchPlan,
-        which: list[int],
-        fetch: int,
-    ) -> list[list[TupleRow]]:
-        return self._run(conn, collection_id, metric, True, plan, which, fetch)
-
     def _indexed(
         self, conn: Conn, collection_id: int, metric: str, plan: SearchPlan, fetch: int
     ) -> list[list[TupleRow]]:
@@ -119,18 +108,20 @@ class Ranker:
             )
             if self._iterative:
                 conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
-            return self._run(conn, collection_id, metric, False, plan, every, fetch)
+            return self._run(conn, collection_id, metric, plan, every, fetch, exact=False)
 
     def _run(
         self,
         conn: Conn,
         collection_id: int,
         metric: str,
-        exact: bool,
         plan: SearchPlan,
         which: list[int],
         fetch: int,
+        *,
+        exact: bool,
     ) -> list[list[TupleRow]]:
+        """The candidate rows of the queries ``which``: ``fetch`` per query, best first."""
         table = self._layout.items(collection_id)
         where, where_params = self._where(plan)
         if len(which) == 1:
