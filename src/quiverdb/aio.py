@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from .models import Collection, ItemLike, Match, VectorLike
+from .models import Collection, Item, ItemLike, Match, VectorLike
 from .store import Store, open_store
 
 __all__ = ["AsyncStore", "open_async_store"]
@@ -67,6 +67,8 @@ class AsyncStore(Protocol):
     ) -> list[str]: ...
 
     async def list_tenants(self) -> list[str]: ...
+
+    async def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]: ...
 
     async def close(self) -> None: ...
 
@@ -170,6 +172,10 @@ class _ThreadedAsyncStore:
 
     async def list_tenants(self) -> list[str]:
         result: list[str] = await self._run("list_tenants")
+        return result
+
+    async def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
+        result: list[Item] = await self._run("fetch", tenant, collection, ids)
         return result
 
     async def close(self) -> None:

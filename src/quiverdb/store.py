@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import InvalidArgumentError
-from .models import Collection, ItemLike, Match, VectorLike
+from .models import Collection, Item, ItemLike, Match, VectorLike
 
 __all__ = ["DEFAULT_URL", "Store", "open_store"]
 
@@ -71,6 +71,11 @@ class Store(Protocol):
     ) -> list[str]: ...
 
     def list_tenants(self) -> list[str]: ...
+
+    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
+        """The stored items with these ids, in the order asked, each once; absent ids are
+        omitted. Vectors come back as float32 arrays, bit for bit as stored."""
+        ...
 
     def close(self) -> None: ...
 

@@ -21,6 +21,7 @@ writers insert in id order and retry deadlocks; a collection dropped concurrentl
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,7 +40,7 @@ from psycopg_pool import ConnectionPool
 from ..errors import CollectionNotFoundError, InvalidArgumentError, QuiverError
 from ..filters import FilterNode, parse_filter
 from ..keys import KeyRecord, KeyRegistry
-from ..models import Collection, ItemLike, Match, VectorLike
+from ..models import Collection, Item, ItemLike, Match, VectorLike
 from ..store import Store
 from ..validation import (
     ItemBatch,
@@ -394,6 +395,22 @@ class PostgresStore:
             return [str(r[0]) for r in rows]
 
         return self._run(tenant, collection, lambda _pin: check_page(after, limit), execute)
+
+    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
+        def execute(conn: Conn, pin: _Pin, wanted: list[str]) -> list[Item]:
+            if not wanted:
+                return []
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT id, embedding, metadata_json, text FROM {} WHERE id = ANY(%b::text[])"
+                ).format(self._layout.items(pin.id)),
+                (wanted,),
+                binary=True,
+            ).fetchall()
+            found = {str(i): Item(str(i), v, json.loads(m), str(t)) for i, v, m, t in rows}
+            return [found[i] for i in dict.fromkeys(wanted) if i in found]
+
+        return self._run(tenant, collection, lambda _pin: check_ids(ids), execute)
 
     def search(
         self,

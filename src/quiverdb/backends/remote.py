@@ -72,6 +72,8 @@ _QUERIES_PER_REQUEST = 256
 """search_many sends this many queries per request, well under the service's default limit."""
 _IDS_PER_PAGE = 10_000
 """Asked for per ids page; the service lowers it to its own maximum."""
+_IDS_PER_FETCH = 256
+"""fetch asks for this many items per request, well under the service's default limit."""
 _MAX_DEPTH = 256
 """Deeper values are not sent; the local validation (limit 64) refuses them instead."""
 
@@ -360,6 +362,31 @@ class RemoteStore:
             done = limit is not None and len(out) >= limit
             if cursor is None or done or not page["ids"]:
                 return out
+
+    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
+        path = self._path(tenant, collection, "/fetch")
+        try:
+            ids = _listed(ids)
+            wanted = [_strict(i) for i in ids]
+        except _UnsendableError:
+            self._fail_locally(tenant, collection, lambda pin: check_ids(ids))
+        if all(isinstance(i, str) for i in wanted):
+            wanted = list(dict.fromkeys(wanted))  # each id once, across chunks too
+        step = _IDS_PER_FETCH
+        items: list[Item] = []
+        # One request even without ids: the collection must exist (SPEC §2).
+        for chunk in [wanted[i : i + step] for i in range(0, len(wanted), step)] or [[]]:
+            data = self._request("POST", path, body={"ids": chunk})
+            items.extend(
+                Item(
+                    str(i["id"]),
+                    np.asarray(i["vector"], dtype=np.float32),
+                    dict(i["metadata"]),
+                    str(i["text"]),
+                )
+                for i in data["items"]
+            )
+        return items
 
     # -- search -------------------------------------------------------------------------
 

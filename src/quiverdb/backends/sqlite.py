@@ -32,7 +32,7 @@ from ..columnar import FieldColumn, evaluate
 from ..errors import CollectionNotFoundError, InvalidArgumentError
 from ..filters import FilterNode, parse_filter
 from ..keys import KeyRecord
-from ..models import Collection, ItemLike, Match, VectorLike, score_for
+from ..models import Collection, Item, ItemLike, Match, VectorLike, score_for
 from ..ranking import Candidates, VectorBlock, rank_block
 from ..validation import (
     check_collection,
@@ -319,6 +319,26 @@ class SQLiteStore:
                     (after if after is not None else "", -1 if limit is None else limit),
                 ).fetchall()
         return [str(r[0]) for r in rows]
+
+    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
+        def body(conn: apsw.Connection, pin: _Pin) -> list[Item]:
+            wanted = check_ids(ids)
+            if not wanted:
+                return []
+            rows = conn.execute(
+                f"SELECT id, vector, json(metadata), text FROM {items_table(pin.id)} "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(wanted, ensure_ascii=False),),
+            )
+            found = {
+                str(i): Item(
+                    str(i), np.frombuffer(v, dtype="<f4").astype(np.float32), json.loads(m), str(t)
+                )
+                for i, v, m, t in rows
+            }
+            return [found[i] for i in dict.fromkeys(wanted) if i in found]
+
+        return self._read_collection(tenant, collection, body)
 
     def search(
         self,

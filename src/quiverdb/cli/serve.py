@@ -41,6 +41,7 @@ _LIMITS = [
     _limit_option("--default-page", "default_page", "Ids per GET …/ids page by default."),
     _limit_option("--max-page", "max_page", "Most ids per GET …/ids page."),
     _limit_option("--max-queries", "max_queries", "Most queries per search_many (else 413)."),
+    _limit_option("--max-fetch", "max_fetch", "Most ids per fetch request (else 413)."),
 ]
 
 

@@ -39,6 +39,8 @@ class ServiceLimits:
     """The largest ``GET …/ids`` page; a larger ``limit`` is lowered to this."""
     max_queries: int = 1_000
     """Query vectors per ``search_many`` request; more is 413 ``payload_too_large``."""
+    max_fetch: int = 1_000
+    """Ids per ``fetch`` request; more is 413 ``payload_too_large``."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -60,6 +62,13 @@ class ServiceLimits:
             raise PayloadTooLargeError(
                 f"a search_many request may carry at most {self.max_queries} queries, got "
                 f"{len(queries)}; split them into several requests"
+            )
+
+    def check_fetch(self, ids: object) -> None:
+        if isinstance(ids, list) and len(ids) > self.max_fetch:
+            raise PayloadTooLargeError(
+                f"a fetch request may name at most {self.max_fetch} ids, got {len(ids)}; "
+                "split them into several requests"
             )
 
     def check_search_limit(self, limit: object) -> None:

@@ -19,7 +19,7 @@ from ..models import Collection
 from ..store import Store
 from .auth import Principal, require_admin
 from .limits import ServiceLimits
-from .wire import collection_to_wire, match_to_wire
+from .wire import collection_to_wire, item_to_wire, match_to_wire
 
 __all__ = ["ROUTES", "Answer", "Call", "Operation", "RouteSpec"]
 
@@ -138,6 +138,13 @@ def list_ids(c: Call) -> Answer:
     return 200, {"ids": ids[:page], "next": following}
 
 
+def fetch(c: Call) -> Answer:
+    """Not in SPEC §9: ``Store.fetch``, the stored items by id (what export and migrate read)."""
+    ids: Any = c.json().get("ids")
+    c.limits.check_fetch(ids)
+    return 200, {"items": [item_to_wire(i) for i in c.store.fetch(c.tenant, c.name, ids)]}
+
+
 def list_tenants(c: Call) -> Answer:
     """Not in SPEC §9: ``Store.list_tenants`` for admin keys (what ``migrate`` walks)."""
     require_admin(c.principal)
@@ -173,5 +180,6 @@ ROUTES: tuple[RouteSpec, ...] = (
     ),
     RouteSpec("POST", "/collections/{name}/delete", delete, "Delete items by id", True),
     RouteSpec("GET", "/collections/{name}/ids", list_ids, "Page through item ids"),
+    RouteSpec("POST", "/collections/{name}/fetch", fetch, "Stored items by id", True),
     RouteSpec("GET", "/tenants", list_tenants, "List tenants (admin)", tenant_scoped=False),
 )

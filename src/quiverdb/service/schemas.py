@@ -141,6 +141,11 @@ _BODIES: dict[str, dict[str, Any]] = {
         "required": ["ids"],
         "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
     },
+    "fetch": {
+        "type": "object",
+        "required": ["ids"],
+        "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
+    },
 }
 
 _ANSWERS: dict[str, dict[str, Any]] = {
@@ -176,6 +181,13 @@ _ANSWERS: dict[str, dict[str, Any]] = {
         },
     },
     "delete": {"type": "object", "properties": {"deleted": {"type": "integer"}}},
+    "fetch": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": _ref("Item")},
+        },
+        "description": "in the order asked, each id once; absent ids are omitted",
+    },
     "list_ids": {
         "type": "object",
         "properties": {

@@ -26,7 +26,7 @@ from ..errors import (
     UnauthenticatedError,
     from_wire,
 )
-from ..models import Collection, Match
+from ..models import Collection, Item, Match
 
 __all__ = [
     "collection_from_wire",
@@ -36,6 +36,7 @@ __all__ = [
     "encode_segment",
     "error_body",
     "error_from_response",
+    "item_to_wire",
     "match_from_wire",
     "match_to_wire",
 ]
@@ -87,6 +88,16 @@ def match_to_wire(match: Match) -> dict[str, Any]:
         "score": match.score,
         "metadata": match.metadata,
         "text": match.text,
+    }
+
+
+def item_to_wire(item: Item) -> dict[str, Any]:
+    # float() of a float32 is its exact value, whose repr parses back to the same float32.
+    return {
+        "id": item.id,
+        "vector": [float(x) for x in item.vector],
+        "metadata": dict(item.metadata),
+        "text": item.text,
     }
 
 
