@@ -214,6 +214,22 @@ def test_stores_on_one_database_share_everything(url: str) -> None:
         assert b.list_ids(T, "c") == ["y"]
 
 
+def test_iterators_survive_a_revalidation(url: str) -> None:
+    # A validation error against a cached pin is re-checked against a fresh one; a one-shot
+    # iterator must still be there for the second look.
+    with quiverdb.open_store(url) as a, quiverdb.open_store(url) as b:
+        a.ensure_collection(T, Collection("c", 2))
+        a.count(T, "c")  # ``a`` caches the pin
+        b.drop_collection(T, "c")
+        b.ensure_collection(T, Collection("c", 2))
+        b.upsert(T, "c", [{"id": "x", "vector": [1, 0]}])
+        with pytest.raises(quiverdb.InvalidArgumentError):
+            a.delete(T, "c", iter(["x", ""]))  # type: ignore[arg-type]
+        assert b.count(T, "c") == 1
+        assert a.upsert(T, "c", iter([{"id": "y", "vector": [0, 1]}])) == 1  # type: ignore[arg-type]
+        assert [i.id for i in a.fetch(T, "c", iter(["y", "x"]))] == ["y", "x"]  # type: ignore[arg-type]
+
+
 def test_api_keys_live_in_the_database(url: str) -> None:
     with quiverdb.open_store(url) as a, quiverdb.open_store(url) as b:
         assert isinstance(a, PostgresStore) and isinstance(b, PostgresStore)

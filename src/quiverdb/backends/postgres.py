@@ -24,7 +24,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -74,6 +74,7 @@ from .postgres_write import write_items
 
 __all__ = ["HnswIndex", "PostgresStore"]
 
+S = TypeVar("S")
 T = TypeVar("T")
 P = TypeVar("P")
 Conn = psycopg.Connection[TupleRow]
@@ -349,12 +350,11 @@ class PostgresStore:
     # -- writes -----------------------------------------------------------------------
 
     def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int:
-        if isinstance(items, Iterator):
-            items = list(items)  # validated again if the collection turns out re-created
+        batch_in = _replayable(items)
 
         def prepare(pin: _Pin) -> ItemBatch:
             c = pin.collection
-            return validate_items(c.name, c.dimensions, c.metric, items)
+            return validate_items(c.name, c.dimensions, c.metric, batch_in)
 
         def execute(conn: Conn, pin: _Pin, batch: ItemBatch) -> int:
             if len(batch):
@@ -375,9 +375,33 @@ class PostgresStore:
             )
             return cur.rowcount
 
-        return self._run(tenant, collection, lambda _pin: check_ids(ids), execute)
+        wanted = _replayable(ids)
+        return self._run(tenant, collection, lambda _pin: check_ids(wanted), execute)
 
     # -- reads ------------------------------------------------------------------------
+
+    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
+        """The stored items with these ids, in the order asked, each once; absent ids are
+        omitted. Vectors come back as float32 arrays, bit for bit as stored."""
+
+        def execute(conn: Conn, pin: _Pin, wanted: list[str]) -> list[Item]:
+            if not wanted:
+                return []
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT id, embedding, metadata_json, text FROM {} WHERE id = ANY(%b::text[])"
+                ).format(self._layout.items(pin.id)),
+                (wanted,),
+                binary=True,
+            ).fetchall()
+            found = {
+                str(i): Item(str(i), vector, json.loads(meta), str(text))
+                for i, vector, meta, text in rows
+            }
+            return [found[i] for i in dict.fromkeys(wanted) if i in found]
+
+        asked = _replayable(ids)
+        return self._run(tenant, collection, lambda _pin: check_ids(asked), execute)
 
     def list_ids(
         self, tenant: str, collection: str, *, after: str | None = None, limit: int | None = None
@@ -395,22 +419,6 @@ class PostgresStore:
             return [str(r[0]) for r in rows]
 
         return self._run(tenant, collection, lambda _pin: check_page(after, limit), execute)
-
-    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
-        def execute(conn: Conn, pin: _Pin, wanted: list[str]) -> list[Item]:
-            if not wanted:
-                return []
-            rows = conn.execute(
-                sql.SQL(
-                    "SELECT id, embedding, metadata_json, text FROM {} WHERE id = ANY(%b::text[])"
-                ).format(self._layout.items(pin.id)),
-                (wanted,),
-                binary=True,
-            ).fetchall()
-            found = {str(i): Item(str(i), v, json.loads(m), str(t)) for i, v, m, t in rows}
-            return [found[i] for i in dict.fromkeys(wanted) if i in found]
-
-        return self._run(tenant, collection, lambda _pin: check_ids(ids), execute)
 
     def search(
         self,
@@ -572,6 +580,11 @@ if TYPE_CHECKING:
     def _conforms(store: PostgresStore) -> tuple[Store, KeyRegistry]:
         """mypy proves here that the backend satisfies both protocols."""
         return store, store
+
+
+def _replayable(values: Iterable[S]) -> Iterable[S]:
+    """An iterator as a list: ``_run`` may validate its input twice (see there)."""
+    return list(values) if isinstance(values, Iterator) else values
 
 
 def _nothing(_pin: _Pin) -> None:
