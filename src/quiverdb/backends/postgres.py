@@ -375,8 +375,8 @@ class PostgresStore:
             )
             return cur.rowcount
 
-        wanted = _replayable(ids)
-        return self._run(tenant, collection, lambda _pin: check_ids(wanted), execute)
+        asked = _replayable(ids)
+        return self._run(tenant, collection, lambda _pin: check_ids(asked), execute)
 
     # -- reads ------------------------------------------------------------------------
 
