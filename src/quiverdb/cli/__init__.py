@@ -32,11 +32,17 @@ def main(ctx: click.Context, store_url: str | None) -> None:
 
 def _register() -> None:
     # One module per command (or command group); add new ones here.
+    from .inspect_cmd import list_collections, remove, search, show
     from .keys import keys
+    from .migrate_cmd import migrate
+    from .packs_cmd import apply, diff
     from .serve import serve
+    from .transfer_cmd import export, import_
 
     main.add_command(serve)
     main.add_command(keys)
+    for command in (list_collections, show, remove, search, import_, export, diff, apply, migrate):
+        main.add_command(command)
 
 
 _register()
