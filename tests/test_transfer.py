@@ -1,0 +1,340 @@
+"""``quiver import|export`` and ``quiverdb.transfer``: exact round trips (JSONL and .npy with a
+sidecar), streaming in bounded memory, collection creation, refusals naming the line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import quiverdb
+from quiverdb import Collection, Item
+from quiverdb.service import ServiceLimits
+from quiverdb.service.testing import InProcessService, open_in_process_store
+from quiverdb.transfer import Record, export_jsonl, import_records, jsonl_records
+
+from .cli_support import contents, error_line, quiver, run, seed, sqlite_url
+
+# float32 values whose decimal forms are treacherous: subnormals, -0.0, extremes, 1/3.
+AWKWARD = np.array(
+    [0.1, -0.0, 1e-45, 3.4028235e38, -1.1754944e-38, 1 / 3, 16777217.0, 0.7], dtype=np.float32
+)
+
+
+def _items(n: int = 40, dims: int = len(AWKWARD)) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(5)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        vector = AWKWARD if i == 0 else rng.standard_normal(dims).astype(np.float32)
+        item: dict[str, Any] = {"id": f"item {i:03d} ✓", "vector": vector}
+        if i % 2:
+            item["metadata"] = {"i": i, "big": 2**63 - 1, "f": i / 7, "one": 1.0, "ok": True}
+            item["metadata"] |= {"nested": {"list": [1, "x", None]}, "ü": "ß"}
+        if i % 3:
+            item["text"] = f'text {i} 🎯 "quoted"\nnewline'
+        out.append(item)
+    return out
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[str]:
+    url = sqlite_url(tmp_path, "source.db")
+    with quiverdb.open_store(url) as store:
+        seed(store, "acme", "docs", _items(), metric="l2", model="toy")
+    yield url
+
+
+@pytest.mark.parametrize("form", ["out.jsonl", "out.npy"])
+def test_export_then_import_round_trips_exactly(source: str, tmp_path: Path, form: str) -> None:
+    file = str(tmp_path / form)
+    exported = run("export", "acme", "docs", file, "--store", source, "--batch-size", "7")
+    assert exported.exit_code == 0, exported.output
+    assert "exported 40 items" in exported.stderr
+    target = sqlite_url(tmp_path, "target.db")
+    imported = run("import", "globex", "copy", file, "--store", target, "--metric", "l2")
+    assert imported.exit_code == 0, imported.output
+    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+        assert contents(a, "acme", "docs") == contents(b, "globex", "copy")  # bits, metadata, text
+        assert b.describe_collection("globex", "copy") == Collection("copy", 8, "", "l2")
+    if form.endswith(".npy"):
+        matrix = np.load(file, mmap_mode="r")
+        assert matrix.dtype == np.float32 and matrix.shape == (40, 8)
+        assert matrix[0].tobytes() == AWKWARD.tobytes()
+        assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 40  # the sidecar
+
+
+def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
+    out = run("export", "acme", "docs", "-", "--store", source)
+    assert out.exit_code == 0
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["id"] for line in lines] == sorted(line["id"] for line in lines)
+    assert set(lines[0]) == {"id", "vector"}  # empty metadata and text are left out
+    assert set(lines[1]) == {"id", "vector", "metadata", "text"}
+    assert np.array(lines[0]["vector"], dtype=np.float32).tobytes() == AWKWARD.tobytes()
+    # The same lines feed an import from stdin.
+    target = sqlite_url(tmp_path, "target.db")
+    result = run("import", "acme", "docs", "-", "--store", target, "--json", input=out.stdout)
+    assert json.loads(result.stdout) == {
+        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "", "metric": "cosine"},
+        "created": True,
+        "imported": 40,
+    }
+
+
+def test_import_creates_from_the_first_vector_and_keeps_existing_pins(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    file = tmp_path / "in.jsonl"
+    file.write_text('{"id": "a", "vector": [1, 2, 3]}\n\n{"id": "b", "vector": [0, 0, 1]}\n')
+    made = run("import", "t", "c", str(file), "--model", "m", "--metric", "ip", "--store", url)
+    assert made.exit_code == 0 and "created: 3 dimensions, ip" in made.stderr
+    again = run("import", "t", "c", str(file), "--store", url)  # idempotent, pin kept
+    assert again.exit_code == 0 and "created" not in again.stderr
+    conflict = run("import", "t", "c", str(file), "--metric", "l2", "--store", url)
+    assert conflict.exit_code == 1
+    assert error_line(conflict.stderr).startswith("error: collection_conflict: ")
+    with quiverdb.open_store(url) as store:
+        assert store.describe_collection("t", "c") == Collection("c", 3, "m", "ip")
+        assert store.count("t", "c") == 2
+
+
+def test_an_empty_input_creates_nothing(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    file = tmp_path / "empty.jsonl"
+    file.write_text("\n")
+    result = run("import", "t", "c", str(file), "--store", url)
+    assert result.exit_code == 0 and "not created" in result.stderr
+    with quiverdb.open_store(url) as store:
+        assert store.list_tenants() == []
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{nope", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"id": "x", "vector": [1, NaN]}', "NaN is not JSON"),
+        ('{"vector": [1, 2]}', "needs an 'id'"),
+        ('{"id": "x"}', "needs a 'vector'"),
+        ('{"id": "x", "vector": []}', "empty vector"),
+        ('{"id": "x", "vector": [0, 0]}', "zero vector"),
+        ('{"id": "", "vector": [1, 2]}', "must not be empty"),
+        ('{"id": "x", "vector": [1, 2], "metadata": {"k": 1e999}}', "non-finite"),
+        ('{"id": "x", "vector": [1, 2], "text": 5}', "must be a string"),
+    ],
+)
+def test_a_bad_first_line_creates_nothing(tmp_path: Path, line: str, message: str) -> None:
+    url = sqlite_url(tmp_path)
+    file = tmp_path / "bad.jsonl"
+    file.write_text("\n" + line + '\n{"id": "ok", "vector": [1, 2]}\n')
+    result = run("import", "t", "c", str(file), "--store", url)
+    assert result.exit_code == 1
+    err = error_line(result.stderr)
+    assert err.startswith("error: invalid_argument: ") and f"{file} line 2" in err
+    assert message in err
+    with quiverdb.open_store(url) as store:
+        assert store.describe_collection("t", "c") is None
+
+
+def test_a_bad_line_later_stops_the_import_and_a_rerun_finishes_it(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    file = tmp_path / "in.jsonl"
+    lines = [{"id": f"i{n}", "vector": [1.0, float(n)]} for n in range(10)]
+    bad = [*lines[:7], {"id": "i7", "vector": [1.0, 2.0, 3.0]}, *lines[8:]]
+    file.write_text("".join(json.dumps(x) + "\n" for x in bad))
+    result = run("import", "t", "c", str(file), "--batch-size", "3", "--store", url)
+    assert result.exit_code == 1
+    err = error_line(result.stderr)
+    assert err.startswith("error: dimension_mismatch: ") and f"{file} line 8" in err
+    assert "the 6 items before it were imported" in err
+    with quiverdb.open_store(url) as store:
+        assert sorted(store.list_ids("t", "c")) == [f"i{n}" for n in range(6)]
+    file.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert run("import", "t", "c", str(file), "--batch-size", "3", "--store", url).exit_code == 0
+    with quiverdb.open_store(url) as store:
+        assert store.count("t", "c") == 10  # no duplicates: upserts replace by id
+
+
+class _Recorder:
+    """A store wrapper that records the calls the streaming code makes."""
+
+    def __init__(self, store: quiverdb.Store, consumed: list[int] | None = None) -> None:
+        self.store = store
+        self.consumed = consumed
+        self.in_flight: list[int] = []
+        self.fetched: list[int] = []
+        self.batches: list[int] = []
+        self.upserted = 0
+
+    def upsert(self, tenant: str, collection: str, items: Sequence[Any]) -> int:
+        if self.consumed is not None:  # read from the input but not yet written
+            self.in_flight.append(self.consumed[0] - self.upserted)
+        self.upserted += len(items)
+        self.batches.append(len(items))
+        return self.store.upsert(tenant, collection, items)
+
+    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
+        self.fetched.append(len(ids))
+        return self.store.fetch(tenant, collection, ids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_import_streams_one_batch_at_a_time(tmp_path: Path) -> None:
+    consumed = [0]
+
+    def lines() -> Iterator[bytes]:
+        for n in range(2500):
+            consumed[0] += 1
+            yield json.dumps({"id": f"{n:05d}", "vector": [1.0, n]}).encode() + b"\n"
+
+    seen: list[tuple[int, int]] = []
+
+    class Bars:
+        def start(self, label: str, total: int | None) -> None:
+            assert (label, total) == ("t/c", None)
+
+        def update(self, done: int, items: int) -> None:
+            seen.append((done, items))
+
+    with quiverdb.open_store(sqlite_url(tmp_path)) as store:
+        recorder = _Recorder(store, consumed)
+        result = import_records(
+            recorder,  # type: ignore[arg-type]
+            "t",
+            "c",
+            jsonl_records(lines(), "gen"),
+            source="gen",
+            batch_size=300,
+            progress=Bars(),
+        )
+        assert result.items == 2500 and store.count("t", "c") == 2500
+    assert max(recorder.in_flight) <= 300  # never more than one batch read ahead
+    assert seen[-1][1] == 2500 and seen == sorted(seen)
+
+
+def test_batches_are_bounded_by_bytes_too(tmp_path: Path) -> None:
+    big = [Record(n, {"id": str(n), "vector": [1.0] * 4}, 1_000_000) for n in range(9)]
+    with quiverdb.open_store(sqlite_url(tmp_path)) as store:
+        recorder = _Recorder(store)
+        import_records(recorder, "t", "c", big, source="x", batch_bytes=3_000_000)  # type: ignore[arg-type]
+    assert recorder.batches == [3, 3, 3]
+
+
+def test_export_reads_a_page_at_a_time(source: str) -> None:
+    with quiverdb.open_store(source) as store:
+        recorder = _Recorder(store)
+        lines: list[str] = []
+
+        class Sink:
+            def write(self, text: str) -> int:
+                lines.extend(text.splitlines())
+                return len(text)
+
+        n = export_jsonl(recorder, "acme", "docs", Sink(), batch_size=16)  # type: ignore[arg-type]
+    assert n == 40 == len(lines)
+    assert recorder.fetched == [16, 16, 8]
+
+
+def test_export_of_a_missing_collection_writes_no_file(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    for name in ("out.jsonl", "out.npy"):
+        result = run("export", "acme", "nope", str(tmp_path / name), "--store", url)
+        assert result.exit_code == 1
+        assert error_line(result.stderr).startswith("error: collection_not_found: ")
+    assert [p.name for p in tmp_path.iterdir() if "out" in p.name] == []
+
+
+def test_npy_import_checks_its_sidecar_before_writing(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    vectors = tmp_path / "v.npy"
+    np.save(vectors, np.eye(3, dtype=np.float64))  # any float dtype; stored as float32
+    meta = tmp_path / "meta.jsonl"
+    meta.write_text('{"id": "a"}\n{"id": "b"}\n')
+    short = run("import", "t", "c", str(vectors), "--sidecar", str(meta), "--store", url)
+    assert short.exit_code == 1 and "has 2 items but" in short.stderr
+    meta.write_text('{"id": "a"}\n{"id": "b", "vector": [1, 2, 3]}\n{"id": "c"}\n')
+    with_vector = run("import", "t", "c", str(vectors), "--sidecar", str(meta), "--store", url)
+    assert with_vector.exit_code == 1 and "line 2: the sidecar holds" in with_vector.stderr
+    default_sidecar = run("import", "t", "c", str(vectors), "--store", url)
+    assert default_sidecar.exit_code == 1 and "v.jsonl: cannot read" in default_sidecar.stderr
+    with quiverdb.open_store(url) as store:
+        assert store.list_tenants() == []
+    meta.write_text('{"id": "a"}\n{"id": "b", "text": "B"}\n{"id": "c", "metadata": {"k": 1}}\n')
+    ok = run("import", "t", "c", str(vectors), "--sidecar", str(meta), "--store", url)
+    assert ok.exit_code == 0, ok.output
+    with quiverdb.open_store(url) as store:
+        got = {i.id: i for i in store.fetch("t", "c", ["a", "b", "c"])}
+        assert np.asarray(got["c"].vector).tolist() == [0.0, 0.0, 1.0]
+        assert (got["b"].text, got["c"].metadata) == ("B", {"k": 1})
+
+
+@pytest.mark.parametrize("content", [b"not numpy", None], ids=["not-npy", "3-d"])
+def test_npy_input_must_be_a_matrix(tmp_path: Path, content: bytes | None) -> None:
+    vectors = tmp_path / "v.npy"
+    if content is None:
+        np.save(vectors, np.zeros((2, 2, 2), dtype=np.float32))
+    else:
+        vectors.write_bytes(content)
+    (tmp_path / "v.jsonl").write_text('{"id": "a"}\n{"id": "b"}\n')
+    result = run("import", "t", "c", str(vectors), "--store", sqlite_url(tmp_path))
+    assert result.exit_code == 1
+    assert error_line(result.stderr).startswith("error: invalid_argument: ")
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    assert run("import", "t", "c", str(tmp_path / "missing.jsonl"), "--store", url).exit_code == 1
+    sidecar = run("import", "t", "c", "x.jsonl", "--sidecar", "y.jsonl", "--store", url)
+    assert sidecar.exit_code == 1 and "--sidecar" in sidecar.stderr
+    assert run("import", "t", "c", "x.jsonl", "--metric", "dot", "--store", url).exit_code == 1
+
+
+def test_through_a_service(source: str, tmp_path: Path) -> None:
+    """A remote store imports in batches and exports through the service's fetch route."""
+    file = tmp_path / "out.jsonl"
+    remote = open_in_process_store(sqlite_url(tmp_path, "remote.db"))
+    try:
+        with quiverdb.open_store(source) as local:
+            with file.open("w") as out:
+                export_jsonl(local, "acme", "docs", out)
+            with file.open("rb") as lines:
+                records = jsonl_records(lines, str(file))
+                import_records(remote, "acme", "docs", records, source="f", metric="l2")
+            assert contents(local, "acme", "docs") == contents(remote, "acme", "docs")
+            with file.open("w") as out:  # and back out of the service, through fetch
+                assert export_jsonl(remote, "acme", "docs", out) == 40
+            assert len(file.read_text().splitlines()) == 40
+    finally:
+        remote.close()
+
+
+def test_the_service_limits_ids_per_fetch(tmp_path: Path) -> None:
+    with InProcessService(sqlite_url(tmp_path), limits=ServiceLimits(max_fetch=2)) as svc:
+        svc.client.headers["Authorization"] = f"Bearer {svc.create_key(tenant='acme')}"
+        svc.client.put("/v1/collections/docs", json={"dimensions": 1})
+        ok = svc.client.post("/v1/collections/docs/fetch", json={"ids": ["a", "b"]})
+        assert ok.status_code == 200 and ok.json() == {"items": []}
+        over = svc.client.post("/v1/collections/docs/fetch", json={"ids": ["a", "b", "c"]})
+        assert over.status_code == 413 and over.json()["error"]["code"] == "payload_too_large"
+
+
+def test_the_real_executable(source: str, tmp_path: Path) -> None:
+    file = str(tmp_path / "docs.npy")
+    exported = quiver("--store", source, "export", "acme", "docs", file)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stderr.strip() == (
+        f"exported 40 items of acme/docs to {file} and {tmp_path / 'docs.jsonl'}"
+    )
+    target = sqlite_url(tmp_path, "target.db")
+    imported = quiver("import", "acme", "docs", file, "--store", target, "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["imported"] == 40
+    piped = quiver("export", "acme", "docs", "-", "--store", target)
+    assert len(piped.stdout.splitlines()) == 40
+    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+        assert contents(a, "acme", "docs") == contents(b, "acme", "docs")
