@@ -19,9 +19,9 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import apsw
 import numpy as np
@@ -31,9 +31,10 @@ from ..cache import DEFAULT_CACHE_BYTES, BlockCache
 from ..columnar import FieldColumn, evaluate
 from ..errors import CollectionNotFoundError, InvalidArgumentError
 from ..filters import FilterNode, parse_filter
-from ..keys import KeyRecord
+from ..keys import KeyRecord, KeyRegistry
 from ..models import Collection, Item, ItemLike, Match, VectorLike, score_for
 from ..ranking import Candidates, VectorBlock, rank_block
+from ..store import Store
 from ..validation import (
     check_collection,
     check_collection_name,
@@ -347,7 +348,7 @@ class SQLiteStore:
         query: VectorLike,
         *,
         limit: int = 10,
-        filter: dict[str, Any] | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> list[Match]:
         def prepare(pin: _Pin) -> F32:
             c = pin.collection
@@ -362,7 +363,7 @@ class SQLiteStore:
         queries: Sequence[VectorLike] | Any,
         *,
         limit: int = 10,
-        filter: dict[str, Any] | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> list[list[Match]]:
         def prepare(pin: _Pin) -> F32:
             c = pin.collection
@@ -376,7 +377,7 @@ class SQLiteStore:
         collection: str,
         prepare: Callable[[_Pin], F32],
         limit: int,
-        filter: dict[str, Any] | None,
+        filter: Mapping[str, Any] | None,
     ) -> list[list[Match]]:
         def body(conn: apsw.Connection, pin: _Pin) -> list[list[Match]]:
             matrix = prepare(pin)
@@ -656,3 +657,10 @@ def _refresh(
     ids_all = kept_ids + delta.ids
     vectors = np.concatenate([old.vectors[keep], delta.vectors])[order]
     return VectorBlock.build(rowids[order], [ids_all[i] for i in order.tolist()], vectors)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: SQLiteStore) -> tuple[Store, KeyRegistry]:
+        """mypy proves here that the backend satisfies both protocols."""
+        return store, store
