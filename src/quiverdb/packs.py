@@ -133,7 +133,9 @@ def read_pack(path: Path, name: str | None = None) -> Pack:
         first_line[item_id] = number
         vector = item.get("vector")
         if not isinstance(vector, list) or not vector:
-            raise InvalidArgumentError(f"{where}: item {item_id!r} needs a non-empty vector")
+            raise InvalidArgumentError(
+                f"{where}: item {item_id!r} needs a vector: a non-empty array of numbers"
+            )
         if not records:
             dims = len(vector)
         elif len(vector) != dims:
