@@ -17,7 +17,7 @@ import quiverdb
 from . import pg_server
 from .async_bridge import SyncOverAsync
 
-BACKENDS = ["sqlite", "sqlite-async", "remote", "postgres"]
+BACKENDS = ["sqlite", "sqlite-stream", "sqlite-async", "remote", "postgres"]
 
 # The conformance suite asks for ``limit=100_000`` to see every match; the service's default
 # limits (tested in tests/test_service_limits.py) are deployment policy, not Store semantics.
@@ -27,6 +27,10 @@ REMOTE_LIMITS = {"max_search_limit": 1_000_000}
 def _open(backend: str, tmp_path: Path) -> quiverdb.Store:
     if backend == "sqlite":
         return quiverdb.open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    if backend == "sqlite-stream":
+        # No cache budget: every search streams the file and filters in SQL (the path a
+        # collection larger than the budget takes), so that path keeps the whole contract.
+        return quiverdb.open_store(f"sqlite:///{tmp_path / 'store.db'}", cache_bytes=0)
     if backend == "sqlite-async":
         # Every call goes through quiverdb.open_async_store's coroutines.
         bridge: Any = SyncOverAsync(quiverdb.open_async_store(f"sqlite:///{tmp_path / 'store.db'}"))
