@@ -64,7 +64,7 @@ def test_export_then_import_round_trips_exactly(source: str, tmp_path: Path, for
         matrix = np.load(file, mmap_mode="r")
         assert matrix.dtype == np.float32 and matrix.shape == (40, 8)
         assert matrix[0].tobytes() == AWKWARD.tobytes()
-        assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 40  # the sidecar
+        assert len((tmp_path / "out.meta.jsonl").read_text().splitlines()) == 40  # the sidecar
 
 
 def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
@@ -261,7 +261,7 @@ def test_npy_import_checks_its_sidecar_before_writing(tmp_path: Path) -> None:
     with_vector = run("import", "t", "c", str(vectors), "--sidecar", str(meta), "--store", url)
     assert with_vector.exit_code == 1 and "line 2: the sidecar holds" in with_vector.stderr
     default_sidecar = run("import", "t", "c", str(vectors), "--store", url)
-    assert default_sidecar.exit_code == 1 and "v.jsonl: cannot read" in default_sidecar.stderr
+    assert default_sidecar.exit_code == 1 and "v.meta.jsonl: cannot read" in default_sidecar.stderr
     with quiverdb.open_store(url) as store:
         assert store.list_tenants() == []
     meta.write_text('{"id": "a"}\n{"id": "b", "text": "B"}\n{"id": "c", "metadata": {"k": 1}}\n')
@@ -280,7 +280,7 @@ def test_npy_input_must_be_a_matrix(tmp_path: Path, content: bytes | None) -> No
         np.save(vectors, np.zeros((2, 2, 2), dtype=np.float32))
     else:
         vectors.write_bytes(content)
-    (tmp_path / "v.jsonl").write_text('{"id": "a"}\n{"id": "b"}\n')
+    (tmp_path / "v.meta.jsonl").write_text('{"id": "a"}\n{"id": "b"}\n')
     result = run("import", "t", "c", str(vectors), "--store", sqlite_url(tmp_path))
     assert result.exit_code == 1
     assert error_line(result.stderr).startswith("error: invalid_argument: ")
@@ -328,7 +328,7 @@ def test_the_real_executable(source: str, tmp_path: Path) -> None:
     exported = quiver("--store", source, "export", "acme", "docs", file)
     assert exported.returncode == 0, exported.stderr
     assert exported.stderr.strip() == (
-        f"exported 40 items of acme/docs to {file} and {tmp_path / 'docs.jsonl'}"
+        f"exported 40 items of acme/docs to {file} and {tmp_path / 'docs.meta.jsonl'}"
     )
     target = sqlite_url(tmp_path, "target.db")
     imported = quiver("import", "acme", "docs", file, "--store", target, "--json")

@@ -17,7 +17,7 @@ from ..models import Match
 from ..service.wire import collection_to_wire, match_to_wire
 from ..store import Store
 from .common import echo_json, json_option, open_cli_store, store_option
-from .output import JsonValue, RefusedError, print_table
+from .output import JsonValue, RefusedError, count, print_table
 
 __all__ = ["list_collections", "remove", "search", "show"]
 
@@ -120,7 +120,9 @@ def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
     if as_json:
         echo_json({"removed_items": removed})
     elif existed:
-        click.echo(f"dropped collection {collection!r} of tenant {tenant!r} ({removed} items)")
+        click.echo(
+            f"dropped collection {collection!r} of tenant {tenant!r} ({count(removed, 'item')})"
+        )
     else:
         click.echo(f"collection {collection!r} of tenant {tenant!r} does not exist", err=True)
 

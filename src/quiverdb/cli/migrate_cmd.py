@@ -7,7 +7,7 @@ import click
 from ..migrate import migrate as migrate_stores
 from ..store import open_store
 from .common import echo_json, json_option, masked
-from .output import batch_option, cli_progress
+from .output import batch_option, cli_progress, count
 
 __all__ = ["migrate"]
 
@@ -47,12 +47,13 @@ def migrate(
         return
     for c in report.collections:
         made = "created" if c.created else "merged"
-        click.echo(f"{c.tenant}/{c.collection.name}: {c.copied} items copied ({made}), verified")
+        copied = count(c.copied, "item")
+        click.echo(f"{c.tenant}/{c.collection.name}: {copied} copied ({made}), verified")
     data = report.to_json()
-    tenant_count = len({c.tenant for c in report.collections})
-    click.echo(
-        f"migrated {tenant_count} tenants, {len(report.collections)} collections, "
-        f"{data['items']} items, {report.keys} API keys from {masked(src_url)} to "
-        f"{masked(dst_url)}",
-        err=True,
-    )
+    parts = [
+        count(len({c.tenant for c in report.collections}), "tenant"),
+        count(len(report.collections), "collection"),
+        count(data["items"], "item"),
+        count(report.keys, "API key"),
+    ]
+    click.echo(f"migrated {', '.join(parts)} from {masked(src_url)} to {masked(dst_url)}", err=True)

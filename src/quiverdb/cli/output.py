@@ -25,6 +25,7 @@ __all__ = [
     "RefusedError",
     "batch_option",
     "cli_progress",
+    "count",
     "print_table",
 ]
 
@@ -70,6 +71,11 @@ class JsonValue(click.ParamType):  # type: ignore[type-arg]
         if not isinstance(parsed, self.kind):
             self.fail(f"expected {self.what}", param, ctx)
         return parsed
+
+
+def count(n: int, noun: str) -> str:
+    """``1 item``, ``2 items``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def batch_option(f: F) -> F:

@@ -1,7 +1,7 @@
 """``quiver import|export``: a collection to and from JSONL, or ``.npy`` + a JSONL sidecar.
 
-The form follows FILE's name: ``*.npy`` is the numpy form (its sidecar defaults to the same
-name with ``.jsonl``), anything else JSONL; ``-`` is stdin or stdout. Export writes to a
+The form follows FILE's name: ``NAME.npy`` is the numpy form (its sidecar defaults to
+``NAME.meta.jsonl``), anything else JSONL; ``-`` is stdin or stdout. Export writes to a
 temporary file beside FILE and renames it at the end, so an interrupted export never leaves
 a truncated FILE behind.
 """
@@ -28,11 +28,13 @@ from ..transfer import (
     npy_records,
 )
 from .common import echo_json, json_option, open_cli_store, store_option
-from .output import batch_option, cli_progress
+from .output import batch_option, cli_progress, count
 
 __all__ = ["export", "import_"]
 
-_SIDECAR_HELP = "The JSONL sidecar of a .npy FILE (ids, metadata, text). Default: FILE.jsonl."
+_SIDECAR_HELP = (
+    "The JSONL sidecar of a .npy FILE: ids, metadata, text. Default: NAME.meta.jsonl for NAME.npy."
+)
 
 
 def _sidecar(file: str, sidecar: Path | None) -> Path | None:
@@ -40,7 +42,8 @@ def _sidecar(file: str, sidecar: Path | None) -> Path | None:
         if sidecar is not None:
             raise click.UsageError("--sidecar goes with a .npy FILE only")
         return None
-    return sidecar or Path(file).with_suffix(".jsonl")
+    # Not NAME.jsonl: an export would overwrite a JSONL file of the same name.
+    return sidecar or Path(file).with_suffix(".meta.jsonl")
 
 
 @click.command(name="import")
@@ -107,7 +110,7 @@ def import_(
         click.echo(f"{file} holds no items; {where} was not created", err=True)
         return
     made = f" (created: {pin.dimensions} dimensions, {pin.metric})" if result.created else ""
-    click.echo(f"imported {result.items} items into {where}{made}", err=True)
+    click.echo(f"imported {count(result.items, 'item')} into {where}{made}", err=True)
 
 
 def _size(path: str | Path) -> int:
@@ -165,7 +168,7 @@ def export(tenant: str, collection: str, file: str, sidecar: Path | None, batch_
                     store, tenant, collection, out_file, batch_size=batch_size, progress=progress
                 )
     to = "stdout" if file == "-" else (file if side is None else f"{file} and {side}")
-    click.echo(f"exported {n} items of {tenant}/{collection} to {to}", err=True)
+    click.echo(f"exported {count(n, 'item')} of {tenant}/{collection} to {to}", err=True)
 
 
 @contextmanager
