@@ -10,7 +10,6 @@ whatever the BLAS summation order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,16 +33,22 @@ class VectorBlock:
     ids: list[str]
     vectors: F32
     norms: F64
+    # Per-row factors of the float32 ranking keys: 1/|x| (cosine) and |x|^2 (l2).
+    inv_norms32: F32
+    sq_norms32: F32
     nbytes: int
 
     @staticmethod
     def build(rowids: I64, ids: list[str], vectors: F32) -> VectorBlock:
         # float64: a float32 square of a large (finite) component would overflow.
         norms: F64 = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+        with np.errstate(divide="ignore", over="ignore"):
+            inv_norms32 = (1.0 / norms).astype(np.float32)
+            sq_norms32 = (norms * norms).astype(np.float32)
         # A Python str costs ~56 bytes of header beyond its characters.
         id_bytes = sum(len(i) for i in ids) + 56 * len(ids)
-        nbytes = vectors.nbytes + norms.nbytes + rowids.nbytes + id_bytes
-        return VectorBlock(rowids, ids, vectors, norms, int(nbytes))
+        nbytes = vectors.nbytes + norms.nbytes + 2 * inv_norms32.nbytes + rowids.nbytes + id_bytes
+        return VectorBlock(rowids, ids, vectors, norms, inv_norms32, sq_norms32, int(nbytes))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -91,17 +96,20 @@ def rank_block(
         return [_no_candidates() for _ in range(queries.shape[0])]
     positions = None
     vectors, norms = block.vectors, block.norms
+    scale = block.inv_norms32 if metric == "cosine" else block.sq_norms32
     if allowed is not None and n_allowed < n:
         # Score only the rows that pass: a selective filter then costs less than no filter.
         positions = np.flatnonzero(allowed)
-        vectors, norms = vectors[positions], norms[positions]
+        vectors, norms, scale = vectors[positions], norms[positions], scale[positions]
+    max_norm = float(norms.max())
     out: list[Candidates] = []
     for start in range(0, queries.shape[0], QUERY_BLOCK):
         chunk = queries[start : start + QUERY_BLOCK]
         with np.errstate(over="ignore", invalid="ignore"):
-            products = vectors @ chunk.T  # (rows, queries), float32 BLAS
+            # (queries, rows): each query's products are one contiguous row.
+            products = chunk @ vectors.T
         for j in range(chunk.shape[0]):
-            cand = _select(products[:, j], norms, chunk[j], metric, kk)
+            cand = _select(products[j], scale, max_norm, chunk[j], metric, kk)
             if cand is None:
                 exact = _exact_in_chunks(vectors, chunk[j], metric)
                 cand = np.arange(len(exact), dtype=np.int64)
@@ -125,7 +133,9 @@ def _exact_in_chunks(vectors: F32, query: F32, metric: str) -> F64:
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
 
 
-def _select(products: F32, norms: F64, query: F32, metric: str, k: int) -> I64 | None:
+def _select(
+    products: F32, scale: F32, max_norm: float, query: F32, metric: str, k: int
+) -> I64 | None:
     """Rows whose float32 key is within the rounding bound of the k-th smallest key.
 
     None when float32 overflowed (components near float32's limit): rank exactly instead.
@@ -133,24 +143,23 @@ def _select(products: F32, norms: F64, query: F32, metric: str, k: int) -> I64 |
     if not np.isfinite(products).all():
         return None
     qnorm = float(np.linalg.norm(query.astype(np.float64)))
-    max_norm = float(norms.max())
-    dims = query.shape[0]
     # |float32 dot error| <= dims * eps * |x| * |q| (a worst-case bound; real error is far
-    # smaller), doubled for the norm terms and the subtraction.
-    bound = 2.0 * dims * _EPS32
-    key: npt.NDArray[Any]
-    if metric == "cosine":
-        key = -(products / (norms * qnorm))
-        tol = bound * 2.0
-    elif metric == "l2":
-        key = norms * norms - 2.0 * products
-        tol = bound * max_norm * (max_norm + 2.0 * qnorm)
-    else:
-        key = -products
-        tol = bound * max_norm * qnorm
+    # smaller), doubled for the key's own float32 rounding.
+    bound = 2.0 * query.shape[0] * _EPS32
+    with np.errstate(over="ignore", invalid="ignore"):
+        if metric == "cosine":
+            key = products * scale  # -key/|q| is the cosine similarity
+            np.negative(key, out=key)
+            tol = 2.0 * bound * qnorm
+        elif metric == "l2":
+            key = scale - np.float32(2.0) * products  # the squared distance minus |q|^2
+            tol = bound * max_norm * (max_norm + 2.0 * qnorm)
+        else:
+            key = -products
+            tol = bound * max_norm * qnorm
     if not np.isfinite(key).all() or not np.isfinite(tol):
         return None
-    kth = np.partition(key, k - 1)[k - 1]
+    kth = float(np.partition(key, k - 1)[k - 1])
     return np.flatnonzero(key <= kth + tol).astype(np.int64)
 
 
