@@ -17,7 +17,7 @@ import quiverdb
 from . import pg_server
 from .async_bridge import SyncOverAsync
 
-BACKENDS = ["sqlite", "sqlite-stream", "sqlite-async", "remote", "postgres"]
+BACKENDS = ["sqlite", "sqlite-stream", "sqlite-async", "remote", "postgres", "postgres-async"]
 
 # The conformance suite asks for ``limit=100_000`` to see every match; the service's default
 # limits (tested in tests/test_service_limits.py) are deployment policy, not Store semantics.
@@ -49,6 +49,9 @@ def _open(backend: str, tmp_path: Path) -> quiverdb.Store:
     if backend == "postgres":
         # A real PostgreSQL + pgvector (tests/pg_server.py); each test gets its own schema.
         return quiverdb.open_store(pg_server.url_for(tmp_path))
+    if backend == "postgres-async":
+        bridge = SyncOverAsync(quiverdb.open_async_store(pg_server.url_for(tmp_path)))
+        return cast(quiverdb.Store, bridge)
     raise AssertionError(f"unknown backend {backend}")
 
 

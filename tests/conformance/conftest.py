@@ -23,7 +23,7 @@ def store_url(backend: str, tmp_path: Path, store: quiverdb.Store) -> str:
         # tests/conftest.py opens f"sqlite:///{tmp_path / 'store.db'}"; tmp_path is absolute.
         # (The children use the sync API; the async twin wraps the same file.)
         return f"sqlite:///{tmp_path / 'store.db'}"
-    if backend == "postgres":
+    if backend in ("postgres", "postgres-async"):
         return pg_server.url_for(tmp_path)  # the same schema as the ``store`` fixture's
     if backend == "remote":
         # A real loopback server on the ``store`` fixture's SQLite file (stopped when that
