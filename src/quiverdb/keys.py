@@ -14,10 +14,19 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["KeyRecord", "KeyRegistry", "hash_key", "key_id_of", "new_key", "verify_key"]
+__all__ = [
+    "KEY_COLUMNS",
+    "KeyRecord",
+    "KeyRegistry",
+    "hash_key",
+    "key_id_of",
+    "new_key",
+    "verify_key",
+]
 
 _PREFIX = "qv"
 
@@ -32,6 +41,23 @@ class KeyRecord:
     admin: bool
     created_at: float
     revoked: bool = False
+
+    @staticmethod
+    def from_row(row: Sequence[object]) -> KeyRecord:
+        """A record from a database row in ``KEY_COLUMNS`` order."""
+        key_id, key_hash, tenant, admin, created_at, revoked = row
+        return KeyRecord(
+            str(key_id),
+            str(key_hash),
+            None if tenant is None else str(tenant),
+            bool(admin),
+            float(created_at),  # type: ignore[arg-type]
+            bool(revoked),
+        )
+
+
+KEY_COLUMNS = "id, key_hash, tenant, admin, created_at, revoked"
+"""The column order database backends store key records in (see ``from_row``)."""
 
 
 @runtime_checkable

@@ -6,14 +6,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from ..keys import KeyRecord
+from ..keys import KEY_COLUMNS, KeyRecord
 from .postgres_schema import Layout
 
 __all__ = ["add_key", "find_key", "list_keys", "revoke_key"]
 
 Conn = psycopg.Connection[TupleRow]
 
-_COLUMNS = sql.SQL("id, key_hash, tenant, admin, created_at, revoked")
+_COLUMNS = sql.SQL(KEY_COLUMNS)
 
 
 def add_key(conn: Conn, layout: Layout, record: KeyRecord) -> None:
@@ -39,14 +39,14 @@ def find_key(conn: Conn, layout: Layout, key_id: str) -> KeyRecord | None:
         sql.SQL("SELECT {} FROM {} WHERE id = %s").format(_COLUMNS, layout.api_keys),
         (key_id,),
     ).fetchone()
-    return None if row is None else _record(row)
+    return None if row is None else KeyRecord.from_row(row)
 
 
 def list_keys(conn: Conn, layout: Layout) -> list[KeyRecord]:
     rows = conn.execute(
         sql.SQL("SELECT {} FROM {} ORDER BY created_at, id").format(_COLUMNS, layout.api_keys)
     ).fetchall()
-    return [_record(r) for r in rows]
+    return [KeyRecord.from_row(r) for r in rows]
 
 
 def revoke_key(conn: Conn, layout: Layout, key_id: str) -> bool:
@@ -57,15 +57,3 @@ def revoke_key(conn: Conn, layout: Layout, key_id: str) -> bool:
         (key_id,),
     )
     return cur.rowcount > 0
-
-
-def _record(row: TupleRow) -> KeyRecord:
-    key_id, key_hash, tenant, admin, created_at, revoked = row
-    return KeyRecord(
-        str(key_id),
-        str(key_hash),
-        None if tenant is None else str(tenant),
-        bool(admin),
-        float(created_at),
-        bool(revoked),
-    )

@@ -31,7 +31,7 @@ from ..cache import DEFAULT_CACHE_BYTES, BlockCache
 from ..columnar import FieldColumn, evaluate
 from ..errors import CollectionNotFoundError, InvalidArgumentError
 from ..filters import FilterNode, parse_filter
-from ..keys import KeyRecord, KeyRegistry
+from ..keys import KEY_COLUMNS, KeyRecord, KeyRegistry
 from ..models import Collection, Item, ItemLike, Match, VectorLike, score_for
 from ..ranking import Candidates, VectorBlock, rank_block
 from ..store import Store
@@ -534,16 +534,16 @@ class SQLiteStore:
     def find_key(self, key_id: str) -> KeyRecord | None:
         with self._transaction(write=False) as conn:
             row = conn.execute(
-                f"SELECT {_KEY_COLUMNS} FROM quiver_api_keys WHERE id = ?", (key_id,)
+                f"SELECT {KEY_COLUMNS} FROM quiver_api_keys WHERE id = ?", (key_id,)
             ).fetchone()
-        return None if row is None else _key_record(row)
+        return None if row is None else KeyRecord.from_row(row)
 
     def list_keys(self) -> list[KeyRecord]:
         with self._transaction(write=False) as conn:
             rows = conn.execute(
-                f"SELECT {_KEY_COLUMNS} FROM quiver_api_keys ORDER BY created_at, id"
+                f"SELECT {KEY_COLUMNS} FROM quiver_api_keys ORDER BY created_at, id"
             ).fetchall()
-        return [_key_record(r) for r in rows]
+        return [KeyRecord.from_row(r) for r in rows]
 
     def revoke_key(self, key_id: str) -> bool:
         with self._transaction(write=True) as conn:
@@ -587,21 +587,6 @@ def _finish(block: VectorBlock, cand: Candidates, k: int | None) -> list[tuple[f
         for p, d in zip(cand.positions.tolist(), cand.distances.tolist(), strict=True)
     )
     return hits if k is None else hits[:k]
-
-
-_KEY_COLUMNS = "id, key_hash, tenant, admin, created_at, revoked"
-
-
-def _key_record(row: tuple[Any, ...]) -> KeyRecord:
-    key_id, key_hash, tenant, admin, created_at, revoked = row
-    return KeyRecord(
-        str(key_id),
-        str(key_hash),
-        None if tenant is None else str(tenant),
-        bool(admin),
-        float(created_at),
-        bool(revoked),
-    )
 
 
 def _count(conn: apsw.Connection, table: str) -> int:
