@@ -27,7 +27,6 @@ def context_from(spec: dict[str, Any]) -> Context:
         ef_search=tuple(spec["ef_search"]),
         hnsw_m=int(spec["hnsw_m"]),
         hnsw_ef_construction=int(spec["hnsw_ef_construction"]),
-        streamed_cache_bytes=int(spec["streamed_cache_bytes"]),
         latency_only=bool(spec.get("latency_only", False)),
         log=lambda line: print(line, file=sys.stderr, flush=True),
     )

@@ -158,7 +158,6 @@ class Runner:
             "ef_search": self.args.ef,
             "hnsw_m": 16,
             "hnsw_ef_construction": 64,
-            "streamed_cache_bytes": 64 * 1024 * 1024,
         }
 
     def child(self, spec: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -33,7 +33,6 @@ class Context:
     ef_search: tuple[int, ...] = (32, 64, 128)
     hnsw_m: int = 16
     hnsw_ef_construction: int = 64
-    streamed_cache_bytes: int = 64 * 1024 * 1024
     latency_only: bool = False
     log: Callable[[str], None] = field(default=lambda _: None)
 

@@ -2,8 +2,8 @@
 
 Ingest: ``upsert`` of ``ctx.batch`` items at a time (id, vector, metadata), the store's
 default durability (``synchronous=full``). Search: ``search``/``search_many`` with the
-default cache budget; the ``search-streamed`` phase reopens the file with a budget
-smaller than the collection, so every search streams it from the file (still exact).
+default cache budget; the ``search-streamed`` phase reopens the file with a budget of a
+quarter of the collection, so every search streams it from the file (still exact).
 """
 
 from __future__ import annotations
@@ -91,8 +91,10 @@ class QuiverSqlite:
         options: dict[str, Any] = {}
         variant = "exact"
         if phase == "search-streamed":
-            options["cache_bytes"] = ctx.streamed_cache_bytes
-            variant = f"streamed ({ctx.streamed_cache_bytes >> 20} MiB cache)"
+            # A quarter of what the collection needs in the cache: every search streams it.
+            budget = max(1 << 20, ctx.ds.count * (ctx.ds.dims * 4 + 80) // 4)
+            options["cache_bytes"] = budget
+            variant = f"streamed ({budget / 2**20:.0f} MiB cache budget)"
         with quiverdb.open_store(str(path), **options) as store:
             result = run_searches(
                 QuiverSearcher(store, ctx.ds.name),
