@@ -91,6 +91,8 @@ def read_only(job: dict[str, Any]) -> dict[str, Any]:
     """Open a read-only file (as an unprivileged user when started as root) and write."""
     import os
 
+    import quiverdb.backends.sqlite  # the interpreter may live where nobody can read (/root)
+
     if os.geteuid() == 0:
         os.setgid(65534)
         os.setuid(65534)  # root ignores file modes; nobody does not

@@ -1,0 +1,222 @@
+"""Outages (issue 7): the database goes away under a running service; disks fill up; files
+turn read-only.
+
+* PostgreSQL stopped under a service node: every data call in the gap answers 503
+  ``unavailable`` within the store's documented ``timeout`` (+ slack), ``/healthz`` keeps
+  answering, and once the server is back the same node serves again by itself.
+* SQLite on a full disk (the file size limit ``RLIMIT_FSIZE``, which binds root too) and on
+  a read-only file (opened by an unprivileged user: root ignores file modes): a coded
+  ``QuiverError``, never a traceback, and nothing partial written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import quiverdb
+from quiverdb import Collection
+
+from ..pg_server import EmbeddedServer
+from ._data import TENANT, batch_items
+from ._procs import ROOT, Children, ServeNode, create_key
+from .conftest import Figures, Scale
+
+TIMEOUT = 1.0  # the store's `timeout` option on the test node (docs/postgres.md)
+SLACK = 3.0
+DIMS = 8
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[EmbeddedServer]:
+    # Its own server: the session's is shared by every other test and must not stop.
+    server = EmbeddedServer()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+GAP_CALLS: list[tuple[str, str, Any]] = [
+    ("GET", "/v1/collections", None),
+    ("GET", "/v1/collections/docs", None),
+    ("POST", "/v1/collections/docs/search", {"vector": [1.0] * DIMS}),
+    ("POST", "/v1/collections/docs/upsert", {"items": batch_items(9, 0, 5, DIMS)}),
+    ("POST", "/v1/collections/docs/fetch", {"ids": ["w0-b000000-0000"]}),
+    ("GET", "/v1/collections/docs/ids", None),
+    ("POST", "/v1/collections/docs/delete", {"ids": ["w0-b000000-0000"]}),
+    ("PUT", "/v1/collections/other", {"dimensions": DIMS}),
+]
+
+
+def _gap_call(http: httpx.Client, method: str, path: str, payload: Any, bound: float) -> float:
+    started = time.monotonic()
+    answer = http.request(method, path, json=payload)
+    took = time.monotonic() - started
+    assert answer.status_code == 503, (method, path, answer.text)
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert took < bound, (method, path, took)
+    return took
+
+
+def _outage_run(pg: EmbeddedServer, node: ServeNode, key: str, bound: float) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=node.url, headers=headers, timeout=bound + 30) as http:
+        assert http.put("/v1/collections/docs", json={"dimensions": DIMS}).is_success
+        body = {"items": batch_items(0, 0, 20, DIMS)}
+        assert http.post("/v1/collections/docs/upsert", json=body).json() == {"upserted": 20}
+
+        pg.stop()
+        try:
+            # Every route at once from threads, twice: the first round meets the pool's
+            # dead connections, the second waits for a connection that never comes (the
+            # timeout path). Calls must not queue behind each other either.
+            timings: list[float] = []
+            for _round in range(2):
+                results: list[float | BaseException] = []
+
+                def gap(
+                    call: tuple[str, str, Any], results: list[float | BaseException] = results
+                ) -> None:
+                    try:
+                        results.append(_gap_call(http, *call, bound))
+                    except BaseException as exc:
+                        results.append(exc)
+
+                threads = [threading.Thread(target=gap, args=(call,)) for call in GAP_CALLS]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(timeout=bound + 30)
+                assert len(results) == len(GAP_CALLS)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
+                    timings.append(result)
+            assert http.get("/healthz").json() == {"status": "ok"}  # liveness, not the database
+        finally:
+            pg.start()
+        slowest = max(timings)
+
+        # The same node recovers by itself (its pool reconnects): bounded polling.
+        started = time.monotonic()
+        while True:
+            answer = http.post("/v1/collections/docs/search", json={"vector": [1.0] * DIMS})
+            if answer.status_code == 200:
+                break
+            assert answer.status_code == 503, answer.text
+            assert time.monotonic() - started < 30, "the service did not recover"
+        recovered = time.monotonic() - started
+        ids = http.get("/v1/collections/docs/ids").json()["ids"]
+        assert sorted(ids) == sorted(i["id"] for i in body["items"])  # nothing lost, nothing half
+        after = {"items": batch_items(1, 0, 3, DIMS)}
+        assert http.post("/v1/collections/docs/upsert", json=after).json() == {"upserted": 3}
+        assert http.get("/v1/collections/docs").json()["count"] == 23
+        assert http.delete("/v1/collections/docs").is_success
+    return {"slowest_gap_call_s": round(slowest, 3), "recovery_s": round(recovered, 3)}
+
+
+def test_postgres_stops_under_a_service_node(pg: EmbeddedServer, figures: Figures) -> None:
+    key = create_key(pg.url, TENANT)
+    command = [sys.executable, "-m", "tests.reliability._node", pg.url, str(TIMEOUT)]
+    with ServeNode(command) as node:
+        got = _outage_run(pg, node, key, TIMEOUT + SLACK)
+        assert "Traceback" not in node.text(), node.text()
+    figures.set("store_timeout_s", TIMEOUT)
+    figures.set("bound_s", TIMEOUT + SLACK)
+    figures.add("gap_calls", len(GAP_CALLS) * 2)
+    for name, value in got.items():
+        figures.set(name, value)
+
+
+def test_quiver_serve_default_timeout_outage(
+    pg: EmbeddedServer, scale: Scale, figures: Figures
+) -> None:
+    """The real ``quiver serve`` has no timeout flag: its bound is the default (10 s)."""
+    if not scale.soak:
+        pytest.skip("soak only: each call of the gap may wait the default 10 s timeout")
+    key = create_key(pg.url, TENANT)
+    with ServeNode.quiver_serve(pg.url, "--no-access-log") as node:
+        got = _outage_run(pg, node, key, 10.0 + SLACK)
+        assert "Traceback" not in node.text(), node.text()
+    for name, value in got.items():
+        figures.set(name, value)
+
+
+def test_a_full_disk_is_a_coded_error_and_writes_nothing(tmp_path: Path, figures: Figures) -> None:
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    with quiverdb.open_store(url) as store:
+        store.ensure_collection(TENANT, Collection("docs", 256))
+        store.upsert(TENANT, "docs", batch_items(0, 0, 10, 256))
+    size = sum(p.stat().st_size for p in tmp_path.iterdir())
+    job = {
+        "kind": "full_disk",
+        "url": url,
+        "collection": "docs",
+        "dims": 256,
+        "batch_size": 2000,  # ~2 MB of vectors: far past the limit below
+        "max_file_bytes": size + 64 * 1024,
+    }
+    with Children() as children:
+        [result] = children.run_together([job], timeout=120)
+    assert result["error"] == "StoreUnavailableError" and result["code"] == "unavailable", result
+    with quiverdb.open_store(url) as store:
+        assert store.count(TENANT, "docs") == 10  # the failed batch left nothing behind
+        assert store.upsert(TENANT, "docs", batch_items(1, 0, 5, 256)) == 5  # space again
+    figures.set("error", f"{result['code']}: {result['message']}")
+
+
+def test_a_read_only_file_is_a_coded_error(tmp_path: Path, figures: Figures) -> None:
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    path = directory / "ro.db"
+    url = f"sqlite:///{path}"
+    with quiverdb.open_store(url) as store:
+        store.ensure_collection(TENANT, Collection("docs", DIMS))
+        store.upsert(TENANT, "docs", batch_items(0, 0, 10, DIMS))
+    for p in [directory, *directory.iterdir()]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    tmp_path.chmod(0o755)
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.reliability._child",
+                json.dumps(
+                    {
+                        "kind": "read_only",
+                        "url": url,
+                        "collection": "docs",
+                        "dims": DIMS,
+                        "batch_size": 5,
+                    }
+                ),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+    finally:
+        for p in [directory, *directory.iterdir()]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    assert done.returncode == 0, done.stderr  # no traceback: the child caught a coded error
+    result = json.loads(done.stdout)
+    assert result.get("code") == "unavailable", result
+    if result["stage"] == "upsert":
+        assert result["count"] == 10
+    with quiverdb.open_store(url) as store:
+        assert store.count(TENANT, "docs") == 10
+    figures.set("outcome", result)
