@@ -1,0 +1,262 @@
+"""Hostile input through the library (issue 7): property-based fuzzing on SQLite and Postgres.
+
+Every case ends in a coded ``QuiverError`` (``invalid_argument`` or ``dimension_mismatch``
+for input problems: never ``unavailable``, which would be a driver error in disguise) or in
+a correct result; never an uncoded exception. Nothing invalid is stored: a refused upsert
+leaves the count unchanged, and an accepted one reads back exactly as given (finite float32
+vector, the same metadata and text).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import quiverdb
+from quiverdb import Collection
+
+from .. import pg_server
+from ..reference_filter import matches, valid
+from . import _hostile as h
+from .conftest import Figures, soak_mode
+
+INPUT_CODES = {"invalid_argument", "dimension_mismatch"}
+DIMS = 3
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def fuzz_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[quiverdb.Store]:
+    if request.param == "postgres":
+        url = pg_server.url_for(tmp_path_factory.mktemp("fuzz-pg"))
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
+    with quiverdb.open_store(url) as store:
+        yield store
+
+
+def examples(config: pytest.Config, short: int, long: int) -> Any:
+    return settings(
+        max_examples=long if soak_mode(config) else short,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        derandomize=not soak_mode(config),  # make test: the same cases on every run
+        database=None,
+    )
+
+
+def coded(err: BaseException) -> str:
+    assert isinstance(err, quiverdb.QuiverError), f"uncoded {type(err).__name__}: {err!r}"
+    return err.code
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@pytest.fixture
+def settings_for(pytestconfig: pytest.Config) -> Any:
+    return lambda short, long: examples(pytestconfig, short, long)
+
+
+def test_hostile_items(
+    fuzz_store: quiverdb.Store, pytestconfig: pytest.Config, figures: Figures
+) -> None:
+    store = fuzz_store
+    name = f"items-{next(_names)}"
+    store.ensure_collection("fuzz", Collection(name, DIMS))
+    outcomes: dict[str, int] = {}
+
+    fields = ["id", "vector", "metadata", "text"]
+
+    @examples(pytestconfig, 150, 3000)
+    @given(
+        st.fixed_dictionaries(
+            {
+                "id": h.benign_text,
+                "vector": st.lists(st.integers(1, 9).map(float), min_size=DIMS, max_size=DIMS),
+                "metadata": st.dictionaries(h.benign_text, h.benign_json, max_size=3),
+                "text": h.benign_text,
+            }
+        ),
+        st.fixed_dictionaries(
+            {"id": h.ids, "vector": h.vectors, "metadata": h.metadata, "text": h.ids}
+        ),
+        st.sets(st.sampled_from(fields)),
+        st.booleans(),
+    )
+    def case(
+        base: dict[str, Any], hostile: dict[str, Any], replaced: set[str], as_array: bool
+    ) -> None:
+        # A valid item with some of its fields (maybe none, maybe all) made hostile.
+        item = {f: hostile[f] if f in replaced else base[f] for f in fields}
+        item_id, vector, metadata, text = (item[f] for f in fields)
+        if as_array and isinstance(vector, list) and all(isinstance(x, float) for x in vector):
+            vector = item["vector"] = np.asarray(vector, dtype=np.float64)
+        before = store.count("fuzz", name)
+        try:
+            store.upsert("fuzz", name, [item])
+        except Exception as err:
+            code = coded(err)
+            assert code in INPUT_CODES, (code, err)
+            outcomes[code] = outcomes.get(code, 0) + 1
+            assert store.count("fuzz", name) == before  # nothing written
+            return
+        outcomes["stored"] = outcomes.get("stored", 0) + 1
+        [got] = store.fetch("fuzz", name, [item_id])
+        assert got.id == item_id
+        assert got.vector.dtype == np.float32 and np.isfinite(got.vector).all(), got.vector
+        assert np.array_equal(got.vector, np.asarray(vector, dtype=np.float32))
+        assert _json_equal(got.metadata, metadata), (got.metadata, metadata)
+        assert got.text == text
+        assert store.delete("fuzz", name, [item_id]) == 1
+
+    case()
+    figures.add("cases", sum(outcomes.values()))
+    for key, value in outcomes.items():
+        figures.add(key, value)
+    assert outcomes.get("stored", 0) > 0 and outcomes.get("invalid_argument", 0) > 0
+
+
+def test_hostile_names_and_pins(
+    fuzz_store: quiverdb.Store, pytestconfig: pytest.Config, figures: Figures
+) -> None:
+    store = fuzz_store
+    outcomes: dict[str, int] = {}
+
+    parts = ["tenant", "name", "dims", "model", "metric"]
+
+    @examples(pytestconfig, 100, 2000)
+    @given(
+        st.fixed_dictionaries(
+            {
+                "tenant": h.benign_text,
+                "name": h.benign_text,
+                "dims": st.integers(1, 20),
+                "model": h.benign_text | st.just(""),
+                "metric": st.sampled_from(["", "cosine", "l2", "ip"]),
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "tenant": h.ids,
+                "name": h.ids,
+                "dims": st.one_of(
+                    st.integers(-5, 0), h.wrong_types, st.sampled_from([16_000, 16_001, 2**64])
+                ),
+                "model": h.ids,
+                "metric": st.sampled_from(["L2", "dot", "cosine "]) | h.wrong_types,
+            }
+        ),
+        st.sets(st.sampled_from(parts)),
+    )
+    def case(base: dict[str, Any], hostile: dict[str, Any], replaced: set[str]) -> None:
+        tenant, name, dims, model, metric = (
+            hostile[p] if p in replaced else base[p] for p in parts
+        )
+        try:
+            pin = store.ensure_collection(tenant, Collection(name, dims, model, metric))
+        except Exception as err:
+            code = coded(err)
+            assert code in INPUT_CODES | {"collection_conflict"}, (code, err)
+            outcomes[code] = outcomes.get(code, 0) + 1
+            if code == "invalid_argument" and isinstance(tenant, str) and isinstance(name, str):
+                with contextlib.suppress(quiverdb.InvalidArgumentError):  # the tenant itself
+                    assert name not in [c.name for c in store.list_collections(tenant)]
+            return
+        outcomes["created"] = outcomes.get("created", 0) + 1
+        assert pin.name == name and pin.dimensions == dims
+        assert store.describe_collection(tenant, name) == pin
+        assert pin in store.list_collections(tenant)
+        assert store.count(tenant, name) == 0
+        assert store.drop_collection(tenant, name) == 0
+        assert store.describe_collection(tenant, name) is None
+
+    case()
+    figures.add("cases", sum(outcomes.values()))
+    for key, value in outcomes.items():
+        figures.add(key, value)
+    assert outcomes.get("created", 0) > 0
+
+
+SEED = [
+    ("a", [1.0, 0.0, 0.0], {"kind": "x", "n": 1, "b": True}),
+    ("b", [0.0, 1.0, 0.0], {"kind": "y", "n": 2.5, "tags": ["x"]}),
+    ("c", [0.0, 0.0, 1.0], {"kind": None, "n": -(2**63), "nested": {"kind": "x"}}),
+    ("'; DROP TABLE x; --", [1.0, 1.0, 0.0], {"kind": "'; DROP TABLE x; --", "$and": 1}),
+    ("é", [1.0, 0.0, 1.0], {"kind": "e\u0301", "n": 1e308, "b": "true"}),
+]
+
+
+def test_hostile_filters_and_queries(
+    fuzz_store: quiverdb.Store, pytestconfig: pytest.Config, figures: Figures
+) -> None:
+    store = fuzz_store
+    name = f"filters-{next(_names)}"
+    store.ensure_collection("fuzz", Collection(name, DIMS, "", "l2"))
+    store.upsert("fuzz", name, [{"id": i, "vector": v, "metadata": m} for i, v, m in SEED])
+    outcomes: dict[str, int] = {}
+
+    @examples(pytestconfig, 200, 4000)
+    @given(
+        h.benign_filters | h.filters | st.none(),
+        st.one_of(st.just([1.0, 0.0, 0.0]), h.vectors),
+        st.one_of(st.just(10), h.numbers, h.wrong_types),
+    )
+    def case(filter_: Any, query: Any, limit: Any) -> None:
+        try:
+            found = store.search("fuzz", name, query, limit=limit, filter=filter_)
+        except Exception as err:
+            code = coded(err)
+            assert code in INPUT_CODES, (code, err)
+            outcomes[code] = outcomes.get(code, 0) + 1
+            return
+        outcomes["answered"] = outcomes.get("answered", 0) + 1
+        # A correct result: a valid filter (by an independent reading of SPEC §6), only
+        # matching items, and every matching item when the limit allows.
+        assert filter_ is None or valid(filter_), filter_
+        expected = {i for i, _, m in SEED if matches(filter_, i, m)}
+        got = [m.id for m in found]
+        assert len(got) == len(set(got)) and set(got) <= expected, (filter_, got, expected)
+        effective = 10 if limit <= 0 else limit
+        assert len(got) == min(effective, len(expected))
+        assert all(math.isfinite(m.distance) for m in found)
+
+    case()
+    figures.add("cases", sum(outcomes.values()))
+    for key, value in outcomes.items():
+        figures.add(key, value)
+    assert store.count("fuzz", name) == len(SEED)  # reads never write
+    assert outcomes.get("answered", 0) > 0 and outcomes.get("invalid_argument", 0) > 0
+
+
+@pytest.mark.parametrize("depth", [100, 1000, 50_000])
+def test_deeply_nested_metadata_and_filters(fuzz_store: quiverdb.Store, depth: int) -> None:
+    store = fuzz_store
+    name = f"deep-{next(_names)}"
+    store.ensure_collection("fuzz", Collection(name, DIMS))
+    for bad in (h.deep(depth), h.deep(depth, as_list=True)):
+        try:
+            store.upsert(
+                "fuzz", name, [{"id": "d", "vector": [1.0, 0.0, 0.0], "metadata": {"m": bad}}]
+            )
+        except Exception as err:
+            assert coded(err) == "invalid_argument"
+        else:
+            [got] = store.fetch("fuzz", name, ["d"])
+            assert _json_equal(got.metadata, {"m": bad})
+    try:
+        store.search("fuzz", name, [1.0, 0.0, 0.0], filter=h.deep_not(depth))
+    except Exception as err:
+        assert coded(err) == "invalid_argument"
