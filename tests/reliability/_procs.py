@@ -2,7 +2,7 @@
 
 ``Children`` starts ``tests.reliability._child`` jobs and kills whatever is still running on
 exit. ``ServeNode`` is a real ``quiver serve`` on 127.0.0.1 (port 0, the port read from its
-start line on stderr) whose whole stderr is kept, so tests can read its log.
+start line on stderr) whose whole output (stderr and stdout) is kept, so tests can read its log.
 """
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ class ServeNode:
         self.proc = subprocess.Popen(
             command,
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one log: uvicorn's access log goes to stdout
             text=True,
         )
         self._drain = threading.Thread(target=self._read, daemon=True)
@@ -142,8 +142,8 @@ class ServeNode:
         )
 
     def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:  # keep reading: a full pipe would block the server
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # keep reading: a full pipe would block the server
             self.log.append(line)
             self._lines.put(line)
 
@@ -169,8 +169,8 @@ class ServeNode:
                 self.proc.kill()
                 self.proc.wait(timeout=20)
         self._drain.join(timeout=20)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def __enter__(self) -> ServeNode:
         return self
