@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-postgres test lint typecheck pytest bench clean
+.PHONY: demo demo-postgres test lint typecheck pytest soak bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
+
+# The long versions of tests/reliability (docs/reliability.md): 50 SIGKILLs per backend,
+# a minute of load per deployment, thousands of fuzz cases. `make test` runs the short ones.
+# The figures land in reliability-figures.json (the path is printed at the end).
+soak: $(STAMP)
+	QUIVER_SOAK=1 QUIVER_RELIABILITY_FIGURES=reliability-figures.json $(BIN)/pytest -q tests/reliability
 
 # The benchmark suite (bench/, docs/benchmarks.md): quiverdb's backends next to numpy,
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
