@@ -35,9 +35,9 @@ pytest: $(STAMP)
 
 # The long versions of tests/reliability (docs/reliability.md): 50 SIGKILLs per backend,
 # a minute of load per deployment, thousands of fuzz cases. `make test` runs the short ones.
-# The figures land in reliability-figures.json (the path is printed at the end).
+# The figures land in .pytest_cache/reliability-figures.json (also printed at the end).
 soak: $(STAMP)
-	QUIVER_SOAK=1 QUIVER_RELIABILITY_FIGURES=reliability-figures.json $(BIN)/pytest -q tests/reliability
+	QUIVER_SOAK=1 QUIVER_RELIABILITY_FIGURES=.pytest_cache/reliability-figures.json $(BIN)/pytest -q tests/reliability
 
 # The benchmark suite (bench/, docs/benchmarks.md): quiverdb's backends next to numpy,
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
