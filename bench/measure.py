@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from .datasets import Dataset, FilterSpec, K
 
-__all__ = ["Budget", "Searcher", "peak_rss_mb", "recall_at_k", "run_searches"]
+__all__ = ["Budget", "Searcher", "peak_rss_mb", "recall_at_k", "run_paired", "run_searches"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -163,3 +163,34 @@ def run_searches(
             )
     out["rss_mb"] = peak_rss_mb()
     return out
+
+
+def run_paired(
+    ours: Searcher, theirs: Searcher, ds: Dataset, budget: Budget, flt: FilterSpec | None = None
+) -> dict[str, Any]:
+    """Single-query latency of two systems measured alternately, query by query (who goes
+    first alternates too), so both see the same machine: their p50 ratio survives noise
+    that separate runs would not."""
+    queries = ds.query_vectors()
+    for q in queries[:3]:
+        ours.search(q, K, flt)
+        theirs.search(q, K, flt)
+    a: list[float] = []
+    b: list[float] = []
+    started = time.perf_counter()
+    for i in range(min(budget.max_queries, queries.shape[0])):
+        if i >= budget.min_queries and time.perf_counter() - started > 2 * budget.seconds:
+            break
+        pair = [(ours, a), (theirs, b)]
+        for searcher, sink in pair if i % 2 == 0 else pair[::-1]:
+            t = time.perf_counter()
+            searcher.search(queries[i], K, flt)
+            sink.append(time.perf_counter() - t)
+    ours_p50 = float(np.percentile(a, 50)) * 1000.0
+    theirs_p50 = float(np.percentile(b, 50)) * 1000.0
+    return {
+        "n": len(a),
+        "ours_p50_ms": ours_p50,
+        "theirs_p50_ms": theirs_p50,
+        "ratio": ours_p50 / theirs_p50,
+    }

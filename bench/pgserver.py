@@ -4,8 +4,8 @@ wheel, as the tests use), or an existing server named by ``--pg-url``.
 The embedded server keeps PostgreSQL's durable defaults (``fsync``, ``synchronous_commit``
 on: the SQLite systems run with ``synchronous=FULL``), with more memory than the stock
 configuration, the same for the raw baseline and quiverdb: ``shared_buffers`` 2 GB (a
-collection of 100k x 384 fits), ``maintenance_work_mem`` 2 GB (HNSW builds stay in memory)
-and ``max_wal_size`` 8 GB (no checkpoint storm during bulk loads).
+collection of 100k x 384 fits), ``maintenance_work_mem`` 4 GB (HNSW builds of 1M x 384
+stay in memory) and ``max_wal_size`` 8 GB (no checkpoint storm during bulk loads).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["SETTINGS", "BenchServer"]
 
 SETTINGS = {
     "shared_buffers": "2GB",
-    "maintenance_work_mem": "2GB",
+    "maintenance_work_mem": "4GB",
     "max_wal_size": "8GB",
 }
 

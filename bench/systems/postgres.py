@@ -27,7 +27,7 @@ from psycopg import sql
 import quiverdb
 
 from ..datasets import FilterSpec
-from ..measure import peak_rss_mb, run_searches
+from ..measure import peak_rss_mb, run_paired, run_searches
 from .base import Context, batches
 from .quiver_sqlite import TENANT, QuiverSearcher, quiver_ingest
 
@@ -82,6 +82,12 @@ class _QuiverSqlSearcher:
         return None
 
 
+def _raw_table(conn: psycopg.Connection[Any], ctx: Context) -> str | None:
+    """The raw baseline's table of this data set, when the pgvector system ran first."""
+    table = PgvectorRaw.table(ctx)
+    return table if _scalar(conn, "SELECT to_regclass(%s)", (table,)) else None
+
+
 def _quiver_table(conn: psycopg.Connection[Any], ds_name: str) -> str:
     cid = _scalar(
         conn,
@@ -99,7 +105,8 @@ class PgvectorRaw:
     def phases(self, ctx: Context) -> list[str]:
         return ["ingest", "search", "index", "search-hnsw"]
 
-    def table(self, ctx: Context) -> str:
+    @staticmethod
+    def table(ctx: Context) -> str:
         return f"raw_items_{ctx.table_suffix()}"
 
     def run(self, phase: str, ctx: Context) -> dict[str, Any]:
@@ -232,8 +239,19 @@ class QuiverPostgres:
                     )
                 }
                 if not only:
-                    ctx.log("   quiverdb's SQL through raw psycopg")
                     with _connect(url) as conn:
+                        raw = _raw_table(conn, ctx)
+                        if raw is not None:
+                            ctx.log("   paired with raw SQL, query by query")
+                            # The raw table may have its HNSW index by now: scan exactly.
+                            conn.execute("SET enable_indexscan = off")
+                            variants["exact"]["paired_raw"] = run_paired(
+                                QuiverSearcher(store, name),
+                                _RawSearcher(conn, raw),
+                                ctx.ds,
+                                ctx.budget,
+                            )
+                        ctx.log("   quiverdb's SQL through raw psycopg")
                         variants["quiverdb SQL via psycopg"] = run_searches(
                             _QuiverSqlSearcher(conn, _quiver_table(conn, name)),
                             ctx.ds,
@@ -244,9 +262,18 @@ class QuiverPostgres:
                         )
                 return {"variants": variants}
             variants = {}
-            for ef in ctx.ef_search:
-                ctx.log(f"   ef_search {ef}")
-                variants[f"HNSW ef={ef}"] = run_searches(
-                    QuiverSearcher(store, name, ef_search=ef), ctx.ds, ctx.budget, log=ctx.log
-                )
+            with _connect(url) as conn:
+                raw = _raw_table(conn, ctx)
+                conn.execute("SET hnsw.iterative_scan = strict_order")
+                for ef in ctx.ef_search:
+                    ctx.log(f"   ef_search {ef}")
+                    ours = QuiverSearcher(store, name, ef_search=ef)
+                    variants[f"HNSW ef={ef}"] = result = run_searches(
+                        ours, ctx.ds, ctx.budget, log=ctx.log
+                    )
+                    if raw is not None:
+                        conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(ef)))
+                        result["paired_raw"] = run_paired(
+                            ours, _RawSearcher(conn, raw), ctx.ds, ctx.budget
+                        )
             return {"variants": variants}
