@@ -118,8 +118,9 @@ def test_hostile_items(
         assert got.id == item_id
         assert got.vector.dtype == np.float32 and np.isfinite(got.vector).all(), got.vector
         assert np.array_equal(got.vector, np.asarray(vector, dtype=np.float32))
-        assert _json_equal(got.metadata, metadata), (got.metadata, metadata)
-        assert got.text == text
+        # None is "absent" for the optional fields: metadata {} and text "" (SPEC §4).
+        assert _json_equal(got.metadata, {} if metadata is None else metadata), got.metadata
+        assert got.text == ("" if text is None else text)
         assert store.delete("fuzz", name, [item_id]) == 1
 
     case()
@@ -260,3 +261,17 @@ def test_deeply_nested_metadata_and_filters(fuzz_store: quiverdb.Store, depth: i
         store.search("fuzz", name, [1.0, 0.0, 0.0], filter=h.deep_not(depth))
     except Exception as err:
         assert coded(err) == "invalid_argument"
+
+
+@pytest.mark.parametrize("limit", [2**31, 2**63 - 1, 2**63, 2**64, 10**30])
+def test_a_huge_limit_means_every_match(fuzz_store: quiverdb.Store, limit: int) -> None:
+    """Found by the soak fuzzing: PostgreSQL answered a limit past bigint with an 'internal'
+    error (22003) instead of min(limit, matches) results (SPEC §5)."""
+    store = fuzz_store
+    name = f"limit-{next(_names)}"
+    store.ensure_collection("fuzz", Collection(name, DIMS, "", "l2"))
+    store.upsert("fuzz", name, [{"id": i, "vector": v, "metadata": m} for i, v, m in SEED])
+    found = store.search("fuzz", name, [1.0, 0.0, 0.0], limit=limit)
+    assert len(found) == len(SEED)
+    many = store.search_many("fuzz", name, [[1.0, 0.0, 0.0]] * 2, limit=limit, filter={"n": 1})
+    assert [[m.id for m in row] for row in many] == [["a"], ["a"]]
