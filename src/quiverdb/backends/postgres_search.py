@@ -52,9 +52,16 @@ class SearchPlan:
     ef_search: int | None
 
 
+_MAX_BIGINT = 2**63 - 1
+
+
 def candidates(limit: int) -> int:
-    """Rows to fetch for a top-``limit``: a margin for re-ranking near-ties in float64."""
-    return limit + min(max(limit, 8), 64)
+    """Rows to fetch for a top-``limit``: a margin for re-ranking near-ties in float64.
+
+    Capped at PostgreSQL's bigint, the type of ``LIMIT``: any larger limit means "every
+    matching row" (SPEC §5: ``min(limit, matches)``), never an out-of-range error.
+    """
+    return min(limit + min(max(limit, 8), 64), _MAX_BIGINT)
 
 
 class Ranker:
