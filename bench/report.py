@@ -464,3 +464,21 @@ def render(results: dict[str, Any], markdown: bool = False) -> str:
     for e in results["errors"]:
         out.append(f"ERROR: {e['dataset']} {e['system']} {e['phase']}: {e['error']}")
     return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.report RESULTS.json [--markdown]``: the tables of a finished run."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(prog="python -m bench.report")
+    p.add_argument("results", type=Path)
+    p.add_argument("--markdown", action="store_true")
+    args = p.parse_args(argv)
+    print(render(json.loads(args.results.read_text()), markdown=args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
