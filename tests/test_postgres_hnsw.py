@@ -25,9 +25,14 @@ DIMS = 8
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresStore]:
+def indexed_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return url_for(tmp_path_factory.mktemp("hnsw"))
+
+
+@pytest.fixture(scope="module")
+def indexed(indexed_url: str) -> Iterator[PostgresStore]:
     """One indexed collection ``c`` (and its unindexed twin ``plain``), built once."""
-    store = quiverdb.open_store(url_for(tmp_path_factory.mktemp("hnsw")))
+    store = quiverdb.open_store(indexed_url)
     assert isinstance(store, PostgresStore)
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(N, DIMS)).astype(np.float32)
@@ -94,15 +99,41 @@ def test_search_many_on_an_index_keeps_the_count(indexed: PostgresStore) -> None
             assert len(got) == min(20, matches)
 
 
-def test_exact_fallback_when_the_index_runs_short(
-    indexed: PostgresStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_exact_fallback_when_the_index_runs_short(indexed: PostgresStore, indexed_url: str) -> None:
     # Without iterative scans (pgvector < 0.8) the index yields at most ef_search rows before
-    # the filter: the store must notice and scan exactly.
-    monkeypatch.setattr(indexed._ranker, "_iterative", False)
-    q = np.random.default_rng(5).normal(size=DIMS)
-    got = indexed.search(T, "c", q, limit=50, filter={"tag": 4}, ef_search=10)
+    # the filter: the store must notice and scan exactly. One connection, scans turned off.
+    with PostgresStore(indexed_url, pool_max_size=1) as one:
+        with one._pool.connection() as conn:
+            conn.execute("SET hnsw.iterative_scan = off")
+        q = np.random.default_rng(5).normal(size=DIMS)
+        got = one.search(T, "c", q, limit=50, filter={"tag": 4}, ef_search=10)
+        with one._pool.connection() as conn:
+            assert _setting(conn, "hnsw.iterative_scan") == "off"  # the fallback did the work
     assert got == indexed.search(T, "plain", q, limit=50, filter={"tag": 4})
+
+
+def _setting(conn: Any, name: str) -> str:
+    return str(conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0])
+
+
+def test_each_search_gets_its_ef_search(indexed_url: str) -> None:
+    # ef_search is the pooled session's, set only when a search asks for another value.
+    q = np.random.default_rng(8).normal(size=DIMS)
+    with PostgresStore(indexed_url, pool_max_size=1, ef_search=25) as one:
+        for asked, limit, expected in [
+            (None, 5, 25),
+            (7, 5, 7),
+            (7, 5, 7),
+            (3, 60, 60),
+            (None, 5, 25),
+        ]:
+            got = one.search(T, "c", q, limit=limit, ef_search=asked)
+            assert len(got) == limit
+            with one._pool.connection() as conn:
+                assert _setting(conn, "hnsw.ef_search") == str(expected)
+                assert _setting(conn, "hnsw.iterative_scan") == "strict_order"
+        # An exact search leaves the session alone and ignores the index.
+        assert one.search(T, "c", q, limit=5, exact=True) == one.search(T, "plain", q, limit=5)
 
 
 def test_exact_true_ignores_the_index(indexed: PostgresStore) -> None:

@@ -171,6 +171,7 @@ class PostgresStore:
     def _configure(self, conn: Conn) -> None:
         # Binary vector codecs on every pooled connection; the type was looked up once.
         register_vector(conn, self._vector_info)
+        self._ranker.configure(conn)
 
     # -- connections, pins and retries -------------------------------------------------
 
