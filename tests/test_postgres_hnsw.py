@@ -131,7 +131,12 @@ def test_each_search_gets_its_ef_search(indexed_url: str) -> None:
             assert len(got) == limit
             with one._pool.connection() as conn:
                 assert _setting(conn, "hnsw.ef_search") == str(expected)
-                assert _setting(conn, "hnsw.iterative_scan") == "strict_order"
+                assert _setting(conn, "hnsw.iterative_scan") == "relaxed_order"
+        # A filtered search explores FILTERED_EF_FACTOR times more, up to pgvector's 1000.
+        for asked, expected in [(7, 70), (200, 1000)]:
+            one.search(T, "c", q, limit=5, filter={"tag": 3}, ef_search=asked)
+            with one._pool.connection() as conn:
+                assert _setting(conn, "hnsw.ef_search") == str(expected)
         # An exact search leaves the session alone and ignores the index.
         assert one.search(T, "c", q, limit=5, exact=True) == one.search(T, "plain", q, limit=5)
 

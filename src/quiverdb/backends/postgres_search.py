@@ -56,6 +56,11 @@ class SearchPlan:
 
 _MAX_BIGINT = 2**63 - 1
 
+_MAX_EF_SEARCH = 1000  # pgvector's limit
+
+FILTERED_EF_FACTOR = 10
+"""How many times ``ef_search`` a filtered search on an HNSW index explores (up to 1000)."""
+
 # What a search returns of each candidate (``t``: the items table; ``c``: a ranked subquery).
 _PAYLOAD = sql.SQL("id, t.embedding, t.metadata_json, t.text")
 _PAYLOAD_OF_C = sql.SQL("c.id, c.embedding, c.metadata_json, c.text")
@@ -115,19 +120,35 @@ class Ranker:
     def configure(self, conn: Conn) -> None:
         """Session settings of a new pooled connection: iterative index scans (pgvector
         >= 0.8), so a filtered HNSW scan goes on until it has ``limit`` matching rows.
-        They only change index scans, which only approximate searches use."""
+
+        ``relaxed_order`` rather than ``strict_order``: it found more of the true neighbours
+        under a filter (recall@10 0.95 against 0.84 for a 1% filter at 100k, bench/), and
+        its slight disorder does not matter here, since every result is re-ranked exactly.
+        These settings only change index scans, which only approximate searches use.
+        """
         if self._iterative:
-            conn.execute("SET hnsw.iterative_scan = strict_order")
+            conn.execute("SET hnsw.iterative_scan = relaxed_order")
 
     def _indexed(
         self, conn: Conn, collection_id: int, metric: str, plan: SearchPlan
     ) -> list[list[TupleRow]]:
-        """The index's ``limit`` best rows of each query. No margin beyond ``limit``: the
-        index's order is approximate anyway, and every extra row costs a heap visit and
-        its vector on the wire (a third of a small search's time)."""
+        """The index's best rows of each query.
+
+        Unfiltered: ``limit`` rows and no margin, since the index's order is approximate
+        anyway and every extra row costs a heap visit and its vector on the wire (a third
+        of a small search's time). Filtered: a relaxed-order scan, so ``limit`` plus the
+        re-ranking margin, and ``FILTERED_EF_FACTOR`` times the candidates per round, as
+        the filter discards most of them (measured: recall@10 under a 10% filter 0.79 at
+        ``ef_search`` 64, 0.97 at 400).
+        """
         assert plan.ef_search is not None
-        fetch = min(plan.limit, _MAX_BIGINT)
-        self._set_ef_search(conn, max(plan.ef_search, min(fetch, 1000)))
+        ef_search = plan.ef_search
+        if plan.where is None:
+            fetch = min(plan.limit, _MAX_BIGINT)
+        else:
+            fetch = candidates(plan.limit)
+            ef_search = max(ef_search, min(ef_search * FILTERED_EF_FACTOR, _MAX_EF_SEARCH))
+        self._set_ef_search(conn, max(ef_search, min(fetch, _MAX_EF_SEARCH)))
         every = list(range(plan.queries.shape[0]))
         return self._run(conn, collection_id, metric, plan, every, fetch, exact=False)
 
