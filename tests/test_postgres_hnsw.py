@@ -178,3 +178,23 @@ def test_index_lifecycle(tmp_path: Path) -> None:
         store.ensure_collection(T, Collection("wide", 2001))
         with pytest.raises(quiverdb.InvalidArgumentError):
             store.create_index(T, "wide")
+
+
+def test_many_exact_queries_stream_the_collection_once(
+    indexed: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from quiverdb.backends import postgres_search
+
+    calls: list[int] = []
+    real = postgres_search.scan_many
+
+    def spy(*args: Any) -> Any:
+        calls.append(len(args[4]))  # the queries
+        return real(*args)
+
+    monkeypatch.setattr(postgres_search, "scan_many", spy)
+    queries = np.random.default_rng(11).normal(size=(postgres_search.STREAM_MIN_QUERIES, DIMS))
+    for spec in (None, {"tag": 3}):
+        many = indexed.search_many(T, "plain", queries, limit=15, filter=spec)
+        assert many == [indexed.search(T, "plain", q, limit=15, filter=spec) for q in queries]
+    assert calls == [postgres_search.STREAM_MIN_QUERIES] * 2  # singles scan on the server

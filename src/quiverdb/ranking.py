@@ -70,7 +70,9 @@ def exact_distances(vectors: F32, query: F32, metric: str) -> F64:
         diff = x - q
         out: F64 = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         return out
-    dots: F64 = x @ q
+    # einsum, not ``x @ q``: BLAS may sum a row in another order depending on how many rows
+    # come with it, and a distance must not depend on which other candidates were scored.
+    dots: F64 = np.einsum("ij,j->i", x, q)
     if metric == "ip":
         return -dots
     denom = np.linalg.norm(x, axis=1) * np.linalg.norm(q)

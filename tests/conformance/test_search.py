@@ -499,3 +499,31 @@ def test_search_is_exact(store: quiverdb.Store, metric: str) -> None:
             for m in got:
                 assert m.distance == pytest.approx(by_id[m.id], abs=1e-5)
             assert len(set(ids(got))) == k
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+@pytest.mark.parametrize("flt", [None, {"g": {"lt": 2}}, {"g": 9}])
+@pytest.mark.parametrize("limit", [1, 7, 400])
+def test_search_many_of_many_queries_equals_one_by_one(
+    store: quiverdb.Store, metric: str, flt: dict[str, Any] | None, limit: int
+) -> None:
+    # Enough queries and rows for every batched path (the PostgreSQL backend streams the
+    # collection once for 32+ exact queries), with exact ties: each vector is stored twice.
+    make(store, "docs", 6, metric=metric)
+    rng = np.random.default_rng(limit)
+    vectors = rng.normal(size=(150, 6)).astype(np.float32)
+    items = [
+        {"id": f"{prefix}{n:03d}", "vector": vectors[n], "metadata": {"g": n % 7}}
+        for prefix in ("a", "b")
+        for n in range(150)
+    ]
+    store.upsert(TENANT, "docs", items)
+    queries = np.vstack([rng.normal(size=(38, 6)), vectors[:2]]).astype(np.float32)
+    many = store.search_many(TENANT, "docs", queries, limit=limit, filter=flt)
+    single = [store.search(TENANT, "docs", q, limit=limit, filter=flt) for q in queries]
+    assert many == single
+    if flt is None:
+        matches = 300
+    else:
+        matches = 2 * sum(1 for n in range(150) if (n % 7 < 2 if flt["g"] == {"lt": 2} else False))
+    assert all(len(r) == min(limit, matches) for r in many)

@@ -12,7 +12,8 @@ iterative scans (pgvector >= 0.8), and any query that got fewer than ``limit`` r
 again exactly: the result always has ``min(limit, matches)`` items.
 
 ``search_many`` sends its queries as one ``vector[]`` parameter and ranks them with a
-``LATERAL`` join: one round trip per chunk of queries.
+``LATERAL`` join: one round trip per chunk of queries. An exact one of many queries reads
+the collection once instead (``postgres_scan``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from psycopg.rows import TupleRow
 
 from ..models import Match, score_for
 from ..ranking import exact_distances
+from .postgres_scan import STREAM_MIN_QUERIES, scan_many
 from .postgres_schema import Layout
 
 __all__ = ["Ranker", "SearchPlan"]
@@ -91,18 +93,29 @@ class Ranker:
         n = plan.queries.shape[0]
         if n == 0:
             return []
-        fetch = candidates(plan.limit)
         if plan.ef_search is None:
-            rows = self._run(conn, collection_id, metric, plan, list(range(n)), fetch, exact=True)
+            rows = self._exact(conn, collection_id, metric, plan, list(range(n)))
         else:
             rows = self._indexed(conn, collection_id, metric, plan)
             short = [j for j in range(n) if len(rows[j]) < plan.limit]
             if short:
                 # The index ran out (a selective filter, or max_scan_tuples): scan exactly.
-                redone = self._run(conn, collection_id, metric, plan, short, fetch, exact=True)
+                redone = self._exact(conn, collection_id, metric, plan, short)
                 for j, got in zip(short, redone, strict=True):
                     rows[j] = got
         return [_rerank(rows[j], plan.queries[j], metric, plan.limit) for j in range(n)]
+
+    def _exact(
+        self, conn: Conn, collection_id: int, metric: str, plan: SearchPlan, which: list[int]
+    ) -> list[list[TupleRow]]:
+        """Exact candidates of the queries ``which``: a server-side scan per query, or one
+        streamed pass for them all when there are many (``postgres_scan``)."""
+        if len(which) >= STREAM_MIN_QUERIES:
+            queries = plan.queries[which]
+            where = self._where(plan)
+            return scan_many(conn, self._layout, collection_id, metric, queries, plan.limit, where)
+        fetch = candidates(plan.limit)
+        return self._run(conn, collection_id, metric, plan, which, fetch, exact=True)
 
     def _where(self, plan: SearchPlan) -> tuple[sql.Composable, list[object]]:
         if plan.where is None:
