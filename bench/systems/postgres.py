@@ -8,7 +8,9 @@ transaction straight into the table; quiverdb: ``upsert`` of the same batches), 
 
 Raw SQL is what an application would write by hand: ``ORDER BY embedding <=> %s LIMIT k``
 returning the id, the filter on a typed column, vectors in pgvector's binary format, and
-``hnsw.iterative_scan = strict_order`` for HNSW (pgvector >= 0.8), as quiverdb does. The
+``hnsw.iterative_scan = strict_order`` for HNSW (pgvector >= 0.8), pgvector's documented
+way to keep a filtered index scan from returning too few rows. (quiverdb uses
+``relaxed_order`` and explores 10 x ``ef_search`` under a filter: docs/postgres.md.) The
 quiverdb ``search`` phase also runs quiverdb's own exact statement through raw psycopg
 (``quiverdb SQL via psycopg``), which splits quiverdb's overhead into SQL and Python.
 """
@@ -69,9 +71,10 @@ class _QuiverSqlSearcher:
     def __init__(self, conn: psycopg.Connection[Any], table: str) -> None:
         self.conn = conn
         self.stmt = sql.SQL(
-            "SELECT id, embedding, metadata_json, text FROM {} WHERE true "
-            "ORDER BY cosine_distance(embedding, %b), id LIMIT %s"
-        ).format(sql.Identifier(table))
+            "SELECT id, t.embedding, t.metadata_json, t.text FROM (SELECT id FROM {table} AS t "
+            "WHERE true ORDER BY cosine_distance(embedding, %b), id LIMIT %s) AS c "
+            "JOIN {table} AS t USING (id)"
+        ).format(table=sql.Identifier(table))
 
     def search(self, query: npt.NDArray[Any], k: int, flt: FilterSpec | None) -> Sequence[int]:
         fetch = k + min(max(k, 8), 64)  # quiverdb's margin (postgres_search.candidates)
