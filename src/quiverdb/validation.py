@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -190,18 +190,77 @@ def validate_queries(collection: str, dimensions: int, metric: str, queries: obj
 
 @dataclass(frozen=True)
 class ItemBatch:
-    """A validated upsert batch, in the order given (duplicates kept: the last one wins)."""
+    """A validated upsert batch, in the order given (duplicates kept: the last one wins).
+
+    ``metadata`` holds the validated metadata as plain JSON data (fresh objects the caller
+    cannot change afterwards), parallel to its canonical text ``metadata_json``, so a backend
+    that derives something from metadata need not parse the text again.
+    """
 
     ids: list[str]
     vectors: Matrix
     metadata_json: list[str]
     texts: list[str]
+    metadata: list[dict[str, object]]
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
+_MISSING: Any = object()
+
+
+def _metadata_encoder() -> Callable[[object], str]:
+    """``json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)``, fast.
+
+    ``json.dumps`` with options builds a ``JSONEncoder`` per call, and ``encode`` wraps the C
+    encoder in two Python calls: together about 2 µs of a flat item's 3 µs. This calls the
+    C encoder ``json`` itself uses directly (about 0.4 µs), built once with the same options,
+    and falls back to a ``JSONEncoder`` where that encoder is missing or does not reproduce
+    it. No circular check: validated metadata is a fresh tree (``_plain_json``) or a flat
+    dict of scalars (``_flat_metadata``).
+    """
+    encoder = json.JSONEncoder(
+        ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+    )
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return encoder.encode
+
+    def unencodable(value: object) -> object:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    try:
+        iterencode = make(
+            None, unencodable, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        )
+
+        def encode(value: object) -> str:
+            return "".join(iterencode(value, 0))
+
+        sample: dict[str, object] = {
+            "a": [1, -0.0, 1e300, 2**63 - 1, True, None, {}],
+            'é\n\u2028"': "x\ud800",
+        }
+        if encode(sample) == encoder.encode(sample):
+            return encode
+    except Exception:  # pragma: no cover - another Python's private encoder: use the public one
+        pass
+    return encoder.encode  # pragma: no cover
+
+
+_ENCODE = _metadata_encoder()
+
+
 def _item_fields(item: object) -> tuple[object, object, object, object]:
+    if type(item) is dict:  # the common case, without the abc check of Mapping below
+        raw_id = item.get("id", _MISSING)
+        if raw_id is _MISSING:
+            raise InvalidArgumentError("an item needs an 'id'")
+        raw_vec = item.get("vector", _MISSING)
+        if raw_vec is _MISSING:
+            raise InvalidArgumentError(f"item {raw_id!r} needs a 'vector'")
+        return raw_id, raw_vec, item.get("metadata"), item.get("text")
     if isinstance(item, Item):
         return item.id, item.vector, item.metadata, item.text
     if isinstance(item, Mapping):
@@ -225,19 +284,35 @@ def validate_items(
     batch at once (one vectorised pass instead of several numpy calls per item); when an
     item fails on something else, the values of the items before it are checked first, so
     the order above still decides which error is raised.
+
+    The common shapes (a ``str`` id, a numpy vector, flat metadata of plain scalars, a
+    ``str`` text) take fast paths that accept exactly what the general checks accept;
+    anything else, valid or not, goes through the general checks, which word every error.
     """
     if isinstance(items, (str, bytes, Mapping, Item)) or not isinstance(items, Iterable):
         raise InvalidArgumentError("items must be a list of items")
     ids: list[str] = []
     rows: list[npt.NDArray[Any]] = []
     metas: list[str] = []
+    plains: list[dict[str, object]] = []
     texts: list[str] = []
     position = 0
+    ndarray = np.ndarray
     try:
         for position, item in enumerate(items):
             raw_id, raw_vec, raw_meta, raw_text = _item_fields(item)
-            item_id = check_id(raw_id)
-            vec = _as_vector(raw_vec)
+            if (
+                type(raw_id) is str
+                and 0 < len(raw_id) <= MAX_ID_LENGTH
+                and raw_id.isascii()
+                and "\x00" not in raw_id
+            ):
+                item_id = raw_id
+            else:
+                item_id = check_id(raw_id)
+            vec = raw_vec if type(raw_vec) is ndarray else _as_vector(raw_vec)
+            if vec.ndim != 1 or vec.dtype.kind not in "fiu":
+                raise InvalidArgumentError("a vector must be a flat sequence of numbers")
             if vec.shape[0] != dimensions:
                 raise DimensionMismatchError(
                     collection,
@@ -248,8 +323,18 @@ def validate_items(
                 )
             ids.append(item_id)
             rows.append(vec)
-            metas.append(metadata_json(raw_meta, item_id))
-            texts.append(_check_item_text(raw_text, item_id))
+            plain = _flat_metadata(raw_meta) if type(raw_meta) is dict else None
+            if plain is None:
+                plain = _metadata(raw_meta, item_id)
+            text = _ENCODE(plain)
+            if not text.isascii():
+                _check_encodable(f"the metadata of item {item_id!r}", text)
+            metas.append(text)
+            plains.append(plain)
+            if type(raw_text) is str and raw_text.isascii() and "\x00" not in raw_text:
+                texts.append(raw_text)
+            else:
+                texts.append(_check_item_text(raw_text, item_id))
     except InvalidArgumentError as exc:
         _check_batch_values(collection, metric, ids, rows)  # an earlier bad vector wins
         raise InvalidArgumentError(
@@ -263,7 +348,7 @@ def validate_items(
     vectors = _check_batch_values(collection, metric, ids, rows)
     if vectors is None:
         vectors = np.empty((0, dimensions), dtype=np.float32)
-    return ItemBatch(ids, vectors, metas, texts)
+    return ItemBatch(ids, vectors, metas, texts, plains)
 
 
 def _check_batch_values(
@@ -273,7 +358,8 @@ def _check_batch_values(
     if not rows:
         return None
     with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, rejected below
-        matrix = np.stack(rows).astype(np.float32, copy=False)
+        # concatenate + reshape is np.stack without a view per row: 4x faster for 1000 rows.
+        matrix = np.concatenate(rows).reshape(len(rows), -1).astype(np.float32, copy=False)
     good = np.isfinite(matrix).all(axis=1)
     if metric == "cosine":
         good &= matrix.any(axis=1)
@@ -296,14 +382,44 @@ def _check_item_text(raw: object, item_id: str) -> str:
 
 def metadata_json(raw: object, item_id: str) -> str:
     """Validate metadata and return its canonical JSON text (compact, UTF-8, no NaN)."""
-    if raw is None:
-        return "{}"
-    if not isinstance(raw, Mapping):
-        raise InvalidArgumentError(f"the metadata of item {item_id!r} must be a JSON object")
-    plain = _plain_json(raw, item_id, 1)
-    text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _ENCODE(_metadata(raw, item_id))
     _check_encodable(f"the metadata of item {item_id!r}", text)
     return text
+
+
+def _metadata(raw: object, item_id: str) -> dict[str, object]:
+    """Validated metadata as a fresh plain dict (the general path: every check, every message)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise InvalidArgumentError(f"the metadata of item {item_id!r} must be a JSON object")
+    return cast("dict[str, object]", _plain_json(raw, item_id, 1))
+
+
+def _flat_metadata(raw: dict[Any, Any]) -> dict[str, object] | None:
+    """A copy of ``raw`` if it is flat and plainly valid, else ``None`` (use ``_metadata``).
+
+    Flat means string keys and values of exactly ``str``, ``int``, ``float``, ``bool`` or
+    ``None``: the values ``_plain_json`` would return unchanged. The copy is taken first and
+    checked, so a caller changing ``raw`` meanwhile cannot slip anything past the checks.
+    """
+    snapshot = raw.copy()
+    for key, value in snapshot.items():
+        if type(key) is not str or "\x00" in key:
+            return None
+        kind = type(value)
+        if kind is str:
+            if "\x00" in value:
+                return None
+        elif kind is int:
+            if not INT64_MIN <= value <= INT64_MAX:
+                return None
+        elif kind is float:
+            if value - value != 0.0:  # NaN or infinity
+                return None
+        elif not (kind is bool or value is None):
+            return None
+    return snapshot
 
 
 def _plain_json(value: object, item_id: str, depth: int) -> object:
