@@ -31,6 +31,7 @@ __all__ = [
     "check_id",
     "check_limit",
     "check_tenant",
+    "encode_json",
     "normalize_metric",
     "validate_items",
     "validate_queries",
@@ -250,6 +251,11 @@ def _metadata_encoder() -> Callable[[object], str]:
 
 
 _ENCODE = _metadata_encoder()
+
+
+def encode_json(value: object) -> str:
+    """The canonical JSON text of plain JSON data: what ``ItemBatch.metadata_json`` holds."""
+    return _ENCODE(value)
 
 
 def _item_fields(item: object) -> tuple[object, object, object, object]:

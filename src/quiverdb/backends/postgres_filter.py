@@ -16,11 +16,13 @@ Semantics are SPEC §6's, the same as the SQLite backend's:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 
 from psycopg import sql
 
 from ..filters import And, Compare, Exists, FilterNode, In, Not, Or, Scalar
+from ..validation import encode_json
 
 __all__ = ["compile_filter", "filter_document", "numeric_operand", "numeric_text"]
 
@@ -49,28 +51,35 @@ def numeric_operand(value: int | float) -> Decimal:
     return Decimal(numeric_text(value))
 
 
-def filter_document(metadata_json: str) -> str:
+def filter_document(metadata_json: str, metadata: Mapping[str, object] | None = None) -> str:
     """The jsonb text filters read: top-level keys only, numbers rewritten by ``numeric_text``.
 
     Filters address top-level keys, and an array or object never matches anything but
     ``exists``/``ne``/``not_in``, all of which treat every array (object) alike; so nested
     values are stored as ``[]``/``{}``, which keeps the filter column small.
+
+    ``metadata`` is the object ``metadata_json`` encodes (validated metadata: plain JSON
+    data), when the caller has it; then the text is not parsed again.
     """
-    doc = json.loads(metadata_json)
-    if not any(isinstance(v, (float, list, dict)) for v in doc.values()):
+    doc = json.loads(metadata_json) if metadata is None else metadata
+    for value in doc.values():
+        if isinstance(value, (list, dict)) or (isinstance(value, float) and value.is_integer()):
+            break
+    else:
+        # Nothing to rewrite: other scalars are written in the canonical JSON as numeric_text
+        # writes them (a non-integral float as its repr).
         return metadata_json
-    parts = []
-    for key, value in doc.items():
-        if isinstance(value, list):
-            text = "[]"
-        elif isinstance(value, dict):
-            text = "{}"
-        elif isinstance(value, float):
-            text = numeric_text(value)
-        else:
-            text = json.dumps(value, ensure_ascii=False)
-        parts.append(json.dumps(key, ensure_ascii=False) + ":" + text)
-    return "{" + ",".join(parts) + "}"
+    return encode_json({key: _filter_value(value) for key, value in doc.items()})
+
+
+def _filter_value(value: object) -> object:
+    if isinstance(value, list):
+        return []
+    if isinstance(value, dict):
+        return {}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # numeric_text: the exact integer
+    return value
 
 
 def compile_filter(node: FilterNode) -> tuple[sql.SQL, list[object]]:
