@@ -256,20 +256,19 @@ class SQLiteStore:
             )
             vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
             for start in range(0, len(batch), _WRITE_CHUNK):
-                stop = min(start + _WRITE_CHUNK, len(batch))
-                conn.executemany(
-                    sql,
-                    (
-                        (
-                            batch.ids[i],
-                            vectors[i].tobytes(),
-                            batch.metadata_json[i],
-                            batch.texts[i],
-                            version,
-                        )
-                        for i in range(start, stop)
-                    ),
+                stop = start + _WRITE_CHUNK
+                # Rows as a zip of columns: no Python code runs per row. apsw binds a numpy
+                # row (a contiguous little-endian float32 buffer) as a blob of its bytes.
+                ids = batch.ids[start:stop]
+                rows = zip(
+                    ids,
+                    vectors[start:stop],
+                    batch.metadata_json[start:stop],
+                    batch.texts[start:stop],
+                    [version] * len(ids),
+                    strict=True,
                 )
+                conn.executemany(sql, rows)
         return len(batch)
 
     def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int:
