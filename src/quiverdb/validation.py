@@ -304,9 +304,17 @@ def validate_items(
     texts: list[str] = []
     position = 0
     ndarray = np.ndarray
+    last_dtype: np.dtype[Any] | None = None
+    shape = (dimensions,)
     try:
         for position, item in enumerate(items):
-            raw_id, raw_vec, raw_meta, raw_text = _item_fields(item)
+            if type(item) is dict and "id" in item and "vector" in item:
+                raw_id = item["id"]
+                raw_vec = item["vector"]
+                raw_meta = item.get("metadata")
+                raw_text = item.get("text")
+            else:
+                raw_id, raw_vec, raw_meta, raw_text = _item_fields(item)
             if (
                 type(raw_id) is str
                 and 0 < len(raw_id) <= MAX_ID_LENGTH
@@ -317,9 +325,13 @@ def validate_items(
             else:
                 item_id = check_id(raw_id)
             vec = raw_vec if type(raw_vec) is ndarray else _as_vector(raw_vec)
-            if vec.ndim != 1 or vec.dtype.kind not in "fiu":
-                raise InvalidArgumentError("a vector must be a flat sequence of numbers")
-            if vec.shape[0] != dimensions:
+            if vec.dtype is not last_dtype:  # most batches have one dtype: check it once
+                if vec.dtype.kind not in "fiu":
+                    raise InvalidArgumentError("a vector must be a flat sequence of numbers")
+                last_dtype = vec.dtype
+            if vec.shape != shape:
+                if vec.ndim != 1:
+                    raise InvalidArgumentError("a vector must be a flat sequence of numbers")
                 raise DimensionMismatchError(
                     collection,
                     dimensions,
