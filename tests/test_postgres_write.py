@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import quiverdb
 from quiverdb import Collection
-from quiverdb.backends import postgres_write
+from quiverdb.backends import postgres_vector, postgres_write
 from quiverdb.backends.postgres import PostgresStore
 from quiverdb.backends.postgres_filter import filter_document, numeric_text
 from quiverdb.validation import validate_items
@@ -154,8 +154,12 @@ def test_binary_text_fields() -> None:
 
 def test_binary_vector_fields() -> None:
     matrix = np.array([[1.0, -2.5], [0.0, 3.0]], dtype=np.float32)
-    fields = postgres_write._vector_fields(matrix)
+    fields = postgres_vector.binary_fields(matrix)
     assert fields.shape == (2, 4 + 4 + 8)
     first = bytes(fields[0])
     assert first[:8] == b"\x00\x00\x00\x0c\x00\x02\x00\x00"  # size 12, dims 2, unused 0
     assert np.frombuffer(first[8:], dtype=">f4").tolist() == [1.0, -2.5]
+    # Without the length prefix a field is a vector_send value: decoding gives the matrix back.
+    decoded = postgres_vector.from_binary([bytes(f[4:]) for f in fields], 2)
+    assert decoded.dtype == np.float32
+    assert decoded.tolist() == matrix.tolist()

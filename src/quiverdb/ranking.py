@@ -9,12 +9,21 @@ whatever the BLAS summation order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Candidates", "VectorBlock", "exact_distances", "rank_block"]
+__all__ = [
+    "Candidates",
+    "Hit",
+    "VectorBlock",
+    "exact_distances",
+    "merge_hits",
+    "ordered_hits",
+    "rank_block",
+]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -36,7 +45,6 @@ class VectorBlock:
     # Per-row factors of the float32 ranking keys: 1/|x| (cosine) and |x|^2 (l2).
     inv_norms32: F32
     sq_norms32: F32
-    nbytes: int
 
     @staticmethod
     def build(rowids: I64, ids: list[str], vectors: F32) -> VectorBlock:
@@ -45,10 +53,16 @@ class VectorBlock:
         with np.errstate(divide="ignore", over="ignore"):
             inv_norms32 = (1.0 / norms).astype(np.float32)
             sq_norms32 = (norms * norms).astype(np.float32)
+        return VectorBlock(rowids, ids, vectors, norms, inv_norms32, sq_norms32)
+
+    @functools.cached_property
+    def nbytes(self) -> int:
+        """The memory this block keeps alive, for the cache's budget. Computed on demand:
+        a streamed chunk is never cached, and summing its ids cost ~5% of a streamed scan."""
         # A Python str costs ~56 bytes of header beyond its characters.
-        id_bytes = sum(len(i) for i in ids) + 56 * len(ids)
-        nbytes = vectors.nbytes + norms.nbytes + 2 * inv_norms32.nbytes + rowids.nbytes + id_bytes
-        return VectorBlock(rowids, ids, vectors, norms, inv_norms32, sq_norms32, int(nbytes))
+        id_bytes = sum(len(i) for i in self.ids) + 56 * len(self.ids)
+        arrays = (self.vectors, self.norms, self.inv_norms32, self.sq_norms32, self.rowids)
+        return int(sum(a.nbytes for a in arrays) + id_bytes)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -124,6 +138,27 @@ def rank_block(
                 cand = positions[cand]
             out.append(Candidates(cand.astype(np.int64), exact))
     return out
+
+
+Hit = tuple[float, str, int]
+"""One ranked item: its exact distance, id and the block's rowid; tuples order by (distance,
+id), the contract's order."""
+
+
+def ordered_hits(block: VectorBlock, cand: Candidates, k: int | None = None) -> list[Hit]:
+    """One query's candidates in ``block`` ordered by (distance, id), the first ``k`` kept."""
+    hits = sorted(
+        (float(d), block.ids[p], int(block.rowids[p]))
+        for p, d in zip(cand.positions.tolist(), cand.distances.tolist(), strict=True)
+    )
+    return hits if k is None else hits[:k]
+
+
+def merge_hits(kept: list[Hit], new: list[Hit], k: int) -> list[Hit]:
+    """The best ``k`` of two chunks' hits: how a scan in chunks keeps one query's top-k."""
+    merged = kept + new
+    merged.sort()
+    return merged[:k]
 
 
 def _exact_in_chunks(vectors: F32, query: F32, metric: str) -> F64:

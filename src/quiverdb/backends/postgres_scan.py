@@ -14,7 +14,6 @@ a deployment of several app nodes on one PostgreSQL has spare CPU.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -25,8 +24,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from ..ranking import VectorBlock, rank_block
+from ..ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
 from .postgres_schema import Layout
+from .postgres_vector import from_binary
 
 __all__ = ["STREAM_MIN_QUERIES", "scan_many"]
 
@@ -54,13 +54,13 @@ def scan_many(
     where: tuple[sql.Composable, list[object]],
 ) -> list[list[TupleRow]]:
     """Each query's exact top-``limit`` rows ``(id, embedding, metadata_json, text)``,
-    unordered (the caller re-ranks), ties at the cut-off resolved by the smaller id."""
+    unordered (the caller re-ranks), ties at the cut-off resolved by the smaller id: each
+    chunk's hits are merged as the SQLite backend's streamed scan merges them."""
     table = layout.items(collection_id)
     condition, params = where
     dims = queries.shape[1]
     chunk_rows = max(1, _CHUNK_BYTES // (4 * dims + 64))
-    # Per query, a max-heap (by negated distance, then id) of the best ``limit`` seen so far.
-    best: list[list[tuple[float, _Desc]]] = [[] for _ in range(queries.shape[0])]
+    best: list[list[Hit]] = [[] for _ in range(queries.shape[0])]  # each query's top so far
     scan = sql.SQL("SELECT id, {send}(embedding) FROM {table} WHERE {where}").format(
         send=sql.Identifier(layout.vector_schema, "vector_send"), table=table, where=condition
     )
@@ -70,14 +70,8 @@ def scan_many(
             for rows in _chunks(cursor.stream(scan, params, size=_STREAM_ROWS), chunk_rows):
                 block = _block(rows, dims)
                 for j, cand in enumerate(rank_block(block, queries, metric, limit)):
-                    heap = best[j]
-                    for p, d in zip(cand.positions.tolist(), cand.distances.tolist(), strict=True):
-                        entry = (-d, _Desc(block.ids[p]))
-                        if len(heap) < limit:
-                            heapq.heappush(heap, entry)
-                        elif entry > heap[0]:
-                            heapq.heapreplace(heap, entry)
-        winners = sorted({e[1].id for heap in best for e in heap})
+                    best[j] = merge_hits(best[j], ordered_hits(block, cand), limit)
+        winners = sorted({hit[1] for hits in best for hit in hits})
         payload = conn.execute(
             sql.SQL(
                 "SELECT id, embedding, metadata_json, text FROM {} WHERE id = ANY(%b::text[])"
@@ -86,29 +80,7 @@ def scan_many(
             binary=True,
         ).fetchall()
     by_id = {str(row[0]): row for row in payload}
-    return [[by_id[e[1].id] for e in heap] for heap in best]
-
-
-class _Desc:
-    """An id that orders in reverse, so the heap's top is the worst (largest distance, then
-    largest id) of the kept rows."""
-
-    __slots__ = ("id",)
-
-    def __init__(self, item_id: str) -> None:
-        self.id = item_id
-
-    def __lt__(self, other: _Desc) -> bool:
-        return self.id > other.id
-
-    def __gt__(self, other: _Desc) -> bool:
-        return self.id < other.id
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Desc) and self.id == other.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
+    return [[by_id[hit[1]] for hit in hits] for hits in best]
 
 
 def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -120,9 +92,5 @@ def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
 def _block(rows: list[Any], dims: int) -> VectorBlock:
     """A chunk of ``(id, vector_send bytes)`` rows as a ranking block."""
     ids = [str(r[0]) for r in rows]
-    # vector_send: uint16 dims, uint16 unused, then big-endian float32s.
-    raw = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8)
-    matrix = raw.reshape(len(rows), 4 + 4 * dims)[:, 4:]
-    vectors = np.ascontiguousarray(matrix).view(">f4").astype(np.float32)
-    rowids = np.arange(len(rows), dtype=np.int64)
-    return VectorBlock.build(rowids, ids, vectors)
+    vectors = from_binary([r[1] for r in rows], dims)
+    return VectorBlock.build(np.arange(len(rows), dtype=np.int64), ids, vectors)

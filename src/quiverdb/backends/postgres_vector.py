@@ -20,7 +20,7 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
-__all__ = ["register_vector"]
+__all__ = ["binary_fields", "from_binary", "register_vector"]
 
 _HEADER = struct.Struct(">HH")
 _BIG_ENDIAN_F4 = np.dtype(">f4")
@@ -50,3 +50,27 @@ def register_vector(context: AdaptContext, info: TypeInfo) -> None:
     dumper = type("VectorDumper", (_VectorBinaryDumper,), {"oid": info.oid})
     context.adapters.register_dumper(np.ndarray, dumper)
     context.adapters.register_loader(info.oid, _VectorBinaryLoader)
+
+
+def binary_fields(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
+    """Each row as a length-prefixed binary ``vector`` field (int32 byte length, then the
+    vector), built for all rows at once: row ``i`` of the byte matrix is item ``i``'s field,
+    and the whole buffer is the elements of a binary ``vector[]``."""
+    dims = matrix.shape[1]
+    fields = np.empty(
+        matrix.shape[0],
+        dtype=[("size", ">i4"), ("dims", ">u2"), ("unused", ">u2"), ("values", ">f4", (dims,))],
+    )
+    fields["size"] = _HEADER.size + 4 * dims
+    fields["dims"] = dims
+    fields["unused"] = 0
+    fields["values"] = matrix
+    return fields.view(np.uint8).reshape(matrix.shape[0], -1)
+
+
+def from_binary(values: list[bytes], dims: int) -> npt.NDArray[np.float32]:
+    """Binary ``vector`` values of ``dims`` dimensions (as ``vector_send`` returns them) as
+    one float32 matrix, decoded at once rather than one array per value."""
+    raw = np.frombuffer(b"".join(values), dtype=np.uint8)
+    matrix = raw.reshape(len(values), _HEADER.size + 4 * dims)[:, _HEADER.size :]
+    return np.ascontiguousarray(matrix).view(_BIG_ENDIAN_F4).astype(np.float32)

@@ -33,7 +33,7 @@ from ..errors import CollectionNotFoundError, InvalidArgumentError
 from ..filters import FilterNode, parse_filter
 from ..keys import KEY_COLUMNS, KeyRecord, KeyRegistry
 from ..models import Collection, Item, ItemLike, Match, VectorLike, score_for
-from ..ranking import Candidates, VectorBlock, rank_block
+from ..ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
 from ..store import Store
 from ..validation import (
     check_collection,
@@ -388,7 +388,7 @@ class SQLiteStore:
             if block is not None:
                 allowed = None if tree is None else self._filter_mask(conn, pin, block, tree)
                 per_query = [
-                    _finish(block, c, k)
+                    ordered_hits(block, c, k)
                     for c in rank_block(block, matrix, pin.collection.metric, k, allowed)
                 ]
             else:
@@ -464,7 +464,7 @@ class SQLiteStore:
         matrix: F32,
         k: int,
         tree: FilterNode | None,
-    ) -> list[list[tuple[float, str, int]]]:
+    ) -> list[list[Hit]]:
         """Exact search over a collection too large to cache: bounded chunks, merged top-k."""
         dims = pin.collection.dimensions
         chunk_rows = max(1, _STREAM_CHUNK_BYTES // (dims * 4))
@@ -473,7 +473,7 @@ class SQLiteStore:
             f"SELECT rowid, id, vector FROM {items_table(pin.id)} "
             f"WHERE rowid > ? AND {where} ORDER BY rowid LIMIT ?"
         )
-        best: list[list[tuple[float, str, int]]] = [[] for _ in range(matrix.shape[0])]
+        best: list[list[Hit]] = [[] for _ in range(matrix.shape[0])]
         last = -(2**63)
         while True:
             block = _load(conn, sql, (last, *params, chunk_rows), dims)
@@ -481,11 +481,11 @@ class SQLiteStore:
                 break
             last = int(block.rowids[-1])
             for j, cand in enumerate(rank_block(block, matrix, pin.collection.metric, k)):
-                best[j] = _merge_ties(best[j] + _finish(block, cand, None), k)
+                best[j] = merge_hits(best[j], ordered_hits(block, cand), k)
         return [b[:k] for b in best]
 
     def _matches(
-        self, conn: apsw.Connection, pin: _Pin, per_query: list[list[tuple[float, str, int]]]
+        self, conn: apsw.Connection, pin: _Pin, per_query: list[list[Hit]]
     ) -> list[list[Match]]:
         rowids = sorted({r for hits in per_query for _, _, r in hits})
         payload: dict[int, tuple[str, str]] = {}
@@ -579,23 +579,9 @@ class SQLiteStore:
         return f"SQLiteStore({self.path!r})"
 
 
-def _finish(block: VectorBlock, cand: Candidates, k: int | None) -> list[tuple[float, str, int]]:
-    """Order one query's candidates by (distance, id) and keep the first ``k``."""
-    hits = sorted(
-        (float(d), block.ids[p], int(block.rowids[p]))
-        for p, d in zip(cand.positions.tolist(), cand.distances.tolist(), strict=True)
-    )
-    return hits if k is None else hits[:k]
-
-
 def _count(conn: apsw.Connection, table: str) -> int:
     row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     return 0 if row is None else int(row[0])
-
-
-def _merge_ties(hits: list[tuple[float, str, int]], k: int) -> list[tuple[float, str, int]]:
-    hits.sort()
-    return hits[:k]
 
 
 def _load(conn: apsw.Connection, sql: str, params: Sequence[object], dims: int) -> VectorBlock:
