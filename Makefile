@@ -37,9 +37,9 @@ pytest: $(STAMP)
 # a minute of load per deployment, thousands of fuzz cases. `make test` runs the short ones.
 # The figures land in .pytest_cache/reliability-figures.json (also printed at the end).
 soak: $(STAMP)
-	QUIVER_SOAK=1 QUIVER_RELIABILITY_FIGURES=.pytest_cache/reliability-figures.json $(BIN)/pytest -q tests/reliability
+	NIGH_SOAK=1 NIGH_RELIABILITY_FIGURES=.pytest_cache/reliability-figures.json $(BIN)/pytest -q tests/reliability
 
-# The benchmark suite (bench/, docs/benchmarks.md): quiverdb's backends next to numpy,
+# The benchmark suite (bench/, docs/benchmarks.md): nighdb's backends next to numpy,
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
 # BENCH_ARGS="--quick" for a smoke run, "--datasets wordnet,100k,1m" to add 1M vectors.
 BENCH_STAMP := $(VENV)/.bench-stamp

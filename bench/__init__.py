@@ -1,4 +1,4 @@
-"""quiverdb's benchmark suite: quiverdb's backends side by side with their raw baselines.
+"""nighdb's benchmark suite: nighdb's backends side by side with their raw baselines.
 
 ``python -m bench`` (or ``make bench``) prepares the data sets, starts a throwaway
 PostgreSQL with pgvector, runs every system in its own child processes (so peak RSS is per

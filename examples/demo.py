@@ -1,4 +1,4 @@
-"""quiverdb on real data: 15,000 WordNet glosses embedded with all-MiniLM-L6-v2.
+"""nighdb on real data: 15,000 WordNet glosses embedded with all-MiniLM-L6-v2.
 
 What it shows, in order: loading a collection in batches (with throughput), nearest-gloss
 searches, the same searches under metadata filters, two tenants holding the same collection
@@ -6,7 +6,7 @@ name and overlapping ids without seeing each other, batched search, an exactness
 against numpy brute force, and latency and on-disk size.
 
     .venv/bin/python examples/demo.py                     # embedded, ./demo-data/demo.db
-    .venv/bin/python examples/demo.py --store URL         # any quiverdb store URL
+    .venv/bin/python examples/demo.py --store URL         # any nighdb store URL
 
 The demo owns the collection "glosses" of tenants "acme" and "globex": it drops and
 re-creates them on every run, so it can be run again and again against the same store.
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-import quiverdb
-from quiverdb import Collection, Match, Store
+import nighdb
+from nighdb import Collection, Match, Store
 
 F32 = npt.NDArray[np.float32]
 Row = dict[str, Any]
@@ -279,7 +279,7 @@ def isolation(store: Store, data: Dataset, globex_rows: Sequence[int]) -> None:
         pin = store.describe_collection(tenant, name)
         try:
             count = f"{store.count(tenant, name):,}"
-        except quiverdb.CollectionNotFoundError as err:
+        except nighdb.CollectionNotFoundError as err:
             count = f"{type(err).__name__}"
         listed = ", ".join(repr(c.name) for c in store.list_collections(tenant)) or "[]"
         described = "None" if pin is None else f"{pin.name!r}, {pin.dimensions}-d, {pin.metric}"
@@ -318,7 +318,7 @@ def isolation(store: Store, data: Dataset, globex_rows: Sequence[int]) -> None:
 
 
 def reference_topk(data: Dataset, mask: npt.NDArray[np.bool_], k: int) -> list[list[str]]:
-    """Exact top-k by numpy in float64 over the loaded vectors, ties by id (SPEC §5)."""
+    """Exact top-k by numpy in float64 over the loaded vectors, ties by id (contract §5)."""
     base = data.vectors.astype(np.float64)
     queries = data.queries.astype(np.float64)
     cos = (queries @ base.T) / np.outer(
@@ -390,7 +390,7 @@ def sqlite_files(url: str, *, existing: bool = True) -> list[Path]:
 def timings(store: Store, data: Dataset, url: str) -> None:
     section(f"6. Latency over {len(data.meta):,} vectors, and size on disk")
     name = GLOSSES.name
-    with quiverdb.open_store(url) as fresh:  # a new store has an empty in-process cache
+    with nighdb.open_store(url) as fresh:  # a new store has an empty in-process cache
         cold = timed(lambda: fresh.search(ACME, name, data.queries[0], limit=10), 1)[0]
     rows = [["first search on a newly opened store", "1", ms(cold), "", ""]]
     compound = FILTERED_SEARCHES[1][1]
@@ -423,7 +423,7 @@ def timings(store: Store, data: Dataset, url: str) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Load 15,000 real sentence embeddings into quiverdb and search them.",
+        description="Load 15,000 real sentence embeddings into nighdb and search them.",
         epilog="The collections acme/glosses and globex/glosses are dropped and re-created.",
     )
     parser.add_argument(
@@ -438,11 +438,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(url: str, batch: int) -> None:
     started = time.perf_counter()
     data = load_dataset(DATA)
-    print(f"quiverdb {quiverdb.__version__} demo: {len(data.meta):,} WordNet 3.0 glosses")
+    print(f"nighdb {nighdb.__version__} demo: {len(data.meta):,} WordNet 3.0 glosses")
     print(f"  vectors: {MODEL}, {data.vectors.shape[1]}-d, unit length (stored here as float16)")
     files = sqlite_files(url, existing=False)
     print(f"  store:   {url}" + (f"  ({files[0].resolve()})" if files else ""))
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         globex_rows = load(store, data, batch)
         nearest(store, data)
         filtered(store, data)
@@ -458,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         run(args.store, max(1, args.batch))
-    except quiverdb.QuiverError as err:
+    except nighdb.NighError as err:
         print(f"error [{err.code}]: {err}", file=sys.stderr)
         return 2
     return 0

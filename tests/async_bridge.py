@@ -8,11 +8,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import quiverdb
+import nighdb
 
 
 class SyncOverAsync:
-    def __init__(self, store: quiverdb.AsyncStore) -> None:
+    def __init__(self, store: nighdb.AsyncStore) -> None:
         self._async = store
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

@@ -1,4 +1,4 @@
-"""What the CLI tests share: CliRunner calls, the real ``quiver`` executable, store helpers."""
+"""What the CLI tests share: CliRunner calls, the real ``nigh`` executable, store helpers."""
 
 from __future__ import annotations
 
@@ -12,22 +12,22 @@ from typing import Any
 import numpy as np
 from click.testing import CliRunner, Result
 
-import quiverdb
-from quiverdb.cli import main
+import nighdb
+from nighdb.cli import main
 
-QUIVER = str(Path(sys.executable).with_name("quiver"))
+NIGH = str(Path(sys.executable).with_name("nigh"))
 
 
 def run(*args: str, input: str | bytes | None = None) -> Result:
-    """``quiver ARGS`` in-process (click's CliRunner; stdout and stderr kept apart)."""
-    return CliRunner().invoke(main, list(args), input=input, env={"QUIVER_STORE": None})
+    """``nigh ARGS`` in-process (click's CliRunner; stdout and stderr kept apart)."""
+    return CliRunner().invoke(main, list(args), input=input, env={"NIGH_STORE": None})
 
 
-def quiver(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The real ``quiver`` executable in a subprocess."""
-    env = {k: v for k, v in os.environ.items() if k != "QUIVER_STORE"}
+def nigh(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real ``nigh`` executable in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if k != "NIGH_STORE"}
     return subprocess.run(
-        [QUIVER, *args], capture_output=True, text=True, timeout=60, input=input, env=env
+        [NIGH, *args], capture_output=True, text=True, timeout=60, input=input, env=env
     )
 
 
@@ -43,7 +43,7 @@ def sqlite_url(tmp_path: Path, name: str = "store.db") -> str:
 
 
 def seed(
-    store: quiverdb.Store,
+    store: nighdb.Store,
     tenant: str,
     name: str,
     items: Sequence[Mapping[str, Any]],
@@ -52,11 +52,11 @@ def seed(
     model: str = "",
 ) -> None:
     dims = len(items[0]["vector"])
-    store.ensure_collection(tenant, quiverdb.Collection(name, dims, model, metric))
+    store.ensure_collection(tenant, nighdb.Collection(name, dims, model, metric))
     store.upsert(tenant, name, list(items))
 
 
-def contents(store: quiverdb.Store, tenant: str, name: str) -> dict[str, tuple[bytes, Any, str]]:
+def contents(store: nighdb.Store, tenant: str, name: str) -> dict[str, tuple[bytes, Any, str]]:
     """Everything stored in a collection: per id, the vector's bytes, metadata and text."""
     ids = store.list_ids(tenant, name)
     return {

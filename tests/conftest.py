@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-import quiverdb
+import nighdb
 
 from . import pg_server
 from .async_bridge import SyncOverAsync
@@ -24,34 +24,34 @@ BACKENDS = ["sqlite", "sqlite-stream", "sqlite-async", "remote", "postgres", "po
 REMOTE_LIMITS = {"max_search_limit": 1_000_000}
 
 
-def _open(backend: str, tmp_path: Path) -> quiverdb.Store:
+def _open(backend: str, tmp_path: Path) -> nighdb.Store:
     if backend == "sqlite":
-        return quiverdb.open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        return nighdb.open_store(f"sqlite:///{tmp_path / 'store.db'}")
     if backend == "sqlite-stream":
         # No cache budget: every search streams the file and filters in SQL (the path a
         # collection larger than the budget takes), so that path keeps the whole contract.
-        return quiverdb.open_store(f"sqlite:///{tmp_path / 'store.db'}", cache_bytes=0)
+        return nighdb.open_store(f"sqlite:///{tmp_path / 'store.db'}", cache_bytes=0)
     if backend == "sqlite-async":
-        # Every call goes through quiverdb.open_async_store's coroutines.
-        bridge: Any = SyncOverAsync(quiverdb.open_async_store(f"sqlite:///{tmp_path / 'store.db'}"))
-        return cast(quiverdb.Store, bridge)
+        # Every call goes through nighdb.open_async_store's coroutines.
+        bridge: Any = SyncOverAsync(nighdb.open_async_store(f"sqlite:///{tmp_path / 'store.db'}"))
+        return cast(nighdb.Store, bridge)
     if backend == "remote":
-        # A RemoteStore with an admin key over `quiver serve`'s app, in-process (an httpx
+        # A RemoteStore with an admin key over `nigh serve`'s app, in-process (an httpx
         # transport, no socket), on a SQLite file: every store_factory() call starts one more
         # service on the same file. Closing the store stops its service. (A tenant key would
-        # reach only its own tenant: PermissionDeniedError elsewhere, SPEC §12.)
-        from quiverdb.service import ServiceLimits
-        from quiverdb.service.testing import open_in_process_store
+        # reach only its own tenant: PermissionDeniedError elsewhere, contract §12.)
+        from nighdb.service import ServiceLimits
+        from nighdb.service.testing import open_in_process_store
 
         return open_in_process_store(
             f"sqlite:///{tmp_path / 'store.db'}", limits=ServiceLimits(**REMOTE_LIMITS)
         )
     if backend == "postgres":
         # A real PostgreSQL + pgvector (tests/pg_server.py); each test gets its own schema.
-        return quiverdb.open_store(pg_server.url_for(tmp_path))
+        return nighdb.open_store(pg_server.url_for(tmp_path))
     if backend == "postgres-async":
-        bridge = SyncOverAsync(quiverdb.open_async_store(pg_server.url_for(tmp_path)))
-        return cast(quiverdb.Store, bridge)
+        bridge = SyncOverAsync(nighdb.open_async_store(pg_server.url_for(tmp_path)))
+        return cast(nighdb.Store, bridge)
     raise AssertionError(f"unknown backend {backend}")
 
 
@@ -61,11 +61,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store_factory(backend: str, tmp_path: Path) -> Iterator[Callable[[], quiverdb.Store]]:
+def store_factory(backend: str, tmp_path: Path) -> Iterator[Callable[[], nighdb.Store]]:
     """Opens (and later closes) stores on *the same* underlying database, e.g. for reopen tests."""
-    opened: list[quiverdb.Store] = []
+    opened: list[nighdb.Store] = []
 
-    def factory() -> quiverdb.Store:
+    def factory() -> nighdb.Store:
         s = _open(backend, tmp_path)
         opened.append(s)
         return s
@@ -76,6 +76,6 @@ def store_factory(backend: str, tmp_path: Path) -> Iterator[Callable[[], quiverd
 
 
 @pytest.fixture
-def store(store_factory: Callable[[], quiverdb.Store]) -> quiverdb.Store:
+def store(store_factory: Callable[[], nighdb.Store]) -> nighdb.Store:
     """A fresh, empty store on the parametrized backend."""
     return store_factory()

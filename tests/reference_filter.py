@@ -1,12 +1,12 @@
-"""A pure-Python reference of the filter language, written from SPEC §6 and §12 alone.
+"""A pure-Python reference of the filter language, written from contract §6 and §12 alone.
 
-It evaluates the *raw* filter dict (not ``quiverdb.filters``' tree), so the property tests
+It evaluates the *raw* filter dict (not ``nighdb.filters``' tree), so the property tests
 check the parser and every backend's compiler together against an independent reading of
-the SPEC. ``valid`` is the same reading of which filters are ``invalid_argument``.
+the contract. ``valid`` is the same reading of which filters are ``invalid_argument``.
 
 Values are classified by JSON type: ``bool`` is checked before numbers because Python's
-``bool`` subclasses ``int``, yet SPEC says ``true`` ≠ 1. An absent key and JSON null are
-both ``None`` here: SPEC gives them the same meaning everywhere.
+``bool`` subclasses ``int``, yet the contract says ``true`` ≠ 1. An absent key and JSON null are
+both ``None`` here: the contract gives them the same meaning everywhere.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _text(value: str) -> bool:
 
 def _scalar(value: object) -> bool:
     """An operand element: string, finite number or boolean. Valid NUL-free text and 64-bit
-    integers are the §1/§12 limits on stored data, which quiverdb applies to operands too."""
+    integers are the §1/§12 limits on stored data, which nighdb applies to operands too."""
     kind = json_type(value)
     if kind == "string":
         return _text(value)  # type: ignore[arg-type]
@@ -125,7 +125,7 @@ def _valid_operand(op: object, operand: object) -> bool:
 
 
 def valid(filter: object) -> bool:
-    """Whether SPEC accepts ``filter`` (ignoring the parser's depth and size bounds)."""
+    """Whether the contract accepts ``filter`` (ignoring the parser's depth and size bounds)."""
     if filter is None:
         return True
     if not isinstance(filter, Mapping):

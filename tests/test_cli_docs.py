@@ -1,5 +1,5 @@
 """The CLI documents itself: every command and option has help, every command has a section
-in docs/cli.md, and every ``$ quiver …`` example there uses options that exist."""
+in docs/cli.md, and every ``$ nigh …`` example there uses options that exist."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pytest
 
-from quiverdb.cli import main
+from nighdb.cli import main
 
 from .cli_support import run
 
@@ -40,10 +40,10 @@ def test_every_command_is_registered() -> None:
 
 @pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])
 def test_every_command_and_option_has_help(name: str, command: click.Command) -> None:
-    assert command.help and command.help.strip(), f"quiver {name} has no help"
+    assert command.help and command.help.strip(), f"nigh {name} has no help"
     for param in command.params:
         if isinstance(param, click.Option):
-            assert param.help, f"quiver {name} {param.opts} has no help"
+            assert param.help, f"nigh {name} {param.opts} has no help"
     result = run(*name.split(), "--help")
     usage = result.stdout.splitlines()[0]
     assert result.exit_code == 0 and usage.startswith("Usage: ") and f" {name} " in usage
@@ -70,12 +70,12 @@ def test_store_is_accepted_after_the_command(name: str) -> None:
 
 @pytest.mark.parametrize("name", [n for n, _ in COMMANDS if " " not in n])
 def test_every_command_has_a_section_in_docs_cli_md(name: str) -> None:
-    assert re.search(rf"^#+ quiver {re.escape(name)}$", DOC, flags=re.M), name
-    assert f"$ quiver {name}" in DOC, f"docs/cli.md has no example of quiver {name}"
+    assert re.search(rf"^#+ nigh {re.escape(name)}$", DOC, flags=re.M), name
+    assert f"$ nigh {name}" in DOC, f"docs/cli.md has no example of nigh {name}"
 
 
 def _examples() -> list[str]:
-    return re.findall(r"^\$ (quiver .*)$", DOC, flags=re.M)
+    return re.findall(r"^\$ (nigh .*)$", DOC, flags=re.M)
 
 
 def test_docs_have_examples() -> None:

@@ -1,4 +1,4 @@
-"""``quiver ls|show|rm|search`` (SPEC §10): tables, ``--json`` (the HTTP API's shapes, JSON
+"""``nigh ls|show|rm|search`` (contract §10): tables, ``--json`` (the HTTP API's shapes, JSON
 only on stdout), refusals and exit codes."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import quiverdb
+import nighdb
 
-from .cli_support import error_line, quiver, run, seed, sqlite_url
+from .cli_support import error_line, nigh, run, seed, sqlite_url
 
 ITEMS = [
     {"id": "a", "vector": [1.0, 0.0, 0.0], "metadata": {"lang": "en", "year": 2021}, "text": "one"},
@@ -23,7 +23,7 @@ ITEMS = [
 @pytest.fixture
 def url(tmp_path: Path) -> Iterator[str]:
     url = sqlite_url(tmp_path)
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         seed(store, "acme", "docs", ITEMS, model="toy-3d")
         seed(store, "acme", "Alpha", [{"id": "x", "vector": [1.0, 2.0]}], metric="l2")
         seed(store, "globex", "docs", [{"id": "g", "vector": [1.0]}], metric="ip")
@@ -94,7 +94,7 @@ def test_rm_refuses_without_yes(url: str) -> None:
     assert result.exit_code == 1
     assert error_line(result.stderr).startswith("error: refused: ")
     assert "--yes" in result.stderr
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.count("acme", "docs") == 3
 
 
@@ -103,7 +103,7 @@ def test_rm_drops_the_collection(url: str) -> None:
     assert result.exit_code == 0 and "3 items" in result.stdout
     again = run("rm", "acme", "docs", "--yes", "--json", "--store", url)
     assert again.exit_code == 0 and json.loads(again.stdout) == {"removed_items": 0}
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.describe_collection("acme", "docs") is None
         assert store.count("globex", "docs") == 1  # another tenant's same name is untouched
 
@@ -125,12 +125,12 @@ def test_search_json_is_the_store_result(url: str, tmp_path: Path) -> None:
     query.write_text("[0.5, 1, 0]")
     flt = '{"lang": "en"}'
     result = run("search", "acme", "docs", "--vector", f"@{query}", "--filter", flt, "--json")
-    assert result.exit_code == 1  # no --store: the default ./quiver.db has no such collection
+    assert result.exit_code == 1  # no --store: the default ./nigh.db has no such collection
     result = run(
         "search", "acme", "docs", "--vector", f"@{query}", "--filter", flt, "--json", "--store", url
     )
     assert result.exit_code == 0, result.output
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         expected = store.search("acme", "docs", [0.5, 1, 0], filter={"lang": "en"})
     assert json.loads(result.stdout) == {
         "matches": [
@@ -185,17 +185,17 @@ def test_search_usage_errors_exit_1(url: str, args: list[str]) -> None:
 
 
 def test_the_real_executable(url: str) -> None:
-    ls = quiver("--store", url, "ls", "acme", "--json")
+    ls = nigh("--store", url, "ls", "acme", "--json")
     assert ls.returncode == 0, ls.stderr
     assert [c["name"] for c in json.loads(ls.stdout)["collections"]] == ["Alpha", "docs"]
-    show = quiver("show", "acme", "docs", "--json", "--ids", "--store", url)
+    show = nigh("show", "acme", "docs", "--json", "--ids", "--store", url)
     assert json.loads(show.stdout)["ids"] == ["[b]c", "a", "b"]
-    search = quiver("search", "acme", "docs", "--vector", "[1,0,0]", "--limit", "1", "--store", url)
+    search = nigh("search", "acme", "docs", "--vector", "[1,0,0]", "--limit", "1", "--store", url)
     assert search.returncode == 0 and search.stdout.splitlines()[2].split()[0] == "a"
-    refused = quiver("rm", "acme", "docs", "--store", url)
+    refused = nigh("rm", "acme", "docs", "--store", url)
     assert refused.returncode == 1 and error_line(refused.stderr).startswith("error: refused:")
-    removed = quiver("rm", "acme", "docs", "--yes", "--json", "--store", url)
+    removed = nigh("rm", "acme", "docs", "--yes", "--json", "--store", url)
     assert removed.returncode == 0 and json.loads(removed.stdout) == {"removed_items": 3}
-    missing = quiver("show", "acme", "docs", "--store", url)
+    missing = nigh("show", "acme", "docs", "--store", url)
     assert missing.returncode == 1
     assert error_line(missing.stderr).startswith("error: collection_not_found:")

@@ -1,4 +1,4 @@
-"""``quiver keys create|ls|revoke`` and the CLI conventions they share (SPEC §10, §12)."""
+"""``nigh keys create|ls|revoke`` and the CLI conventions they share (contract §10, §12)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-import quiverdb
-from quiverdb.cli import main
-from quiverdb.keys import KeyRegistry, verify_key
+import nighdb
+from nighdb.cli import main
+from nighdb.keys import KeyRegistry, verify_key
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
 
 
 def registry(url: str) -> KeyRegistry:
-    store = quiverdb.open_store(url)
+    store = nighdb.open_store(url)
     assert isinstance(store, KeyRegistry)
     return store
 
@@ -33,7 +33,7 @@ def test_create_prints_the_key_once_and_stores_only_its_hash(url: str) -> None:
     result = run("--store", url, "keys", "create", "--tenant", "acme")
     assert result.exit_code == 0, result.output
     key = result.stdout.strip()
-    assert key.startswith("qv_") and "\n" not in key
+    assert key.startswith("nigh_") and "\n" not in key
     assert "cannot be shown again" in result.stderr
     keys = registry(url)
     record = verify_key(keys, key)
@@ -50,7 +50,7 @@ def test_create_json(url: str) -> None:
         data = json.loads(result.stdout)  # stdout is JSON only
         assert set(data) == {"key", "id", "tenant", "admin"}
         assert (data["tenant"], data["admin"]) == (expected_tenant, is_admin)
-        assert data["key"].startswith(f"qv_{data['id']}_")
+        assert data["key"].startswith(f"nigh_{data['id']}_")
 
 
 @pytest.mark.parametrize(
@@ -123,13 +123,13 @@ def test_revoke(url: str) -> None:
 
 def test_store_comes_from_either_position_or_the_environment(tmp_path: Path) -> None:
     first, second = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'two.db'}"
-    run("keys", "create", "--tenant", "env", env={"QUIVER_STORE": first})
+    run("keys", "create", "--tenant", "env", env={"NIGH_STORE": first})
     run("--store", first, "keys", "create", "--tenant", "global")
     # After the command, --store wins over the global option and the environment.
     run("--store", first, "keys", "create", "--tenant", "local", "--store", second)
 
     def tenants(url: str) -> list[str]:
-        data = json.loads(run("keys", "ls", "--json", env={"QUIVER_STORE": url}).stdout)
+        data = json.loads(run("keys", "ls", "--json", env={"NIGH_STORE": url}).stdout)
         return [d["tenant"] for d in data]
 
     assert tenants(first) == ["env", "global"]
@@ -164,9 +164,9 @@ def test_every_command_and_option_has_help() -> None:
     commands = [("", main), *_commands(main)]
     assert {"serve", "keys", "keys create", "keys ls", "keys revoke"} <= {n for n, _ in commands}
     for name, command in commands:
-        assert command.help, f"quiver {name} has no help text"
+        assert command.help, f"nigh {name} has no help text"
         for param in command.params:
             if isinstance(param, click.Option):
-                assert param.help, f"quiver {name} {param.opts} has no help text"
+                assert param.help, f"nigh {name} {param.opts} has no help text"
         result = run(*name.split(), "--help")
         assert result.exit_code == 0 and "Usage:" in result.stdout

@@ -1,4 +1,4 @@
-"""``quiver serve``'s refusals (a running server is tested in test_service_process.py)."""
+"""``nigh serve``'s refusals (a running server is tested in test_service_process.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from quiverdb.cli import main
+from nighdb.cli import main
 
 
 def run(*args: str) -> Result:

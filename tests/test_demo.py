@@ -33,7 +33,7 @@ def test_demo_runs_on_the_shipped_data(tmp_path: Path) -> None:
         "6. Latency",
     ]:
         assert header in out
-    # The demo compares quiverdb with numpy brute force: exact search must agree fully.
+    # The demo compares nighdb with numpy brute force: exact search must agree fully.
     assert out.count("1.000       50/50") == 2
     assert "globex results that are not globex's own rows: 0" in out
     assert (tmp_path / "demo.db").stat().st_size > 10_000_000

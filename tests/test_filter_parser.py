@@ -1,4 +1,4 @@
-"""``quiverdb.filters.parse_filter`` (SPEC §6, §12): the normalised tree, and every malformed
+"""``nighdb.filters.parse_filter`` (contract §6, §12): the normalised tree, and every malformed
 filter rejected as ``invalid_argument`` — the same error on every backend, because they all
 share this parser."""
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import quiverdb
-from quiverdb.filters import (
+import nighdb
+from nighdb.filters import (
     MAX_FILTER_DEPTH,
     MAX_FILTER_NODES,
     And,
@@ -26,11 +26,11 @@ from .reference_filter import valid
 NAN, INF = float("nan"), float("inf")
 
 
-def _rejects(spec: Any) -> quiverdb.InvalidArgumentError:
-    with pytest.raises(quiverdb.QuiverError) as info:
+def _rejects(spec: Any) -> nighdb.InvalidArgumentError:
+    with pytest.raises(nighdb.NighError) as info:
         parse_filter(spec)
     err = info.value
-    assert type(err) is quiverdb.InvalidArgumentError, f"{type(err).__name__}: {err}"
+    assert type(err) is nighdb.InvalidArgumentError, f"{type(err).__name__}: {err}"
     assert err.code == "invalid_argument"
     assert err.reason  # the message says what is wrong
     return err
@@ -220,7 +220,7 @@ def test_extreme_but_valid_operands() -> None:
         {"f": {1, 2}},
         {1: "x"},
         {None: "x"},
-        # Outside what a stored value can be (§1, §12): quiverdb rejects such operands.
+        # Outside what a stored value can be (§1, §12): nighdb rejects such operands.
         {"f": 2**63},
         {"f": {"gt": -(2**63) - 1}},
         {"f": ["a\x00"]},
@@ -253,7 +253,7 @@ def test_extreme_but_valid_operands() -> None:
 )
 def test_invalid_filters(spec: Any) -> None:
     _rejects(spec)
-    assert not valid(spec)  # the reference evaluator's reading of SPEC agrees
+    assert not valid(spec)  # the reference evaluator's reading of the contract agrees
 
 
 @pytest.mark.parametrize("spec", [[{"a": 1}], "a", 1, True, [], ()], ids=repr)

@@ -1,15 +1,15 @@
-"""Property tests of filters (SPEC §6, §12) against ``reference_filter``, on every backend.
+"""Property tests of filters (contract §6, §12) against ``reference_filter``, on every backend.
 
 Random metadata (every JSON type, edge numbers and strings, absent keys, awkward key names)
 and random filters (every operator and combinator, nested; operands mostly taken from the
 data so they hit) must select exactly the items the reference selects — the filter and each
 filter inside it — and a smaller ``limit`` must give exactly ``min(limit, matches)`` of them,
 the head of the same ranking. A second property feeds the parser arbitrary JSON: it accepts
-exactly what SPEC accepts and rejects the rest with ``InvalidArgumentError``, never another
+exactly what the contract accepts and rejects the rest with ``InvalidArgumentError``, never another
 exception. Strings that are not Unicode text (lone surrogates) are ``invalid_argument`` on
 every backend, never a leaked codec error.
 
-``QUIVER_PROPERTY_EXAMPLES`` scales the search property (default 100 per backend).
+``NIGH_PROPERTY_EXAMPLES`` scales the search property (default 100 per backend).
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import quiverdb
-from quiverdb import Collection
-from quiverdb.filters import parse_filter
+import nighdb
+from nighdb import Collection
+from nighdb.filters import parse_filter
 
 from .reference_filter import json_type, matches, valid
 
 TENANT = "prop"
 DIMS = 4
-EXAMPLES = int(os.environ.get("QUIVER_PROPERTY_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("NIGH_PROPERTY_EXAMPLES", "100"))
 
 # Metadata keys: a dot, "text", a quote, a backslash, a tab and non-ASCII are all literal
 # characters of one top-level key. A metadata key "id" exists but the field "id" must
@@ -229,7 +229,7 @@ def _explain(f: Any, metas: list[dict[str, Any]], expected: set[str], got: set[s
     limit=st.integers(1, 12),
 )
 def test_search_selects_what_the_reference_selects(
-    store: quiverdb.Store, case: tuple[list[dict[str, Any]], list[dict[str, Any]]], limit: int
+    store: nighdb.Store, case: tuple[list[dict[str, Any]], list[dict[str, Any]]], limit: int
 ) -> None:
     metas, specs = case
     # The function-scoped store is shared by every example: each gets its own collection.
@@ -263,14 +263,14 @@ def test_search_selects_what_the_reference_selects(
     ids=["field", "operand", "operand-sql"],
 )
 def test_search_rejects_filter_strings_that_are_not_text(
-    store: quiverdb.Store, spec: dict[str, Any]
+    store: nighdb.Store, spec: dict[str, Any]
 ) -> None:
     """Lone surrogates cannot be stored or bound: invalid_argument, never a codec error (§7)."""
     store.ensure_collection(TENANT, Collection("docs", DIMS))
     store.upsert(TENANT, "docs", [{"id": "x", "vector": QUERY, "metadata": {"n": 2**63 - 1}}])
-    with pytest.raises(quiverdb.QuiverError) as info:
+    with pytest.raises(nighdb.NighError) as info:
         store.search(TENANT, "docs", QUERY, filter=spec)
-    assert type(info.value) is quiverdb.InvalidArgumentError, repr(info.value)
+    assert type(info.value) is nighdb.InvalidArgumentError, repr(info.value)
 
 
 # -- the parser property ------------------------------------------------------------------
@@ -313,8 +313,8 @@ _json = st.recursive(_json_leaves, _json_containers, max_leaves=20)
 def test_parser_accepts_what_spec_accepts_and_rejects_the_rest_cleanly(spec: Any) -> None:
     try:
         parse_filter(spec)
-    except quiverdb.InvalidArgumentError as err:
+    except nighdb.InvalidArgumentError as err:
         assert err.code == "invalid_argument"
         assert not valid(spec), f"parser rejected a valid filter: {err}"
     else:
-        assert valid(spec), "parser accepted a filter SPEC calls invalid"
+        assert valid(spec), "parser accepted a filter the contract calls invalid"

@@ -1,4 +1,4 @@
-"""``quiver migrate`` and ``quiverdb.migrate``: every tenant, pin, item and API key, SQLite to
+"""``nigh migrate`` and ``nighdb.migrate``: every tenant, pin, item and API key, SQLite to
 SQLite and SQLite to a real PostgreSQL, with search results compared before and after;
 idempotent re-runs, merges, conflicts and verification."""
 
@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import Collection, CollectionConflictError
-from quiverdb.keys import KeyRegistry, new_key
-from quiverdb.migrate import MigrationVerificationError, migrate
-from quiverdb.service.testing import open_in_process_store
+import nighdb
+from nighdb import Collection, CollectionConflictError
+from nighdb.keys import KeyRegistry, new_key
+from nighdb.migrate import MigrationVerificationError, migrate
+from nighdb.service.testing import open_in_process_store
 
 from . import pg_server
-from .cli_support import contents, error_line, quiver, run, seed, sqlite_url
+from .cli_support import contents, error_line, nigh, run, seed, sqlite_url
 
 PINS = {
     ("acme", "docs"): Collection("docs", 8, "toy-8", "cosine"),
@@ -30,7 +30,7 @@ PINS = {
 QUERIES = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
 
 
-def _fill(store: quiverdb.Store, n: int = 120) -> None:
+def _fill(store: nighdb.Store, n: int = 120) -> None:
     rng = np.random.default_rng(0)
     for (tenant, name), pin in PINS.items():
         store.ensure_collection(tenant, pin)
@@ -50,7 +50,7 @@ def _fill(store: quiverdb.Store, n: int = 120) -> None:
         )
 
 
-def _keys(store: quiverdb.Store) -> list[tuple[str, str | None, bool, bool]]:
+def _keys(store: nighdb.Store) -> list[tuple[str, str | None, bool, bool]]:
     assert isinstance(store, KeyRegistry)
     return sorted((k.id, k.tenant, k.admin, k.revoked) for k in store.list_keys())
 
@@ -58,7 +58,7 @@ def _keys(store: quiverdb.Store) -> list[tuple[str, str | None, bool, bool]]:
 @pytest.fixture
 def source(tmp_path: Path) -> Iterator[str]:
     url = sqlite_url(tmp_path, "source.db")
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         _fill(store)
         assert isinstance(store, KeyRegistry)
         for tenant, admin in [("acme", False), ("globex", False), (None, True)]:
@@ -67,7 +67,7 @@ def source(tmp_path: Path) -> Iterator[str]:
     yield url
 
 
-def _searches(store: quiverdb.Store) -> dict[Any, list[tuple[str, float]]]:
+def _searches(store: nighdb.Store) -> dict[Any, list[tuple[str, float]]]:
     out: dict[Any, list[tuple[str, float]]] = {}
     for (tenant, name), pin in PINS.items():
         for j, q in enumerate(QUERIES[:, : pin.dimensions]):
@@ -77,7 +77,7 @@ def _searches(store: quiverdb.Store) -> dict[Any, list[tuple[str, float]]]:
     return out
 
 
-def _same_everything(a: quiverdb.Store, b: quiverdb.Store) -> None:
+def _same_everything(a: nighdb.Store, b: nighdb.Store) -> None:
     assert a.list_tenants() == b.list_tenants() == ["acme", "globex"]
     for tenant in ("acme", "globex"):
         assert a.list_collections(tenant) == b.list_collections(tenant)
@@ -96,7 +96,7 @@ def test_sqlite_to_sqlite(source: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "acme/Images: 120 items copied (created), verified"
     assert "migrated 2 tenants, 4 collections, 480 items, 3 API keys" in result.stderr
-    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+    with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         _same_everything(a, b)
         assert _keys(a) == _keys(b)  # revocations included
 
@@ -110,7 +110,7 @@ def test_sqlite_to_postgres(source: str, tmp_path: Path) -> None:
     assert all(
         c["created"] and c["copied"] == c["destination_count"] == 120 for c in report["collections"]
     )
-    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+    with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         _same_everything(a, b)
         assert _keys(a) == _keys(b)
 
@@ -120,7 +120,7 @@ def test_one_tenant_then_all_is_idempotent(source: str, tmp_path: Path) -> None:
     first = run("migrate", source, target, "--tenant", "globex", "--json")
     assert first.exit_code == 0, first.output
     assert {c["tenant"] for c in json.loads(first.stdout)["collections"]} == {"globex"}
-    with quiverdb.open_store(target) as b:
+    with nighdb.open_store(target) as b:
         assert b.list_tenants() == ["globex"]
         assert [k[1] for k in _keys(b)] == ["globex"]  # only that tenant's key
     everything = run("migrate", source, target, "--json")
@@ -131,7 +131,7 @@ def test_one_tenant_then_all_is_idempotent(source: str, tmp_path: Path) -> None:
     }
     assert created[("globex", "docs")] is False and created[("acme", "docs")] is True
     assert run("migrate", source, target).exit_code == 0  # and again: nothing changes
-    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+    with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         _same_everything(a, b)
         assert _keys(a) == _keys(b)
 
@@ -139,7 +139,7 @@ def test_one_tenant_then_all_is_idempotent(source: str, tmp_path: Path) -> None:
 class _CrashAfter:
     """A destination that fails on its n-th upsert (an interrupted run)."""
 
-    def __init__(self, store: quiverdb.Store, n: int) -> None:
+    def __init__(self, store: nighdb.Store, n: int) -> None:
         self.store, self.n = store, n
 
     def upsert(self, tenant: str, name: str, items: Sequence[Any]) -> int:
@@ -154,7 +154,7 @@ class _CrashAfter:
 
 def test_an_interrupted_migration_finishes_when_run_again(source: str, tmp_path: Path) -> None:
     target = sqlite_url(tmp_path, "target.db")
-    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+    with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         with pytest.raises(OSError):
             migrate(a, _CrashAfter(b, 5), batch_size=40)  # type: ignore[arg-type]
         assert 0 < sum(b.count(t, n) for t, n in PINS if b.describe_collection(t, n)) < 480
@@ -165,14 +165,14 @@ def test_an_interrupted_migration_finishes_when_run_again(source: str, tmp_path:
 
 def test_merging_keeps_what_only_the_destination_has(source: str, tmp_path: Path) -> None:
     target = sqlite_url(tmp_path, "target.db")
-    with quiverdb.open_store(target) as b:
+    with nighdb.open_store(target) as b:
         seed(b, "acme", "docs", [{"id": "mine", "vector": [1.0] * 8}], model="toy-8")
         seed(b, "initech", "own", [{"id": "x", "vector": [1.0]}])
     result = run("migrate", source, target, "--json")
     assert result.exit_code == 0, result.output
     docs = next(c for c in json.loads(result.stdout)["collections"] if c["collection"] == "docs")
     assert (docs["created"], docs["source_count"], docs["destination_count"]) == (False, 120, 121)
-    with quiverdb.open_store(target) as b:
+    with nighdb.open_store(target) as b:
         assert b.list_tenants() == ["acme", "globex", "initech"]
         assert b.count("acme", "docs") == 121
 
@@ -188,13 +188,13 @@ def test_merging_keeps_what_only_the_destination_has(source: str, tmp_path: Path
 )
 def test_a_pin_conflict_writes_nothing(source: str, tmp_path: Path, pin: Collection) -> None:
     target = sqlite_url(tmp_path, "target.db")
-    with quiverdb.open_store(target) as b:
+    with nighdb.open_store(target) as b:
         b.ensure_collection("acme", pin)
     result = run("migrate", source, target)
     assert result.exit_code == 1
     line = error_line(result.stderr)
     assert line.startswith("error: collection_conflict: tenant 'acme', nothing was migrated: ")
-    with quiverdb.open_store(target) as b:
+    with nighdb.open_store(target) as b:
         assert b.list_tenants() == ["acme"]  # not even the other collections or tenants
         assert b.list_collections("acme") == [pin] and b.count("acme", "docs") == 0
         assert _keys(b) == []
@@ -202,7 +202,7 @@ def test_a_pin_conflict_writes_nothing(source: str, tmp_path: Path, pin: Collect
 
 def test_verification_catches_missing_items(source: str, tmp_path: Path) -> None:
     class Lossy:
-        def __init__(self, store: quiverdb.Store) -> None:
+        def __init__(self, store: nighdb.Store) -> None:
             self.store = store
 
         def upsert(self, tenant: str, name: str, items: Sequence[Any]) -> int:
@@ -212,8 +212,8 @@ def test_verification_catches_missing_items(source: str, tmp_path: Path) -> None
             return getattr(self.store, name)
 
     with (
-        quiverdb.open_store(source) as a,
-        quiverdb.open_store(sqlite_url(tmp_path, "t.db")) as b,
+        nighdb.open_store(source) as a,
+        nighdb.open_store(sqlite_url(tmp_path, "t.db")) as b,
         pytest.raises(MigrationVerificationError) as info,
     ):
         migrate(a, Lossy(b), batch_size=60)  # type: ignore[arg-type]
@@ -227,7 +227,7 @@ def test_a_failed_verification_exits_2(
     def failing(*args: Any, **kwargs: Any) -> Any:
         raise MigrationVerificationError("verification failed: 1 of the 2 items ...")
 
-    monkeypatch.setattr("quiverdb.cli.migrate_cmd.migrate_stores", failing)
+    monkeypatch.setattr("nighdb.cli.migrate_cmd.migrate_stores", failing)
     result = run("migrate", source, sqlite_url(tmp_path, "t.db"))
     assert result.exit_code == 2
     assert (
@@ -239,7 +239,7 @@ def test_a_failed_verification_exits_2(
 def test_into_a_service_copies_data_but_no_keys(source: str, tmp_path: Path) -> None:
     remote = open_in_process_store(sqlite_url(tmp_path, "remote.db"))
     try:
-        with quiverdb.open_store(source) as a:
+        with nighdb.open_store(source) as a:
             report = migrate(a, remote, tenants=["acme"])
             assert (report.keys, report.to_json()["items"]) == (0, 240)
             assert contents(a, "acme", "docs") == contents(remote, "acme", "docs")
@@ -255,7 +255,7 @@ def test_an_unknown_tenant_copies_nothing_and_a_bad_one_is_refused(
     assert empty.exit_code == 0 and json.loads(empty.stdout)["collections"] == []
     bad = run("migrate", source, target, "--tenant", "")
     assert bad.exit_code == 1 and error_line(bad.stderr).startswith("error: invalid_argument:")
-    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+    with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         b.ensure_collection("acme", Collection("docs", 2))
         with pytest.raises(CollectionConflictError) as info:
             migrate(a, b)
@@ -264,11 +264,11 @@ def test_an_unknown_tenant_copies_nothing_and_a_bad_one_is_refused(
 
 def test_the_real_executable(source: str, tmp_path: Path) -> None:
     target = sqlite_url(tmp_path, "target.db")
-    done = quiver("migrate", source, target)
+    done = nigh("migrate", source, target)
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == 4
     assert done.stderr.strip().startswith(
         "migrated 2 tenants, 4 collections, 480 items, 3 API keys"
     )
-    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+    with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         _same_everything(a, b)

@@ -1,4 +1,4 @@
-"""Packs (SPEC §11, §12): ``quiver diff`` and ``quiver apply`` over ``quiverdb.packs``.
+"""Packs (contract §11, §12): ``nigh diff`` and ``nigh apply`` over ``nighdb.packs``.
 
 The central promise: a pack is validated in full before its first write, so a bad pack
 changes nothing and never creates its collection.
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-import quiverdb
-from quiverdb import Collection
-from quiverdb.packs import apply_pack, read_pack
+import nighdb
+from nighdb import Collection
+from nighdb.packs import apply_pack, read_pack
 
-from .cli_support import contents, error_line, quiver, run, seed, sqlite_url
+from .cli_support import contents, error_line, nigh, run, seed, sqlite_url
 
 DOCS = [
     {"id": "a", "vector": [1.0, 0.0, 0.0], "metadata": {"n": 1}, "text": "A", "model": "toy"},
@@ -43,7 +43,7 @@ def apply(url: str, target: Path, *flags: str) -> Any:
 
 def state(url: str) -> dict[str, Any]:
     """Every collection of tenant acme: pin and contents."""
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         return {
             c.name: (c, contents(store, "acme", c.name)) for c in store.list_collections("acme")
         }
@@ -72,7 +72,7 @@ def test_apply_creates_the_collection_from_the_pack(url: str, tmp_path: Path) ->
 def test_apply_syncs_to_the_desired_state(url: str, tmp_path: Path) -> None:
     pack = write(tmp_path / "docs.jsonl", DOCS)
     assert apply(url, pack).exit_code == 0
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         store.upsert("acme", "docs", [{"id": "stray", "vector": [1.0, 1.0, 1.0]}])
     new = [{**DOCS[0], "metadata": {"n": 2}}, DOCS[2], {"id": "d", "vector": [1.0, 1.0, 0.0]}]
     write(pack, new)
@@ -113,7 +113,7 @@ def test_apply_syncs_to_the_desired_state(url: str, tmp_path: Path) -> None:
 def test_diff_sees_every_change(
     url: str, tmp_path: Path, stored: dict[str, Any], desired: dict[str, Any]
 ) -> None:
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         seed(store, "acme", "docs", [{"id": "a", "vector": [1.0, 0.0], **stored}])
     pack = write(tmp_path / "docs.jsonl", [{"id": "a", "vector": [1.0, 0.0], **desired}])
     data = json.loads(run("diff", "acme", "docs", str(pack), "--json", "--store", url).stdout)
@@ -121,7 +121,7 @@ def test_diff_sees_every_change(
 
 
 def test_diff_ignores_key_order_and_integer_spelling(url: str, tmp_path: Path) -> None:
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         seed(store, "acme", "docs", [{"id": "a", "vector": [1, 0], "metadata": {"x": 1, "y": 2}}])
     pack = write(
         tmp_path / "p.jsonl", ['{"id": "a", "vector": [1.0, 0], "metadata": {"y": 2, "x": 1}}']
@@ -194,7 +194,7 @@ def test_a_bad_pack_never_creates_its_collection(
 
 @pytest.mark.parametrize("lines", BAD.values(), ids=BAD.keys())
 def test_a_bad_pack_changes_nothing(url: str, tmp_path: Path, lines: list[Any]) -> None:
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         seed(store, "acme", "docs", [{"id": "keep", "vector": [1.0, 2.0, 3.0], "text": "t"}])
     before = state(url)
     pack = write(tmp_path / "docs.jsonl", lines)
@@ -222,7 +222,7 @@ def test_the_error_names_the_line(url: str, tmp_path: Path) -> None:
 def test_a_pack_for_another_vector_space_conflicts(
     url: str, tmp_path: Path, pin: Collection, line: dict[str, Any]
 ) -> None:
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         store.ensure_collection("acme", pin)
     before = state(url)
     result = apply(url, write(tmp_path / "docs.jsonl", [line]))
@@ -233,7 +233,7 @@ def test_a_pack_for_another_vector_space_conflicts(
 
 
 def test_a_pack_naming_no_metric_keeps_the_stored_one(url: str, tmp_path: Path) -> None:
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         store.ensure_collection("acme", Collection("docs", 2, "", "l2"))
     # A zero vector is valid under l2: the rules are those of the stored pin.
     assert (
@@ -254,7 +254,7 @@ def test_an_empty_pack_empties_and_keeps_but_never_creates(url: str, tmp_path: P
     assert skipped.exit_code == 0
     assert json.loads(skipped.stdout)["applied"][0]["skipped"] is True
     assert state(url) == {}
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         seed(store, "acme", "docs", DOCS[1:], model="toy")
     assert json.loads(run("diff", "acme", "docs", str(empty), "--json", "--store", url).stdout)[
         "removed"
@@ -271,7 +271,7 @@ def test_a_directory_applies_its_packs_in_name_order(url: str, tmp_path: Path) -
     write(packs / "a.jsonl", [{"id": "a1", "vector": [1, 0, 0]}])
     write(packs / "notes.txt", ["not a pack"])
     write(packs / "sub" / "c.jsonl", [{"id": "c1", "vector": [1]}])
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         seed(store, "acme", "unmanaged", [{"id": "u", "vector": [1.0]}])
     result = apply(url, packs)
     assert result.exit_code == 0, result.output
@@ -297,7 +297,7 @@ def test_a_directory_stops_at_the_first_bad_pack(url: str, tmp_path: Path) -> No
 
 
 def test_an_interrupted_apply_converges_when_run_again(url: str, tmp_path: Path) -> None:
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         seed(store, "acme", "docs", [{"id": f"old{n}", "vector": [1.0, n]} for n in range(5)])
     lines = [{"id": f"new{n}", "vector": [float(n), 1.0]} for n in range(10)]
     pack = read_pack(write(tmp_path / "docs.jsonl", lines))
@@ -306,7 +306,7 @@ def test_an_interrupted_apply_converges_when_run_again(url: str, tmp_path: Path)
         pass
 
     class Flaky:
-        def __init__(self, store: quiverdb.Store) -> None:
+        def __init__(self, store: nighdb.Store) -> None:
             self.store, self.calls = store, 0
 
         def upsert(self, *args: Any) -> int:
@@ -318,7 +318,7 @@ def test_an_interrupted_apply_converges_when_run_again(url: str, tmp_path: Path)
         def __getattr__(self, name: str) -> Any:
             return getattr(self.store, name)
 
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         with pytest.raises(CrashError):
             apply_pack(Flaky(store), "acme", pack, batch_size=4)  # type: ignore[arg-type]
         assert store.count("acme", "docs") == 9  # half-applied: 4 new, 5 old
@@ -342,13 +342,13 @@ def test_an_empty_directory_applies_nothing(url: str, tmp_path: Path) -> None:
 
 def test_the_real_executable(url: str, tmp_path: Path) -> None:
     pack = write(tmp_path / "docs.jsonl", DOCS)
-    diff = quiver("diff", "acme", "docs", str(pack), "--json", "--store", url)
+    diff = nigh("diff", "acme", "docs", str(pack), "--json", "--store", url)
     assert diff.returncode == 0, diff.stderr
     assert json.loads(diff.stdout)["added"] == ["a", "b", "c"]
-    applied = quiver("--store", url, "apply", "acme", str(tmp_path))
+    applied = nigh("--store", url, "apply", "acme", str(tmp_path))
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout.strip() == f"{pack} -> acme/docs: created, 3 upserted, 0 deleted"
     write(pack, [DOCS[0], DOCS[0]])
-    bad = quiver("--store", url, "apply", "acme", str(pack))
+    bad = nigh("--store", url, "apply", "acme", str(pack))
     assert bad.returncode == 1
     assert error_line(bad.stderr).startswith(f"error: invalid_argument: {pack} line 2: ")

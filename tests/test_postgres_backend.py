@@ -19,12 +19,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-import quiverdb
-from quiverdb import Collection
-from quiverdb.backends import postgres_write
-from quiverdb.backends.postgres import PostgresStore
-from quiverdb.backends.postgres_filter import filter_document, numeric_text
-from quiverdb.keys import new_key
+import nighdb
+from nighdb import Collection
+from nighdb.backends import postgres_write
+from nighdb.backends.postgres import PostgresStore
+from nighdb.backends.postgres_filter import filter_document, numeric_text
+from nighdb.keys import new_key
 
 from .pg_server import session_database, url_for
 
@@ -38,7 +38,7 @@ def url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def store(url: str) -> Iterator[PostgresStore]:
-    s = quiverdb.open_store(url)
+    s = nighdb.open_store(url)
     assert isinstance(s, PostgresStore)
     yield s
     s.close()
@@ -46,7 +46,7 @@ def store(url: str) -> Iterator[PostgresStore]:
 
 def test_open_store_picks_postgres_for_both_schemes(url: str) -> None:
     for scheme in ("postgresql://", "postgres://"):
-        s = quiverdb.open_store(scheme + url.split("://", 1)[1])
+        s = nighdb.open_store(scheme + url.split("://", 1)[1])
         assert isinstance(s, PostgresStore)
         assert "password" not in repr(s)
         s.close()
@@ -185,11 +185,11 @@ def test_exact_search_never_uses_an_index(
             for q, p in ((exact_query, exact_params), (index_query, index_params))
         ]
     assert "hnsw" not in plans[0] and "Index Scan" not in plans[0], plans[0]
-    assert "Index Scan using quiver_items_" in plans[1] and "_hnsw" in plans[1], plans[1]
+    assert "Index Scan using nigh_items_" in plans[1] and "_hnsw" in plans[1], plans[1]
 
 
 def test_names_never_reach_sql(store: PostgresStore) -> None:
-    evil = 'x"; DROP TABLE quiver_collections; --'
+    evil = 'x"; DROP TABLE nigh_collections; --'
     store.ensure_collection(evil, Collection(evil, 2))
     store.upsert(evil, evil, [{"id": evil, "vector": [1, 2], "metadata": {evil: evil}}])
     (m,) = store.search(evil, evil, [1, 2], filter={evil: evil, "id": evil})
@@ -198,17 +198,17 @@ def test_names_never_reach_sql(store: PostgresStore) -> None:
 
 
 def test_stores_on_one_database_share_everything(url: str) -> None:
-    with quiverdb.open_store(url) as a, quiverdb.open_store(url) as b:
+    with nighdb.open_store(url) as a, nighdb.open_store(url) as b:
         a.ensure_collection(T, Collection("c", 2))
         a.upsert(T, "c", [{"id": "x", "vector": [1, 0]}])
         assert b.count(T, "c") == 1
         # A collection dropped and re-created by another store (node) is noticed at once,
         # although ``b`` cached the old one.
         assert b.drop_collection(T, "c") == 1
-        with pytest.raises(quiverdb.CollectionNotFoundError):
+        with pytest.raises(nighdb.CollectionNotFoundError):
             a.count(T, "c")
         b.ensure_collection(T, Collection("c", 3))
-        with pytest.raises(quiverdb.DimensionMismatchError):
+        with pytest.raises(nighdb.DimensionMismatchError):
             a.upsert(T, "c", [{"id": "x", "vector": [1, 0]}])
         assert a.upsert(T, "c", [{"id": "y", "vector": [1, 0, 0]}]) == 1
         assert b.list_ids(T, "c") == ["y"]
@@ -217,13 +217,13 @@ def test_stores_on_one_database_share_everything(url: str) -> None:
 def test_iterators_survive_a_revalidation(url: str) -> None:
     # A validation error against a cached pin is re-checked against a fresh one; a one-shot
     # iterator must still be there for the second look.
-    with quiverdb.open_store(url) as a, quiverdb.open_store(url) as b:
+    with nighdb.open_store(url) as a, nighdb.open_store(url) as b:
         a.ensure_collection(T, Collection("c", 2))
         a.count(T, "c")  # ``a`` caches the pin
         b.drop_collection(T, "c")
         b.ensure_collection(T, Collection("c", 2))
         b.upsert(T, "c", [{"id": "x", "vector": [1, 0]}])
-        with pytest.raises(quiverdb.InvalidArgumentError):
+        with pytest.raises(nighdb.InvalidArgumentError):
             a.delete(T, "c", iter(["x", ""]))  # type: ignore[arg-type]
         assert b.count(T, "c") == 1
         assert a.upsert(T, "c", iter([{"id": "y", "vector": [0, 1]}])) == 1  # type: ignore[arg-type]
@@ -231,7 +231,7 @@ def test_iterators_survive_a_revalidation(url: str) -> None:
 
 
 def test_api_keys_live_in_the_database(url: str) -> None:
-    with quiverdb.open_store(url) as a, quiverdb.open_store(url) as b:
+    with nighdb.open_store(url) as a, nighdb.open_store(url) as b:
         assert isinstance(a, PostgresStore) and isinstance(b, PostgresStore)
         key, record = new_key(tenant="acme", admin=False)
         a.add_key(record)
@@ -248,28 +248,28 @@ def test_api_keys_live_in_the_database(url: str) -> None:
 
 def test_unreachable_server_is_unavailable_quickly(tmp_path: Path) -> None:
     started = time.monotonic()
-    with pytest.raises(quiverdb.StoreUnavailableError) as info:
-        quiverdb.open_store(f"postgresql://nobody@/db?host={tmp_path}&port=1", timeout=1)
+    with pytest.raises(nighdb.StoreUnavailableError) as info:
+        nighdb.open_store(f"postgresql://nobody@/db?host={tmp_path}&port=1", timeout=1)
     assert info.value.code == "unavailable"
     assert time.monotonic() - started < 5
 
 
 def test_bad_url_and_options_are_invalid_arguments(url: str) -> None:
-    with pytest.raises(quiverdb.InvalidArgumentError):
-        quiverdb.open_store("postgresql://host/db?nonsense_option=1")
-    with pytest.raises(quiverdb.InvalidArgumentError):
-        quiverdb.open_store(url, no_such_option=1)
-    with pytest.raises(quiverdb.InvalidArgumentError):
-        quiverdb.open_store(url, pool_min_size=5, pool_max_size=2)
-    with pytest.raises(quiverdb.InvalidArgumentError):
-        quiverdb.open_store(url, ef_search=0)
+    with pytest.raises(nighdb.InvalidArgumentError):
+        nighdb.open_store("postgresql://host/db?nonsense_option=1")
+    with pytest.raises(nighdb.InvalidArgumentError):
+        nighdb.open_store(url, no_such_option=1)
+    with pytest.raises(nighdb.InvalidArgumentError):
+        nighdb.open_store(url, pool_min_size=5, pool_max_size=2)
+    with pytest.raises(nighdb.InvalidArgumentError):
+        nighdb.open_store(url, ef_search=0)
 
 
 def test_closed_store_refuses_calls(url: str) -> None:
-    s = quiverdb.open_store(url)
+    s = nighdb.open_store(url)
     s.close()
     s.close()  # idempotent
-    with pytest.raises(quiverdb.InvalidArgumentError):
+    with pytest.raises(nighdb.InvalidArgumentError):
         s.list_tenants()
 
 
@@ -282,8 +282,8 @@ def test_role_without_privileges_gets_a_coded_error(tmp_path: Path) -> None:
         admin.execute(f'CREATE ROLE "{role}" LOGIN')
     try:
         weak_url = _with_user_and_db(db.url, role, dbname)
-        with pytest.raises(quiverdb.StoreUnavailableError) as info:
-            quiverdb.open_store(weak_url)
+        with pytest.raises(nighdb.StoreUnavailableError) as info:
+            nighdb.open_store(weak_url)
         assert "CREATE EXTENSION vector" in str(info.value)
     finally:
         with psycopg.connect(db.url, autocommit=True) as admin:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import Collection, Match
+import nighdb
+from nighdb import Collection, Match
 
 from .pg_server import url_for
 from .reference_filter import matches
@@ -42,9 +42,9 @@ RANGE_OPERANDS = [v for v in SCALARS if not isinstance(v, bool)]
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> Iterator[tuple[quiverdb.Store, quiverdb.Store]]:
-    lite = quiverdb.open_store(f"sqlite:///{tmp_path / 'congruence.db'}")
-    pg = quiverdb.open_store(url_for(tmp_path))
+def stores(tmp_path: Path) -> Iterator[tuple[nighdb.Store, nighdb.Store]]:
+    lite = nighdb.open_store(f"sqlite:///{tmp_path / 'congruence.db'}")
+    pg = nighdb.open_store(url_for(tmp_path))
     yield lite, pg
     lite.close()
     pg.close()
@@ -123,9 +123,7 @@ def assert_congruent(lite: list[Match], pg: list[Match]) -> None:
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
-def test_sqlite_and_postgres_agree(
-    stores: tuple[quiverdb.Store, quiverdb.Store], metric: str
-) -> None:
+def test_sqlite_and_postgres_agree(stores: tuple[nighdb.Store, nighdb.Store], metric: str) -> None:
     lite, pg = stores
     rng = np.random.default_rng({"cosine": 1, "l2": 2, "ip": 3}[metric])
     items = random_items(rng)
@@ -145,7 +143,7 @@ def test_sqlite_and_postgres_agree(
         got_lite = lite.search(TENANT, "c", query, limit=limit, filter=spec)
         got_pg = pg.search(TENANT, "c", query, limit=limit, filter=spec)
         assert_congruent(got_lite, got_pg)
-        # The selected set, independent of ranking, against the reference reading of SPEC.
+        # The selected set, independent of ranking, against the reference reading of the contract.
         everything = pg.search(TENANT, "c", query, limit=BIG, filter=spec)
         expected = {i for i, item in by_id.items() if matches(spec, i, item["metadata"])}
         assert {m.id for m in everything} == expected, spec

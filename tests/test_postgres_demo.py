@@ -27,6 +27,6 @@ def test_demo_runs_on_postgres(tmp_path: Path) -> None:
     out = result.stdout
     for header in ["1. Load", "2. Nearest glosses", "4. Tenant isolation", "6. Latency"]:
         assert header in out
-    # quiverdb against numpy brute force on 15,000 real 384-d vectors: exact, same order.
+    # nighdb against numpy brute force on 15,000 real 384-d vectors: exact, same order.
     assert out.count("1.000       50/50") == 2
     assert "globex results that are not globex's own rows: 0" in out

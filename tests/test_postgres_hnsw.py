@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import Collection
-from quiverdb.backends.postgres import HnswIndex, PostgresStore
+import nighdb
+from nighdb import Collection
+from nighdb.backends.postgres import HnswIndex, PostgresStore
 
 from .pg_server import url_for
 
@@ -32,7 +32,7 @@ def indexed_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def indexed(indexed_url: str) -> Iterator[PostgresStore]:
     """One indexed collection ``c`` (and its unindexed twin ``plain``), built once."""
-    store = quiverdb.open_store(indexed_url)
+    store = nighdb.open_store(indexed_url)
     assert isinstance(store, PostgresStore)
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(N, DIMS)).astype(np.float32)
@@ -149,15 +149,15 @@ def test_exact_true_ignores_the_index(indexed: PostgresStore) -> None:
 
 
 def test_index_lifecycle(tmp_path: Path) -> None:
-    with quiverdb.open_store(url_for(tmp_path)) as store:
+    with nighdb.open_store(url_for(tmp_path)) as store:
         assert isinstance(store, PostgresStore)
-        with pytest.raises(quiverdb.CollectionNotFoundError):
+        with pytest.raises(nighdb.CollectionNotFoundError):
             store.create_index(T, "missing")
         store.ensure_collection(T, Collection("c", 3))
         assert store.describe_index(T, "c") is None
         assert not store.drop_index(T, "c")
         for bad in ({"m": 1}, {"m": 101}, {"ef_construction": 3}, {"m": 40, "ef_construction": 64}):
-            with pytest.raises(quiverdb.InvalidArgumentError):
+            with pytest.raises(nighdb.InvalidArgumentError):
                 store.create_index(T, "c", **bad)
         assert store.create_index(T, "c") == HnswIndex(16, 64)
         assert store.create_index(T, "c", m=4, ef_construction=8) == HnswIndex(4, 8)
@@ -165,7 +165,7 @@ def test_index_lifecycle(tmp_path: Path) -> None:
         # Writes after the build are indexed too.
         store.upsert(T, "c", [{"id": "new", "vector": [1.0, 2.0, 3.0]}])
         assert [m.id for m in store.search(T, "c", [1.0, 2.0, 3.0], limit=1)] == ["new"]
-        with pytest.raises(quiverdb.InvalidArgumentError):
+        with pytest.raises(nighdb.InvalidArgumentError):
             store.search(T, "c", [1.0, 2.0, 3.0], ef_search=0)
         assert store.drop_index(T, "c")
         assert store.describe_index(T, "c") is None
@@ -176,14 +176,14 @@ def test_index_lifecycle(tmp_path: Path) -> None:
         assert store.describe_index(T, "c") is None
 
         store.ensure_collection(T, Collection("wide", 2001))
-        with pytest.raises(quiverdb.InvalidArgumentError):
+        with pytest.raises(nighdb.InvalidArgumentError):
             store.create_index(T, "wide")
 
 
 def test_many_exact_queries_stream_the_collection_once(
     indexed: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from quiverdb.backends import postgres_search
+    from nighdb.backends import postgres_search
 
     calls: list[int] = []
     real = postgres_search.scan_many

@@ -15,8 +15,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import quiverdb
-from quiverdb import Collection
+import nighdb
+from nighdb import Collection
 
 from .pg_server import url_for
 
@@ -25,15 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 NODE = textwrap.dedent(
     """
     import json, sys
-    import quiverdb
+    import nighdb
 
     job = json.loads(sys.argv[1])
-    store = quiverdb.open_store(job["url"])
+    store = nighdb.open_store(job["url"])
     print("ready", flush=True)
     sys.stdin.readline()
     T, name, me = job["tenant"], job["name"], job["node"]
     if job["kind"] == "ensure":
-        pin = store.ensure_collection(T, quiverdb.Collection(name, 8, "model", "l2"))
+        pin = store.ensure_collection(T, nighdb.Collection(name, 8, "model", "l2"))
         store.upsert(T, name, [{"id": f"from-{me}", "vector": [1.0] * 8}])
         result = [pin.name, pin.dimensions, pin.embedding_model, pin.metric]
     else:
@@ -93,7 +93,7 @@ def run_nodes(jobs: list[dict[str, Any]]) -> list[Any]:
 
 def test_two_nodes_upserting_and_searching_lose_nothing(tmp_path: Path) -> None:
     url = url_for(tmp_path)
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         store.ensure_collection("t", Collection("shared", 3, metric="l2"))
     batches, size = 12, 40
     jobs = [
@@ -102,7 +102,7 @@ def test_two_nodes_upserting_and_searching_lose_nothing(tmp_path: Path) -> None:
         for n in (0, 1)
     ]
     assert run_nodes(jobs) == [batches * size] * 2
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         expected = {
             f"n{n}-{b:02d}-{k:03d}"
             for n in (0, 1)
@@ -123,7 +123,7 @@ def test_concurrent_first_time_ensure_from_processes(tmp_path: Path) -> None:
         for n in range(nodes)
     ]
     assert run_nodes(jobs) == [["raced", 8, "model", "l2"]] * nodes
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.list_collections("t") == [Collection("raced", 8, "model", "l2")]
         assert store.count("t", "raced") == nodes
 
@@ -141,17 +141,17 @@ BLOCKED = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, NoDriver())
-    import quiverdb
+    import nighdb
 
-    with quiverdb.open_store(f"sqlite:///{sys.argv[1]}") as store:
-        store.ensure_collection("t", quiverdb.Collection("c", 2))
+    with nighdb.open_store(f"sqlite:///{sys.argv[1]}") as store:
+        store.ensure_collection("t", nighdb.Collection("c", 2))
         store.upsert("t", "c", [{"id": "a", "vector": [1.0, 0.0]}])
         assert [m.id for m in store.search("t", "c", [1.0, 0.0])] == ["a"]
     for url in ("postgresql://user@localhost/db", "postgres://user@localhost/db"):
         try:
-            quiverdb.open_store(url)
-        except quiverdb.InvalidArgumentError as exc:
-            assert "quiverdb[postgres]" in str(exc), str(exc)
+            nighdb.open_store(url)
+        except nighdb.InvalidArgumentError as exc:
+            assert "nighdb[postgres]" in str(exc), str(exc)
         else:
             raise AssertionError("opened a Postgres store without psycopg")
     loaded = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)

@@ -1,7 +1,7 @@
 """The server goes away and comes back: calls fail fast and coded, then the same store works.
 
 This test stops and starts a PostgreSQL of its own (the session's server is shared by every
-other test), so it runs against the embedded server even when ``QUIVER_TEST_PG_URL`` is set.
+other test), so it runs against the embedded server even when ``NIGH_TEST_PG_URL`` is set.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import pytest
 
-import quiverdb
-from quiverdb import Collection
+import nighdb
+from nighdb import Collection
 
 from .pg_server import EmbeddedServer
 
@@ -29,7 +29,7 @@ def server() -> Iterator[EmbeddedServer]:
 
 
 def test_store_survives_a_server_restart(server: EmbeddedServer) -> None:
-    store = quiverdb.open_store(server.url, timeout=TIMEOUT, connect_timeout=2)
+    store = nighdb.open_store(server.url, timeout=TIMEOUT, connect_timeout=2)
     try:
         store.ensure_collection("t", Collection("c", 2))
         store.upsert("t", "c", [{"id": "before", "vector": [1.0, 0.0]}])
@@ -41,7 +41,7 @@ def test_store_survives_a_server_restart(server: EmbeddedServer) -> None:
             lambda: store.describe_collection("t", "c"),
         ):
             started = time.monotonic()
-            with pytest.raises(quiverdb.StoreUnavailableError) as info:
+            with pytest.raises(nighdb.StoreUnavailableError) as info:
                 call()
             assert info.value.code == "unavailable" and info.value.retryable
             assert time.monotonic() - started < TIMEOUT + 3  # bounded, not a hang
@@ -62,7 +62,7 @@ def _soon(call: Callable[[], T], within: float = 15.0) -> T:
     while True:
         try:
             return call()
-        except quiverdb.StoreUnavailableError:
+        except nighdb.StoreUnavailableError:
             if time.monotonic() > deadline:
                 raise
 
@@ -71,10 +71,10 @@ def test_opening_while_the_server_is_down_is_unavailable(server: EmbeddedServer)
     server.stop()
     try:
         started = time.monotonic()
-        with pytest.raises(quiverdb.StoreUnavailableError):
-            quiverdb.open_store(server.url, timeout=TIMEOUT, connect_timeout=2)
+        with pytest.raises(nighdb.StoreUnavailableError):
+            nighdb.open_store(server.url, timeout=TIMEOUT, connect_timeout=2)
         assert time.monotonic() - started < TIMEOUT + 3
     finally:
         server.start()
-    with quiverdb.open_store(server.url, timeout=TIMEOUT) as store:
+    with nighdb.open_store(server.url, timeout=TIMEOUT) as store:
         assert store.list_tenants() == ["t"]

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import quiverdb
-from quiverdb import Collection
-from quiverdb.backends import postgres_vector, postgres_write
-from quiverdb.backends.postgres import PostgresStore
-from quiverdb.backends.postgres_filter import filter_document, numeric_text
-from quiverdb.validation import validate_items
+import nighdb
+from nighdb import Collection
+from nighdb.backends import postgres_vector, postgres_write
+from nighdb.backends.postgres import PostgresStore
+from nighdb.backends.postgres_filter import filter_document, numeric_text
+from nighdb.validation import validate_items
 
 from .pg_server import url_for
 
@@ -33,7 +33,7 @@ T = "tenant"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[PostgresStore]:
-    s = quiverdb.open_store(url_for(tmp_path))
+    s = nighdb.open_store(url_for(tmp_path))
     assert isinstance(s, PostgresStore)
     yield s
     s.close()

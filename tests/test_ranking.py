@@ -1,11 +1,11 @@
-"""quiverdb.ranking: float64 distances are a function of the two vectors alone."""
+"""nighdb.ranking: float64 distances are a function of the two vectors alone."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from quiverdb.ranking import exact_distances
+from nighdb.ranking import exact_distances
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])

@@ -27,6 +27,6 @@ def test_readme_python_block_runs(
     index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the example writes vectors.db in the working directory
-    monkeypatch.delenv("QUIVER_STORE", raising=False)
+    monkeypatch.delenv("NIGH_STORE", raising=False)
     code = compile(python_blocks()[index], f"README.md[python block {index}]", "exec")
     exec(code, {"__name__": "readme_example"})

@@ -12,11 +12,11 @@ import httpx
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import Collection
-from quiverdb.backends.remote import RemoteStore
-from quiverdb.service import ServiceLimits, create_app
-from quiverdb.service.testing import InProcessService, InProcessTransport
+import nighdb
+from nighdb import Collection
+from nighdb.backends.remote import RemoteStore
+from nighdb.service import ServiceLimits, create_app
+from nighdb.service.testing import InProcessService, InProcessTransport
 
 URL = InProcessService.base_url
 
@@ -70,7 +70,7 @@ def test_a_tenant_key_reaches_only_its_tenant(service: InProcessService) -> None
             lambda: acme.drop_collection("globex", "docs"),
             acme.list_tenants,
         ]:
-            with pytest.raises(quiverdb.PermissionDeniedError):
+            with pytest.raises(nighdb.PermissionDeniedError):
                 attempt()
     assert service.store.list_tenants() == ["acme"]
 
@@ -84,15 +84,15 @@ def test_an_admin_key_reaches_every_tenant(admin: RemoteStore) -> None:
 def test_no_key_or_a_wrong_key_is_unauthenticated(
     service: InProcessService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("QUIVER_API_KEY", raising=False)
+    monkeypatch.delenv("NIGH_API_KEY", raising=False)
     with (
         RemoteStore(URL, client=service.client) as anonymous,
-        pytest.raises(quiverdb.UnauthenticatedError),
+        pytest.raises(nighdb.UnauthenticatedError),
     ):
         anonymous.list_collections("acme")
     with (
-        service.remote_store("qv_0123456789abcdef_wrong") as wrong,
-        pytest.raises(quiverdb.UnauthenticatedError),
+        service.remote_store("nigh_0123456789abcdef_wrong") as wrong,
+        pytest.raises(nighdb.UnauthenticatedError),
     ):
         wrong.list_collections("acme")
 
@@ -101,7 +101,7 @@ def test_the_key_comes_from_the_argument_the_url_or_the_environment(
     service: InProcessService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     acme, globex = service.create_key(tenant="acme"), service.create_key(tenant="globex")
-    monkeypatch.setenv("QUIVER_API_KEY", acme)
+    monkeypatch.setenv("NIGH_API_KEY", acme)
     with RemoteStore(URL, client=service.client) as from_env:
         assert from_env.list_collections("acme") == []
     with RemoteStore(URL.replace("//", f"//{globex}@"), client=service.client) as from_url:
@@ -116,7 +116,7 @@ def test_the_key_comes_from_the_argument_the_url_or_the_environment(
 def test_open_store_chooses_the_remote_backend(service: InProcessService) -> None:
     key = service.create_key()
     transport = InProcessTransport(service.app)
-    with quiverdb.open_store(URL, api_key=key, transport=transport) as store:
+    with nighdb.open_store(URL, api_key=key, transport=transport) as store:
         assert isinstance(store, RemoteStore)
         store.ensure_collection("t", Collection("c", 3))
         assert store.describe_collection("t", "c") == Collection("c", 3)
@@ -127,7 +127,7 @@ def test_the_async_twin_works_over_the_remote_backend(service: InProcessService)
 
     async def main() -> list[str]:
         transport = InProcessTransport(service.app)
-        async with quiverdb.open_async_store(URL, api_key=key, transport=transport) as store:
+        async with nighdb.open_async_store(URL, api_key=key, transport=transport) as store:
             await store.ensure_collection("t", Collection("c", 2))
             await store.upsert("t", "c", [{"id": "x", "vector": [1.0, 2.0]}])
             return [m.id for m in await store.search("t", "c", [1.0, 2.0])]
@@ -140,11 +140,11 @@ def test_the_async_twin_works_over_the_remote_backend(service: InProcessService)
 
 def test_an_unreachable_service_is_unavailable_on_the_first_call() -> None:
     with RemoteStore(f"http://127.0.0.1:{free_port()}", api_key="k", timeout=5) as store:
-        with pytest.raises(quiverdb.StoreUnavailableError) as info:
+        with pytest.raises(nighdb.StoreUnavailableError) as info:
             store.describe_collection("t", "c")  # not None: we cannot know
         assert info.value.retryable
         assert isinstance(info.value.__cause__, httpx.ConnectError)
-        with pytest.raises(quiverdb.StoreUnavailableError):
+        with pytest.raises(nighdb.StoreUnavailableError):
             store.list_tenants()
 
 
@@ -162,7 +162,7 @@ def test_httpx_exceptions_never_leak(failure: Exception) -> None:
         raise failure
 
     with RemoteStore(URL, api_key="k", transport=httpx.MockTransport(handler)) as store:
-        with pytest.raises(quiverdb.StoreUnavailableError) as info:
+        with pytest.raises(nighdb.StoreUnavailableError) as info:
             store.count("t", "c")
         assert info.value.__cause__ is failure
 
@@ -170,31 +170,31 @@ def test_httpx_exceptions_never_leak(failure: Exception) -> None:
 @pytest.mark.parametrize(
     ("status", "body", "cls"),
     [
-        (502, b"<html>Bad Gateway</html>", quiverdb.StoreUnavailableError),
-        (503, b"", quiverdb.StoreUnavailableError),
-        (401, b"nope", quiverdb.UnauthenticatedError),
-        (403, b"{}", quiverdb.PermissionDeniedError),
-        (413, b"too big", quiverdb.PayloadTooLargeError),
-        (500, b"oops", quiverdb.QuiverError),
+        (502, b"<html>Bad Gateway</html>", nighdb.StoreUnavailableError),
+        (503, b"", nighdb.StoreUnavailableError),
+        (401, b"nope", nighdb.UnauthenticatedError),
+        (403, b"{}", nighdb.PermissionDeniedError),
+        (413, b"too big", nighdb.PayloadTooLargeError),
+        (500, b"oops", nighdb.NighError),
         (404, b'{"error": {"code": "not_found", "message": "no route", "details": {}}}', None),
     ],
 )
 def test_answers_without_our_envelope_map_by_status(
-    status: int, body: bytes, cls: type[quiverdb.QuiverError] | None
+    status: int, body: bytes, cls: type[nighdb.NighError] | None
 ) -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
     with RemoteStore(URL, api_key="k", transport=transport) as store:
-        with pytest.raises(quiverdb.QuiverError) as info:
+        with pytest.raises(nighdb.NighError) as info:
             store.count("t", "c")
         if cls is not None:
             assert type(info.value) is cls
         else:  # an unknown code: the root class, never something more specific
-            assert type(info.value) is quiverdb.QuiverError
+            assert type(info.value) is nighdb.NighError
 
 
 def test_error_attributes_round_trip(admin: RemoteStore) -> None:
     admin.ensure_collection("t", Collection("docs", 3, "model-a", "l2"))
-    with pytest.raises(quiverdb.CollectionConflictError) as conflict:
+    with pytest.raises(nighdb.CollectionConflictError) as conflict:
         admin.ensure_collection("t", Collection("docs", 3, "model-b", "l2"))
     err = conflict.value
     assert (err.collection, err.field, err.existing, err.requested) == (
@@ -203,33 +203,33 @@ def test_error_attributes_round_trip(admin: RemoteStore) -> None:
         "model-a",
         "model-b",
     )
-    with pytest.raises(quiverdb.DimensionMismatchError) as mismatch:
+    with pytest.raises(nighdb.DimensionMismatchError) as mismatch:
         admin.search("t", "docs", [1.0, 2.0])
     assert (mismatch.value.collection, mismatch.value.expected, mismatch.value.got) == (
         "docs",
         3,
         2,
     )
-    with pytest.raises(quiverdb.CollectionNotFoundError) as missing:
+    with pytest.raises(nighdb.CollectionNotFoundError) as missing:
         admin.count("t", "nope")
     assert (missing.value.tenant, missing.value.collection) == ("t", "nope")
-    with pytest.raises(quiverdb.InvalidArgumentError) as invalid:
+    with pytest.raises(nighdb.InvalidArgumentError) as invalid:
         admin.search("t", "docs", [1.0, 2.0, 3.0], filter={"f": {"regex": "x"}})
     assert "regex" in invalid.value.reason
 
 
 def test_bad_urls_and_keys_are_invalid_arguments() -> None:
     for url in ["ftp://host", "http://", "http://host/?q=1", "not a url at all"]:
-        with pytest.raises(quiverdb.InvalidArgumentError):
+        with pytest.raises(nighdb.InvalidArgumentError):
             RemoteStore(url, api_key="k")
-    with pytest.raises(quiverdb.InvalidArgumentError):
+    with pytest.raises(nighdb.InvalidArgumentError):
         RemoteStore(URL, api_key="two words")
 
 
 def test_a_closed_store_refuses_calls(admin: RemoteStore) -> None:
     admin.close()
     admin.close()  # idempotent
-    with pytest.raises(quiverdb.InvalidArgumentError):
+    with pytest.raises(nighdb.InvalidArgumentError):
         admin.list_tenants()
 
 
@@ -256,11 +256,11 @@ def test_nan_and_infinity_are_refused_without_sending_them(
     with RemoteStore(URL, api_key=service.create_key(), client=recorder.client) as store:
         store.ensure_collection("t", Collection("docs", 2))
         recorder.requests.clear()
-        with pytest.raises(quiverdb.InvalidArgumentError):
+        with pytest.raises(nighdb.InvalidArgumentError):
             call(store)  # type: ignore[operator]
-        # Only the existence check went out (SPEC §2: a missing collection is reported first).
+        # Only the existence check went out (contract §2: a missing collection is reported first).
         assert recorder.requests == [("GET", "/v1/tenants/t/collections/docs")]
-        with pytest.raises(quiverdb.CollectionNotFoundError):
+        with pytest.raises(nighdb.CollectionNotFoundError):
             store.upsert("t", "missing", [{"id": "a", "vector": [math.nan, 1.0]}])
     recorder.client.close()
 
@@ -268,13 +268,13 @@ def test_nan_and_infinity_are_refused_without_sending_them(
 def test_values_json_would_distort_are_not_coerced(admin: RemoteStore) -> None:
     admin.ensure_collection("t", Collection("docs", 2))
     admin.upsert("t", "docs", [{"id": "a", "vector": [1.0, 0.0], "metadata": {"n": 1}}])
-    with pytest.raises(quiverdb.InvalidArgumentError):  # json.dumps would make it "1"
+    with pytest.raises(nighdb.InvalidArgumentError):  # json.dumps would make it "1"
         admin.upsert("t", "docs", [{"id": "b", "vector": [1.0, 0.0], "metadata": {1: "x"}}])
-    with pytest.raises(quiverdb.InvalidArgumentError):  # a tuple is not a list of values
+    with pytest.raises(nighdb.InvalidArgumentError):  # a tuple is not a list of values
         admin.search("t", "docs", [1.0, 0.0], filter={"n": (1, 2)})
-    with pytest.raises(quiverdb.InvalidArgumentError):
+    with pytest.raises(nighdb.InvalidArgumentError):
         admin.search("t", "docs", [1.0, 0.0], limit=np.int64(3))  # type: ignore[arg-type]
-    with pytest.raises(quiverdb.InvalidArgumentError):
+    with pytest.raises(nighdb.InvalidArgumentError):
         admin.delete("t", "docs", "a")  # a string is not a list of ids
     # numpy where the local backends accept numpy: vectors and metadata scalars.
     admin.upsert(
@@ -291,7 +291,7 @@ def test_values_json_would_distort_are_not_coerced(admin: RemoteStore) -> None:
 
 def test_remote_answers_equal_the_local_backends(admin: RemoteStore, tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
-    with quiverdb.open_store(f"sqlite:///{tmp_path / 'local.db'}") as local:
+    with nighdb.open_store(f"sqlite:///{tmp_path / 'local.db'}") as local:
         for metric in ("cosine", "l2", "ip"):
             pin = Collection(f"c-{metric}", 16, "m", metric)
             vectors = rng.standard_normal((300, 16)).astype(np.float32)
@@ -347,5 +347,5 @@ def test_names_that_look_like_paths_survive_the_trip(admin: RemoteStore) -> None
 
 def test_create_app_needs_a_store_that_keeps_keys(service: InProcessService) -> None:
     remote = service.remote_store(service.create_key())
-    with remote, pytest.raises(quiverdb.InvalidArgumentError, match="API keys"):
+    with remote, pytest.raises(nighdb.InvalidArgumentError, match="API keys"):
         create_app(remote)

@@ -1,4 +1,4 @@
-"""The service's limits (SPEC §12): each answers a coded 4xx, never a 500."""
+"""The service's limits (contract §12): each answers a coded 4xx, never a 500."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from quiverdb.errors import InvalidArgumentError
-from quiverdb.service import ServiceLimits
-from quiverdb.service.testing import InProcessService
+from nighdb.errors import InvalidArgumentError
+from nighdb.service import ServiceLimits
+from nighdb.service.testing import InProcessService
 
 LIMITS = ServiceLimits(
     max_body_bytes=64 * 1024,

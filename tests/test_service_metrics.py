@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from quiverdb.service.testing import InProcessService
+from nighdb.service.testing import InProcessService
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_metrics_count_requests_per_route_template_and_errors_per_code(
 
     def requests(method: str, route: str, status: str) -> float:
         labels = frozenset({"method": method, "route": route, "status": status}.items())
-        return got[("quiver_http_requests_total", labels)]
+        return got[("nigh_http_requests_total", labels)]
 
     search = "/v1/collections/{name}/search"
     assert requests("POST", search, "200") == 3
@@ -60,11 +60,11 @@ def test_metrics_count_requests_per_route_template_and_errors_per_code(
     assert requests("GET", "unmatched", "404") == 1
 
     latency = frozenset({"method": "POST", "route": search}.items())
-    assert got[("quiver_http_request_duration_seconds_count", latency)] == 4
-    assert got[("quiver_http_request_duration_seconds_sum", latency)] > 0
+    assert got[("nigh_http_request_duration_seconds_count", latency)] == 4
+    assert got[("nigh_http_request_duration_seconds_sum", latency)] > 0
 
     def errors(code: str) -> float:
-        return got[("quiver_errors_total", frozenset({"code": code}.items()))]
+        return got[("nigh_errors_total", frozenset({"code": code}.items()))]
 
     assert errors("dimension_mismatch") == 1
     assert errors("collection_not_found") == 1
@@ -81,12 +81,8 @@ def test_each_app_has_its_own_registry(tmp_path: Path) -> None:
         one.client.get("/healthz")
         two.client.get("/healthz")
         healthz = frozenset({"method": "GET", "route": "/healthz", "status": "200"}.items())
-        assert (
-            samples(one.client.get("/metrics").text)[("quiver_http_requests_total", healthz)] == 2
-        )
-        assert (
-            samples(two.client.get("/metrics").text)[("quiver_http_requests_total", healthz)] == 1
-        )
+        assert samples(one.client.get("/metrics").text)[("nigh_http_requests_total", healthz)] == 2
+        assert samples(two.client.get("/metrics").text)[("nigh_http_requests_total", healthz)] == 1
 
 
 def test_unknown_methods_share_one_label(service: InProcessService) -> None:

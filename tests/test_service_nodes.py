@@ -1,6 +1,6 @@
 """Two service nodes on one database: keys and data are shared, the nodes keep no state.
 
-This is the HA deployment of docs/service.md (several ``quiver serve`` behind a load
+This is the HA deployment of docs/service.md (several ``nigh serve`` behind a load
 balancer, one PostgreSQL), checked on PostgreSQL and on one SQLite file.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-import quiverdb
-from quiverdb import Collection
-from quiverdb.keys import KeyRegistry
-from quiverdb.service.testing import InProcessService, create_key
+import nighdb
+from nighdb import Collection
+from nighdb.keys import KeyRegistry
+from nighdb.service.testing import InProcessService, create_key
 
 from . import pg_server
 
@@ -38,8 +38,8 @@ def test_keys_and_data_are_shared_by_every_node(
     database: str, nodes: tuple[InProcessService, InProcessService]
 ) -> None:
     one, two = nodes
-    # A key created on the database (as `quiver keys create --store URL` does)...
-    with quiverdb.open_store(database) as admin_store:
+    # A key created on the database (as `nigh keys create --store URL` does)...
+    with nighdb.open_store(database) as admin_store:
         key = create_key(admin_store, tenant="acme")
     headers = {"Authorization": f"Bearer {key}"}
     # ...works on both nodes, and what one node writes the other reads.

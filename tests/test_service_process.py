@@ -1,6 +1,6 @@
-"""``quiver serve`` as a real process on a loopback port, keys from the real ``quiver`` command.
+"""``nigh serve`` as a real process on a loopback port, keys from the real ``nigh`` command.
 
-The centre piece is the tenant-isolation attack (SPEC §9): with tenant A's key every route is
+The centre piece is the tenant-isolation attack (contract §9): with tenant A's key every route is
 tried against tenant B's names and data (same names, look-alikes, B's tenant routes, encoded
 slashes and dots, raw ``..`` steps, a ``tenant`` field in bodies, tenant headers and query
 parameters). Nothing about B leaks, and B's data is byte-for-byte unchanged afterwards.
@@ -24,11 +24,11 @@ from typing import Any
 import httpx
 import pytest
 
-import quiverdb
-from quiverdb import Collection
-from quiverdb.service.wire import encode_segment
+import nighdb
+from nighdb import Collection
+from nighdb.service.wire import encode_segment
 
-QUIVER = str(Path(sys.executable).with_name("quiver"))
+NIGH = str(Path(sys.executable).with_name("nigh"))
 BODY_LIMIT = 1024 * 1024
 SECRETS = ["globex-secret", "B secret text", "secret-b", "model-of-b"]
 
@@ -44,8 +44,8 @@ class Server:
     http: httpx.Client
 
 
-def quiver(*args: str) -> str:
-    done = subprocess.run([QUIVER, *args], capture_output=True, text=True, timeout=60)
+def nigh(*args: str) -> str:
+    done = subprocess.run([NIGH, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -61,15 +61,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     store_url = f"sqlite:///{tmp_path_factory.mktemp('served') / 'store.db'}"
     keys = {}
     for name, flags in [("A", ["--tenant", "acme"]), ("B", ["--tenant", "globex"])]:
-        created = json.loads(quiver("keys", "create", *flags, "--json", "--store", store_url))
+        created = json.loads(nigh("keys", "create", *flags, "--json", "--store", store_url))
         assert created["tenant"] == flags[1] and created["admin"] is False
         keys[name] = created["key"]
-    keys["admin"] = json.loads(quiver("--store", store_url, "keys", "create", "--admin", "--json"))[
+    keys["admin"] = json.loads(nigh("--store", store_url, "keys", "create", "--admin", "--json"))[
         "key"
     ]
     child = subprocess.Popen(
         [
-            *(QUIVER, "serve", "--store", store_url, "--host", "127.0.0.1", "--port", "0"),
+            *(NIGH, "serve", "--store", store_url, "--host", "127.0.0.1", "--port", "0"),
             *("--max-body-bytes", str(BODY_LIMIT), "--log-level", "warning", "--no-access-log"),
         ],
         stdout=subprocess.DEVNULL,
@@ -87,8 +87,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             try:
                 line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError("quiver serve did not start:\n" + "".join(log)) from None
-            if line.startswith("quiver serve:"):
+                raise AssertionError("nigh serve did not start:\n" + "".join(log)) from None
+            if line.startswith("nigh serve:"):
                 port = int(line.rsplit(":", 1)[1])
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=url, timeout=30) as http:  # one pool: fast, like a real client
@@ -254,10 +254,10 @@ def test_tenant_isolation_attack(server: Server) -> None:
     assert api(server, "A", "GET", "/v1/tenants").status_code == 403
 
     # The remote backend with A's key gets PermissionDeniedError for B.
-    with quiverdb.open_store(server.url, api_key=server.keys["A"]) as remote:
-        with pytest.raises(quiverdb.PermissionDeniedError):
+    with nighdb.open_store(server.url, api_key=server.keys["A"]) as remote:
+        with pytest.raises(nighdb.PermissionDeniedError):
             remote.describe_collection("globex", "docs")
-        with pytest.raises(quiverdb.PermissionDeniedError):
+        with pytest.raises(nighdb.PermissionDeniedError):
             remote.upsert("globex", "docs", [{"id": "x", "vector": [1.0, 1.0, 1.0]}])
         for pin in remote.list_collections("acme"):
             for match in remote.search("acme", pin.name, [1.0, 1.0, 1.0], limit=100):
@@ -268,14 +268,14 @@ def test_tenant_isolation_attack(server: Server) -> None:
 
 
 def test_the_remote_backend_over_http(server: Server) -> None:
-    with quiverdb.open_store(server.url, api_key=server.keys["admin"]) as store:
+    with nighdb.open_store(server.url, api_key=server.keys["admin"]) as store:
         store.ensure_collection("remote-t", Collection("r", 2, "", "l2"))
         store.upsert("remote-t", "r", [{"id": f"{n}", "vector": [float(n), 0.0]} for n in range(5)])
         assert [m.id for m in store.search("remote-t", "r", [3.2, 0.0], limit=2)] == ["3", "4"]
         assert "remote-t" in store.list_tenants()
         # An upsert larger than the service's body limit: the coded 413, not a broken pipe.
         big = [{"id": f"big{n}", "vector": [1.0, 2.0], "text": "x" * 1000} for n in range(2000)]
-        with pytest.raises(quiverdb.PayloadTooLargeError):
+        with pytest.raises(nighdb.PayloadTooLargeError):
             store.upsert("remote-t", "r", big)
         assert store.count("remote-t", "r") == 5
 
@@ -320,9 +320,9 @@ def test_metrics_over_http(server: Server) -> None:
     response = server.http.get("/metrics")
     assert response.status_code == 200
     text = response.text
-    assert 'quiver_http_requests_total{method="GET",route="/v1/collections",status="200"}' in text
-    assert "quiver_http_request_duration_seconds_bucket" in text
-    assert "quiver_errors_total" in text
+    assert 'nigh_http_requests_total{method="GET",route="/v1/collections",status="200"}' in text
+    assert "nigh_http_request_duration_seconds_bucket" in text
+    assert "nigh_errors_total" in text
     for secret in [*SECRETS, "acme", "globex"]:
         assert secret not in text
 
@@ -335,11 +335,11 @@ def test_openapi_over_http(server: Server) -> None:
 
 def test_keys_revoked_with_the_cli_stop_working_at_once(server: Server) -> None:
     created = json.loads(
-        quiver("keys", "create", "--tenant", "temp", "--json", "--store", server.store_url)
+        nigh("keys", "create", "--tenant", "temp", "--json", "--store", server.store_url)
     )
     headers = {"Authorization": f"Bearer {created['key']}"}
     assert server.http.get("/v1/collections", headers=headers).status_code == 200
-    quiver("keys", "revoke", created["id"], "--store", server.store_url)
+    nigh("keys", "revoke", created["id"], "--store", server.store_url)
     assert server.http.get("/v1/collections", headers=headers).status_code == 401
-    listed = quiver("keys", "ls", "--store", server.store_url)
+    listed = nigh("keys", "ls", "--store", server.store_url)
     assert created["id"] in listed and created["key"] not in listed

@@ -1,4 +1,4 @@
-"""Every route of SPEC §9, in-process over an httpx transport: bodies, statuses, the envelope."""
+"""Every route of contract §9, in-process over an httpx transport: bodies, statuses, the envelope."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from quiverdb import Collection
-from quiverdb.errors import lookup
-from quiverdb.service.testing import InProcessService
-from quiverdb.service.wire import encode_segment
+from nighdb import Collection
+from nighdb.errors import lookup
+from nighdb.service.testing import InProcessService
+from nighdb.service.wire import encode_segment
 
 
 class Keys:
@@ -50,7 +50,7 @@ def call(
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
-    """The envelope of an error answer, checked against SPEC §7 (status matches the code)."""
+    """The envelope of an error answer, checked against contract §7 (status matches the code)."""
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert set(body) == {"error"}
@@ -305,9 +305,9 @@ def test_unknown_body_fields_are_ignored(service: InProcessService, keys: Keys) 
         "Bearer",
         "Bearer ",
         "Basic dXNlcjpwYXNz",
-        "Bearer qv_0000000000000000_unknown",
+        "Bearer nigh_0000000000000000_unknown",
         "Bearer not-a-key",
-        "Bearer qv__x",
+        "Bearer nigh__x",
     ],
 )
 def test_missing_or_unknown_key_is_401(

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import Collection
+import nighdb
+from nighdb import Collection
 
 DIMS = 8
 
@@ -26,9 +26,9 @@ def url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def pair(url: str) -> Iterator[tuple[quiverdb.Store, quiverdb.Store]]:
-    reader = quiverdb.open_store(url)
-    writer = quiverdb.open_store(url)
+def pair(url: str) -> Iterator[tuple[nighdb.Store, nighdb.Store]]:
+    reader = nighdb.open_store(url)
+    writer = nighdb.open_store(url)
     yield reader, writer
     reader.close()
     writer.close()
@@ -43,7 +43,7 @@ def items(n: int, seed: int, prefix: str = "id") -> list[dict[str, object]]:
     ]
 
 
-def ids(matches: list[quiverdb.Match]) -> list[str]:
+def ids(matches: list[nighdb.Match]) -> list[str]:
     return [m.id for m in matches]
 
 
@@ -57,7 +57,7 @@ def brute_force(data: list[dict[str, object]], query: np.ndarray, k: int) -> lis
 
 
 def test_reader_sees_inserts_updates_and_deletes_from_another_store(
-    pair: tuple[quiverdb.Store, quiverdb.Store],
+    pair: tuple[nighdb.Store, nighdb.Store],
 ) -> None:
     reader, writer = pair
     writer.ensure_collection("t", Collection("c", DIMS))
@@ -86,7 +86,7 @@ def test_reader_sees_inserts_updates_and_deletes_from_another_store(
 
 
 def test_drop_and_recreate_elsewhere_never_serves_the_old_copy(
-    pair: tuple[quiverdb.Store, quiverdb.Store],
+    pair: tuple[nighdb.Store, nighdb.Store],
 ) -> None:
     reader, writer = pair
     writer.ensure_collection("t", Collection("c", DIMS))
@@ -107,26 +107,26 @@ def test_streaming_over_budget_equals_cached(url: str, metric: str) -> None:
     rng = np.random.default_rng(6)
     queries = rng.standard_normal((7, DIMS)).astype(np.float32)
     filt = {"even": True, "i": {"lt": 2500}}
-    with quiverdb.open_store(url) as cached:
+    with nighdb.open_store(url) as cached:
         cached.ensure_collection("t", Collection("c", DIMS, metric=metric))
         cached.upsert("t", "c", data)
         expected = cached.search_many("t", "c", queries, limit=25)
         expected_filtered = cached.search_many("t", "c", queries, limit=25, filter=filt)
     # A budget of zero bytes caches nothing: every search streams the file in chunks.
-    with quiverdb.open_store(url, cache_bytes=0) as streamed:
+    with nighdb.open_store(url, cache_bytes=0) as streamed:
         assert streamed.search_many("t", "c", queries, limit=25) == expected
         assert streamed.search_many("t", "c", queries, limit=25, filter=filt) == expected_filtered
     assert all(len(r) == 25 for r in expected_filtered)
 
 
 def test_streaming_chunks_merge_ties_by_id(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from quiverdb.backends import sqlite as backend
+    from nighdb.backends import sqlite as backend
 
     # 64-byte chunks hold two 8-d vectors: ties must be merged across many chunks.
     monkeypatch.setattr(backend, "_STREAM_CHUNK_BYTES", 64)
     same = [1.0] * DIMS
     tied = [{"id": name, "vector": same} for name in ["m", "b", "Z", "a", "é", "A"]]
-    with quiverdb.open_store(url, cache_bytes=0) as store:
+    with nighdb.open_store(url, cache_bytes=0) as store:
         store.ensure_collection("t", Collection("c", DIMS))
         store.upsert("t", "c", tied)
         assert ids(store.search("t", "c", same, limit=4)) == ["A", "Z", "a", "b"]
@@ -134,8 +134,8 @@ def test_streaming_chunks_merge_ties_by_id(url: str, monkeypatch: pytest.MonkeyP
 
 def test_cache_budget_is_respected(url: str) -> None:
     budget = 200_000
-    with quiverdb.open_store(url, cache_bytes=budget) as store:
-        assert isinstance(store, quiverdb.backends.sqlite.SQLiteStore)
+    with nighdb.open_store(url, cache_bytes=budget) as store:
+        assert isinstance(store, nighdb.backends.sqlite.SQLiteStore)
         for name in ["a", "b", "c", "d"]:
             store.ensure_collection("t", Collection(name, DIMS))
             store.upsert("t", name, items(1500, seed=7, prefix=name))

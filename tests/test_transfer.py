@@ -1,4 +1,4 @@
-"""``quiver import|export`` and ``quiverdb.transfer``: exact round trips (JSONL and .npy with a
+"""``nigh import|export`` and ``nighdb.transfer``: exact round trips (JSONL and .npy with a
 sidecar), streaming in bounded memory, collection creation, refusals naming the line."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import Collection, Item
-from quiverdb.service import ServiceLimits
-from quiverdb.service.testing import InProcessService, open_in_process_store
-from quiverdb.transfer import Record, export_jsonl, import_records, jsonl_records
+import nighdb
+from nighdb import Collection, Item
+from nighdb.service import ServiceLimits
+from nighdb.service.testing import InProcessService, open_in_process_store
+from nighdb.transfer import Record, export_jsonl, import_records, jsonl_records
 
-from .cli_support import contents, error_line, quiver, run, seed, sqlite_url
+from .cli_support import contents, error_line, nigh, run, seed, sqlite_url
 
 # float32 values whose decimal forms are treacherous: subnormals, -0.0, extremes, 1/3.
 AWKWARD = np.array(
@@ -43,7 +43,7 @@ def _items(n: int = 40, dims: int = len(AWKWARD)) -> list[dict[str, Any]]:
 @pytest.fixture
 def source(tmp_path: Path) -> Iterator[str]:
     url = sqlite_url(tmp_path, "source.db")
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         seed(store, "acme", "docs", _items(), metric="l2", model="toy")
     yield url
 
@@ -57,7 +57,7 @@ def test_export_then_import_round_trips_exactly(source: str, tmp_path: Path, for
     target = sqlite_url(tmp_path, "target.db")
     imported = run("import", "globex", "copy", file, "--store", target, "--metric", "l2")
     assert imported.exit_code == 0, imported.output
-    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+    with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         assert contents(a, "acme", "docs") == contents(b, "globex", "copy")  # bits, metadata, text
         assert b.describe_collection("globex", "copy") == Collection("copy", 8, "", "l2")
     if form.endswith(".npy"):
@@ -96,7 +96,7 @@ def test_import_creates_from_the_first_vector_and_keeps_existing_pins(tmp_path: 
     conflict = run("import", "t", "c", str(file), "--metric", "l2", "--store", url)
     assert conflict.exit_code == 1
     assert error_line(conflict.stderr).startswith("error: collection_conflict: ")
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.describe_collection("t", "c") == Collection("c", 3, "m", "ip")
         assert store.count("t", "c") == 2
 
@@ -107,7 +107,7 @@ def test_an_empty_input_creates_nothing(tmp_path: Path) -> None:
     file.write_text("\n")
     result = run("import", "t", "c", str(file), "--store", url)
     assert result.exit_code == 0 and "not created" in result.stderr
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.list_tenants() == []
 
 
@@ -135,7 +135,7 @@ def test_a_bad_first_line_creates_nothing(tmp_path: Path, line: str, message: st
     err = error_line(result.stderr)
     assert err.startswith("error: invalid_argument: ") and f"{file} line 2" in err
     assert message in err
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.describe_collection("t", "c") is None
 
 
@@ -150,18 +150,18 @@ def test_a_bad_line_later_stops_the_import_and_a_rerun_finishes_it(tmp_path: Pat
     err = error_line(result.stderr)
     assert err.startswith("error: dimension_mismatch: ") and f"{file} line 8" in err
     assert "the 6 items before it were imported" in err
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert sorted(store.list_ids("t", "c")) == [f"i{n}" for n in range(6)]
     file.write_text("".join(json.dumps(x) + "\n" for x in lines))
     assert run("import", "t", "c", str(file), "--batch-size", "3", "--store", url).exit_code == 0
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.count("t", "c") == 10  # no duplicates: upserts replace by id
 
 
 class _Recorder:
     """A store wrapper that records the calls the streaming code makes."""
 
-    def __init__(self, store: quiverdb.Store, consumed: list[int] | None = None) -> None:
+    def __init__(self, store: nighdb.Store, consumed: list[int] | None = None) -> None:
         self.store = store
         self.consumed = consumed
         self.in_flight: list[int] = []
@@ -201,7 +201,7 @@ def test_import_streams_one_batch_at_a_time(tmp_path: Path) -> None:
         def update(self, done: int, items: int) -> None:
             seen.append((done, items))
 
-    with quiverdb.open_store(sqlite_url(tmp_path)) as store:
+    with nighdb.open_store(sqlite_url(tmp_path)) as store:
         recorder = _Recorder(store, consumed)
         result = import_records(
             recorder,  # type: ignore[arg-type]
@@ -219,14 +219,14 @@ def test_import_streams_one_batch_at_a_time(tmp_path: Path) -> None:
 
 def test_batches_are_bounded_by_bytes_too(tmp_path: Path) -> None:
     big = [Record(n, {"id": str(n), "vector": [1.0] * 4}, 1_000_000) for n in range(9)]
-    with quiverdb.open_store(sqlite_url(tmp_path)) as store:
+    with nighdb.open_store(sqlite_url(tmp_path)) as store:
         recorder = _Recorder(store)
         import_records(recorder, "t", "c", big, source="x", batch_bytes=3_000_000)  # type: ignore[arg-type]
     assert recorder.batches == [3, 3, 3]
 
 
 def test_export_reads_a_page_at_a_time(source: str) -> None:
-    with quiverdb.open_store(source) as store:
+    with nighdb.open_store(source) as store:
         recorder = _Recorder(store)
         lines: list[str] = []
 
@@ -262,12 +262,12 @@ def test_npy_import_checks_its_sidecar_before_writing(tmp_path: Path) -> None:
     assert with_vector.exit_code == 1 and "line 2: the sidecar holds" in with_vector.stderr
     default_sidecar = run("import", "t", "c", str(vectors), "--store", url)
     assert default_sidecar.exit_code == 1 and "v.meta.jsonl: cannot read" in default_sidecar.stderr
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.list_tenants() == []
     meta.write_text('{"id": "a"}\n{"id": "b", "text": "B"}\n{"id": "c", "metadata": {"k": 1}}\n')
     ok = run("import", "t", "c", str(vectors), "--sidecar", str(meta), "--store", url)
     assert ok.exit_code == 0, ok.output
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         got = {i.id: i for i in store.fetch("t", "c", ["a", "b", "c"])}
         assert np.asarray(got["c"].vector).tolist() == [0.0, 0.0, 1.0]
         assert (got["b"].text, got["c"].metadata) == ("B", {"k": 1})
@@ -299,7 +299,7 @@ def test_through_a_service(source: str, tmp_path: Path) -> None:
     file = tmp_path / "out.jsonl"
     remote = open_in_process_store(sqlite_url(tmp_path, "remote.db"))
     try:
-        with quiverdb.open_store(source) as local:
+        with nighdb.open_store(source) as local:
             with file.open("w") as out:
                 export_jsonl(local, "acme", "docs", out)
             with file.open("rb") as lines:
@@ -325,16 +325,16 @@ def test_the_service_limits_ids_per_fetch(tmp_path: Path) -> None:
 
 def test_the_real_executable(source: str, tmp_path: Path) -> None:
     file = str(tmp_path / "docs.npy")
-    exported = quiver("--store", source, "export", "acme", "docs", file)
+    exported = nigh("--store", source, "export", "acme", "docs", file)
     assert exported.returncode == 0, exported.stderr
     assert exported.stderr.strip() == (
         f"exported 40 items of acme/docs to {file} and {tmp_path / 'docs.meta.jsonl'}"
     )
     target = sqlite_url(tmp_path, "target.db")
-    imported = quiver("import", "acme", "docs", file, "--store", target, "--json")
+    imported = nigh("import", "acme", "docs", file, "--store", target, "--json")
     assert imported.returncode == 0, imported.stderr
     assert json.loads(imported.stdout)["imported"] == 40
-    piped = quiver("export", "acme", "docs", "-", "--store", target)
+    piped = nigh("export", "acme", "docs", "-", "--store", target)
     assert len(piped.stdout.splitlines()) == 40
-    with quiverdb.open_store(source) as a, quiverdb.open_store(target) as b:
+    with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         assert contents(a, "acme", "docs") == contents(b, "acme", "docs")

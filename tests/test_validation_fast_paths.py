@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quiverdb import Item
-from quiverdb.errors import QuiverError
-from quiverdb.validation import _ENCODE, ItemBatch, validate_items
+from nighdb import Item
+from nighdb.errors import NighError
+from nighdb.validation import _ENCODE, ItemBatch, validate_items
 
 DIMS = 3
 
@@ -57,7 +57,7 @@ def _disguise(item: Any) -> Any:
 def _outcome(items: list[Any]) -> tuple[str, Any]:
     try:
         batch = validate_items("c", DIMS, "cosine", items)
-    except QuiverError as exc:
+    except NighError as exc:
         return "error", (type(exc), exc.code, str(exc), vars(exc))
     return "ok", batch
 
@@ -166,7 +166,7 @@ def test_the_first_failing_item_decides_across_paths() -> None:
     bad_meta = {"id": "m", "vector": np.ones(DIMS), "metadata": {"k": 2**64}}
     _same([good, zero, bad_meta])
     _same([good, bad_meta, zero])
-    with pytest.raises(QuiverError, match="item at position 1"):
+    with pytest.raises(NighError, match="item at position 1"):
         validate_items("c", DIMS, "cosine", [good, bad_meta, zero])
 
 

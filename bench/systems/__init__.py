@@ -1,12 +1,12 @@
-"""The benchmarked systems, in report order (baselines before the quiverdb system they
+"""The benchmarked systems, in report order (baselines before the nighdb system they
 bound)."""
 
 from __future__ import annotations
 
 from .base import Context, System
+from .nigh_sqlite import NighSqlite
 from .numpy_bf import NumpySystem
-from .postgres import PgvectorRaw, QuiverPostgres
-from .quiver_sqlite import QuiverSqlite
+from .postgres import NighPostgres, PgvectorRaw
 from .sqlite_vec_raw import SqliteVecPlain, SqliteVecVec0
 
 __all__ = ["SYSTEMS", "Context", "System", "get"]
@@ -17,9 +17,9 @@ SYSTEMS: dict[str, System] = {
         NumpySystem(),
         SqliteVecPlain(),
         SqliteVecVec0(),
-        QuiverSqlite(),
+        NighSqlite(),
         PgvectorRaw(),
-        QuiverPostgres(),
+        NighPostgres(),
     )
 }
 

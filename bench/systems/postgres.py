@@ -1,7 +1,7 @@
-"""PostgreSQL + pgvector: raw psycopg SQL (the baseline) and quiverdb's postgres backend.
+"""PostgreSQL + pgvector: raw psycopg SQL (the baseline) and nighdb's postgres backend.
 
 Phases, each in its own child: ``ingest`` (raw: binary ``COPY`` of ``ctx.batch`` rows per
-transaction straight into the table; quiverdb: ``upsert`` of the same batches), ``search``
+transaction straight into the table; nighdb: ``upsert`` of the same batches), ``search``
 (exact scans; the table has no vector index yet), ``index`` (HNSW, m 16, ef_construction
 64), ``search-hnsw`` (one configuration per ``ef_search``). After ingest both tables are
 ``ANALYZE``d, untimed, so the planner knows their size.
@@ -9,10 +9,10 @@ transaction straight into the table; quiverdb: ``upsert`` of the same batches), 
 Raw SQL is what an application would write by hand: ``ORDER BY embedding <=> %s LIMIT k``
 returning the id, the filter on a typed column, vectors in pgvector's binary format, and
 ``hnsw.iterative_scan = strict_order`` for HNSW (pgvector >= 0.8), pgvector's documented
-way to keep a filtered index scan from returning too few rows. (quiverdb uses
+way to keep a filtered index scan from returning too few rows. (nighdb uses
 ``relaxed_order`` and explores 10 x ``ef_search`` under a filter: docs/postgres.md.) The
-quiverdb ``search`` phase also runs quiverdb's own exact statement through raw psycopg
-(``quiverdb SQL via psycopg``), which splits quiverdb's overhead into SQL and Python.
+nighdb ``search`` phase also runs nighdb's own exact statement through raw psycopg
+(``nighdb SQL via psycopg``), which splits nighdb's overhead into SQL and Python.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
-import quiverdb
+import nighdb
 
 from ..datasets import FilterSpec
 from ..measure import peak_rss_mb, run_paired, run_searches
 from .base import Context, batches
-from .quiver_sqlite import TENANT, QuiverSearcher, quiver_ingest
+from .nigh_sqlite import TENANT, NighSearcher, nigh_ingest
 
 _PG_TYPES = {"int": "integer", "text": "text"}
 
@@ -64,8 +64,8 @@ class _RawSearcher:
         return None
 
 
-class _QuiverSqlSearcher:
-    """quiverdb's exact statement (distance function, id tie-break, limit + margin,
+class _NighSqlSearcher:
+    """nighdb's exact statement (distance function, id tie-break, limit + margin,
     embedding and payload columns) sent through raw psycopg, unfiltered only."""
 
     def __init__(self, conn: psycopg.Connection[Any], table: str) -> None:
@@ -77,7 +77,7 @@ class _QuiverSqlSearcher:
         ).format(table=sql.Identifier(table))
 
     def search(self, query: npt.NDArray[Any], k: int, flt: FilterSpec | None) -> Sequence[int]:
-        fetch = k + min(max(k, 8), 64)  # quiverdb's margin (postgres_search.candidates)
+        fetch = k + min(max(k, 8), 64)  # nighdb's margin (postgres_search.candidates)
         rows = self.conn.execute(self.stmt, (query, fetch), binary=True).fetchall()
         return [int(r[0]) for r in rows[:k]]
 
@@ -91,13 +91,13 @@ def _raw_table(conn: psycopg.Connection[Any], ctx: Context) -> str | None:
     return table if _scalar(conn, "SELECT to_regclass(%s)", (table,)) else None
 
 
-def _quiver_table(conn: psycopg.Connection[Any], ds_name: str) -> str:
+def _nigh_table(conn: psycopg.Connection[Any], ds_name: str) -> str:
     cid = _scalar(
         conn,
-        "SELECT id FROM quiver_collections WHERE tenant = %s AND name = %s",
+        "SELECT id FROM nigh_collections WHERE tenant = %s AND name = %s",
         (TENANT, ds_name),
     )
-    return f"quiver_items_{int(cid)}"
+    return f"nigh_items_{int(cid)}"
 
 
 class PgvectorRaw:
@@ -195,9 +195,9 @@ def _build_index(
     }
 
 
-class QuiverPostgres:
-    key = "quiver-pg"
-    label = "quiverdb postgres"
+class NighPostgres:
+    key = "nigh-pg"
+    label = "nighdb postgres"
     needs_postgres = True
 
     def phases(self, ctx: Context) -> list[str]:
@@ -206,11 +206,11 @@ class QuiverPostgres:
     def run(self, phase: str, ctx: Context) -> dict[str, Any]:
         url = ctx.postgres()
         name = ctx.ds.name
-        with quiverdb.open_store(url) as store:
+        with nighdb.open_store(url) as store:
             if phase == "ingest":
-                seconds = quiver_ingest(store, ctx)
+                seconds = nigh_ingest(store, ctx)
                 with _connect(url) as conn:
-                    table = _quiver_table(conn, name)
+                    table = _nigh_table(conn, name)
                     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
                     disk = int(_scalar(conn, "SELECT pg_total_relation_size(%s)", (table,)))
                 return {
@@ -226,14 +226,14 @@ class QuiverPostgres:
                 )
                 seconds = time.perf_counter() - t
                 with _connect(url) as conn:
-                    index = f"{_quiver_table(conn, name)}_hnsw"
+                    index = f"{_nigh_table(conn, name)}_hnsw"
                     size = int(_scalar(conn, "SELECT pg_relation_size(%s)", (index,)))
                 return {"index_s": seconds, "index_bytes": size}
             only = ctx.latency_only
             if phase == "search":
                 variants = {
                     "exact": run_searches(
-                        QuiverSearcher(store, name),
+                        NighSearcher(store, name),
                         ctx.ds,
                         ctx.budget,
                         filters=not only,
@@ -249,14 +249,14 @@ class QuiverPostgres:
                             # The raw table may have its HNSW index by now: scan exactly.
                             conn.execute("SET enable_indexscan = off")
                             variants["exact"]["paired_raw"] = run_paired(
-                                QuiverSearcher(store, name),
+                                NighSearcher(store, name),
                                 _RawSearcher(conn, raw),
                                 ctx.ds,
                                 ctx.budget,
                             )
-                        ctx.log("   quiverdb's SQL through raw psycopg")
-                        variants["quiverdb SQL via psycopg"] = run_searches(
-                            _QuiverSqlSearcher(conn, _quiver_table(conn, name)),
+                        ctx.log("   nighdb's SQL through raw psycopg")
+                        variants["nighdb SQL via psycopg"] = run_searches(
+                            _NighSqlSearcher(conn, _nigh_table(conn, name)),
                             ctx.ds,
                             ctx.budget,
                             filters=False,
@@ -270,7 +270,7 @@ class QuiverPostgres:
                 conn.execute("SET hnsw.iterative_scan = strict_order")
                 for ef in ctx.ef_search:
                     ctx.log(f"   ef_search {ef}")
-                    ours = QuiverSearcher(store, name, ef_search=ef)
+                    ours = NighSearcher(store, name, ef_search=ef)
                     variants[f"HNSW ef={ef}"] = result = run_searches(
                         ours, ctx.ds, ctx.budget, log=ctx.log
                     )

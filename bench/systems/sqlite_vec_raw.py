@@ -6,7 +6,7 @@
   with ``embedding MATCH ? AND k = ?`` (its brute-force KNN) and the filter in the same
   ``WHERE``.
 
-Both files use the settings of quiverdb's SQLite backend (WAL, ``synchronous=FULL``) and
+Both files use the settings of nighdb's SQLite backend (WAL, ``synchronous=FULL``) and
 are written in transactions of ``ctx.batch`` rows with ``executemany``.
 """
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-import quiverdb
-from quiverdb import Collection, Match
+import nighdb
+from nighdb import Collection, Match
 
 __all__ = [
     "BIG",
@@ -26,25 +26,25 @@ TENANT = "acme"
 BIG = 100_000
 """A search limit larger than any collection in the suite: the result is every match."""
 
-# The stable codes of SPEC §7, written out here so the suite checks them, not copies them.
-CODES: dict[type[quiverdb.QuiverError], str] = {
-    quiverdb.CollectionNotFoundError: "collection_not_found",
-    quiverdb.CollectionConflictError: "collection_conflict",
-    quiverdb.DimensionMismatchError: "dimension_mismatch",
-    quiverdb.InvalidArgumentError: "invalid_argument",
-    quiverdb.UnauthenticatedError: "unauthenticated",
-    quiverdb.PermissionDeniedError: "permission_denied",
-    quiverdb.StoreUnavailableError: "unavailable",
-    quiverdb.PayloadTooLargeError: "payload_too_large",
+# The stable codes of contract §7, written out here so the suite checks them, not copies them.
+CODES: dict[type[nighdb.NighError], str] = {
+    nighdb.CollectionNotFoundError: "collection_not_found",
+    nighdb.CollectionConflictError: "collection_conflict",
+    nighdb.DimensionMismatchError: "dimension_mismatch",
+    nighdb.InvalidArgumentError: "invalid_argument",
+    nighdb.UnauthenticatedError: "unauthenticated",
+    nighdb.PermissionDeniedError: "permission_denied",
+    nighdb.StoreUnavailableError: "unavailable",
+    nighdb.PayloadTooLargeError: "payload_too_large",
 }
 
-E = TypeVar("E", bound=quiverdb.QuiverError)
+E = TypeVar("E", bound=nighdb.NighError)
 
 
 @contextmanager
 def raises(cls: type[E]) -> Iterator[pytest.ExceptionInfo[E]]:
-    """Like ``pytest.raises`` but exact: that very class, a ``QuiverError``, with its code."""
-    with pytest.raises(quiverdb.QuiverError) as info:
+    """Like ``pytest.raises`` but exact: that very class, a ``NighError``, with its code."""
+    with pytest.raises(nighdb.NighError) as info:
         yield info  # type: ignore[misc]
     err = info.value
     assert type(err) is cls, f"expected {cls.__name__}, got {type(err).__name__}: {err}"
@@ -52,7 +52,7 @@ def raises(cls: type[E]) -> Iterator[pytest.ExceptionInfo[E]]:
 
 
 def make(
-    store: quiverdb.Store,
+    store: nighdb.Store,
     name: str = "docs",
     dims: int = 2,
     *,
@@ -71,7 +71,7 @@ def ids(matches: Sequence[Match]) -> list[str]:
 
 
 def matching(
-    store: quiverdb.Store,
+    store: nighdb.Store,
     filter: Mapping[str, Any] | None,
     *,
     collection: str = "docs",
@@ -86,7 +86,7 @@ def matching(
 
 
 def snapshot(
-    store: quiverdb.Store,
+    store: nighdb.Store,
     collection: str,
     probes: Sequence[Sequence[float]],
     *,

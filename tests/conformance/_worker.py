@@ -11,13 +11,13 @@ import json
 import sys
 from typing import Any
 
-import quiverdb
+import nighdb
 
 
-def _ensure(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
+def _ensure(store: nighdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     c = job["collection"]
     pin = store.ensure_collection(
-        job["tenant"], quiverdb.Collection(c["name"], c["dimensions"], c["model"], c["metric"])
+        job["tenant"], nighdb.Collection(c["name"], c["dimensions"], c["model"], c["metric"])
     )
     store.upsert(
         job["tenant"], pin.name, [{"id": job["item_id"], "vector": [1.0] * pin.dimensions}]
@@ -30,7 +30,7 @@ def _ensure(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _upsert(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
+def _upsert(store: nighdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     tenant, name, worker = job["tenant"], job["name"], job["worker"]
     batches, size = job["batches"], job["batch_size"]
     written = 0
@@ -55,7 +55,7 @@ def _upsert(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     job = json.loads(sys.argv[1])
-    store = quiverdb.open_store(job["url"])
+    store = nighdb.open_store(job["url"])
     try:
         print("ready", flush=True)
         sys.stdin.readline()

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-import quiverdb
+import nighdb
 
 from .. import pg_server
 
 
 @pytest.fixture
-def store_url(backend: str, tmp_path: Path, store: quiverdb.Store) -> str:
-    """A URL for ``quiverdb.open_store`` that reaches the ``store`` fixture's database.
+def store_url(backend: str, tmp_path: Path, store: nighdb.Store) -> str:
+    """A URL for ``nighdb.open_store`` that reaches the ``store`` fixture's database.
 
     Only tests that need several OS processes on one database use it. Every backend must add
     its branch here (the tests then check that the child processes really share ``store``'s

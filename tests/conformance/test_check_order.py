@@ -1,4 +1,4 @@
-"""Check order (SPEC §2, §12): tenant and name first, then existence, then items/query/filter.
+"""Check order (contract §2, §12): tenant and name first, then existence, then items/query/filter.
 
 A caller who writes to a collection that does not exist learns *that*, whatever else is
 wrong with the request.
@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import CollectionNotFoundError, InvalidArgumentError
+import nighdb
+from nighdb import CollectionNotFoundError, InvalidArgumentError
 
 from ._helpers import TENANT, make, raises
 
 NAN = float("nan")
 
-Call = Callable[[quiverdb.Store, Any, Any], object]
+Call = Callable[[nighdb.Store, Any, Any], object]
 
 # Every data method, called with arguments that would be invalid for any collection.
 GARBAGE_CALLS: dict[str, Call] = {
@@ -56,7 +56,7 @@ GARBAGE_CALLS: dict[str, Call] = {
 
 
 # Values JSON cannot carry: the one case where a backend may validate before the existence
-# check (SPEC §12: the remote client rejects them before any request).
+# check (contract §12: the remote client rejects them before any request).
 NON_JSON_CALLS: dict[str, Call] = {
     "upsert-nan": lambda s, t, c: s.upsert(t, c, [{"id": "a", "vector": [NAN, NAN]}]),
     "upsert-inf-metadata": lambda s, t, c: s.upsert(
@@ -69,7 +69,7 @@ NON_JSON_CALLS: dict[str, Call] = {
 
 
 @pytest.mark.parametrize("call", NON_JSON_CALLS.values(), ids=NON_JSON_CALLS.keys())
-def test_non_json_values_on_a_missing_collection(store: quiverdb.Store, call: Call) -> None:
+def test_non_json_values_on_a_missing_collection(store: nighdb.Store, call: Call) -> None:
     make(store, "other")
     with pytest.raises((CollectionNotFoundError, InvalidArgumentError)) as info:
         call(store, TENANT, "missing")
@@ -80,9 +80,7 @@ def test_non_json_values_on_a_missing_collection(store: quiverdb.Store, call: Ca
 
 
 @pytest.mark.parametrize("call", GARBAGE_CALLS.values(), ids=GARBAGE_CALLS.keys())
-def test_missing_collection_is_reported_before_validation(
-    store: quiverdb.Store, call: Call
-) -> None:
+def test_missing_collection_is_reported_before_validation(store: nighdb.Store, call: Call) -> None:
     make(store, "other")  # the tenant exists; the collection does not
     with raises(CollectionNotFoundError) as info:
         call(store, TENANT, "missing")
@@ -92,7 +90,7 @@ def test_missing_collection_is_reported_before_validation(
 
 
 @pytest.mark.parametrize("call", GARBAGE_CALLS.values(), ids=GARBAGE_CALLS.keys())
-def test_collection_of_another_tenant_is_not_found(store: quiverdb.Store, call: Call) -> None:
+def test_collection_of_another_tenant_is_not_found(store: nighdb.Store, call: Call) -> None:
     make(store, "docs", tenant="someone-else")
     with raises(CollectionNotFoundError) as info:
         call(store, TENANT, "docs")
@@ -106,14 +104,14 @@ def test_collection_of_another_tenant_is_not_found(store: quiverdb.Store, call: 
     ids=["empty-tenant", "empty-name", "nul-tenant", "long-name"],
 )
 def test_tenant_and_name_are_checked_before_existence(
-    store: quiverdb.Store, call: Call, tenant: str, name: str
+    store: nighdb.Store, call: Call, tenant: str, name: str
 ) -> None:
     with raises(InvalidArgumentError):
         call(store, tenant, name)
     assert store.list_tenants() == []
 
 
-def test_dropped_collection_is_not_found(store: quiverdb.Store) -> None:
+def test_dropped_collection_is_not_found(store: nighdb.Store) -> None:
     make(store, "docs")
     store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0]}])
     store.drop_collection(TENANT, "docs")

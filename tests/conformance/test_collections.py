@@ -1,4 +1,4 @@
-"""Collections: ensure_collection step by step (SPEC §3, §12), describe, list, drop, tenants."""
+"""Collections: ensure_collection step by step (contract §3, §12), describe, list, drop, tenants."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any, cast
 
 import pytest
 
-import quiverdb
-from quiverdb import Collection, CollectionConflictError, InvalidArgumentError
+import nighdb
+from nighdb import Collection, CollectionConflictError, InvalidArgumentError
 
 from ._helpers import TENANT, ids, make, raises
 
@@ -15,7 +15,7 @@ from ._helpers import TENANT, ids, make, raises
 
 
 @pytest.mark.parametrize("name", ["", "n" * 257, "a\x00b", "\x00"])
-def test_ensure_rejects_an_invalid_name(store: quiverdb.Store, name: str) -> None:
+def test_ensure_rejects_an_invalid_name(store: nighdb.Store, name: str) -> None:
     with raises(InvalidArgumentError):
         store.ensure_collection(TENANT, Collection(name, 3))
     assert store.list_collections(TENANT) == []
@@ -23,13 +23,13 @@ def test_ensure_rejects_an_invalid_name(store: quiverdb.Store, name: str) -> Non
 
 
 @pytest.mark.parametrize("name", [None, 5, b"docs"])
-def test_ensure_rejects_a_non_string_name(store: quiverdb.Store, name: object) -> None:
+def test_ensure_rejects_a_non_string_name(store: nighdb.Store, name: object) -> None:
     with raises(InvalidArgumentError):
         store.ensure_collection(TENANT, Collection(cast(Any, name), 3))
     assert store.list_tenants() == []
 
 
-def test_an_invalid_name_is_rejected_before_the_metric(store: quiverdb.Store) -> None:
+def test_an_invalid_name_is_rejected_before_the_metric(store: nighdb.Store) -> None:
     with raises(InvalidArgumentError):
         store.ensure_collection(TENANT, Collection("", 3, "", "bogus"))
 
@@ -37,7 +37,7 @@ def test_an_invalid_name_is_rejected_before_the_metric(store: quiverdb.Store) ->
 # -- step 2: the metric ------------------------------------------------------------------
 
 
-def test_empty_metric_means_cosine(store: quiverdb.Store) -> None:
+def test_empty_metric_means_cosine(store: nighdb.Store) -> None:
     pin = store.ensure_collection(TENANT, Collection("docs", 3, "m", ""))
     assert pin == Collection("docs", 3, "m", "cosine")
     assert store.describe_collection(TENANT, "docs") == Collection("docs", 3, "m", "cosine")
@@ -46,7 +46,7 @@ def test_empty_metric_means_cosine(store: quiverdb.Store) -> None:
     assert store.ensure_collection(TENANT, Collection("docs", 3, "m", "cosine")) == pin
 
 
-def test_empty_metric_conflicts_with_an_l2_collection(store: quiverdb.Store) -> None:
+def test_empty_metric_conflicts_with_an_l2_collection(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2")
     with raises(CollectionConflictError) as info:
         store.ensure_collection(TENANT, Collection("docs", 3, "", ""))
@@ -58,7 +58,7 @@ def test_empty_metric_conflicts_with_an_l2_collection(store: quiverdb.Store) -> 
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
-def test_each_metric_is_stored(store: quiverdb.Store, metric: str) -> None:
+def test_each_metric_is_stored(store: nighdb.Store, metric: str) -> None:
     pin = store.ensure_collection(TENANT, Collection("docs", 3, "", metric))
     assert pin.metric == metric
     assert store.describe_collection(TENANT, "docs") == Collection("docs", 3, "", metric)
@@ -68,7 +68,7 @@ UNKNOWN_METRICS = ["euclidean", "dot", "Cosine", "COSINE", " cosine", "L2", "IP"
 
 
 @pytest.mark.parametrize("metric", UNKNOWN_METRICS)
-def test_unknown_metric_is_invalid(store: quiverdb.Store, metric: str) -> None:
+def test_unknown_metric_is_invalid(store: nighdb.Store, metric: str) -> None:
     with raises(InvalidArgumentError):
         store.ensure_collection(TENANT, Collection("docs", 3, "", metric))
     assert store.describe_collection(TENANT, "docs") is None
@@ -76,7 +76,7 @@ def test_unknown_metric_is_invalid(store: quiverdb.Store, metric: str) -> None:
 
 @pytest.mark.parametrize("metric", UNKNOWN_METRICS)
 def test_unknown_metric_is_invalid_even_when_the_collection_exists(
-    store: quiverdb.Store, metric: str
+    store: nighdb.Store, metric: str
 ) -> None:
     pin = make(store, "docs", 3, model="m")
     with raises(InvalidArgumentError):
@@ -107,7 +107,7 @@ CONFLICTS = [
 
 @pytest.mark.parametrize(("requested", "field", "existing", "wanted"), CONFLICTS)
 def test_incompatible_pin_is_a_conflict(
-    store: quiverdb.Store, requested: Collection, field: str, existing: str, wanted: str
+    store: nighdb.Store, requested: Collection, field: str, existing: str, wanted: str
 ) -> None:
     store.ensure_collection(TENANT, EXISTING)
     store.upsert(TENANT, "docs", [{"id": "kept", "vector": [1.0, 2.0, 3.0]}])
@@ -136,7 +136,7 @@ COMPATIBLE = [
 
 @pytest.mark.parametrize("requested", COMPATIBLE)
 def test_compatible_ensure_is_a_noop_returning_the_stored_pin(
-    store: quiverdb.Store, requested: Collection
+    store: nighdb.Store, requested: Collection
 ) -> None:
     store.ensure_collection(TENANT, EXISTING)
     store.upsert(TENANT, "docs", [{"id": "kept", "vector": [1.0, 2.0, 3.0], "text": "t"}])
@@ -146,7 +146,7 @@ def test_compatible_ensure_is_a_noop_returning_the_stored_pin(
     assert store.search(TENANT, "docs", [1.0, 2.0, 3.0])[0].text == "t"
 
 
-def test_a_collection_created_without_a_model_cannot_get_one(store: quiverdb.Store) -> None:
+def test_a_collection_created_without_a_model_cannot_get_one(store: nighdb.Store) -> None:
     make(store, "docs", 3)
     with raises(CollectionConflictError) as info:
         store.ensure_collection(TENANT, Collection("docs", 3, "model-a", "cosine"))
@@ -161,7 +161,7 @@ def test_a_collection_created_without_a_model_cannot_get_one(store: quiverdb.Sto
 # -- step 4 and §12: dimensions ------------------------------------------------------------
 
 
-def test_zero_dimensions_cannot_create(store: quiverdb.Store) -> None:
+def test_zero_dimensions_cannot_create(store: nighdb.Store) -> None:
     with raises(InvalidArgumentError):
         store.ensure_collection(TENANT, Collection("docs", 0, "m", "cosine"))
     assert store.describe_collection(TENANT, "docs") is None
@@ -169,7 +169,7 @@ def test_zero_dimensions_cannot_create(store: quiverdb.Store) -> None:
 
 
 @pytest.mark.parametrize("dims", [-1, -3, 16001, 10**9])
-def test_dimensions_out_of_range_are_invalid(store: quiverdb.Store, dims: int) -> None:
+def test_dimensions_out_of_range_are_invalid(store: nighdb.Store, dims: int) -> None:
     with raises(InvalidArgumentError):
         store.ensure_collection(TENANT, Collection("docs", dims))
     assert store.describe_collection(TENANT, "docs") is None
@@ -177,7 +177,7 @@ def test_dimensions_out_of_range_are_invalid(store: quiverdb.Store, dims: int) -
 
 @pytest.mark.parametrize("dims", [-1, 16001])
 def test_dimensions_out_of_range_are_invalid_before_existence(
-    store: quiverdb.Store, dims: int
+    store: nighdb.Store, dims: int
 ) -> None:
     store.ensure_collection(TENANT, EXISTING)
     with raises(InvalidArgumentError):  # not a conflict on dimensions
@@ -186,7 +186,7 @@ def test_dimensions_out_of_range_are_invalid_before_existence(
 
 
 @pytest.mark.parametrize("dims", [1, 16000])
-def test_dimension_bounds_are_inclusive(store: quiverdb.Store, dims: int) -> None:
+def test_dimension_bounds_are_inclusive(store: nighdb.Store, dims: int) -> None:
     make(store, "docs", dims, metric="l2")
     vector = [0.5] * dims
     assert store.upsert(TENANT, "docs", [{"id": "v", "vector": vector}]) == 1
@@ -198,14 +198,14 @@ def test_dimension_bounds_are_inclusive(store: quiverdb.Store, dims: int) -> Non
 # -- describe, list, drop, tenants ---------------------------------------------------------
 
 
-def test_describe_missing_collection_is_none(store: quiverdb.Store) -> None:
+def test_describe_missing_collection_is_none(store: nighdb.Store) -> None:
     assert store.describe_collection(TENANT, "nope") is None
     make(store, "docs")
     assert store.describe_collection(TENANT, "nope") is None
     assert store.describe_collection(TENANT, "Docs") is None  # names are case-sensitive
 
 
-def test_list_collections_sorts_names_in_byte_order(store: quiverdb.Store) -> None:
+def test_list_collections_sorts_names_in_byte_order(store: nighdb.Store) -> None:
     names = ["beta", "alpha", "Alpha", "z", "_under", "Beta", "é", "😀", "\ufffd", "a b"]
     for dims, name in enumerate(names, start=1):
         make(store, name, dims)
@@ -227,13 +227,13 @@ def test_list_collections_sorts_names_in_byte_order(store: quiverdb.Store) -> No
         assert by_name[name] == Collection(name, dims, "", "cosine")
 
 
-def test_list_collections_of_an_unknown_tenant_is_empty(store: quiverdb.Store) -> None:
+def test_list_collections_of_an_unknown_tenant_is_empty(store: nighdb.Store) -> None:
     assert store.list_collections(TENANT) == []
     make(store, "docs", tenant="other")
     assert store.list_collections(TENANT) == []
 
 
-def test_drop_returns_the_number_of_items_removed(store: quiverdb.Store) -> None:
+def test_drop_returns_the_number_of_items_removed(store: nighdb.Store) -> None:
     make(store, "docs")
     make(store, "keep")
     items = [{"id": f"i{n}", "vector": [1.0, float(n)]} for n in range(3)]
@@ -242,14 +242,14 @@ def test_drop_returns_the_number_of_items_removed(store: quiverdb.Store) -> None
     assert store.drop_collection(TENANT, "docs") == 3
     assert store.describe_collection(TENANT, "docs") is None
     assert [c.name for c in store.list_collections(TENANT)] == ["keep"]
-    with raises(quiverdb.CollectionNotFoundError):
+    with raises(nighdb.CollectionNotFoundError):
         store.count(TENANT, "docs")
     # The other collection is intact.
     assert store.count(TENANT, "keep") == 2
     assert sorted(store.list_ids(TENANT, "keep")) == ["i0", "i1"]
 
 
-def test_drop_of_a_missing_collection_returns_zero(store: quiverdb.Store) -> None:
+def test_drop_of_a_missing_collection_returns_zero(store: nighdb.Store) -> None:
     assert store.drop_collection(TENANT, "never") == 0
     make(store, "docs")
     assert store.drop_collection(TENANT, "docs") == 0  # existed but empty
@@ -258,7 +258,7 @@ def test_drop_of_a_missing_collection_returns_zero(store: quiverdb.Store) -> Non
 
 
 def test_recreating_a_dropped_collection_starts_empty_with_a_fresh_pin(
-    store: quiverdb.Store,
+    store: nighdb.Store,
 ) -> None:
     make(store, "docs", 2, model="old")
     store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0], "metadata": {"k": 1}}])
@@ -273,7 +273,7 @@ def test_recreating_a_dropped_collection_starts_empty_with_a_fresh_pin(
     assert ids(store.search(TENANT, "docs", [0.0, 0.0, 1.0])) == ["b"]
 
 
-def test_list_tenants_is_byte_ordered_and_tracks_collections(store: quiverdb.Store) -> None:
+def test_list_tenants_is_byte_ordered_and_tracks_collections(store: nighdb.Store) -> None:
     assert store.list_tenants() == []
     for tenant in ["beta", "Alpha", "alpha", "é", "Z"]:
         make(store, "docs", tenant=tenant)

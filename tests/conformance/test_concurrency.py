@@ -1,4 +1,4 @@
-"""Concurrency (SPEC §2, §3, §8): threads on one store, several processes on one database.
+"""Concurrency (contract §2, §3, §8): threads on one store, several processes on one database.
 
 Start gates (a ``threading.Barrier``; a line on the children's stdin) make the work overlap
 without any sleep; the assertions are on results only, never on timing.
@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import quiverdb
-from quiverdb import Collection
+import nighdb
+from nighdb import Collection
 
 from ._helpers import BIG, TENANT, make
 
@@ -37,7 +37,7 @@ def _run_threads(fn: Callable[[int], Any], n: int = THREADS) -> list[Any]:
         return [f.result(timeout=120) for f in futures]
 
 
-def test_threads_upsert_and_search_one_store(store: quiverdb.Store) -> None:
+def test_threads_upsert_and_search_one_store(store: nighdb.Store) -> None:
     make(store, "docs", 3)
     batches, size = 10, 50
 
@@ -68,7 +68,7 @@ def test_threads_upsert_and_search_one_store(store: quiverdb.Store) -> None:
     assert set(store.list_ids(TENANT, "docs")) == expected
 
 
-def test_threads_mixing_writes_deletes_and_reads(store: quiverdb.Store) -> None:
+def test_threads_mixing_writes_deletes_and_reads(store: nighdb.Store) -> None:
     make(store, "docs", 2, metric="l2")
     store.upsert(
         TENANT, "docs", [{"id": f"base-{n:03d}", "vector": [float(n), 0.0]} for n in range(200)]
@@ -101,7 +101,7 @@ def test_threads_mixing_writes_deletes_and_reads(store: quiverdb.Store) -> None:
     assert set(store.list_ids(TENANT, "docs")) == expected
 
 
-def test_concurrent_first_time_ensure_from_threads(store: quiverdb.Store) -> None:
+def test_concurrent_first_time_ensure_from_threads(store: nighdb.Store) -> None:
     wanted = Collection("shared", 16, "model-x", "l2")
 
     def work(worker: int) -> Collection:
@@ -114,7 +114,7 @@ def test_concurrent_first_time_ensure_from_threads(store: quiverdb.Store) -> Non
     assert store.count(TENANT, "shared") == THREADS
 
 
-def test_concurrent_ensure_with_different_pins_has_one_winner(store: quiverdb.Store) -> None:
+def test_concurrent_ensure_with_different_pins_has_one_winner(store: nighdb.Store) -> None:
     # Two incompatible pins race: exactly one is created; every other call either returns
     # that pin or raises a conflict naming it.
     pins = [Collection("raced", 4 + (i % 2), "", "cosine") for i in range(THREADS)]
@@ -122,7 +122,7 @@ def test_concurrent_ensure_with_different_pins_has_one_winner(store: quiverdb.St
     def work(worker: int) -> Collection | str:
         try:
             return store.ensure_collection(TENANT, pins[worker])
-        except quiverdb.CollectionConflictError as err:
+        except nighdb.CollectionConflictError as err:
             assert err.field == "dimensions"
             return err.existing
 
@@ -176,7 +176,7 @@ def _run_processes(jobs: list[dict[str, Any]]) -> list[Any]:
 
 
 def test_processes_write_one_database_without_losing_writes(
-    store: quiverdb.Store, store_url: str
+    store: nighdb.Store, store_url: str
 ) -> None:
     make(store, "docs", 3)
     workers, batches, size = 4, 8, 100
@@ -203,7 +203,7 @@ def test_processes_write_one_database_without_losing_writes(
         assert len(got) == batches * size
 
 
-def test_concurrent_first_time_ensure_from_processes(store: quiverdb.Store, store_url: str) -> None:
+def test_concurrent_first_time_ensure_from_processes(store: nighdb.Store, store_url: str) -> None:
     workers = 6
     wanted = {"name": "shared", "dimensions": 8, "model": "model-p", "metric": "ip"}
     jobs = [

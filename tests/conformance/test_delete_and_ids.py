@@ -1,4 +1,4 @@
-"""delete and list_ids (SPEC §2, §12): exact counts, byte-order paging."""
+"""delete and list_ids (contract §2, §12): exact counts, byte-order paging."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-import quiverdb
-from quiverdb import InvalidArgumentError
+import nighdb
+from nighdb import InvalidArgumentError
 
 from ._helpers import TENANT, ids, make, raises
 
 
-def _seed(store: quiverdb.Store, item_ids: list[str]) -> None:
+def _seed(store: nighdb.Store, item_ids: list[str]) -> None:
     make(store, "docs", 2)
     store.upsert(
         TENANT, "docs", [{"id": i, "vector": [1.0, float(n)]} for n, i in enumerate(item_ids)]
@@ -22,7 +22,7 @@ def _seed(store: quiverdb.Store, item_ids: list[str]) -> None:
 # -- delete ------------------------------------------------------------------------------------
 
 
-def test_delete_counts_rows_actually_removed(store: quiverdb.Store) -> None:
+def test_delete_counts_rows_actually_removed(store: nighdb.Store) -> None:
     _seed(store, ["a", "b", "c", "d"])
     assert store.delete(TENANT, "docs", ["a", "a", "zz", "A"]) == 1  # repeated once, unknown 0
     assert sorted(store.list_ids(TENANT, "docs")) == ["b", "c", "d"]
@@ -37,7 +37,7 @@ def test_delete_counts_rows_actually_removed(store: quiverdb.Store) -> None:
     assert store.describe_collection(TENANT, "docs") is not None  # the collection stays
 
 
-def test_deleted_items_leave_search_and_can_come_back(store: quiverdb.Store) -> None:
+def test_deleted_items_leave_search_and_can_come_back(store: nighdb.Store) -> None:
     _seed(store, ["a", "b", "c"])
     assert ids(store.search(TENANT, "docs", [1.0, 0.0])) == ["a", "b", "c"]
     assert store.delete(TENANT, "docs", ["a"]) == 1
@@ -48,7 +48,7 @@ def test_deleted_items_leave_search_and_can_come_back(store: quiverdb.Store) -> 
     assert store.count(TENANT, "docs") == 3
 
 
-def test_delete_accepts_any_iterable_of_ids(store: quiverdb.Store) -> None:
+def test_delete_accepts_any_iterable_of_ids(store: nighdb.Store) -> None:
     _seed(store, ["a", "b", "c"])
     assert store.delete(TENANT, "docs", ("a",)) == 1
     assert store.delete(TENANT, "docs", iter(["b"])) == 1  # type: ignore[arg-type]
@@ -70,14 +70,14 @@ def test_delete_accepts_any_iterable_of_ids(store: quiverdb.Store) -> None:
         "none-list",
     ],
 )
-def test_delete_with_an_invalid_id_deletes_nothing(store: quiverdb.Store, bad: Any) -> None:
+def test_delete_with_an_invalid_id_deletes_nothing(store: nighdb.Store, bad: Any) -> None:
     _seed(store, ["a", "b", "c"])
     with raises(InvalidArgumentError):
         store.delete(TENANT, "docs", bad)
     assert sorted(store.list_ids(TENANT, "docs")) == ["a", "b", "c"]
 
 
-def test_delete_many_ids_at_once(store: quiverdb.Store) -> None:
+def test_delete_many_ids_at_once(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     n = 40_000
     store.upsert(TENANT, "docs", [{"id": f"i{k}", "vector": [1.0, 0.5]} for k in range(n)])
@@ -92,7 +92,7 @@ PAGED_IDS = ["b", "B", "a", "A", "_", "Z", "é", "😀", "\ufffd", "a0", "a-", "
 ORDER = ["10", "9", "A", "B", "Z", "_", "a", "a-", "a0", "aa", "b", "é", "\ufffd", "😀"]
 
 
-def test_list_ids_without_paging_returns_every_id(store: quiverdb.Store) -> None:
+def test_list_ids_without_paging_returns_every_id(store: nighdb.Store) -> None:
     _seed(store, PAGED_IDS)  # "a" twice: one item
     got = store.list_ids(TENANT, "docs")
     assert len(got) == len(ORDER)
@@ -100,7 +100,7 @@ def test_list_ids_without_paging_returns_every_id(store: quiverdb.Store) -> None
 
 
 @pytest.mark.parametrize("page", [1, 2, 3, 5, 14, 15, 1000])
-def test_paging_walks_every_id_once_in_byte_order(store: quiverdb.Store, page: int) -> None:
+def test_paging_walks_every_id_once_in_byte_order(store: nighdb.Store, page: int) -> None:
     _seed(store, PAGED_IDS)
     walked: list[str] = []
     after: str | None = None
@@ -117,7 +117,7 @@ def test_paging_walks_every_id_once_in_byte_order(store: quiverdb.Store, page: i
     assert walked == ORDER
 
 
-def test_paging_cursor_semantics(store: quiverdb.Store) -> None:
+def test_paging_cursor_semantics(store: nighdb.Store) -> None:
     _seed(store, PAGED_IDS)
     assert store.list_ids(TENANT, "docs", limit=3) == ["10", "9", "A"]
     assert store.list_ids(TENANT, "docs", after="A", limit=3) == ["B", "Z", "_"]
@@ -131,7 +131,7 @@ def test_paging_cursor_semantics(store: quiverdb.Store) -> None:
 
 
 @pytest.mark.parametrize("limit", [0, -1, -10])
-def test_list_ids_limit_must_be_positive(store: quiverdb.Store, limit: int) -> None:
+def test_list_ids_limit_must_be_positive(store: nighdb.Store, limit: int) -> None:
     _seed(store, ["a"])
     with raises(InvalidArgumentError):
         store.list_ids(TENANT, "docs", limit=limit)
@@ -139,7 +139,7 @@ def test_list_ids_limit_must_be_positive(store: quiverdb.Store, limit: int) -> N
         store.list_ids(TENANT, "docs", after="a", limit=limit)
 
 
-def test_list_ids_of_an_empty_collection(store: quiverdb.Store) -> None:
+def test_list_ids_of_an_empty_collection(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     assert store.list_ids(TENANT, "docs") == []
     assert store.list_ids(TENANT, "docs", limit=5) == []

@@ -1,4 +1,4 @@
-"""Durability and several stores on one database (SPEC §2 close/reopen, §8 shared file).
+"""Durability and several stores on one database (contract §2 close/reopen, §8 shared file).
 
 Reopening goes through ``store_factory``: the same underlying database, a new store.
 """
@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import Collection, CollectionNotFoundError
+import nighdb
+from nighdb import Collection, CollectionNotFoundError
 
 from ._helpers import BIG, ids, raises
 
-Factory = Callable[[], quiverdb.Store]
+Factory = Callable[[], nighdb.Store]
 
 PINS = {
     ("acme", "docs"): Collection("docs", 3, "model-a", "cosine"),
@@ -38,7 +38,7 @@ def _items(pin: Collection, n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _fill(store: quiverdb.Store) -> dict[tuple[str, str], list[dict[str, Any]]]:
+def _fill(store: nighdb.Store) -> dict[tuple[str, str], list[dict[str, Any]]]:
     written = {}
     for (tenant, _), pin in PINS.items():
         assert store.ensure_collection(tenant, pin) == pin
@@ -48,7 +48,7 @@ def _fill(store: quiverdb.Store) -> dict[tuple[str, str], list[dict[str, Any]]]:
     return written
 
 
-def _observe(store: quiverdb.Store) -> dict[str, Any]:
+def _observe(store: nighdb.Store) -> dict[str, Any]:
     """Everything the store shows, as plain data."""
     seen: dict[str, Any] = {"tenants": store.list_tenants()}
     for tenant in seen["tenants"]:

@@ -1,4 +1,4 @@
-"""Errors (SPEC §7, §12): one root, stable codes, attributes, messages that name the collection."""
+"""Errors (contract §7, §12): one root, stable codes, attributes, messages that name the collection."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-import quiverdb
-from quiverdb import (
+import nighdb
+from nighdb import (
     Collection,
     CollectionConflictError,
     CollectionNotFoundError,
@@ -23,7 +23,7 @@ NAME = "coll-Zeta9"  # distinctive, so "the message names it" cannot pass by acc
 
 
 def test_error_classes_share_one_root_with_stable_codes() -> None:
-    assert issubclass(quiverdb.QuiverError, Exception)
+    assert issubclass(nighdb.NighError, Exception)
     expected = {
         "CollectionNotFoundError": "collection_not_found",
         "CollectionConflictError": "collection_conflict",
@@ -35,16 +35,16 @@ def test_error_classes_share_one_root_with_stable_codes() -> None:
         "PayloadTooLargeError": "payload_too_large",
     }
     for name, code in expected.items():
-        cls = getattr(quiverdb, name)
-        assert issubclass(cls, quiverdb.QuiverError)
+        cls = getattr(nighdb, name)
+        assert issubclass(cls, nighdb.NighError)
         assert cls.code == code
         assert CODES[cls] == code
     assert len({cls.code for cls in CODES}) == len(CODES)
 
 
-Trigger = Callable[[quiverdb.Store], object]
+Trigger = Callable[[nighdb.Store], object]
 
-TRIGGERS: dict[str, tuple[Trigger, type[quiverdb.QuiverError]]] = {
+TRIGGERS: dict[str, tuple[Trigger, type[nighdb.NighError]]] = {
     "not-found": (lambda s: s.count(TENANT, "missing-Qq1"), CollectionNotFoundError),
     "conflict": (
         lambda s: s.ensure_collection(TENANT, Collection(NAME, 4)),
@@ -74,20 +74,20 @@ TRIGGERS: dict[str, tuple[Trigger, type[quiverdb.QuiverError]]] = {
 
 
 @pytest.mark.parametrize(("trigger", "cls"), TRIGGERS.values(), ids=TRIGGERS.keys())
-def test_every_error_is_a_coded_quiver_error(
-    store: quiverdb.Store, trigger: Trigger, cls: type[quiverdb.QuiverError]
+def test_every_error_is_a_coded_nigh_error(
+    store: nighdb.Store, trigger: Trigger, cls: type[nighdb.NighError]
 ) -> None:
     make(store, NAME, 3, tenant=TENANT)
     with raises(cls) as info:
         trigger(store)
     err = info.value
-    assert isinstance(err, quiverdb.QuiverError)
+    assert isinstance(err, nighdb.NighError)
     assert str(err)  # a message, never empty
     if isinstance(err, InvalidArgumentError):
         assert isinstance(err.reason, str) and err.reason
 
 
-def test_not_found_carries_tenant_and_collection_and_names_them(store: quiverdb.Store) -> None:
+def test_not_found_carries_tenant_and_collection_and_names_them(store: nighdb.Store) -> None:
     with raises(CollectionNotFoundError) as info:
         store.search(TENANT, "missing-Qq1", [1.0])
     err = info.value
@@ -96,7 +96,7 @@ def test_not_found_carries_tenant_and_collection_and_names_them(store: quiverdb.
     assert TENANT in str(err)
 
 
-def test_conflict_carries_its_attributes_and_names_the_collection(store: quiverdb.Store) -> None:
+def test_conflict_carries_its_attributes_and_names_the_collection(store: nighdb.Store) -> None:
     make(store, NAME, 3, model="model-a", tenant=TENANT)
     with raises(CollectionConflictError) as info:
         store.ensure_collection(TENANT, Collection(NAME, 0, "model-b"))
@@ -113,7 +113,7 @@ def test_conflict_carries_its_attributes_and_names_the_collection(store: quiverd
 
 
 def test_dimension_mismatch_carries_its_attributes_and_names_the_collection(
-    store: quiverdb.Store,
+    store: nighdb.Store,
 ) -> None:
     make(store, NAME, 3, tenant=TENANT)
     with raises(DimensionMismatchError) as info:
@@ -129,7 +129,7 @@ def test_dimension_mismatch_carries_its_attributes_and_names_the_collection(
 
 
 # Validation failures of data sent to an existing collection: the message names it too.
-ITEM_FAILURES: dict[str, Callable[[quiverdb.Store], object]] = {
+ITEM_FAILURES: dict[str, Callable[[nighdb.Store], object]] = {
     "vector-nan": lambda s: s.upsert(TENANT, NAME, [{"id": "a", "vector": [float("nan")] * 3}]),
     "vector-zero": lambda s: s.upsert(TENANT, NAME, [{"id": "a", "vector": [0.0] * 3}]),
     "query-zero": lambda s: s.search(TENANT, NAME, [0.0] * 3),
@@ -141,7 +141,7 @@ ITEM_FAILURES: dict[str, Callable[[quiverdb.Store], object]] = {
 
 
 @pytest.mark.parametrize("trigger", ITEM_FAILURES.values(), ids=ITEM_FAILURES.keys())
-def test_invalid_data_messages_name_the_collection(store: quiverdb.Store, trigger: Any) -> None:
+def test_invalid_data_messages_name_the_collection(store: nighdb.Store, trigger: Any) -> None:
     make(store, NAME, 3, tenant=TENANT)
     with raises(InvalidArgumentError) as info:
         trigger(store)

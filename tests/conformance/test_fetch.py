@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import CollectionNotFoundError, InvalidArgumentError, Item
+import nighdb
+from nighdb import CollectionNotFoundError, InvalidArgumentError, Item
 
 from ._helpers import TENANT, make, raises
 
@@ -23,7 +23,7 @@ def _bits(vector: Any) -> bytes:
     return np.asarray(vector).astype("<f4").tobytes()
 
 
-def test_fetch_returns_exactly_what_was_stored(store: quiverdb.Store) -> None:
+def test_fetch_returns_exactly_what_was_stored(store: nighdb.Store) -> None:
     make(store, "docs", len(AWKWARD), metric="l2")
     metadata = {"n": 2**63 - 1, "neg": -(2**63), "f": 0.1, "one": 1.0, "b": True, "nul": None}
     metadata |= {"nested": {"list": [1, "two", [3.5, {"x": False}]]}, "ü": "ß 🎯"}
@@ -48,7 +48,7 @@ def test_fetch_returns_exactly_what_was_stored(store: quiverdb.Store) -> None:
 
 
 def test_fetch_keeps_the_order_asked_each_id_once_and_omits_absent_ids(
-    store: quiverdb.Store,
+    store: nighdb.Store,
 ) -> None:
     make(store, "docs", 2)
     store.upsert(TENANT, "docs", [{"id": i, "vector": [1.0, n]} for n, i in enumerate("abcd")])
@@ -59,7 +59,7 @@ def test_fetch_keeps_the_order_asked_each_id_once_and_omits_absent_ids(
     assert [i.id for i in store.fetch(TENANT, "docs", iter(["b"]))] == ["b"]  # type: ignore[arg-type]
 
 
-def test_fetch_sees_replacements_and_deletions(store: quiverdb.Store) -> None:
+def test_fetch_sees_replacements_and_deletions(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0], "metadata": {"v": 1}}])
     store.upsert(TENANT, "docs", [{"id": "a", "vector": [0.0, 2.0], "text": "new"}])
@@ -69,7 +69,7 @@ def test_fetch_sees_replacements_and_deletions(store: quiverdb.Store) -> None:
     assert store.fetch(TENANT, "docs", ["a"]) == []
 
 
-def test_fetch_many_ids(store: quiverdb.Store) -> None:
+def test_fetch_many_ids(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="ip")
     n = 1500  # more than one request of the remote client
     vectors = np.random.default_rng(7).standard_normal((n, 3)).astype(np.float32)
@@ -80,7 +80,7 @@ def test_fetch_many_ids(store: quiverdb.Store) -> None:
     assert _bits(np.stack([np.asarray(i.vector) for i in got])) == _bits(vectors[::-1])
 
 
-def test_fetch_is_tenant_scoped(store: quiverdb.Store) -> None:
+def test_fetch_is_tenant_scoped(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     make(store, "docs", 2, tenant="globex")
     store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0], "text": "acme's"}])
@@ -89,7 +89,7 @@ def test_fetch_is_tenant_scoped(store: quiverdb.Store) -> None:
         store.fetch("initech", "docs", ["a"])
 
 
-def test_fetch_checks_existence_before_ids(store: quiverdb.Store) -> None:
+def test_fetch_checks_existence_before_ids(store: nighdb.Store) -> None:
     with raises(CollectionNotFoundError):
         store.fetch(TENANT, "nope", [""])
     with raises(InvalidArgumentError):
@@ -97,7 +97,7 @@ def test_fetch_checks_existence_before_ids(store: quiverdb.Store) -> None:
 
 
 @pytest.mark.parametrize("bad", [[""], ["a\x00b"], ["a", 5], "a", None], ids=repr)
-def test_fetch_with_an_invalid_id_is_invalid_argument(store: quiverdb.Store, bad: Any) -> None:
+def test_fetch_with_an_invalid_id_is_invalid_argument(store: nighdb.Store, bad: Any) -> None:
     make(store, "docs", 2)
     with raises(InvalidArgumentError):
         store.fetch(TENANT, "docs", bad)

@@ -1,4 +1,4 @@
-"""Filters (SPEC §6, §12): syntax, typed semantics, invalid filters, plain-data safety.
+"""Filters (contract §6, §12): syntax, typed semantics, invalid filters, plain-data safety.
 
 Every expected id set is written out by hand: the suite is the specification.
 """
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-import quiverdb
-from quiverdb import InvalidArgumentError
+import nighdb
+from nighdb import InvalidArgumentError
 
 from ._helpers import TENANT, ids, make, matching, raises
 
@@ -40,7 +40,7 @@ ALL = set(TYPED)
 
 
 @pytest.fixture
-def typed(store: quiverdb.Store) -> quiverdb.Store:
+def typed(store: nighdb.Store) -> nighdb.Store:
     make(store, "docs", 2)
     store.upsert(
         TENANT,
@@ -155,12 +155,12 @@ CASES: list[tuple[Any, set[str]]] = [
 
 
 @pytest.mark.parametrize(("flt", "expected"), CASES, ids=[repr(c[0]) for c in CASES])
-def test_filter_selects_exactly(typed: quiverdb.Store, flt: Any, expected: set[str]) -> None:
+def test_filter_selects_exactly(typed: nighdb.Store, flt: Any, expected: set[str]) -> None:
     assert matching(typed, flt) == expected
 
 
-def test_negations_are_exact_complements(typed: quiverdb.Store) -> None:
-    # ne/not_in/$not are the exact negation of eq/in (SPEC §12): absent, null, other types,
+def test_negations_are_exact_complements(typed: nighdb.Store) -> None:
+    # ne/not_in/$not are the exact negation of eq/in (contract §12): absent, null, other types,
     # arrays and objects all pass ne.
     operands: list[Any] = [12, "B", True, False, "12", 0, -7, "nothing"]
     for operand in operands:
@@ -174,7 +174,7 @@ def test_negations_are_exact_complements(typed: quiverdb.Store) -> None:
         assert matching(typed, {"$not": {"v": rng}}) == ALL - inside
 
 
-def test_filter_results_are_ranked(typed: quiverdb.Store) -> None:
+def test_filter_results_are_ranked(typed: nighdb.Store) -> None:
     make(typed, "ranked", 2, metric="l2")
     typed.upsert(
         TENANT,
@@ -189,7 +189,7 @@ def test_filter_results_are_ranked(typed: quiverdb.Store) -> None:
     assert [m.distance for m in got] == pytest.approx([1.0, 3.0, 5.0], abs=1e-6)
 
 
-def test_filters_see_the_latest_metadata(store: quiverdb.Store) -> None:
+def test_filters_see_the_latest_metadata(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0], "metadata": {"v": 1}}])
     store.upsert(TENANT, "docs", [{"id": "b", "vector": [1.0, 0.0], "metadata": {"v": 1}}])
@@ -208,7 +208,7 @@ def test_filters_see_the_latest_metadata(store: quiverdb.Store) -> None:
 
 
 def test_filters_see_writes_of_another_store(
-    store_factory: Callable[[], quiverdb.Store],
+    store_factory: Callable[[], nighdb.Store],
 ) -> None:
     one, two = store_factory(), store_factory()
     make(one, "docs", 2)
@@ -228,7 +228,7 @@ def test_filters_see_writes_of_another_store(
 
 
 @pytest.fixture
-def shaped(store: quiverdb.Store) -> quiverdb.Store:
+def shaped(store: nighdb.Store) -> nighdb.Store:
     make(store, "docs", 2)
     store.upsert(
         TENANT,
@@ -280,12 +280,12 @@ SHAPED_CASES: list[tuple[Any, set[str]]] = [
 
 @pytest.mark.parametrize(("flt", "expected"), SHAPED_CASES, ids=[repr(c[0]) for c in SHAPED_CASES])
 def test_structured_values_and_field_names(
-    shaped: quiverdb.Store, flt: Any, expected: set[str]
+    shaped: nighdb.Store, flt: Any, expected: set[str]
 ) -> None:
     assert matching(shaped, flt) == expected
 
 
-def test_nested_object_filter_is_an_unknown_operator(shaped: quiverdb.Store) -> None:
+def test_nested_object_filter_is_an_unknown_operator(shaped: nighdb.Store) -> None:
     # {"a": {"b": 1}} is an operator object, and "b" is not an operator: paths do not exist.
     with raises(InvalidArgumentError):
         shaped.search(TENANT, "docs", [1.0, 0.0], filter={"a": {"b": 1}})
@@ -294,7 +294,7 @@ def test_nested_object_filter_is_an_unknown_operator(shaped: quiverdb.Store) -> 
 # -- numbers at the edges ----------------------------------------------------------------------
 
 
-def test_large_integers_compare_exactly(store: quiverdb.Store) -> None:
+def test_large_integers_compare_exactly(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     values = {"p53": 2**53, "p53+1": 2**53 + 1, "max": 2**63 - 1, "min": -(2**63), "zero": 0}
     store.upsert(
@@ -371,7 +371,7 @@ INVALID: list[Any] = [
 
 
 @pytest.mark.parametrize("flt", INVALID, ids=[repr(f) for f in INVALID])
-def test_invalid_filter(typed: quiverdb.Store, flt: Any) -> None:
+def test_invalid_filter(typed: nighdb.Store, flt: Any) -> None:
     with raises(InvalidArgumentError):
         typed.search(TENANT, "docs", [1.0, 0.0], filter=flt)
     with raises(InvalidArgumentError):
@@ -379,12 +379,12 @@ def test_invalid_filter(typed: quiverdb.Store, flt: Any) -> None:
 
 
 @pytest.mark.parametrize("flt", ["v", ["v"], 12, [{"v": 12}]], ids=repr)
-def test_a_filter_must_be_an_object(typed: quiverdb.Store, flt: Any) -> None:
+def test_a_filter_must_be_an_object(typed: nighdb.Store, flt: Any) -> None:
     with raises(InvalidArgumentError):
         typed.search(TENANT, "docs", [1.0, 0.0], filter=flt)
 
 
-def test_invalid_filter_on_an_empty_collection_is_still_invalid(store: quiverdb.Store) -> None:
+def test_invalid_filter_on_an_empty_collection_is_still_invalid(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     with raises(InvalidArgumentError):
         store.search(TENANT, "docs", [1.0, 0.0], filter={"f": {}})
@@ -394,7 +394,7 @@ def test_invalid_filter_on_an_empty_collection_is_still_invalid(store: quiverdb.
 
 HOSTILE_KEYS = [
     "x'); DROP TABLE items; --",
-    'x"); DROP TABLE quiver_collections; --',
+    'x"); DROP TABLE nigh_collections; --',
     'he said "hi"',
     "it's",
     "back\\slash",
@@ -434,7 +434,7 @@ HOSTILE_VALUES = [
 ]
 
 
-def test_hostile_keys_and_values_are_plain_data(store: quiverdb.Store) -> None:
+def test_hostile_keys_and_values_are_plain_data(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     make(store, "bystander", 2)
     store.upsert(TENANT, "bystander", [{"id": "safe", "vector": [1.0, 0.0]}])

@@ -1,4 +1,4 @@
-"""Tenants, collection names and item ids (SPEC §1): the rules, and every other character."""
+"""Tenants, collection names and item ids (contract §1): the rules, and every other character."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-import quiverdb
-from quiverdb import Collection, InvalidArgumentError
+import nighdb
+from nighdb import Collection, InvalidArgumentError
 
 from ._helpers import TENANT, ids, make, raises
 
 BAD_NAMES: list[object] = ["", "n" * 257, "a\x00b", "\x00", None, 5, b"bytes", ["a"]]
 BAD_NAME_IDS = ["empty", "257-chars", "nul", "only-nul", "none", "int", "bytes", "list"]
 
-Call = Callable[[quiverdb.Store, Any, Any], object]
+Call = Callable[[nighdb.Store, Any, Any], object]
 
 # Every method that takes a tenant and a collection name, with otherwise valid arguments.
 NAMED_CALLS: dict[str, Call] = {
@@ -34,7 +34,7 @@ NAMED_CALLS: dict[str, Call] = {
 @pytest.mark.parametrize("bad", BAD_NAMES, ids=BAD_NAME_IDS)
 @pytest.mark.parametrize("call", NAMED_CALLS.values(), ids=NAMED_CALLS.keys())
 def test_invalid_tenant_is_rejected_by_every_method(
-    store: quiverdb.Store, call: Call, bad: object
+    store: nighdb.Store, call: Call, bad: object
 ) -> None:
     with raises(InvalidArgumentError):
         call(store, bad, "docs")
@@ -42,7 +42,7 @@ def test_invalid_tenant_is_rejected_by_every_method(
 
 
 @pytest.mark.parametrize("bad", BAD_NAMES, ids=BAD_NAME_IDS)
-def test_invalid_tenant_is_rejected_by_list_collections(store: quiverdb.Store, bad: object) -> None:
+def test_invalid_tenant_is_rejected_by_list_collections(store: nighdb.Store, bad: object) -> None:
     with raises(InvalidArgumentError):
         store.list_collections(bad)  # type: ignore[arg-type]
 
@@ -50,7 +50,7 @@ def test_invalid_tenant_is_rejected_by_list_collections(store: quiverdb.Store, b
 @pytest.mark.parametrize("bad", BAD_NAMES, ids=BAD_NAME_IDS)
 @pytest.mark.parametrize("call", NAMED_CALLS.values(), ids=NAMED_CALLS.keys())
 def test_invalid_collection_name_is_rejected_by_every_method(
-    store: quiverdb.Store, call: Call, bad: object
+    store: nighdb.Store, call: Call, bad: object
 ) -> None:
     make(store, "docs")
     with raises(InvalidArgumentError):
@@ -58,7 +58,7 @@ def test_invalid_collection_name_is_rejected_by_every_method(
     assert [c.name for c in store.list_collections(TENANT)] == ["docs"]
 
 
-def test_length_limits_count_characters(store: quiverdb.Store) -> None:
+def test_length_limits_count_characters(store: nighdb.Store) -> None:
     # 256 characters are fine for tenants and names, 1024 for ids, even when each character
     # takes 4 bytes in UTF-8 (and 2 code units in UTF-16).
     for tenant, name in [("t" * 256, "n" * 256), ("😀" * 256, "é" * 256)]:
@@ -81,7 +81,7 @@ WEIRD = [
     "ünïcødé",
     "日本語",
     "😀",
-    "; DROP TABLE quiver_collections; --",
+    "; DROP TABLE nigh_collections; --",
     "Robert'); DROP TABLE items;--",
     "%2F",
     "a\nb\tc",
@@ -99,7 +99,7 @@ WEIRD = [
 
 
 @pytest.mark.parametrize("weird", WEIRD)
-def test_any_other_character_round_trips(store: quiverdb.Store, weird: str) -> None:
+def test_any_other_character_round_trips(store: nighdb.Store, weird: str) -> None:
     # The same string as tenant, collection name and item id.
     pin = store.ensure_collection(weird, Collection(weird, 2, weird, "l2"))
     assert pin == Collection(weird, 2, weird, "l2")
@@ -119,7 +119,7 @@ def test_any_other_character_round_trips(store: quiverdb.Store, weird: str) -> N
     assert store.list_tenants() == []
 
 
-def test_weird_ids_coexist_in_one_collection(store: quiverdb.Store) -> None:
+def test_weird_ids_coexist_in_one_collection(store: nighdb.Store) -> None:
     make(store, "docs")
     items = [{"id": w, "vector": [1.0, float(n)]} for n, w in enumerate(WEIRD)]
     assert store.upsert(TENANT, "docs", items) == len(WEIRD)
@@ -128,7 +128,7 @@ def test_weird_ids_coexist_in_one_collection(store: quiverdb.Store) -> None:
         assert ids(store.search(TENANT, "docs", [1.0, 0.0], filter={"id": w})) == [w]
 
 
-def test_weird_collection_names_in_one_tenant_stay_distinct(store: quiverdb.Store) -> None:
+def test_weird_collection_names_in_one_tenant_stay_distinct(store: nighdb.Store) -> None:
     for n, w in enumerate(WEIRD, start=1):
         make(store, w, n)
     assert [c.name for c in store.list_collections(TENANT)] == sorted(WEIRD)

@@ -1,4 +1,4 @@
-"""search and search_many (SPEC §1 metrics, §5, §12): exact rankings on hand-computed data."""
+"""search and search_many (contract §1 metrics, §5, §12): exact rankings on hand-computed data."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import DimensionMismatchError, InvalidArgumentError, Match
+import nighdb
+from nighdb import DimensionMismatchError, InvalidArgumentError, Match
 
 from ._helpers import BIG, TENANT, ids, make, raises
 
@@ -29,7 +29,7 @@ def _check(got: list[Match], expected: list[tuple[str, float, float]]) -> None:
 # -- the three metrics ---------------------------------------------------------------------
 
 
-def test_cosine_distance_and_score(store: quiverdb.Store) -> None:
+def test_cosine_distance_and_score(store: nighdb.Store) -> None:
     make(store, "docs", 2, metric="cosine")
     store.upsert(
         TENANT,
@@ -66,7 +66,7 @@ def test_cosine_distance_and_score(store: quiverdb.Store) -> None:
     )
 
 
-def test_cosine_distance_stays_within_0_and_2(store: quiverdb.Store) -> None:
+def test_cosine_distance_stays_within_0_and_2(store: nighdb.Store) -> None:
     make(store, "docs", 7)
     rng = np.random.default_rng(5)
     vectors = rng.standard_normal((50, 7)) * rng.uniform(1e-3, 1e3, (50, 1))
@@ -82,7 +82,7 @@ def test_cosine_distance_stays_within_0_and_2(store: quiverdb.Store) -> None:
         assert opposite[-1].score == pytest.approx(-1.0, abs=1e-6)
 
 
-def test_l2_distance_and_score(store: quiverdb.Store) -> None:
+def test_l2_distance_and_score(store: nighdb.Store) -> None:
     make(store, "docs", 2, metric="l2")
     store.upsert(
         TENANT,
@@ -109,7 +109,7 @@ def test_l2_distance_and_score(store: quiverdb.Store) -> None:
     )
 
 
-def test_ip_distance_and_score(store: quiverdb.Store) -> None:
+def test_ip_distance_and_score(store: nighdb.Store) -> None:
     make(store, "docs", 2, metric="ip")
     store.upsert(
         TENANT,
@@ -133,13 +133,13 @@ def test_ip_distance_and_score(store: quiverdb.Store) -> None:
     )
 
 
-def test_zero_query_is_valid_under_l2(store: quiverdb.Store) -> None:
+def test_zero_query_is_valid_under_l2(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2")
     store.upsert(TENANT, "docs", [{"id": "x", "vector": [2.0, 3.0, 6.0]}])
     _check(store.search(TENANT, "docs", [0.0, 0.0, 0.0]), [("x", 7.0, -7.0)])
 
 
-def test_query_kinds(store: quiverdb.Store) -> None:
+def test_query_kinds(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2")
     store.upsert(TENANT, "docs", [{"id": "x", "vector": [2.0, 3.0, 6.0]}])
     queries: list[Any] = [
@@ -160,7 +160,7 @@ TIED_ORDER = ["10", "9", "A", "B", "Z", "_", "a", "a-", "a0", "b", "é", "\ufffd
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
-def test_ties_are_broken_by_id_in_byte_order(store: quiverdb.Store, metric: str) -> None:
+def test_ties_are_broken_by_id_in_byte_order(store: nighdb.Store, metric: str) -> None:
     make(store, "docs", 3, metric=metric)
     store.upsert(TENANT, "docs", [{"id": i, "vector": [1.0, 2.0, 3.0]} for i in TIED_IDS])
     store.upsert(TENANT, "docs", [{"id": "far", "vector": [-1.0, -2.0, -3.5]}])
@@ -170,7 +170,7 @@ def test_ties_are_broken_by_id_in_byte_order(store: quiverdb.Store, metric: str)
     assert ids(store.search(TENANT, "docs", [1.0, 2.0, 3.0], limit=1)) == ["10"]
 
 
-def test_ties_under_a_filter_are_broken_by_id(store: quiverdb.Store) -> None:
+def test_ties_under_a_filter_are_broken_by_id(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     store.upsert(
         TENANT,
@@ -189,7 +189,7 @@ def test_ties_under_a_filter_are_broken_by_id(store: quiverdb.Store) -> None:
     ("limit", "expected"),
     [(0, 10), (-1, 10), (-100, 10), (1, 1), (3, 3), (15, 15), (16, 15), (BIG, 15)],
 )
-def test_limit(store: quiverdb.Store, limit: int, expected: int) -> None:
+def test_limit(store: nighdb.Store, limit: int, expected: int) -> None:
     make(store, "docs", 2, metric="l2")
     store.upsert(
         TENANT, "docs", [{"id": f"i{n:02d}", "vector": [float(n), 0.0]} for n in range(15)]
@@ -200,7 +200,7 @@ def test_limit(store: quiverdb.Store, limit: int, expected: int) -> None:
     assert [len(r) for r in many] == [expected, expected]
 
 
-def test_default_limit_is_10(store: quiverdb.Store) -> None:
+def test_default_limit_is_10(store: nighdb.Store) -> None:
     make(store, "docs", 2, metric="l2")
     store.upsert(
         TENANT, "docs", [{"id": f"i{n:02d}", "vector": [float(n), 0.0]} for n in range(15)]
@@ -209,7 +209,7 @@ def test_default_limit_is_10(store: quiverdb.Store) -> None:
     assert [len(r) for r in store.search_many(TENANT, "docs", [[0.0, 0.0]])] == [10]
 
 
-def test_filter_applies_before_ranking(store: quiverdb.Store) -> None:
+def test_filter_applies_before_ranking(store: nighdb.Store) -> None:
     # 993 items close to the query, 7 far away; a filter selecting the far ones must still
     # return all 7 (top-min(limit, matches)), in distance order.
     dims = 8
@@ -248,9 +248,7 @@ def test_filter_applies_before_ranking(store: quiverdb.Store) -> None:
 
 
 @pytest.mark.parametrize("query", [[1.0], [1.0, 2.0, 3.0, 4.0], [], np.ones(5)])
-def test_query_of_the_wrong_length_is_a_dimension_mismatch(
-    store: quiverdb.Store, query: Any
-) -> None:
+def test_query_of_the_wrong_length_is_a_dimension_mismatch(store: nighdb.Store, query: Any) -> None:
     make(store, "docs", 3)
     store.upsert(TENANT, "docs", [{"id": "x", "vector": [1.0, 2.0, 3.0]}])
     with raises(DimensionMismatchError) as info:
@@ -262,7 +260,7 @@ def test_query_of_the_wrong_length_is_a_dimension_mismatch(
 
 
 def test_search_many_numpy_of_the_wrong_width_is_a_dimension_mismatch(
-    store: quiverdb.Store,
+    store: nighdb.Store,
 ) -> None:
     make(store, "docs", 3)
     with raises(DimensionMismatchError) as info:
@@ -286,7 +284,7 @@ NAN, INF = float("nan"), float("inf")
     ],
     ids=["nan", "inf", "-inf", "f32-overflow", "strings", "string", "none"],
 )
-def test_invalid_query_values(store: quiverdb.Store, query: Any) -> None:
+def test_invalid_query_values(store: nighdb.Store, query: Any) -> None:
     make(store, "docs", 3, metric="l2")
     with raises(InvalidArgumentError):
         store.search(TENANT, "docs", query)
@@ -294,7 +292,7 @@ def test_invalid_query_values(store: quiverdb.Store, query: Any) -> None:
         store.search_many(TENANT, "docs", [[1.0, 2.0, 3.0], query])
 
 
-def test_zero_query_is_invalid_under_cosine(store: quiverdb.Store) -> None:
+def test_zero_query_is_invalid_under_cosine(store: nighdb.Store) -> None:
     make(store, "docs", 3)
     store.upsert(TENANT, "docs", [{"id": "x", "vector": [1.0, 2.0, 3.0]}])
     with raises(InvalidArgumentError):
@@ -305,7 +303,7 @@ def test_zero_query_is_invalid_under_cosine(store: quiverdb.Store) -> None:
         store.search_many(TENANT, "docs", np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
 
 
-def test_nan_in_a_numpy_batch_is_invalid(store: quiverdb.Store) -> None:
+def test_nan_in_a_numpy_batch_is_invalid(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2")
     with raises(InvalidArgumentError):
         store.search_many(TENANT, "docs", np.array([[1.0, 0.0, 0.0], [NAN, 0.0, 0.0]]))
@@ -314,7 +312,7 @@ def test_nan_in_a_numpy_batch_is_invalid(store: quiverdb.Store) -> None:
 # -- empty results ---------------------------------------------------------------------------
 
 
-def test_empty_collection_or_no_match_returns_empty(store: quiverdb.Store) -> None:
+def test_empty_collection_or_no_match_returns_empty(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     assert store.search(TENANT, "docs", [1.0, 0.0]) == []
     assert store.search_many(TENANT, "docs", [[1.0, 0.0], [0.0, 1.0]]) == [[], []]
@@ -328,7 +326,7 @@ def test_empty_collection_or_no_match_returns_empty(store: quiverdb.Store) -> No
 # -- search_many ---------------------------------------------------------------------------
 
 
-def _seed_many(store: quiverdb.Store) -> list[list[float]]:
+def _seed_many(store: nighdb.Store) -> list[list[float]]:
     make(store, "docs", 4)
     rng = np.random.default_rng(11)
     vectors = rng.standard_normal((200, 4))
@@ -354,7 +352,7 @@ def _same(a: list[Match], b: list[Match]) -> None:
         )
 
 
-def test_search_many_equals_individual_searches(store: quiverdb.Store) -> None:
+def test_search_many_equals_individual_searches(store: nighdb.Store) -> None:
     queries = _seed_many(store)
     for flt in [None, {"odd": True}]:
         many = store.search_many(TENANT, "docs", queries, limit=7, filter=flt)
@@ -367,7 +365,7 @@ def test_search_many_equals_individual_searches(store: quiverdb.Store) -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_search_many_accepts_a_2d_numpy_array(store: quiverdb.Store, dtype: Any) -> None:
+def test_search_many_accepts_a_2d_numpy_array(store: nighdb.Store, dtype: Any) -> None:
     queries = _seed_many(store)
     matrix = np.array(queries, dtype=dtype)
     many = store.search_many(TENANT, "docs", matrix, limit=5)
@@ -379,13 +377,13 @@ def test_search_many_accepts_a_2d_numpy_array(store: quiverdb.Store, dtype: Any)
     assert [ids(r) for r in rows] == [ids(r) for r in many]
 
 
-def test_search_many_with_no_queries_returns_empty(store: quiverdb.Store) -> None:
+def test_search_many_with_no_queries_returns_empty(store: nighdb.Store) -> None:
     _seed_many(store)
     assert store.search_many(TENANT, "docs", []) == []
     assert store.search_many(TENANT, "docs", np.empty((0, 4))) == []
 
 
-def test_search_many_repeated_query(store: quiverdb.Store) -> None:
+def test_search_many_repeated_query(store: nighdb.Store) -> None:
     queries = _seed_many(store)
     many = store.search_many(TENANT, "docs", [queries[0], queries[0]], limit=3)
     assert ids(many[0]) == ids(many[1])
@@ -419,7 +417,7 @@ RICH_METADATA: dict[str, Any] = {
 }
 
 
-def test_match_returns_metadata_and_text_as_stored(store: quiverdb.Store) -> None:
+def test_match_returns_metadata_and_text_as_stored(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     text = "Some text\nwith lines, ünïcødé, 😀, 'quotes' and \"doubles\"\t\\"
     store.upsert(
@@ -447,7 +445,7 @@ def test_match_returns_metadata_and_text_as_stored(store: quiverdb.Store) -> Non
     assert (first.metadata, first.text) == (RICH_METADATA, text)
 
 
-def test_returned_metadata_is_a_fresh_copy(store: quiverdb.Store) -> None:
+def test_returned_metadata_is_a_fresh_copy(store: nighdb.Store) -> None:
     make(store, "docs", 2)
     meta = {"tags": ["a"], "n": 1}
     store.upsert(TENANT, "docs", [{"id": "x", "vector": [1.0, 0.0], "metadata": meta}])
@@ -474,8 +472,8 @@ def _oracle(vectors: Any, query: Any, metric: str) -> Any:
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
-def test_search_is_exact(store: quiverdb.Store, metric: str) -> None:
-    # SPEC §5: exact by default. Every returned distance is the true one, and the list is the
+def test_search_is_exact(store: nighdb.Store, metric: str) -> None:
+    # contract §5: exact by default. Every returned distance is the true one, and the list is the
     # true top-k (positions may only swap between distances equal to 1e-6).
     n, dims, k = 3000, 32, 25
     make(store, "docs", dims, metric=metric)
@@ -505,7 +503,7 @@ def test_search_is_exact(store: quiverdb.Store, metric: str) -> None:
 @pytest.mark.parametrize("flt", [None, {"g": {"lt": 2}}, {"g": 9}])
 @pytest.mark.parametrize("limit", [1, 7, 400])
 def test_search_many_of_many_queries_equals_one_by_one(
-    store: quiverdb.Store, metric: str, flt: dict[str, Any] | None, limit: int
+    store: nighdb.Store, metric: str, flt: dict[str, Any] | None, limit: int
 ) -> None:
     # Enough queries and rows for every batched path (the PostgreSQL backend streams the
     # collection once for 32+ exact queries), with exact ties: each vector is stored twice.

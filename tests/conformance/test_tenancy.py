@@ -1,9 +1,9 @@
-"""Tenant isolation (SPEC §1, §2): identical names and ids, never shared, never leaked."""
+"""Tenant isolation (contract §1, §2): identical names and ids, never shared, never leaked."""
 
 from __future__ import annotations
 
-import quiverdb
-from quiverdb import Collection, CollectionNotFoundError
+import nighdb
+from nighdb import Collection, CollectionNotFoundError
 
 from ._helpers import BIG, ids, make, matching, raises
 
@@ -11,7 +11,7 @@ A, B = "tenant-a", "tenant-b"
 ITEM_IDS = ["x", "y", "z"]
 
 
-def _seed(store: quiverdb.Store) -> None:
+def _seed(store: nighdb.Store) -> None:
     make(store, "docs", 2, model="model-a", tenant=A)
     make(store, "docs", 2, model="model-b", tenant=B)
     for tenant, direction in [(A, [1.0, 0.0]), (B, [0.0, 1.0])]:
@@ -30,11 +30,11 @@ def _seed(store: quiverdb.Store) -> None:
         )
 
 
-def _owners(store: quiverdb.Store, tenant: str) -> set[str]:
+def _owners(store: nighdb.Store, tenant: str) -> set[str]:
     return {m.metadata["owner"] for m in store.search(tenant, "docs", [1.0, 1.0], limit=BIG)}
 
 
-def test_reads_see_only_the_own_tenant(store: quiverdb.Store) -> None:
+def test_reads_see_only_the_own_tenant(store: nighdb.Store) -> None:
     _seed(store)
     for tenant in (A, B):
         assert store.count(tenant, "docs") == 3
@@ -58,7 +58,7 @@ def test_reads_see_only_the_own_tenant(store: quiverdb.Store) -> None:
     assert store.search(B, "docs", [0.0, 1.0], limit=1)[0].text == f"{B}:x"
 
 
-def test_writes_in_one_tenant_never_change_another(store: quiverdb.Store) -> None:
+def test_writes_in_one_tenant_never_change_another(store: nighdb.Store) -> None:
     _seed(store)
     store.upsert(A, "docs", [{"id": "x", "vector": [5.0, 5.0], "metadata": {"owner": "new"}}])
     store.upsert(A, "docs", [{"id": "only-a", "vector": [1.0, 1.0], "metadata": {"owner": A}}])
@@ -73,7 +73,7 @@ def test_writes_in_one_tenant_never_change_another(store: quiverdb.Store) -> Non
     assert store.count(B, "docs") == 3
 
 
-def test_pins_are_per_tenant(store: quiverdb.Store) -> None:
+def test_pins_are_per_tenant(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2", tenant=A)
     # The same name with an incompatible pin is no conflict in another tenant.
     assert store.ensure_collection(B, Collection("docs", 5, "m", "ip")) == Collection(
@@ -85,7 +85,7 @@ def test_pins_are_per_tenant(store: quiverdb.Store) -> None:
     assert store.count(A, "docs") == 1 and store.count(B, "docs") == 1
 
 
-def test_drop_in_one_tenant_leaves_the_other_intact(store: quiverdb.Store) -> None:
+def test_drop_in_one_tenant_leaves_the_other_intact(store: nighdb.Store) -> None:
     _seed(store)
     assert store.drop_collection(A, "docs") == 3
     assert store.describe_collection(A, "docs") is None
@@ -102,7 +102,7 @@ def test_drop_in_one_tenant_leaves_the_other_intact(store: quiverdb.Store) -> No
     assert store.count(B, "docs") == 3
 
 
-def test_a_collection_of_another_tenant_does_not_exist(store: quiverdb.Store) -> None:
+def test_a_collection_of_another_tenant_does_not_exist(store: nighdb.Store) -> None:
     make(store, "private", 2, tenant=A)
     store.upsert(A, "private", [{"id": "secret", "vector": [1.0, 0.0]}])
     assert store.describe_collection(B, "private") is None
@@ -118,7 +118,7 @@ def test_a_collection_of_another_tenant_does_not_exist(store: quiverdb.Store) ->
     assert store.list_tenants() == [A]
 
 
-def test_tenant_names_are_exact(store: quiverdb.Store) -> None:
+def test_tenant_names_are_exact(store: nighdb.Store) -> None:
     # Case, whitespace and prefixes make different tenants.
     for n, tenant in enumerate(["t", "T", "t ", " t", "tt", "t/"]):
         make(store, "docs", n + 1, tenant=tenant)

@@ -1,4 +1,4 @@
-"""upsert (SPEC §4, §1 validation, §12): insert or replace by id, validated, all or nothing."""
+"""upsert (contract §4, §1 validation, §12): insert or replace by id, validated, all or nothing."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import DimensionMismatchError, InvalidArgumentError, Item
+import nighdb
+from nighdb import DimensionMismatchError, InvalidArgumentError, Item
 
 from ._helpers import BIG, TENANT, ids, make, raises, snapshot
 
@@ -16,7 +16,7 @@ NAN, INF = float("nan"), float("inf")
 PROBES = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.3, -0.2, 1.0]]
 
 
-def _get(store: quiverdb.Store, item_id: str, collection: str = "docs") -> quiverdb.Match:
+def _get(store: nighdb.Store, item_id: str, collection: str = "docs") -> nighdb.Match:
     [match] = store.search(TENANT, collection, [1.0, 1.0, 1.0], filter={"id": item_id})
     return match
 
@@ -24,7 +24,7 @@ def _get(store: quiverdb.Store, item_id: str, collection: str = "docs") -> quive
 # -- return value, replacement, duplicates -----------------------------------------------
 
 
-def test_upsert_returns_the_number_of_items(store: quiverdb.Store) -> None:
+def test_upsert_returns_the_number_of_items(store: nighdb.Store) -> None:
     make(store, "docs", 3)
     items = [{"id": f"i{n}", "vector": [1.0, float(n), 0.0]} for n in range(5)]
     assert store.upsert(TENANT, "docs", items) == 5
@@ -35,14 +35,14 @@ def test_upsert_returns_the_number_of_items(store: quiverdb.Store) -> None:
     assert store.count(TENANT, "docs") == 5
 
 
-def test_empty_batch_returns_zero_and_changes_nothing(store: quiverdb.Store) -> None:
+def test_empty_batch_returns_zero_and_changes_nothing(store: nighdb.Store) -> None:
     make(store, "docs", 3)
     store.upsert(TENANT, "docs", [{"id": "a", "vector": [1.0, 0.0, 0.0]}])
     assert store.upsert(TENANT, "docs", []) == 0
     assert store.list_ids(TENANT, "docs") == ["a"]
 
 
-def test_duplicates_count_each_time_and_the_last_wins(store: quiverdb.Store) -> None:
+def test_duplicates_count_each_time_and_the_last_wins(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2")
     batch = [
         {"id": "a", "vector": [1.0, 0.0, 0.0], "metadata": {"v": 1}, "text": "first"},
@@ -57,7 +57,7 @@ def test_duplicates_count_each_time_and_the_last_wins(store: quiverdb.Store) -> 
     assert match.distance == pytest.approx(0.0, abs=1e-6)
 
 
-def test_replacement_is_total(store: quiverdb.Store) -> None:
+def test_replacement_is_total(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2")
     store.upsert(
         TENANT,
@@ -83,7 +83,7 @@ def test_replacement_is_total(store: quiverdb.Store) -> None:
 # -- accepted input shapes -----------------------------------------------------------------
 
 
-def test_items_mappings_and_vector_kinds_are_accepted(store: quiverdb.Store) -> None:
+def test_items_mappings_and_vector_kinds_are_accepted(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2")
     batch: list[Any] = [
         Item("item-list", [1.0, 2.0, 3.0], {"kind": "item"}, "an Item"),
@@ -110,14 +110,14 @@ def test_items_mappings_and_vector_kinds_are_accepted(store: quiverdb.Store) -> 
     assert _get(store, "map-tuple").metadata == {"kind": "map"}
 
 
-def test_vectors_are_stored_with_float32_precision_or_better(store: quiverdb.Store) -> None:
+def test_vectors_are_stored_with_float32_precision_or_better(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2")
     store.upsert(TENANT, "docs", [{"id": "a", "vector": [0.1, 1e-3, 12345.678]}])
     [m] = store.search(TENANT, "docs", [0.1, 1e-3, 12345.678])
     assert m.distance == pytest.approx(0.0, abs=1e-3)
 
 
-def test_a_large_batch_is_written_in_one_call(store: quiverdb.Store) -> None:
+def test_a_large_batch_is_written_in_one_call(store: nighdb.Store) -> None:
     make(store, "big", 4, metric="l2")
     n = 50_000
     rng = np.random.default_rng(7)
@@ -140,7 +140,7 @@ def test_a_large_batch_is_written_in_one_call(store: quiverdb.Store) -> None:
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip"])
-def test_zero_vectors_are_fine_outside_cosine(store: quiverdb.Store, metric: str) -> None:
+def test_zero_vectors_are_fine_outside_cosine(store: nighdb.Store, metric: str) -> None:
     make(store, "docs", 3, metric=metric)
     assert store.upsert(TENANT, "docs", [{"id": "zero", "vector": [0.0, 0.0, 0.0]}]) == 1
     [m] = store.search(TENANT, "docs", [1.0, 2.0, 2.0])
@@ -151,7 +151,7 @@ def test_zero_vectors_are_fine_outside_cosine(store: quiverdb.Store, metric: str
 # -- boundaries that are valid -------------------------------------------------------------
 
 
-def test_values_at_the_limits_are_accepted(store: quiverdb.Store) -> None:
+def test_values_at_the_limits_are_accepted(store: nighdb.Store) -> None:
     make(store, "docs", 3)
     meta = {
         "max": 2**63 - 1,
@@ -178,9 +178,9 @@ def test_values_at_the_limits_are_accepted(store: quiverdb.Store) -> None:
     ],
 )
 def test_large_finite_float32_values_are_stored_and_searchable(
-    store: quiverdb.Store, metric: str, expected: list[tuple[str, float]]
+    store: nighdb.Store, metric: str, expected: list[tuple[str, float]]
 ) -> None:
-    # 3e38 is finite in float32 (max ~3.4e38): SPEC §1 accepts it, so search must rank it.
+    # 3e38 is finite in float32 (max ~3.4e38): contract §1 accepts it, so search must rank it.
     make(store, "docs", 3, metric=metric)
     store.upsert(
         TENANT,
@@ -197,7 +197,7 @@ def test_large_finite_float32_values_are_stored_and_searchable(
 
 V = [1.0, 2.0, 3.0]
 
-BAD_ITEMS: list[tuple[str, Any, type[quiverdb.QuiverError]]] = [
+BAD_ITEMS: list[tuple[str, Any, type[nighdb.NighError]]] = [
     ("empty-id", {"id": "", "vector": V}, InvalidArgumentError),
     ("id-1025-chars", {"id": "x" * 1025, "vector": V}, InvalidArgumentError),
     ("id-with-nul", {"id": "a\x00b", "vector": V}, InvalidArgumentError),
@@ -283,7 +283,7 @@ BAD_ITEMS: list[tuple[str, Any, type[quiverdb.QuiverError]]] = [
 ]
 
 
-def _seed(store: quiverdb.Store) -> None:
+def _seed(store: nighdb.Store) -> None:
     make(store, "docs", 3)
     store.upsert(
         TENANT,
@@ -299,7 +299,7 @@ def _seed(store: quiverdb.Store) -> None:
     ("bad", "error"), [(b, e) for _, b, e in BAD_ITEMS], ids=[n for n, _, _ in BAD_ITEMS]
 )
 def test_a_bad_last_item_leaves_the_store_unchanged(
-    store: quiverdb.Store, bad: Any, error: type[quiverdb.QuiverError]
+    store: nighdb.Store, bad: Any, error: type[nighdb.NighError]
 ) -> None:
     _seed(store)
     before = snapshot(store, "docs", PROBES)
@@ -320,7 +320,7 @@ def test_a_bad_last_item_leaves_the_store_unchanged(
     assert before["e1"][1:] == ({"k": "orig1"}, "one")
 
 
-def test_a_bad_first_item_writes_nothing(store: quiverdb.Store) -> None:
+def test_a_bad_first_item_writes_nothing(store: nighdb.Store) -> None:
     _seed(store)
     before = snapshot(store, "docs", PROBES)
     batch = [{"id": "", "vector": V}] + [
@@ -331,7 +331,7 @@ def test_a_bad_first_item_writes_nothing(store: quiverdb.Store) -> None:
     assert snapshot(store, "docs", PROBES) == before
 
 
-def test_bad_item_in_a_large_batch_writes_nothing(store: quiverdb.Store) -> None:
+def test_bad_item_in_a_large_batch_writes_nothing(store: nighdb.Store) -> None:
     _seed(store)
     before = snapshot(store, "docs", PROBES)
     batch: list[Any] = [{"id": f"good{n}", "vector": [1.0, float(n), 0.0]} for n in range(30_000)]
@@ -341,7 +341,7 @@ def test_bad_item_in_a_large_batch_writes_nothing(store: quiverdb.Store) -> None
     assert snapshot(store, "docs", PROBES) == before
 
 
-FIRST_FAILURE: list[tuple[list[Any], type[quiverdb.QuiverError], int | None]] = [
+FIRST_FAILURE: list[tuple[list[Any], type[nighdb.NighError], int | None]] = [
     ([{"id": "", "vector": V}, {"id": "b", "vector": [1.0]}], InvalidArgumentError, None),
     ([{"id": "b", "vector": [1.0]}, {"id": "", "vector": V}], DimensionMismatchError, 1),
     (
@@ -369,9 +369,9 @@ FIRST_FAILURE: list[tuple[list[Any], type[quiverdb.QuiverError], int | None]] = 
 
 @pytest.mark.parametrize(("batch", "error", "got"), FIRST_FAILURE)
 def test_the_first_failing_item_decides_the_error(
-    store: quiverdb.Store,
+    store: nighdb.Store,
     batch: list[Any],
-    error: type[quiverdb.QuiverError],
+    error: type[nighdb.NighError],
     got: int | None,
 ) -> None:
     _seed(store)
@@ -383,7 +383,7 @@ def test_the_first_failing_item_decides_the_error(
     assert store.count(TENANT, "docs") == 2
 
 
-def test_upsert_into_one_collection_never_touches_another(store: quiverdb.Store) -> None:
+def test_upsert_into_one_collection_never_touches_another(store: nighdb.Store) -> None:
     make(store, "a", 3)
     make(store, "b", 3)
     store.upsert(TENANT, "a", [{"id": "x", "vector": V, "text": "in a"}])

@@ -14,19 +14,19 @@ import sys
 import time
 from typing import Any
 
-import quiverdb
+import nighdb
 
 from ._data import TENANT, batch_items
 
 
-def crash_writer(store: quiverdb.Store, job: dict[str, Any]) -> None:
+def crash_writer(store: nighdb.Store, job: dict[str, Any]) -> None:
     size, dims = job["batch_size"], job["dims"]
     for batch in range(job["first_batch"], job["first_batch"] + job["max_batches"]):
         store.upsert(TENANT, job["collection"], batch_items(0, batch, size, dims))
         print(batch, flush=True)
 
 
-def load_writer(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
+def load_writer(store: nighdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     writer, size, dims = job["writer"], job["batch_size"], job["dims"]
     deadline = time.monotonic() + job["seconds"]
     batch = 0
@@ -37,7 +37,7 @@ def load_writer(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     return {"batches": batch}
 
 
-def load_reader(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
+def load_reader(store: nighdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     """Windows of batches: each batch is seen whole or not at all, and never disappears."""
     size, dims, writers = job["batch_size"], job["dims"], job["writers"]
     rng = random.Random(job["seed"])
@@ -68,7 +68,7 @@ def load_reader(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     return {"reads": reads, "batches_checked": batches_checked}
 
 
-def full_disk(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
+def full_disk(store: nighdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     """Upsert after the file size limit (RLIMIT_FSIZE) was lowered: the disk is 'full'."""
     import resource
     import signal
@@ -78,11 +78,11 @@ def full_disk(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     return _attempt(store, job)
 
 
-def _attempt(store: quiverdb.Store, job: dict[str, Any]) -> dict[str, Any]:
+def _attempt(store: nighdb.Store, job: dict[str, Any]) -> dict[str, Any]:
     items = batch_items(1, 0, job["batch_size"], job["dims"])
     try:
         store.upsert(TENANT, job["collection"], items)
-    except quiverdb.QuiverError as err:
+    except nighdb.NighError as err:
         return {"error": type(err).__name__, "code": err.code, "message": str(err)}
     return {"error": None}
 
@@ -91,14 +91,14 @@ def read_only(job: dict[str, Any]) -> dict[str, Any]:
     """Open a read-only file (as an unprivileged user when started as root) and write."""
     import os
 
-    import quiverdb.backends.sqlite  # the interpreter may live where nobody can read (/root)
+    import nighdb.backends.sqlite  # the interpreter may live where nobody can read (/root)
 
     if os.geteuid() == 0:
         os.setgid(65534)
         os.setuid(65534)  # root ignores file modes; nobody does not
     try:
-        store = quiverdb.open_store(job["url"])
-    except quiverdb.QuiverError as err:
+        store = nighdb.open_store(job["url"])
+    except nighdb.NighError as err:
         return {"stage": "open", "error": type(err).__name__, "code": err.code}
     try:
         result = _attempt(store, job)
@@ -114,7 +114,7 @@ def main() -> None:
         print(json.dumps(read_only(job)), flush=True)
         return
     options = job.get("options", {})
-    store = quiverdb.open_store(job["url"], **options)
+    store = nighdb.open_store(job["url"], **options)
     try:
         print("ready", flush=True)
         sys.stdin.readline()

@@ -12,11 +12,11 @@ from typing import Any
 from hypothesis import strategies as st
 
 SQL = [
-    "'; DROP TABLE quiver_collections; --",
+    "'; DROP TABLE nigh_collections; --",
     '" OR 1=1 --',
     "') OR ('1'='1",
-    "quiver_items_1",
-    "x' UNION SELECT key_hash FROM quiver_api_keys --",
+    "nigh_items_1",
+    "x' UNION SELECT key_hash FROM nigh_api_keys --",
     "%",
     "_",
     "\\",

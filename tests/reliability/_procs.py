@@ -1,7 +1,7 @@
-"""Child processes and ``quiver serve`` nodes for the reliability tests, always cleaned up.
+"""Child processes and ``nigh serve`` nodes for the reliability tests, always cleaned up.
 
 ``Children`` starts ``tests.reliability._child`` jobs and kills whatever is still running on
-exit. ``ServeNode`` is a real ``quiver serve`` on 127.0.0.1 (port 0, the port read from its
+exit. ``ServeNode`` is a real ``nigh serve`` on 127.0.0.1 (port 0, the port read from its
 start line on stderr) whose whole output (stderr and stdout) is kept, so tests can read its log.
 """
 
@@ -20,7 +20,7 @@ from typing import IO, Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-QUIVER = str(Path(sys.executable).with_name("quiver"))
+NIGH = str(Path(sys.executable).with_name("nigh"))
 
 
 class Child:
@@ -99,20 +99,20 @@ class Children:
             child.kill()
 
 
-def quiver(*args: str) -> str:
-    done = subprocess.run([QUIVER, *args], capture_output=True, text=True, timeout=60)
+def nigh(*args: str) -> str:
+    done = subprocess.run([NIGH, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 def create_key(store_url: str, tenant: str | None) -> str:
     flags = ["--admin"] if tenant is None else ["--tenant", tenant]
-    created = json.loads(quiver("keys", "create", *flags, "--json", "--store", store_url))
+    created = json.loads(nigh("keys", "create", *flags, "--json", "--store", store_url))
     return str(created["key"])
 
 
 class ServeNode:
-    """``quiver serve`` (or any command printing the same start line) on a loopback port."""
+    """``nigh serve`` (or any command printing the same start line) on a loopback port."""
 
     def __init__(self, command: list[str], *, start_timeout: float = 60) -> None:
         self.log: list[str] = []
@@ -136,9 +136,9 @@ class ServeNode:
             raise
 
     @classmethod
-    def quiver_serve(cls, store_url: str, *extra: str) -> ServeNode:
+    def nigh_serve(cls, store_url: str, *extra: str) -> ServeNode:
         return cls(
-            [QUIVER, "serve", "--store", store_url, "--host", "127.0.0.1", "--port", "0", *extra]
+            [NIGH, "serve", "--store", store_url, "--host", "127.0.0.1", "--port", "0", *extra]
         )
 
     def _read(self) -> None:
@@ -154,7 +154,7 @@ class ServeNode:
                 line = self._lines.get(timeout=max(0.05, deadline - time.monotonic()))
             except queue.Empty:
                 raise AssertionError("the node did not start:\n" + "".join(self.log)) from None
-            if line.startswith("quiver serve:"):
+            if line.startswith("nigh serve:"):
                 return int(line.rsplit(":", 1)[1])
 
     def text(self) -> str:

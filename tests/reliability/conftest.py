@@ -1,6 +1,6 @@
 """Soak mode and the figures every reliability test reports.
 
-``--soak`` (or ``QUIVER_SOAK=1``, what ``make soak`` sets) switches every test to its long
+``--soak`` (or ``NIGH_SOAK=1``, what ``make soak`` sets) switches every test to its long
 version through ``scale(short, long)``; ``make test`` runs the short ones.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 _FIGURES: dict[str, dict[str, Any]] = {}
-_SOAK_ENV = "QUIVER_SOAK"
+_SOAK_ENV = "NIGH_SOAK"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,7 +23,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--soak",
         action="store_true",
         default=False,
-        help="run the long (soak) versions of tests/reliability (also: QUIVER_SOAK=1)",
+        help="run the long (soak) versions of tests/reliability (also: NIGH_SOAK=1)",
     )
 
 
@@ -71,7 +71,7 @@ def figures(request: pytest.FixtureRequest, scale: Scale) -> Iterator[Figures]:
 
 
 def _figures_path(config: pytest.Config) -> Path:
-    explicit = os.environ.get("QUIVER_RELIABILITY_FIGURES")
+    explicit = os.environ.get("NIGH_RELIABILITY_FIGURES")
     if explicit:
         return Path(explicit)
     factory = getattr(config, "_tmp_path_factory", None)

@@ -16,8 +16,8 @@ import apsw
 import numpy as np
 import pytest
 
-import quiverdb
-from quiverdb import Collection
+import nighdb
+from nighdb import Collection
 
 from .. import pg_server
 from ._data import TENANT, batch_id, batch_items
@@ -46,7 +46,7 @@ def _integrity(url: str) -> None:
 
 
 def _check_batches(
-    store: quiverdb.Store, acked: set[int], attempted: int, exact_from: int = 0
+    store: nighdb.Store, acked: set[int], attempted: int, exact_from: int = 0
 ) -> set[int]:
     """All-or-nothing for every attempted batch; acknowledged ones present, and exact from
     batch ``exact_from`` on. Returns the batches present."""
@@ -75,7 +75,7 @@ def test_sigkill_in_the_middle_of_upserts(
 ) -> None:
     kills = scale(10, 50)
     rng = random.Random(7)
-    with quiverdb.open_store(crash_url) as store:
+    with nighdb.open_store(crash_url) as store:
         store.ensure_collection(TENANT, Collection("crash", DIMS))
     acked: set[int] = set()
     next_batch = 0
@@ -110,10 +110,10 @@ def test_sigkill_in_the_middle_of_upserts(
         first, last = next_batch, max(acked)
         next_batch = last + 2  # the in-flight batch (last + 1) may or may not have committed
         _integrity(crash_url)
-        with quiverdb.open_store(crash_url) as store:
+        with nighdb.open_store(crash_url) as store:
             present = _check_batches(store, acked, next_batch, exact_from=first)
         in_flight_lost += last + 1 not in present
-    with quiverdb.open_store(crash_url) as store:
+    with nighdb.open_store(crash_url) as store:
         assert _check_batches(store, acked, next_batch) >= acked  # everything, once more
         # The store still works: write, search, delete after all those kills.
         assert store.upsert(TENANT, "crash", [{"id": "after", "vector": [1.0] * DIMS}]) == 1

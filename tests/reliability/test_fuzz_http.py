@@ -21,9 +21,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quiverdb.service import ServiceLimits
-from quiverdb.service.testing import InProcessService
-from quiverdb.service.wire import encode_segment
+from nighdb.service import ServiceLimits
+from nighdb.service.testing import InProcessService
+from nighdb.service.wire import encode_segment
 
 from . import _hostile as h
 from .conftest import Figures, soak_mode

@@ -1,6 +1,6 @@
 """Hostile input through the library (issue 7): property-based fuzzing on SQLite and Postgres.
 
-Every case ends in a coded ``QuiverError`` (``invalid_argument`` or ``dimension_mismatch``
+Every case ends in a coded ``NighError`` (``invalid_argument`` or ``dimension_mismatch``
 for input problems: never ``unavailable``, which would be a driver error in disguise) or in
 a correct result; never an uncoded exception. Nothing invalid is stored: a refused upsert
 leaves the count unchanged, and an accepted one reads back exactly as given (finite float32
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import quiverdb
-from quiverdb import Collection
+import nighdb
+from nighdb import Collection
 
 from .. import pg_server
 from ..reference_filter import matches, valid
@@ -37,12 +37,12 @@ _names = itertools.count()
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def fuzz_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[quiverdb.Store]:
+) -> Iterator[nighdb.Store]:
     if request.param == "postgres":
         url = pg_server.url_for(tmp_path_factory.mktemp("fuzz-pg"))
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         yield store
 
 
@@ -57,7 +57,7 @@ def examples(config: pytest.Config, short: int, long: int) -> Any:
 
 
 def coded(err: BaseException) -> str:
-    assert isinstance(err, quiverdb.QuiverError), f"uncoded {type(err).__name__}: {err!r}"
+    assert isinstance(err, nighdb.NighError), f"uncoded {type(err).__name__}: {err!r}"
     return err.code
 
 
@@ -71,7 +71,7 @@ def settings_for(pytestconfig: pytest.Config) -> Any:
 
 
 def test_hostile_items(
-    fuzz_store: quiverdb.Store, pytestconfig: pytest.Config, figures: Figures
+    fuzz_store: nighdb.Store, pytestconfig: pytest.Config, figures: Figures
 ) -> None:
     store = fuzz_store
     name = f"items-{next(_names)}"
@@ -118,7 +118,7 @@ def test_hostile_items(
         assert got.id == item_id
         assert got.vector.dtype == np.float32 and np.isfinite(got.vector).all(), got.vector
         assert np.array_equal(got.vector, np.asarray(vector, dtype=np.float32))
-        # None is "absent" for the optional fields: metadata {} and text "" (SPEC §4).
+        # None is "absent" for the optional fields: metadata {} and text "" (contract §4).
         assert _json_equal(got.metadata, {} if metadata is None else metadata), got.metadata
         assert got.text == ("" if text is None else text)
         assert store.delete("fuzz", name, [item_id]) == 1
@@ -131,7 +131,7 @@ def test_hostile_items(
 
 
 def test_hostile_names_and_pins(
-    fuzz_store: quiverdb.Store, pytestconfig: pytest.Config, figures: Figures
+    fuzz_store: nighdb.Store, pytestconfig: pytest.Config, figures: Figures
 ) -> None:
     store = fuzz_store
     outcomes: dict[str, int] = {}
@@ -173,7 +173,7 @@ def test_hostile_names_and_pins(
             assert code in INPUT_CODES | {"collection_conflict"}, (code, err)
             outcomes[code] = outcomes.get(code, 0) + 1
             if code == "invalid_argument" and isinstance(tenant, str) and isinstance(name, str):
-                with contextlib.suppress(quiverdb.InvalidArgumentError):  # the tenant itself
+                with contextlib.suppress(nighdb.InvalidArgumentError):  # the tenant itself
                     assert name not in [c.name for c in store.list_collections(tenant)]
             return
         outcomes["created"] = outcomes.get("created", 0) + 1
@@ -201,7 +201,7 @@ SEED = [
 
 
 def test_hostile_filters_and_queries(
-    fuzz_store: quiverdb.Store, pytestconfig: pytest.Config, figures: Figures
+    fuzz_store: nighdb.Store, pytestconfig: pytest.Config, figures: Figures
 ) -> None:
     store = fuzz_store
     name = f"filters-{next(_names)}"
@@ -224,7 +224,7 @@ def test_hostile_filters_and_queries(
             outcomes[code] = outcomes.get(code, 0) + 1
             return
         outcomes["answered"] = outcomes.get("answered", 0) + 1
-        # A correct result: a valid filter (by an independent reading of SPEC §6), only
+        # A correct result: a valid filter (by an independent reading of contract §6), only
         # matching items, and every matching item when the limit allows.
         assert filter_ is None or valid(filter_), filter_
         expected = {i for i, _, m in SEED if matches(filter_, i, m)}
@@ -243,7 +243,7 @@ def test_hostile_filters_and_queries(
 
 
 @pytest.mark.parametrize("depth", [100, 1000, 50_000])
-def test_deeply_nested_metadata_and_filters(fuzz_store: quiverdb.Store, depth: int) -> None:
+def test_deeply_nested_metadata_and_filters(fuzz_store: nighdb.Store, depth: int) -> None:
     store = fuzz_store
     name = f"deep-{next(_names)}"
     store.ensure_collection("fuzz", Collection(name, DIMS))
@@ -264,9 +264,9 @@ def test_deeply_nested_metadata_and_filters(fuzz_store: quiverdb.Store, depth: i
 
 
 @pytest.mark.parametrize("limit", [2**31, 2**63 - 1, 2**63, 2**64, 10**30])
-def test_a_huge_limit_means_every_match(fuzz_store: quiverdb.Store, limit: int) -> None:
+def test_a_huge_limit_means_every_match(fuzz_store: nighdb.Store, limit: int) -> None:
     """Found by the soak fuzzing: PostgreSQL answered a limit past bigint with an 'internal'
-    error (22003) instead of min(limit, matches) results (SPEC §5)."""
+    error (22003) instead of min(limit, matches) results (contract §5)."""
     store = fuzz_store
     name = f"limit-{next(_names)}"
     store.ensure_collection("fuzz", Collection(name, DIMS, "", "l2"))

@@ -2,7 +2,7 @@
 
 That file covers each limit's coded answer in process (body size, items, queries, search
 limit, dimensions, pages, huge numbers). Here: deeply nested filters and metadata in JSON
-bodies (deeper than any recursive parser goes) are coded 4xx, and a real ``quiver serve``
+bodies (deeper than any recursive parser goes) are coded 4xx, and a real ``nigh serve``
 keeps serving other clients, promptly, while an oversized upload is streaming in and being
 refused.
 """
@@ -27,7 +27,7 @@ BODY_LIMIT = 1024 * 1024
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeNode, str]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('limits') / 'store.db'}"
     key = create_key(url, "acme")
-    with ServeNode.quiver_serve(
+    with ServeNode.nigh_serve(
         url, "--max-body-bytes", str(BODY_LIMIT), "--max-items", "1000", "--no-access-log"
     ) as served:
         with httpx.Client(base_url=served.url, timeout=30) as http:

@@ -1,7 +1,7 @@
 """Concurrency under load (issue 7), for a fixed duration.
 
 * Several writer and reader *processes* on one SQLite file.
-* Two ``quiver serve`` nodes on one PostgreSQL, writer and reader clients spread over both.
+* Two ``nigh serve`` nodes on one PostgreSQL, writer and reader clients spread over both.
 
 Zero errors (every child exits 0; every HTTP answer is a success), zero lost or duplicated
 writes (a final reconciliation of every id and vector against what the writers were told
@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-import quiverdb
-from quiverdb import Collection
+import nighdb
+from nighdb import Collection
 
 from .. import pg_server
 from ._data import TENANT, batch_id, batch_items
@@ -33,7 +33,7 @@ DIMS = 16
 SIZE = 40
 
 
-def reconcile(store: quiverdb.Store, collection: str, batches: dict[int, int]) -> int:
+def reconcile(store: nighdb.Store, collection: str, batches: dict[int, int]) -> int:
     """Every acknowledged item present exactly once with its exact vector, nothing else."""
     expected = {
         batch_id(w, b, k): (w, b, k)
@@ -63,7 +63,7 @@ def test_processes_write_and_read_one_sqlite_file(
     url = f"sqlite:///{tmp_path / 'load.db'}"
     writers, readers = 3, 2
     seconds = scale.seconds(4.0, 60.0)
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         store.ensure_collection(TENANT, Collection("load", DIMS))
     common = {"url": url, "collection": "load", "dims": DIMS, "batch_size": SIZE}
     jobs: list[dict[str, Any]] = [
@@ -86,7 +86,7 @@ def test_processes_write_and_read_one_sqlite_file(
     assert all(n > 0 for n in batches.values()), batches
     reads = sum(r["reads"] for r in results[writers:])
     assert reads > 0
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         items = reconcile(store, "load", batches)
     figures.set("duration_s", seconds)
     figures.set("processes", f"{writers} writers + {readers} readers")
@@ -121,8 +121,8 @@ def test_two_service_nodes_on_one_postgres(tmp_path: Path, scale: Scale, figures
     seconds = scale.seconds(4.0, 60.0)
     writers, readers = 4, 2
     with (
-        ServeNode.quiver_serve(url, "--no-access-log") as one,
-        ServeNode.quiver_serve(url, "--no-access-log") as two,
+        ServeNode.nigh_serve(url, "--no-access-log") as one,
+        ServeNode.nigh_serve(url, "--no-access-log") as two,
     ):
         headers = {"Authorization": f"Bearer {key}"}
         clients = [httpx.Client(base_url=n.url, headers=headers, timeout=60) for n in (one, two)]
@@ -192,10 +192,10 @@ def test_two_service_nodes_on_one_postgres(tmp_path: Path, scale: Scale, figures
             assert "Traceback" not in node.text(), node.text()
     assert all(n > 0 for n in batches.values()), batches
     assert counts["reads"] > 0
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         items = reconcile(store, "load", batches)
     figures.set("duration_s", seconds)
-    figures.set("clients", f"{writers} writers + {readers} readers over 2 quiver serve nodes")
+    figures.set("clients", f"{writers} writers + {readers} readers over 2 nigh serve nodes")
     figures.add("batches_written", sum(batches.values()))
     figures.add("items_reconciled", items)
     figures.add("reads", counts["reads"])

@@ -6,7 +6,7 @@ turn read-only.
   answering, and once the server is back the same node serves again by itself.
 * SQLite on a full disk (the file size limit ``RLIMIT_FSIZE``, which binds root too) and on
   a read-only file (opened by an unprivileged user: root ignores file modes): a coded
-  ``QuiverError``, never a traceback, and nothing partial written.
+  ``NighError``, never a traceback, and nothing partial written.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-import quiverdb
-from quiverdb import Collection
+import nighdb
+from nighdb import Collection
 
 from ..pg_server import EmbeddedServer
 from ._data import TENANT, batch_items
@@ -139,14 +139,14 @@ def test_postgres_stops_under_a_service_node(pg: EmbeddedServer, figures: Figure
         figures.set(name, value)
 
 
-def test_quiver_serve_default_timeout_outage(
+def test_nigh_serve_default_timeout_outage(
     pg: EmbeddedServer, scale: Scale, figures: Figures
 ) -> None:
-    """The real ``quiver serve`` has no timeout flag: its bound is the default (10 s)."""
+    """The real ``nigh serve`` has no timeout flag: its bound is the default (10 s)."""
     if not scale.soak:
         pytest.skip("soak only: each call of the gap may wait the default 10 s timeout")
     key = create_key(pg.url, TENANT)
-    with ServeNode.quiver_serve(pg.url, "--no-access-log") as node:
+    with ServeNode.nigh_serve(pg.url, "--no-access-log") as node:
         got = _outage_run(pg, node, key, 10.0 + SLACK)
         assert "Traceback" not in node.text(), node.text()
     for name, value in got.items():
@@ -155,7 +155,7 @@ def test_quiver_serve_default_timeout_outage(
 
 def test_a_full_disk_is_a_coded_error_and_writes_nothing(tmp_path: Path, figures: Figures) -> None:
     url = f"sqlite:///{tmp_path / 'full.db'}"
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         store.ensure_collection(TENANT, Collection("docs", 256))
         store.upsert(TENANT, "docs", batch_items(0, 0, 10, 256))
     size = sum(p.stat().st_size for p in tmp_path.iterdir())
@@ -170,7 +170,7 @@ def test_a_full_disk_is_a_coded_error_and_writes_nothing(tmp_path: Path, figures
     with Children() as children:
         [result] = children.run_together([job], timeout=120)
     assert result["error"] == "StoreUnavailableError" and result["code"] == "unavailable", result
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.count(TENANT, "docs") == 10  # the failed batch left nothing behind
         assert store.upsert(TENANT, "docs", batch_items(1, 0, 5, 256)) == 5  # space again
     figures.set("error", f"{result['code']}: {result['message']}")
@@ -181,7 +181,7 @@ def test_a_read_only_file_is_a_coded_error(tmp_path: Path, figures: Figures) -> 
     directory.mkdir()
     path = directory / "ro.db"
     url = f"sqlite:///{path}"
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         store.ensure_collection(TENANT, Collection("docs", DIMS))
         store.upsert(TENANT, "docs", batch_items(0, 0, 10, DIMS))
     for p in [directory, *directory.iterdir()]:
@@ -217,6 +217,6 @@ def test_a_read_only_file_is_a_coded_error(tmp_path: Path, figures: Figures) -> 
     assert result.get("code") == "unavailable", result
     if result["stage"] == "upsert":
         assert result["count"] == 10
-    with quiverdb.open_store(url) as store:
+    with nighdb.open_store(url) as store:
         assert store.count(TENANT, "docs") == 10
     figures.set("outcome", result)

@@ -6,7 +6,7 @@ unicode variants (NFC/NFD, fullwidth, compatibility forms) of B's names on every
 method, including fetch and ids paging; existence hints (A's answers for a name B has and
 a name nobody has are identical once the name itself is blanked out); and key handling:
 constant-time comparison, hashed storage (the key is nowhere in the database file or its
-WAL), and never logged (a real ``quiver serve`` at debug level with its access log on).
+WAL), and never logged (a real ``nigh serve`` at debug level with its access log on).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-import quiverdb.keys
-from quiverdb.service.testing import InProcessService
-from quiverdb.service.wire import encode_segment
+import nighdb.keys
+from nighdb.service.testing import InProcessService
+from nighdb.service.wire import encode_segment
 
 from ._procs import ServeNode, create_key
 from .conftest import Figures
@@ -170,10 +170,10 @@ def test_keys_are_compared_in_constant_time(
         seen.append((a, b))
         return original(a, b)
 
-    monkeypatch.setattr(quiverdb.keys.hmac, "compare_digest", spy)
+    monkeypatch.setattr(nighdb.keys.hmac, "compare_digest", spy)
     assert call(svc, keys["A"], "GET", "/v1/collections").status_code == 200
     key_id = keys["A"].split("_")[1]
-    forged = f"qv_{key_id}_{'x' * 43}"  # a real id, a wrong secret
+    forged = f"nigh_{key_id}_{'x' * 43}"  # a real id, a wrong secret
     assert call(svc, forged, "GET", "/v1/collections").status_code == 401
     assert len(seen) == 2  # both decisions went through hmac.compare_digest
     assert all(a != keys["A"] and b != keys["A"] for a, b in seen)  # hashes, not the key
@@ -185,10 +185,10 @@ def test_keys_are_stored_hashed_and_never_logged(tmp_path: Path, figures: Figure
     key = create_key(url, "acme")
     admin = create_key(url, None)
     secret = key.split("_", 2)[2]
-    bad = f"qv_{key.split('_')[1]}_{'y' * len(secret)}"
-    node = ServeNode.quiver_serve(url, "--log-level", "debug", "--access-log")
+    bad = f"nigh_{key.split('_')[1]}_{'y' * len(secret)}"
+    node = ServeNode.nigh_serve(url, "--log-level", "debug", "--access-log")
     with node, httpx.Client(base_url=node.url, timeout=30) as http:
-        for token in (key, bad, "qv_nope_" + secret, secret, admin):
+        for token in (key, bad, "nigh_nope_" + secret, secret, admin):
             for path in ("/v1/collections", "/v1/tenants/acme/collections", "/v1/tenants"):
                 http.get(path, headers={"Authorization": f"Bearer {token}"})
         # The key in places it does not belong: query string, a name, the body.
@@ -212,5 +212,5 @@ def test_keys_are_stored_hashed_and_never_logged(tmp_path: Path, figures: Figure
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("keys.db"))
     for token in (key, admin):
         assert token.encode() not in raw and token.split("_", 2)[2].encode() not in raw
-        assert quiverdb.keys.hash_key(token).encode() in raw  # what is stored instead
+        assert nighdb.keys.hash_key(token).encode() in raw  # what is stored instead
     figures.set("log_lines_checked", len(log.splitlines()))

@@ -1,0 +1,209 @@
+"""Upserts for the pgvector backend: one transaction, rows written in id order.
+
+A batch is deduplicated first (the last occurrence of an id wins, contract §4): ``ON CONFLICT
+DO UPDATE`` may not touch one row twice in a statement. Rows go in byte order of id, so two
+writers with overlapping batches take their row locks in the same order and cannot deadlock
+each other.
+
+Small batches are one ``INSERT ... SELECT FROM unnest(arrays)``; larger ones are streamed
+with binary ``COPY`` into a temporary staging table and merged by one ``INSERT ... SELECT
+... ON CONFLICT``, so no statement meets a parameter limit and the batch stays all or
+nothing.
+
+Both paths send PostgreSQL's binary formats, built here for the whole batch at once (numpy
+for the vectors, C-level ``map``/``join`` for the strings) instead of one psycopg adaptation
+per value: for 1000 items of 384 dimensions that took about 4 ms of Python, as long as the
+server's own work on the rows. Vectors are pgvector's binary ``vector``
+(``postgres_vector.binary_fields``).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from itertools import chain, repeat
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from psycopg.rows import TupleRow
+
+from ..validation import ItemBatch
+from .postgres_filter import filter_document
+from .postgres_schema import Layout
+from .postgres_vector import binary_fields
+
+__all__ = ["COPY_THRESHOLD", "write_items"]
+
+COPY_THRESHOLD = 1000
+"""Batches with more distinct ids than this go through COPY."""
+
+_MERGE = sql.SQL("""
+    ORDER BY id COLLATE "C"
+    ON CONFLICT (id) DO UPDATE SET
+        embedding = excluded.embedding,
+        metadata = excluded.metadata,
+        metadata_json = excluded.metadata_json,
+        text = excluded.text
+""")
+
+_TEXT_OID = 25
+_INT4 = struct.Struct(">i").pack
+# A one-dimensional binary array without NULLs: ndim, has-nulls flag, element type oid,
+# then the dimension's length and lower bound; then the elements, each a length and bytes.
+_ARRAY_HEADER = struct.Struct(">iiIii").pack
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # flags, extension
+_COPY_TRAILER = struct.pack(">h", -1)
+_COPY_FIELDS = struct.pack(">h", 5)  # each COPY tuple starts with its field count
+_COPY_CHUNK = 1000
+"""Rows per COPY write: a batch of any size is sent in bounded pieces."""
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The rows to write, deduplicated and in id order; vectors as binary fields."""
+
+    ids: list[str]
+    vectors: npt.NDArray[np.uint8]  # one binary vector field per row
+    filters: list[str]
+    metadata_json: list[str]
+    texts: list[str]
+
+
+def write_items(
+    conn: psycopg.Connection[TupleRow],
+    layout: Layout,
+    collection_id: int,
+    vector_oid: int,
+    batch: ItemBatch,
+) -> None:
+    """Insert or replace every item of ``batch`` in one transaction."""
+    order = _last_wins_in_id_order(batch.ids)
+    rows = _Rows(
+        ids=[batch.ids[i] for i in order],
+        vectors=binary_fields(batch.vectors[order]),
+        filters=[filter_document(batch.metadata_json[i], batch.metadata[i]) for i in order],
+        metadata_json=[batch.metadata_json[i] for i in order],
+        texts=[batch.texts[i] for i in order],
+    )
+    table = layout.items(collection_id)
+    with conn.transaction():
+        if len(order) <= COPY_THRESHOLD:
+            _insert_unnest(conn, layout, table, vector_oid, rows)
+        else:
+            _insert_copy(conn, layout, table, rows)
+
+
+def _last_wins_in_id_order(ids: list[str]) -> list[int]:
+    """Positions of the last occurrence of each id, ordered by id (code point = byte order)."""
+    last = {item_id: i for i, item_id in enumerate(ids)}
+    return [last[item_id] for item_id in sorted(last)]
+
+
+def _fields(values: list[str]) -> list[bytes]:
+    """Each string as a binary field: its int32 byte length, then its UTF-8 bytes."""
+    encoded = list(map(str.encode, values))
+    return list(map(bytes.__add__, map(_INT4, map(len, encoded)), encoded))
+
+
+class _BinaryArray:
+    """A parameter already in PostgreSQL's binary array format."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _BinaryArrayDumper(Dumper):
+    format = Format.BINARY
+    oid = 0  # unspecified: the cast in the statement (``%b::text[]``) gives the type
+
+    def dump(self, obj: Any) -> bytes:
+        data: bytes = obj.data
+        return data
+
+
+def _array(element_oid: int, count: int, elements: bytes) -> _BinaryArray:
+    return _BinaryArray(_ARRAY_HEADER(1, 0, element_oid, count, 1) + elements)
+
+
+def _text_array(values: list[str]) -> _BinaryArray:
+    return _array(_TEXT_OID, len(values), b"".join(_fields(values)))
+
+
+def _insert_unnest(
+    conn: psycopg.Connection[TupleRow],
+    layout: Layout,
+    table: sql.Identifier,
+    vector_oid: int,
+    rows: _Rows,
+) -> None:
+    params = (
+        _text_array(rows.ids),
+        _array(vector_oid, len(rows.ids), rows.vectors.tobytes()),
+        _text_array(rows.filters),
+        _text_array(rows.metadata_json),
+        _text_array(rows.texts),
+    )
+    with conn.cursor() as cur:
+        cur.adapters.register_dumper(_BinaryArray, _BinaryArrayDumper)
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {table} (id, embedding, metadata, metadata_json, text) "
+                "SELECT u.id, u.embedding, u.filter::jsonb, u.metadata_json, u.body "
+                "FROM unnest(%b::text[], %b::{vector}[], %b::text[], %b::text[], %b::text[]) "
+                "AS u(id, embedding, filter, metadata_json, body) {merge}"
+            ).format(table=table, vector=layout.vector_type, merge=_MERGE),
+            params,
+        )
+
+
+def _insert_copy(
+    conn: psycopg.Connection[TupleRow],
+    layout: Layout,
+    table: sql.Identifier,
+    rows: _Rows,
+) -> None:
+    conn.execute(
+        sql.SQL(
+            'CREATE TEMPORARY TABLE nigh_staging (id text COLLATE "C", embedding {vector}, '
+            "filter text, metadata_json text, body text) ON COMMIT DROP"
+        ).format(vector=layout.vector_type)
+    )
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY nigh_staging (id, embedding, filter, metadata_json, body) "
+            "FROM STDIN (FORMAT BINARY)"
+        ) as copy,
+    ):
+        # Block mode: this writes the whole binary stream, signature and trailer included.
+        copy.write(_COPY_SIGNATURE)
+        for start in range(0, len(rows.ids), _COPY_CHUNK):
+            copy.write(_copy_tuples(rows, start, start + _COPY_CHUNK))
+        copy.write(_COPY_TRAILER)
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {table} (id, embedding, metadata, metadata_json, text) "
+            "SELECT id, embedding, filter::jsonb, metadata_json, body FROM nigh_staging {merge}"
+        ).format(table=table, merge=_MERGE)
+    )
+
+
+def _copy_tuples(rows: _Rows, start: int, stop: int) -> bytes:
+    """Rows ``start:stop`` as binary COPY tuples: the field count, then the five fields."""
+    vectors = rows.vectors[start:stop]
+    columns = (
+        repeat(_COPY_FIELDS, vectors.shape[0]),
+        _fields(rows.ids[start:stop]),
+        list(map(bytes, vectors)),
+        _fields(rows.filters[start:stop]),
+        _fields(rows.metadata_json[start:stop]),
+        _fields(rows.texts[start:stop]),
+    )
+    return b"".join(chain.from_iterable(zip(*columns, strict=True)))

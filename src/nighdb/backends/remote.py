@@ -1,0 +1,492 @@
+"""The remote backend: ``open_store("http://host:8080", api_key=...)`` over ``nigh serve``.
+
+It implements ``Store`` with the local backends' semantics and errors: the service sends each
+error's code and details, and this client raises the same class with the same attributes
+(``errors.from_wire``). httpx exceptions are translated here, once: a service that cannot be
+reached is ``StoreUnavailableError``.
+
+Every call uses the tenant-scoped routes ``/v1/tenants/{tenant}/…``, so the tenant argument
+of the ``Store`` methods keeps its meaning:
+
+* with an **admin key** every tenant is reachable (and ``list_tenants`` works);
+* with a **tenant key** only that key's tenant is: any other tenant raises
+  ``PermissionDeniedError``, as does ``list_tenants``.
+
+Faithful errors need care where JSON cannot say what Python can. Values the service would
+validate anyway are sent as they are, so the store decides the error after its existence
+check, exactly as locally. Values JSON cannot carry (NaN, infinities) or would distort (a
+tuple in a filter, a non-string metadata key, a numpy integer ``limit``) are never sent: the
+client only asks the service whether the collection exists (so a missing one still raises
+``CollectionNotFoundError``, contract §2) and then runs the shared validation locally, which
+raises the local backends' error (``InvalidArgumentError`` for NaN, contract §12).
+
+Large searches of many queries are sent in chunks (``search_many``); an upsert is always one
+request, so it stays all-or-nothing, within the service's limits (items and body size).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, NoReturn
+
+import httpx
+import numpy as np
+
+from .. import __version__
+from ..errors import (
+    CollectionNotFoundError,
+    InvalidArgumentError,
+    NighError,
+    StoreUnavailableError,
+)
+from ..filters import parse_filter
+from ..models import Collection, Item, ItemLike, Match, VectorLike
+from ..service.wire import (
+    collection_from_wire,
+    dumps,
+    encode_segment,
+    error_from_response,
+    match_from_wire,
+)
+from ..validation import (
+    check_collection,
+    check_collection_name,
+    check_ids,
+    check_limit,
+    check_page,
+    check_tenant,
+    validate_items,
+    validate_queries,
+    validate_query,
+)
+
+__all__ = ["RemoteStore"]
+
+Filter = Mapping[str, Any]
+
+_QUERIES_PER_REQUEST = 256
+"""search_many sends this many queries per request, well under the service's default limit."""
+_IDS_PER_PAGE = 10_000
+"""Asked for per ids page; the service lowers it to its own maximum."""
+_IDS_PER_FETCH = 256
+"""fetch asks for this many items per request, well under the service's default limit."""
+_MAX_DEPTH = 256
+"""Deeper values are not sent; the local validation (limit 64) refuses them instead."""
+
+
+_ALL = object()
+"""``_path``'s collection when the route is the tenant's collection list."""
+
+
+class _UnsendableError(Exception):
+    """A value JSON would distort: decide its error with the local validation instead."""
+
+
+def _float(value: float) -> float:
+    if not math.isfinite(value):
+        raise _UnsendableError  # JSON has no NaN or infinity
+    return float(value)
+
+
+def _strict(value: object, depth: int = 0) -> Any:
+    """Exactly the JSON types (filters, ids, texts, limits): nothing is coerced."""
+    if depth > _MAX_DEPTH:
+        raise _UnsendableError
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int) and not isinstance(value, np.generic):
+        return int(value)
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, list):
+        return [_strict(v, depth + 1) for v in value]
+    if isinstance(value, Mapping):
+        return {_key(k): _strict(v, depth + 1) for k, v in value.items()}
+    raise _UnsendableError
+
+
+def _key(key: object) -> str:
+    # json.dumps would turn 1 into "1": the store refuses non-string keys instead.
+    if not isinstance(key, str):
+        raise _UnsendableError
+    return key
+
+
+def _metadata(value: object, depth: int = 0) -> Any:
+    """Metadata as the local validation reads it: numpy scalars become numbers, tuples lists."""
+    if depth > _MAX_DEPTH:
+        raise _UnsendableError
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, (list, tuple)):
+        return [_metadata(v, depth + 1) for v in value]
+    if isinstance(value, Mapping):
+        return {_key(k): _metadata(v, depth + 1) for k, v in value.items()}
+    raise _UnsendableError
+
+
+def _vector(value: object) -> Any:
+    """A vector as numpy reads it; anything else is sent as is for the store to refuse."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise _UnsendableError
+        if value.dtype.kind not in "fiub":
+            raise _UnsendableError
+        if value.dtype.kind == "f" and value.dtype.itemsize > 8:
+            value = value.astype(np.float64)  # tolist() would keep numpy long doubles
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_metadata(v) if isinstance(v, np.generic) else _strict(v) for v in value]
+    return _strict(value)
+
+
+def _queries(queries: object) -> list[Any]:
+    if isinstance(queries, np.ndarray):
+        if queries.ndim != 2:
+            raise _UnsendableError
+        return [_vector(row) for row in queries]
+    if isinstance(queries, (str, bytes, Mapping)) or not isinstance(queries, Iterable):
+        raise _UnsendableError
+    return [_vector(q) for q in queries]
+
+
+def _item(item: object) -> dict[str, Any]:
+    if isinstance(item, Item):
+        fields: Mapping[str, Any] = {
+            "id": item.id,
+            "vector": item.vector,
+            "metadata": item.metadata,
+            "text": item.text,
+        }
+    elif isinstance(item, Mapping):
+        fields = item
+    else:
+        raise _UnsendableError
+    out: dict[str, Any] = {}
+    if "id" in fields:
+        out["id"] = _strict(fields["id"])
+    if "vector" in fields:
+        out["vector"] = _vector(fields["vector"])
+    if fields.get("metadata") is not None:
+        out["metadata"] = _metadata(fields["metadata"])
+    if fields.get("text") is not None:
+        out["text"] = _strict(fields["text"])
+    return out
+
+
+def _listed(values: object) -> list[Any]:
+    if isinstance(values, (str, bytes, Mapping, Item)) or not isinstance(values, Iterable):
+        raise _UnsendableError
+    return list(values)
+
+
+class RemoteStore:
+    """``Store`` over the HTTP API of ``nigh serve``. Thread-safe (one httpx client).
+
+    The API key is ``api_key``, else the one the URL carries (``http://KEY@host:8080``, handy
+    for ``--store``/``$NIGH_STORE``), else ``$NIGH_API_KEY``. ``timeout`` is in seconds.
+    For tests and custom networking pass ``transport`` (an ``httpx.BaseTransport``) or a
+    whole ``client`` (an ``httpx.Client``, which stays yours: ``close`` does not close it).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self._base, url_key = _base_url(url)
+        key = api_key or url_key or os.environ.get("NIGH_API_KEY")
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"nighdb/{__version__}",
+        }
+        if key:
+            if not key.isascii() or not key.isprintable() or " " in key:
+                raise InvalidArgumentError("api_key must be printable ASCII without spaces")
+            self._headers["Authorization"] = f"Bearer {key}"
+        self._owns_client = client is None
+        self._client = client or httpx.Client(transport=transport, timeout=timeout)
+        self._timeout = timeout
+        self._closed = False
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Any:
+        if self._closed:
+            raise InvalidArgumentError("this store is closed; open a new one")
+        content = None if body is None else dumps(body)
+        try:
+            response = self._client.request(
+                method,
+                self._base + path,
+                content=content,
+                params=params,
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise StoreUnavailableError(
+                f"the nighdb service at {self._base} did not answer in time; retry"
+            ) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise StoreUnavailableError(
+                f"cannot reach the nighdb service at {self._base} ({exc}); retry later"
+            ) from exc
+        if not response.is_success:
+            raise error_from_response(response.status_code, response.content)
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            raise NighError(f"the service at {self._base} answered with invalid JSON") from exc
+
+    def _path(self, tenant: object, collection: object = _ALL, suffix: str = "") -> str:
+        # The shared validation first (contract §12: tenant and name before anything else), which
+        # also guarantees a non-empty, encodable path segment.
+        path = f"/v1/tenants/{encode_segment(check_tenant(tenant))}/collections"
+        if collection is not _ALL:
+            path += "/" + encode_segment(check_collection_name(collection))
+        return path + suffix
+
+    def _pin(self, tenant: str, collection: str) -> Collection:
+        """The stored pin (raises ``CollectionNotFoundError`` like every data method)."""
+        data = self._request("GET", self._path(tenant, collection))
+        return collection_from_wire(data["collection"])
+
+    def _fail_locally(
+        self, tenant: str, collection: str, check: Callable[[Collection], object]
+    ) -> NoReturn:
+        """For a value JSON cannot carry faithfully: existence first, then the local check."""
+        pin = self._pin(tenant, collection)
+        check(pin)
+        raise InvalidArgumentError(  # the local validation let it through: still unsendable
+            f"a value for collection {collection!r} cannot be sent as JSON (NaN, infinity, "
+            "a non-string key or a type JSON has not)"
+        )
+
+    # -- collections --------------------------------------------------------------------
+
+    def ensure_collection(self, tenant: str, collection: Collection) -> Collection:
+        check_tenant(tenant)
+        wanted = check_collection(collection)  # contract §3: these checks all precede existence
+        path = self._path(tenant, wanted.name)
+        body = {
+            "dimensions": wanted.dimensions,
+            "embedding_model": wanted.embedding_model,
+            "metric": wanted.metric,
+        }
+        return collection_from_wire(self._request("PUT", path, body=body)["collection"])
+
+    def describe_collection(self, tenant: str, name: str) -> Collection | None:
+        try:
+            return self._pin(tenant, name)
+        except CollectionNotFoundError:
+            return None
+
+    def list_collections(self, tenant: str) -> list[Collection]:
+        data = self._request("GET", self._path(tenant))
+        return [collection_from_wire(c) for c in data["collections"]]
+
+    def drop_collection(self, tenant: str, name: str) -> int:
+        return int(self._request("DELETE", self._path(tenant, name))["removed_items"])
+
+    def count(self, tenant: str, collection: str) -> int:
+        return int(self._request("GET", self._path(tenant, collection))["count"])
+
+    def list_tenants(self) -> list[str]:
+        return [str(t) for t in self._request("GET", "/v1/tenants")["tenants"]]
+
+    # -- items --------------------------------------------------------------------------
+
+    def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int:
+        path = self._path(tenant, collection, "/upsert")
+        try:
+            items = _listed(items)  # an iterator is read once, here
+            body = {"items": [_item(i) for i in items]}
+        except _UnsendableError:
+            self._fail_locally(
+                tenant,
+                collection,
+                lambda pin: validate_items(pin.name, pin.dimensions, pin.metric, items),
+            )
+        return int(self._request("POST", path, body=body)["upserted"])
+
+    def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int:
+        path = self._path(tenant, collection, "/delete")
+        try:
+            ids = _listed(ids)
+            body = {"ids": [_strict(i) for i in ids]}
+        except _UnsendableError:
+            self._fail_locally(tenant, collection, lambda pin: check_ids(ids))
+        return int(self._request("POST", path, body=body)["deleted"])
+
+    def list_ids(
+        self, tenant: str, collection: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Every id (or a page of them): walks the service's pages until done."""
+        path = self._path(tenant, collection, "/ids")
+        if not _sendable_page(after, limit):
+            self._fail_locally(tenant, collection, lambda pin: check_page(after, limit))
+        out: list[str] = []
+        cursor = after
+        while True:
+            params: dict[str, str | int] = {"limit": _IDS_PER_PAGE}
+            if limit is not None:
+                params["limit"] = limit - len(out) if limit >= 1 else limit
+            if cursor is not None:
+                params["after"] = cursor
+            page = self._request("GET", path, params=params)
+            out.extend(str(i) for i in page["ids"])
+            cursor = page["next"]
+            done = limit is not None and len(out) >= limit
+            if cursor is None or done or not page["ids"]:
+                return out
+
+    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
+        path = self._path(tenant, collection, "/fetch")
+        try:
+            ids = _listed(ids)
+            wanted = [_strict(i) for i in ids]
+        except _UnsendableError:
+            self._fail_locally(tenant, collection, lambda pin: check_ids(ids))
+        if all(isinstance(i, str) for i in wanted):
+            wanted = list(dict.fromkeys(wanted))  # each id once, across chunks too
+        step = _IDS_PER_FETCH
+        items: list[Item] = []
+        # One request even without ids: the collection must exist (contract §2).
+        for chunk in [wanted[i : i + step] for i in range(0, len(wanted), step)] or [[]]:
+            data = self._request("POST", path, body={"ids": chunk})
+            items.extend(
+                Item(
+                    str(i["id"]),
+                    np.asarray(i["vector"], dtype=np.float32),
+                    dict(i["metadata"]),
+                    str(i["text"]),
+                )
+                for i in data["items"]
+            )
+        return items
+
+    # -- search -------------------------------------------------------------------------
+
+    def search(
+        self,
+        tenant: str,
+        collection: str,
+        query: VectorLike,
+        *,
+        limit: int = 10,
+        filter: Filter | None = None,
+    ) -> list[Match]:
+        path = self._path(tenant, collection, "/search")
+        try:
+            body = {"vector": _vector(query), "limit": _strict(limit), "filter": _strict(filter)}
+        except _UnsendableError:
+
+            def check(pin: Collection) -> None:
+                validate_query(pin.name, pin.dimensions, pin.metric, query)
+                check_limit(limit)
+                parse_filter(filter)
+
+            self._fail_locally(tenant, collection, check)
+        data = self._request("POST", path, body=body)
+        return [match_from_wire(m) for m in data["matches"]]
+
+    def search_many(
+        self,
+        tenant: str,
+        collection: str,
+        queries: Sequence[VectorLike] | Any,
+        *,
+        limit: int = 10,
+        filter: Filter | None = None,
+    ) -> list[list[Match]]:
+        path = self._path(tenant, collection, "/search_many")
+        try:
+            vectors = _queries(queries)
+            options = {"limit": _strict(limit), "filter": _strict(filter)}
+        except _UnsendableError:
+
+            def check(pin: Collection) -> None:
+                validate_queries(pin.name, pin.dimensions, pin.metric, queries)
+                check_limit(limit)
+                parse_filter(filter)
+
+            self._fail_locally(tenant, collection, check)
+        # One request even without queries: the collection must exist (contract §2).
+        step = _QUERIES_PER_REQUEST
+        chunks = [vectors[i : i + step] for i in range(0, len(vectors), step)]
+        results: list[list[Match]] = []
+        for chunk in chunks or [[]]:
+            data = self._request("POST", path, body={"vectors": chunk, **options})
+            results.extend([match_from_wire(m) for m in row] for row in data["results"])
+        return results
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> RemoteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RemoteStore({self._base!r})"  # never the key
+
+
+def _base_url(url: str) -> tuple[str, str | None]:
+    """The service's base URL without credentials, and the API key the URL carries, if any."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise InvalidArgumentError(f"not a valid service URL: {url!r}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidArgumentError(f"a service URL is http(s)://host[:port][/prefix], not {url!r}")
+    if parsed.query or parsed.fragment:
+        raise InvalidArgumentError("a service URL takes no query string or fragment")
+    key = parsed.password or parsed.username or None
+    return str(parsed.copy_with(userinfo=b"")).rstrip("/"), key
+
+
+def _sendable_page(after: object, limit: object) -> bool:
+    if after is not None and not isinstance(after, str):
+        return False
+    if isinstance(after, str):
+        try:
+            after.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return limit is None or (isinstance(limit, int) and not isinstance(limit, bool))

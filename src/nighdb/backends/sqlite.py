@@ -1,0 +1,636 @@
+"""The embedded backend: one SQLite file (WAL) with sqlite-vec loaded on every connection.
+
+SQLite is the source of truth; searches rank in-process with numpy over a copy of the
+collection's vectors held in a byte-budgeted cache (``nighdb.cache``). A search checks the
+collection's version inside its own read transaction and refreshes the copy if another
+connection or process wrote since (only the changed rows, unless rows were deleted), so
+every search sees exactly its snapshot. A collection larger than the budget is streamed
+from the file in bounded chunks instead: slower, still exact.
+
+Filters compile to SQL (``sqlite_filter``) and select the rows that may rank, so results
+are the top ``min(limit, matches)`` among matching items, never fewer.
+
+Concurrency: one connection per thread; writers take the lock up front (``BEGIN
+IMMEDIATE``) and queue behind ``busy_timeout``; WAL readers never block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import apsw
+import numpy as np
+import numpy.typing as npt
+
+from ..cache import DEFAULT_CACHE_BYTES, BlockCache
+from ..columnar import FieldColumn, evaluate
+from ..errors import CollectionNotFoundError, InvalidArgumentError
+from ..filters import FilterNode, parse_filter
+from ..keys import KEY_COLUMNS, KeyRecord, KeyRegistry
+from ..models import Collection, Item, ItemLike, Match, VectorLike, score_for
+from ..ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
+from ..store import Store
+from ..validation import (
+    check_collection,
+    check_collection_name,
+    check_compatible,
+    check_ids,
+    check_limit,
+    check_new_collection,
+    check_page,
+    check_tenant,
+    validate_items,
+    validate_queries,
+    validate_query,
+)
+from .sqlite_filter import compile_filter, json_path
+from .sqlite_schema import (
+    connect,
+    create_schema,
+    items_ddl,
+    items_table,
+    parse_sqlite_url,
+    translate_errors,
+)
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+F32 = npt.NDArray[np.float32]
+
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+# Rows written per executemany call, and rows read per chunk when streaming.
+_WRITE_CHUNK = 10_000
+_STREAM_CHUNK_BYTES = 32 * 1024 * 1024
+
+
+class _Pin:
+    """A collection's registry row, read inside the caller's transaction."""
+
+    __slots__ = ("collection", "id", "version")
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        cid, name, dims, model, metric, version = row
+        self.id = int(cid)
+        self.version = int(version)
+        self.collection = Collection(str(name), int(dims), str(model), str(metric))
+
+
+_PIN_COLUMNS = "id, name, dimensions, embedding_model, metric, version"
+
+
+class SQLiteStore:
+    """``Store`` over one SQLite file. Thread-safe; several processes may share the file."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        busy_timeout: float = 30.0,
+        synchronous: str = "full",
+    ) -> None:
+        self.path = parse_sqlite_url(url)
+        if synchronous.lower() not in _SYNCHRONOUS:
+            raise InvalidArgumentError("synchronous must be 'full', 'normal' or 'extra'")
+        self._synchronous = _SYNCHRONOUS[synchronous.lower()]
+        self._busy_ms = int(busy_timeout * 1000)
+        self._cache = BlockCache(cache_bytes)
+        self._local = threading.local()
+        self._connections: list[apsw.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        with translate_errors(self.path):
+            create_schema(self._conn())
+
+    # -- connections and transactions -------------------------------------------------
+
+    def _conn(self) -> apsw.Connection:
+        if self._closed:
+            raise InvalidArgumentError("this store is closed; open a new one")
+        conn: apsw.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, busy_timeout_ms=self._busy_ms, synchronous=self._synchronous)
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[apsw.Connection]:
+        """A transaction on this thread's connection; errors translated, rolled back on failure."""
+        with translate_errors(self.path):
+            conn = self._conn()
+            # IMMEDIATE takes the write lock first, so two writers queue instead of failing
+            # to upgrade a read snapshot.
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _pin(self, conn: apsw.Connection, tenant: str, name: str) -> _Pin | None:
+        row = conn.execute(
+            f"SELECT {_PIN_COLUMNS} FROM nigh_collections WHERE tenant = ? AND name = ?",
+            (tenant, name),
+        ).fetchone()
+        return None if row is None else _Pin(row)
+
+    def _require(self, conn: apsw.Connection, tenant: str, name: str) -> _Pin:
+        pin = self._pin(conn, tenant, name)
+        if pin is None:
+            raise CollectionNotFoundError(tenant, name)
+        return pin
+
+    def _read_collection(
+        self, tenant: str, name: str, body: Callable[[apsw.Connection, _Pin], T]
+    ) -> T:
+        tenant = check_tenant(tenant)
+        name = check_collection_name(name)
+        with self._transaction(write=False) as conn:
+            return body(conn, self._require(conn, tenant, name))
+
+    # -- collections ------------------------------------------------------------------
+
+    def ensure_collection(self, tenant: str, collection: Collection) -> Collection:
+        tenant = check_tenant(tenant)
+        wanted = check_collection(collection)
+        with self._transaction(write=False) as conn:
+            pin = self._pin(conn, tenant, wanted.name)
+        if pin is not None:
+            return check_compatible(pin.collection, wanted)
+        with self._transaction(write=True) as conn:
+            # Re-check under the write lock: a concurrent ensure may have created it.
+            pin = self._pin(conn, tenant, wanted.name)
+            if pin is not None:
+                return check_compatible(pin.collection, wanted)
+            check_new_collection(wanted)
+            conn.execute(
+                "INSERT INTO nigh_collections (tenant, name, dimensions, embedding_model, "
+                "metric) VALUES (?, ?, ?, ?, ?)",
+                (tenant, wanted.name, wanted.dimensions, wanted.embedding_model, wanted.metric),
+            )
+            for ddl in items_ddl(conn.last_insert_rowid()):
+                conn.execute(ddl)
+        return wanted
+
+    def describe_collection(self, tenant: str, name: str) -> Collection | None:
+        tenant = check_tenant(tenant)
+        name = check_collection_name(name)
+        with self._transaction(write=False) as conn:
+            pin = self._pin(conn, tenant, name)
+        return None if pin is None else pin.collection
+
+    def list_collections(self, tenant: str) -> list[Collection]:
+        tenant = check_tenant(tenant)
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT {_PIN_COLUMNS} FROM nigh_collections WHERE tenant = ? ORDER BY name",
+                (tenant,),
+            ).fetchall()
+        return [_Pin(r).collection for r in rows]
+
+    def list_tenants(self) -> list[str]:
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT tenant FROM nigh_collections ORDER BY tenant"
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def drop_collection(self, tenant: str, name: str) -> int:
+        tenant = check_tenant(tenant)
+        name = check_collection_name(name)
+        with self._transaction(write=True) as conn:
+            pin = self._pin(conn, tenant, name)
+            if pin is None:
+                return 0
+            table = items_table(pin.id)
+            removed = _count(conn, table)
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute("DELETE FROM nigh_collections WHERE id = ?", (pin.id,))
+        self._cache.discard_group(pin.id)
+        return removed
+
+    def count(self, tenant: str, collection: str) -> int:
+        def body(conn: apsw.Connection, pin: _Pin) -> int:
+            return _count(conn, items_table(pin.id))
+
+        return self._read_collection(tenant, collection, body)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int:
+        tenant = check_tenant(tenant)
+        name = check_collection_name(collection)
+        if isinstance(items, Iterator):
+            items = list(items)  # may be validated twice (see below)
+        with self._transaction(write=False) as conn:
+            pin = self._require(conn, tenant, name)
+        # Validate the whole batch before taking the write lock (contract §4: all or nothing).
+        pin_dims, pin_metric = pin.collection.dimensions, pin.collection.metric
+        batch = validate_items(name, pin_dims, pin_metric, items)
+        if not len(batch):
+            return 0
+        with self._transaction(write=True) as conn:
+            current = self._require(conn, tenant, name)
+            if current.id != pin.id:
+                # Dropped and re-created meanwhile: validate against the new pin.
+                batch = validate_items(
+                    name, current.collection.dimensions, current.collection.metric, items
+                )
+            version = self._bump(conn, current.id)
+            table = items_table(current.id)
+            sql = (
+                f"INSERT INTO {table} (id, vector, metadata, text, seq) "
+                "VALUES (?, ?, jsonb(?), ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET vector = excluded.vector, "
+                "metadata = excluded.metadata, text = excluded.text, seq = excluded.seq"
+            )
+            vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
+            for start in range(0, len(batch), _WRITE_CHUNK):
+                stop = start + _WRITE_CHUNK
+                # Rows as a zip of columns: no Python code runs per row. apsw binds a numpy
+                # row (a contiguous little-endian float32 buffer) as a blob of its bytes.
+                ids = batch.ids[start:stop]
+                rows = zip(
+                    ids,
+                    vectors[start:stop],
+                    batch.metadata_json[start:stop],
+                    batch.texts[start:stop],
+                    [version] * len(ids),
+                    strict=True,
+                )
+                conn.executemany(sql, rows)
+        return len(batch)
+
+    def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int:
+        tenant = check_tenant(tenant)
+        name = check_collection_name(collection)
+        with self._transaction(write=False) as conn:
+            self._require(conn, tenant, name)
+        wanted = check_ids(ids)
+        if not wanted:
+            return 0
+        with self._transaction(write=True) as conn:
+            pin = self._require(conn, tenant, name)
+            # One statement whatever the number of ids: they travel as one JSON array.
+            conn.execute(
+                f"DELETE FROM {items_table(pin.id)} WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(wanted, ensure_ascii=False),),
+            )
+            removed = int(conn.changes())
+            if removed:
+                self._bump(conn, pin.id)
+        return removed
+
+    @staticmethod
+    def _bump(conn: apsw.Connection, collection_id: int) -> int:
+        row = conn.execute(
+            "UPDATE nigh_collections SET version = version + 1 WHERE id = ? RETURNING version",
+            (collection_id,),
+        ).fetchone()
+        assert row is not None  # the caller holds the write lock on an existing collection
+        return int(row[0])
+
+    # -- reads ------------------------------------------------------------------------
+
+    def list_ids(
+        self, tenant: str, collection: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        tenant = check_tenant(tenant)
+        name = check_collection_name(collection)
+        with self._transaction(write=False) as conn:
+            pin = self._require(conn, tenant, name)
+            after, limit = check_page(after, limit)
+            table = items_table(pin.id)
+            if after is None and limit is None:
+                rows = conn.execute(f"SELECT id FROM {table}").fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT id FROM {table} WHERE id > ? ORDER BY id LIMIT ?",
+                    (after if after is not None else "", -1 if limit is None else limit),
+                ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
+        def body(conn: apsw.Connection, pin: _Pin) -> list[Item]:
+            wanted = check_ids(ids)
+            if not wanted:
+                return []
+            rows = conn.execute(
+                f"SELECT id, vector, json(metadata), text FROM {items_table(pin.id)} "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(wanted, ensure_ascii=False),),
+            )
+            found = {
+                str(i): Item(
+                    str(i), np.frombuffer(v, dtype="<f4").astype(np.float32), json.loads(m), str(t)
+                )
+                for i, v, m, t in rows
+            }
+            return [found[i] for i in dict.fromkeys(wanted) if i in found]
+
+        return self._read_collection(tenant, collection, body)
+
+    def search(
+        self,
+        tenant: str,
+        collection: str,
+        query: VectorLike,
+        *,
+        limit: int = 10,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[Match]:
+        def prepare(pin: _Pin) -> F32:
+            c = pin.collection
+            return validate_query(c.name, c.dimensions, c.metric, query)[np.newaxis, :]
+
+        return self._search(tenant, collection, prepare, limit, filter)[0]
+
+    def search_many(
+        self,
+        tenant: str,
+        collection: str,
+        queries: Sequence[VectorLike] | Any,
+        *,
+        limit: int = 10,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[list[Match]]:
+        def prepare(pin: _Pin) -> F32:
+            c = pin.collection
+            return validate_queries(c.name, c.dimensions, c.metric, queries)
+
+        return self._search(tenant, collection, prepare, limit, filter)
+
+    def _search(
+        self,
+        tenant: str,
+        collection: str,
+        prepare: Callable[[_Pin], F32],
+        limit: int,
+        filter: Mapping[str, Any] | None,
+    ) -> list[list[Match]]:
+        def body(conn: apsw.Connection, pin: _Pin) -> list[list[Match]]:
+            matrix = prepare(pin)
+            k = check_limit(limit)
+            tree = parse_filter(filter)
+            if matrix.shape[0] == 0:
+                return []
+            block = self._cached_block(conn, pin)
+            if block is not None:
+                allowed = None if tree is None else self._filter_mask(conn, pin, block, tree)
+                per_query = [
+                    ordered_hits(block, c, k)
+                    for c in rank_block(block, matrix, pin.collection.metric, k, allowed)
+                ]
+            else:
+                per_query = self._streamed(conn, pin, matrix, k, tree)
+            return self._matches(conn, pin, per_query)
+
+        return self._read_collection(tenant, collection, body)
+
+    def _filter_mask(
+        self, conn: apsw.Connection, pin: _Pin, block: VectorBlock, tree: FilterNode
+    ) -> npt.NDArray[np.bool_]:
+        """The block rows that pass ``tree``: from cached metadata columns when exact."""
+
+        def column(field: str) -> FieldColumn:
+            key = (pin.id, "field", field)
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] == pin.version and isinstance(hit[1], FieldColumn):
+                return hit[1]
+            if field == "id":
+                col = FieldColumn.from_strings(block.ids)
+            else:
+                # One aggregate row instead of one Python row per item; `->` keeps each
+                # value's JSON exactly as stored (absent and null both become null).
+                row = conn.execute(
+                    "SELECT json_group_array(metadata -> ? ORDER BY rowid) "
+                    f"FROM {items_table(pin.id)}",
+                    (json_path(field),),
+                ).fetchone()
+                col = FieldColumn.from_values(json.loads(row[0]) if row else [])
+            self._cache.put(key, pin.version, col)
+            return col
+
+        mask = evaluate(tree, column, len(block))
+        return mask if mask is not None else self._sql_mask(conn, pin, block, tree)
+
+    def _sql_mask(
+        self, conn: apsw.Connection, pin: _Pin, block: VectorBlock, tree: FilterNode
+    ) -> npt.NDArray[np.bool_]:
+        where, params = compile_filter(tree)
+        rows = conn.execute(
+            f"SELECT rowid FROM {items_table(pin.id)} WHERE {where}", params
+        ).fetchall()
+        passing = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return np.isin(block.rowids, passing, assume_unique=True)
+
+    def _cached_block(self, conn: apsw.Connection, pin: _Pin) -> VectorBlock | None:
+        """The collection's vectors as of this transaction, or None when over budget."""
+        table = items_table(pin.id)
+        key = (pin.id, "vectors")
+        hit = self._cache.get(key)
+        cached: tuple[int, VectorBlock] | None = None
+        if hit is not None and isinstance(hit[1], VectorBlock):
+            cached = (hit[0], hit[1])
+            if hit[0] == pin.version:
+                return hit[1]
+        dims = pin.collection.dimensions
+        count = _count(conn, table)
+        if not self._cache.fits(count * (dims * 4 + 80)):
+            self._cache.discard(key)
+            return None
+        block = None
+        if cached is not None and cached[0] < pin.version:
+            block = _refresh(conn, table, dims, cached, count)
+        if block is None:
+            block = _load(conn, f"SELECT rowid, id, vector FROM {table} ORDER BY rowid", (), dims)
+        self._cache.put(key, pin.version, block)
+        return block
+
+    def _streamed(
+        self,
+        conn: apsw.Connection,
+        pin: _Pin,
+        matrix: F32,
+        k: int,
+        tree: FilterNode | None,
+    ) -> list[list[Hit]]:
+        """Exact search over a collection too large to cache: bounded chunks, merged top-k."""
+        dims = pin.collection.dimensions
+        chunk_rows = max(1, _STREAM_CHUNK_BYTES // (dims * 4))
+        where, params = ("1", []) if tree is None else compile_filter(tree)
+        sql = (
+            f"SELECT rowid, id, vector FROM {items_table(pin.id)} "
+            f"WHERE rowid > ? AND {where} ORDER BY rowid LIMIT ?"
+        )
+        best: list[list[Hit]] = [[] for _ in range(matrix.shape[0])]
+        last = -(2**63)
+        while True:
+            block = _load(conn, sql, (last, *params, chunk_rows), dims)
+            if not len(block):
+                break
+            last = int(block.rowids[-1])
+            for j, cand in enumerate(rank_block(block, matrix, pin.collection.metric, k)):
+                best[j] = merge_hits(best[j], ordered_hits(block, cand), k)
+        return [b[:k] for b in best]
+
+    def _matches(
+        self, conn: apsw.Connection, pin: _Pin, per_query: list[list[Hit]]
+    ) -> list[list[Match]]:
+        rowids = sorted({r for hits in per_query for _, _, r in hits})
+        payload: dict[int, tuple[str, str]] = {}
+        if rowids:
+            for rowid, meta, text in conn.execute(
+                f"SELECT rowid, json(metadata), text FROM {items_table(pin.id)} "
+                "WHERE rowid IN (SELECT value FROM json_each(?))",
+                (json.dumps(rowids),),
+            ):
+                payload[int(rowid)] = (str(meta), str(text))
+        metric = pin.collection.metric
+        return [
+            [
+                Match(
+                    id=item_id,
+                    distance=dist,
+                    score=score_for(metric, dist),
+                    metadata=json.loads(payload[rowid][0]),
+                    text=payload[rowid][1],
+                )
+                for dist, item_id, rowid in hits
+            ]
+            for hits in per_query
+        ]
+
+    # -- API keys (nighdb.keys.KeyRegistry) ------------------------------------------
+
+    def add_key(self, record: KeyRecord) -> None:
+        with self._transaction(write=True) as conn:
+            # Idempotent for migrate: copying a key twice keeps one, and a revocation sticks.
+            conn.execute(
+                "INSERT INTO nigh_api_keys (id, key_hash, tenant, admin, created_at, revoked) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "revoked = max(revoked, excluded.revoked)",
+                (
+                    record.id,
+                    record.key_hash,
+                    record.tenant,
+                    int(record.admin),
+                    record.created_at,
+                    int(record.revoked),
+                ),
+            )
+
+    def find_key(self, key_id: str) -> KeyRecord | None:
+        with self._transaction(write=False) as conn:
+            row = conn.execute(
+                f"SELECT {KEY_COLUMNS} FROM nigh_api_keys WHERE id = ?", (key_id,)
+            ).fetchone()
+        return None if row is None else KeyRecord.from_row(row)
+
+    def list_keys(self) -> list[KeyRecord]:
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT {KEY_COLUMNS} FROM nigh_api_keys ORDER BY created_at, id"
+            ).fetchall()
+        return [KeyRecord.from_row(r) for r in rows]
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self._transaction(write=True) as conn:
+            conn.execute(
+                "UPDATE nigh_api_keys SET revoked = 1 WHERE id = ? AND revoked = 0", (key_id,)
+            )
+            return int(conn.changes()) > 0
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(apsw.Error):
+                conn.close()
+        self._cache.clear()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+
+def _count(conn: apsw.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _load(conn: apsw.Connection, sql: str, params: Sequence[object], dims: int) -> VectorBlock:
+    rows = conn.execute(sql, params).fetchall()
+    rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    ids = [str(r[1]) for r in rows]
+    if rows:
+        blobs = [cast(bytes, r[2]) for r in rows]
+        vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, dims)
+        vectors = vectors.astype(np.float32, copy=False)
+    else:
+        vectors = np.empty((0, dims), dtype=np.float32)
+    return VectorBlock.build(rowids, ids, vectors)
+
+
+def _refresh(
+    conn: apsw.Connection,
+    table: str,
+    dims: int,
+    cached: tuple[int, VectorBlock],
+    count: int,
+) -> VectorBlock | None:
+    """Apply the rows written since the cached version; None if a full reload is needed.
+
+    Only upserts leave a trace (``seq``); if the merged copy has more rows than the table,
+    some cached rows were deleted, so the caller reloads instead.
+    """
+    version, old = cached
+    delta = _load(
+        conn,
+        f"SELECT rowid, id, vector FROM {table} WHERE seq > ? ORDER BY rowid",
+        (version,),
+        dims,
+    )
+    if not len(delta):
+        return old if len(old) == count else None
+    keep = ~np.isin(old.rowids, delta.rowids, assume_unique=True)
+    if int(keep.sum()) + len(delta) != count:
+        return None
+    rowids = np.concatenate([old.rowids[keep], delta.rowids])
+    order = np.argsort(rowids, kind="stable")
+    kept_ids = [i for i, k in zip(old.ids, keep.tolist(), strict=True) if k]
+    ids_all = kept_ids + delta.ids
+    vectors = np.concatenate([old.vectors[keep], delta.vectors])[order]
+    return VectorBlock.build(rowids[order], [ids_all[i] for i in order.tolist()], vectors)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: SQLiteStore) -> tuple[Store, KeyRegistry]:
+        """mypy proves here that the backend satisfies both protocols."""
+        return store, store

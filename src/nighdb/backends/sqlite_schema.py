@@ -1,0 +1,170 @@
+"""SQLite file layout, connection set-up and driver-error translation for the embedded backend.
+
+Layout (one file, WAL):
+
+* ``nigh_meta(key, value)``: the schema version;
+* ``nigh_collections``: one row per (tenant, name) pin, with an integer ``id`` that names
+  the collection's items table and a ``version`` that every write transaction bumps (the
+  in-process caches compare it); AUTOINCREMENT, so a dropped collection's id, and so its
+  table name, is never reused;
+* ``nigh_api_keys``: the service's API keys, hashed (``nighdb.keys``);
+* ``nigh_items_<id>``: one row per item; ``vector`` is little-endian float32, the layout
+  sqlite-vec reads; ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
+  twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
+  collection version that last wrote the row.
+
+No user-supplied text ever reaches SQL: table names come from the integer id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import apsw
+import sqlite_vec
+
+from ..errors import InvalidArgumentError, NighError, StoreUnavailableError
+
+__all__ = ["SCHEMA_VERSION", "connect", "items_table", "parse_sqlite_url", "translate_errors"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nigh_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nigh_collections (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant          TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    dimensions      INTEGER NOT NULL,
+    embedding_model TEXT NOT NULL,
+    metric          TEXT NOT NULL,
+    version         INTEGER NOT NULL DEFAULT 0,
+    created_at      REAL NOT NULL DEFAULT (unixepoch('subsec')),
+    UNIQUE (tenant, name)
+);
+CREATE TABLE IF NOT EXISTS nigh_api_keys (
+    id         TEXT PRIMARY KEY,
+    key_hash   TEXT NOT NULL,
+    tenant     TEXT,
+    admin      INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def items_table(collection_id: int) -> str:
+    """The items table of a collection: named from our integer id, never from user text."""
+    return f"nigh_items_{int(collection_id)}"
+
+
+def items_ddl(collection_id: int) -> list[str]:
+    table = items_table(collection_id)
+    return [
+        f"""CREATE TABLE {table} (
+            rowid    INTEGER PRIMARY KEY,
+            id       TEXT NOT NULL UNIQUE,
+            vector   BLOB NOT NULL,
+            metadata BLOB NOT NULL,
+            text     TEXT NOT NULL,
+            seq      INTEGER NOT NULL
+        )""",
+        f"CREATE INDEX {table}_seq ON {table} (seq)",
+    ]
+
+
+def parse_sqlite_url(url: str) -> str:
+    """The file path of ``sqlite:///rel.db``, ``sqlite:////abs.db`` or a bare path."""
+    if "://" not in url:
+        path = url
+    else:
+        scheme, _, rest = url.partition("://")
+        if scheme.lower() != "sqlite" or not rest.startswith("/"):
+            raise InvalidArgumentError(
+                f"invalid SQLite URL {url!r}; use sqlite:///relative/path.db or "
+                "sqlite:////absolute/path.db"
+            )
+        path = rest[1:]
+        path = path.split("?", 1)[0]
+    if not path or path == ":memory:":
+        raise InvalidArgumentError(
+            "nighdb's SQLite backend needs a file (several connections share it); "
+            "use a temporary file instead of :memory:"
+        )
+    return path
+
+
+def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> apsw.Connection:
+    """Open one connection: WAL, busy timeout, durability level, sqlite-vec loaded."""
+    parent = Path(path).parent
+    if not parent.exists():
+        parent.mkdir(parents=True, exist_ok=True)
+    conn = apsw.Connection(os.fspath(path))
+    conn.set_busy_timeout(busy_timeout_ms)
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.enable_load_extension(False)
+    mode = conn.execute("PRAGMA journal_mode").fetchone()
+    if mode is None or str(mode[0]).lower() != "wal":
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")  # a fixed keyword, checked by the caller
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def create_schema(conn: apsw.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_SCHEMA)
+        row = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO nigh_meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise InvalidArgumentError(
+                f"this database uses nighdb schema {row[0]}, newer than this version "
+                f"understands ({SCHEMA_VERSION}); upgrade nighdb"
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+@contextlib.contextmanager
+def translate_errors(path: str) -> Iterator[None]:
+    """Turn driver exceptions into coded ``NighError``s at the backend boundary."""
+    try:
+        yield
+    except NighError:
+        raise
+    except apsw.BusyError as exc:
+        raise StoreUnavailableError(
+            f"the SQLite database {path!r} stayed locked longer than the busy timeout; "
+            "another process holds a long write transaction. Retry, or raise busy_timeout"
+        ) from exc
+    except apsw.ReadOnlyError as exc:
+        raise StoreUnavailableError(
+            f"the SQLite database {path!r} is read-only; check file and directory permissions"
+        ) from exc
+    except apsw.FullError as exc:
+        raise StoreUnavailableError(
+            f"the disk holding the SQLite database {path!r} is full; free space and retry"
+        ) from exc
+    except apsw.CantOpenError as exc:
+        raise StoreUnavailableError(
+            f"cannot open the SQLite database {path!r}; check the path and permissions"
+        ) from exc
+    except apsw.Error as exc:
+        raise StoreUnavailableError(f"SQLite error on {path!r}: {exc}") from exc
+    except OSError as exc:
+        raise StoreUnavailableError(f"cannot use the SQLite database {path!r}: {exc}") from exc

@@ -1,0 +1,179 @@
+"""``nigh ls|show|rm|search``: look into a tenant's collections, drop one, search one.
+
+``--json`` prints the HTTP API's shapes (contract §9): ``ls`` is ``GET /v1/collections``,
+``show`` is ``GET /v1/collections/{name}``, ``search`` is ``POST …/search``, ``rm`` is
+``DELETE …``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..errors import CollectionNotFoundError
+from ..models import Match
+from ..service.wire import collection_to_wire, match_to_wire
+from ..store import Store
+from .common import echo_json, json_option, open_cli_store, store_option
+from .output import JsonValue, RefusedError, count, print_table
+
+__all__ = ["list_collections", "remove", "search", "show"]
+
+_PAGE = 10_000
+
+
+@click.command(name="ls")
+@click.argument("tenant")
+@json_option
+@store_option
+def list_collections(tenant: str, as_json: bool) -> None:
+    """List TENANT's collections: name, model, dimensions, metric and item count."""
+    with open_cli_store() as store:
+        listed = [(pin, _count(store, tenant, pin.name)) for pin in store.list_collections(tenant)]
+    rows = [(pin, n) for pin, n in listed if n is not None]  # dropped meanwhile: left out
+    if as_json:
+        echo_json({"collections": [{**collection_to_wire(p), "count": n} for p, n in rows]})
+    elif not rows:
+        click.echo(f"tenant {tenant!r} has no collections", err=True)
+    else:
+        print_table(
+            ("NAME", "MODEL", "DIMS", "METRIC", "ITEMS"),
+            [(p.name, p.embedding_model, str(p.dimensions), p.metric, str(n)) for p, n in rows],
+            right=(2, 4),
+        )
+
+
+def _count(store: Store, tenant: str, name: str) -> int | None:
+    try:
+        return store.count(tenant, name)
+    except CollectionNotFoundError:
+        return None
+
+
+@click.command()
+@click.argument("tenant")
+@click.argument("collection")
+@click.option("--ids", "with_ids", is_flag=True, help="Also list every item id (byte order).")
+@json_option
+@store_option
+def show(tenant: str, collection: str, with_ids: bool, as_json: bool) -> None:
+    """Show COLLECTION's pin (dimensions, model, metric) and item count."""
+    with open_cli_store() as store:
+        pin = store.describe_collection(tenant, collection)
+        if pin is None:
+            raise CollectionNotFoundError(tenant, collection)
+        count = store.count(tenant, collection)
+        head = {"collection": collection_to_wire(pin), "count": count}
+        if as_json:
+            text = json.dumps(head, ensure_ascii=False)
+            if not with_ids:
+                click.echo(text)
+                return
+            click.echo(text[:-1] + ', "ids": [', nl=False)  # streamed: any number of ids
+            for n, item_id in enumerate(_ids(store, tenant, collection)):
+                click.echo((", " if n else "") + json.dumps(item_id, ensure_ascii=False), nl=False)
+            click.echo("]}")
+            return
+        print_table(
+            ("", ""),
+            [
+                ("tenant", tenant),
+                ("collection", pin.name),
+                ("dimensions", str(pin.dimensions)),
+                ("model", pin.embedding_model),
+                ("metric", pin.metric),
+                ("items", str(count)),
+            ],
+            show_header=False,
+        )
+        if with_ids:
+            click.echo()
+            for item_id in _ids(store, tenant, collection):
+                click.echo(item_id)
+
+
+def _ids(store: Store, tenant: str, collection: str) -> Any:
+    after: str | None = None
+    while page := store.list_ids(tenant, collection, after=after, limit=_PAGE):
+        yield from page
+        after = page[-1]
+
+
+@click.command(name="rm")
+@click.argument("tenant")
+@click.argument("collection")
+@click.option("--yes", is_flag=True, help="Confirm: drop the collection and all its items.")
+@json_option
+@store_option
+def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
+    """Drop COLLECTION and every item in it (needs --yes; a missing one removes nothing)."""
+    if not yes:
+        raise RefusedError(
+            f"'nigh rm' drops collection {collection!r} of tenant {tenant!r} and all its "
+            "items; add --yes to confirm"
+        )
+    with open_cli_store() as store:
+        existed = store.describe_collection(tenant, collection) is not None
+        removed = store.drop_collection(tenant, collection)
+    if as_json:
+        echo_json({"removed_items": removed})
+    elif existed:
+        click.echo(
+            f"dropped collection {collection!r} of tenant {tenant!r} ({count(removed, 'item')})"
+        )
+    else:
+        click.echo(f"collection {collection!r} of tenant {tenant!r} does not exist", err=True)
+
+
+@click.command()
+@click.argument("tenant")
+@click.argument("collection")
+@click.option(
+    "--vector",
+    required=True,
+    type=JsonValue(list, "a JSON array of numbers"),
+    help="The query vector: a JSON array, or @FILE holding one (@- reads stdin).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many matches at most.",
+)
+@click.option(
+    "--filter",
+    "filter_",
+    type=JsonValue(dict, "a JSON object"),
+    help='A metadata filter (contract §6), e.g. \'{"lang": "en"}\', or @FILE.',
+)
+@json_option
+@store_option
+def search(
+    tenant: str,
+    collection: str,
+    vector: list[Any],
+    limit: int,
+    filter_: dict[str, Any] | None,
+    as_json: bool,
+) -> None:
+    """Search COLLECTION for the nearest neighbours of a vector, filtered before ranking."""
+    with open_cli_store() as store:
+        matches = store.search(tenant, collection, vector, limit=limit, filter=filter_)
+    if as_json:
+        echo_json({"matches": [match_to_wire(m) for m in matches]})
+    elif not matches:
+        click.echo("no matches", err=True)
+    else:
+        print_table(
+            ("ID", "DISTANCE", "SCORE", "TEXT", "METADATA"),
+            [_row(m) for m in matches],
+            right=(1, 2),
+        )
+
+
+def _row(m: Match) -> tuple[str, ...]:
+    metadata = json.dumps(m.metadata, ensure_ascii=False) if m.metadata else ""
+    return (m.id, f"{m.distance:.6f}", f"{m.score:.6f}", m.text, metadata)

@@ -1,0 +1,131 @@
+"""``nigh serve``: the HTTP API of contract §9 over a store, on uvicorn (extra ``server``).
+
+The service is stateless: keys and data live in the store's database, so several
+``nigh serve`` processes (on one machine or many) can share one PostgreSQL database behind
+a load balancer.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import click
+
+from ..errors import StoreUnavailableError
+from ..service.limits import ServiceLimits
+from .common import cli_store_url, masked, open_cli_store, store_option
+
+__all__ = ["serve"]
+
+_DEFAULTS = ServiceLimits()
+
+
+def _limit_option(flag: str, field: str, text: str) -> click.Option:
+    return click.Option(
+        [flag, field],
+        type=click.IntRange(min=1),
+        default=getattr(_DEFAULTS, field),
+        show_default=True,
+        help=text,
+    )
+
+
+_LIMITS = [
+    _limit_option("--max-body-bytes", "max_body_bytes", "Largest request body (else 413)."),
+    _limit_option("--max-items", "max_items", "Most items per upsert request (else 413)."),
+    _limit_option("--max-search-limit", "max_search_limit", "Largest search limit (else 400)."),
+    _limit_option(
+        "--max-dimensions", "max_dimensions", "Most dimensions for a new collection (else 400)."
+    ),
+    _limit_option("--default-page", "default_page", "Ids per GET …/ids page by default."),
+    _limit_option("--max-page", "max_page", "Most ids per GET …/ids page."),
+    _limit_option("--max-queries", "max_queries", "Most queries per search_many (else 413)."),
+    _limit_option("--max-fetch", "max_fetch", "Most ids per fetch request (else 413)."),
+]
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind first, so a busy port is our one-line error, not a server log."""
+    sock = None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )[0]
+        # An explicit IPPROTO_TCP matters: asyncio turns Nagle off (TCP_NODELAY) only on
+        # sockets that say so, and with Nagle on every answer waits ~40 ms for an ACK.
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        return sock
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        raise StoreUnavailableError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def _log_to_stderr(level: str) -> None:
+    # uvicorn configures its own loggers; the service's errors (with tracebacks) log here.
+    logger = logging.getLogger("nighdb")
+    logger.setLevel(level.upper())
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
+@click.command()
+@store_option
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on; 0.0.0.0 (or ::) listens on every interface.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="TCP port; 0 picks a free one (printed on start).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+    help="Server log level.",
+)
+@click.option(
+    "--access-log/--no-access-log", default=True, show_default=True, help="Log every request."
+)
+def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int) -> None:
+    """Serve the HTTP API (contract §9) over the store, with API-key auth.
+
+    Create keys first with 'nigh keys create'. OpenAPI at /openapi.json, docs at /docs,
+    Prometheus metrics at /metrics, liveness at /healthz.
+    """
+    import uvicorn  # the server extra: imported only by this command
+
+    from ..service.app import create_app
+
+    service_limits = ServiceLimits(**limits)
+    with open_cli_store() as store:
+        app = create_app(store, limits=service_limits)
+        sock = _listen(host, port)
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"nigh serve: {masked(cli_store_url())} on http://{shown}:{bound}", err=True)
+        config = uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=access_log,
+            lifespan="off",
+            server_header=False,
+        )
+        _log_to_stderr(log_level)
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+serve.params.extend(_LIMITS)

@@ -1,0 +1,193 @@
+"""The ASGI app of ``nigh serve``: ``create_app(store)`` serves contract §9 over any ``Store``.
+
+Every request goes: authenticate (the key decides the tenant) → read the body within the
+limit → run the route's operation in a worker thread (store calls block) → answer JSON.
+Every failure is the envelope ``{"error": {"code", "message", "details"}}`` with the status
+of the error class (contract §7); anything unexpected is a 500 ``internal`` whose details stay in
+the server log.
+
+Routing uses the raw, still percent-encoded path, so ``%2F`` inside a name stays inside its
+segment and ``.``/``..`` are names, never path steps (see ``wire.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import InvalidArgumentError, NighError
+from ..keys import KeyRegistry
+from ..store import Store
+from .auth import authenticate, tenant_for
+from .limits import ServiceLimits, read_body
+from .metrics import MetricsMiddleware, ServiceMetrics
+from .routes import ROUTES, Call, RouteSpec
+from .schemas import docs_html, openapi_document
+from .wire import decode_segment, dumps, error_body
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("nighdb.service")
+
+JSON = "application/json"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(store: Store, *, limits: ServiceLimits | None = None) -> Starlette:
+    """The service over ``store``, which must also keep the API keys (``KeyRegistry``).
+
+    The app does not own the store: close it yourself after the server stops.
+    """
+    if not isinstance(store, KeyRegistry):
+        raise InvalidArgumentError(
+            f"the service needs a store that keeps API keys (SQLite or PostgreSQL); "
+            f"{type(store).__name__} does not"
+        )
+    limits = limits or ServiceLimits()
+    metrics = ServiceMetrics()
+    service = _Service(store, store, limits, metrics)
+    openapi = openapi_document(limits)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    async def openapi_endpoint(request: Request) -> Response:
+        return JSONResponse(openapi)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(docs_html("/openapi.json"))
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]
+    for spec in ROUTES:
+        endpoint = service.endpoint(spec)
+        if spec.tenant_scoped:
+            routes.append(Route(f"/v1{spec.path}", endpoint, methods=[spec.method]))
+            routes.append(
+                Route(f"/v1/tenants/{{tenant}}{spec.path}", endpoint, methods=[spec.method])
+            )
+        else:
+            routes.append(Route(f"/v1{spec.path}", endpoint, methods=[spec.method]))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        message = f"no route {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        metrics.record_error(code)
+        body = {"error": {"code": code, "message": message, "details": {}}}
+        return Response(dumps(body), exc.status_code, headers=exc.headers, media_type=JSON)
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # Only middleware bugs land here: endpoints answer their own failures.
+        return _internal(metrics)
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )
+    app.router.redirect_slashes = False  # a trailing slash is not a name: answer 404
+    app.add_middleware(_RawPathRouting)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.limits = limits
+    app.state.metrics = metrics
+    return app
+
+
+class _Service:
+    def __init__(
+        self, store: Store, keys: KeyRegistry, limits: ServiceLimits, metrics: ServiceMetrics
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.limits = limits
+        self.metrics = metrics
+
+    def endpoint(self, spec: RouteSpec) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await self._handle(spec, request)
+            except NighError as err:
+                self.metrics.record_error(err.code)
+                return Response(dumps(error_body(err)), err.http_status, media_type=JSON)
+            except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
+                return Response(status_code=400)
+            except Exception:
+                log.exception("internal error on %s %s", request.method, spec.path)
+                return _internal(self.metrics)
+
+        return endpoint
+
+    async def _handle(self, spec: RouteSpec, request: Request) -> Response:
+        header = request.headers.get("authorization")
+        principal = await run_in_threadpool(authenticate, self.keys, header)
+        raw_tenant = request.path_params.get("tenant")
+        tenant = ""
+        if spec.tenant_scoped:
+            path_tenant = None if raw_tenant is None else decode_segment(raw_tenant)
+            tenant = tenant_for(principal, path_tenant)
+        raw_name = request.path_params.get("name")
+        name = "" if raw_name is None else decode_segment(raw_name)
+        body = b""
+        if spec.reads_body:
+            body = await read_body(request, self.limits.max_body_bytes)
+        call = Call(
+            self.store, self.limits, principal, tenant, name, dict(request.query_params), body
+        )
+        status, content = await run_in_threadpool(_run, spec, call)
+        return Response(content, status, media_type=JSON)
+
+
+def _run(spec: RouteSpec, call: Call) -> tuple[int, bytes]:
+    # Parsing, the store call and encoding all run here, off the event loop.
+    status, payload = spec.operation(call)
+    return status, dumps(payload)
+
+
+def _internal(metrics: ServiceMetrics) -> Response:
+    metrics.record_error("internal")
+    body = {
+        "error": {
+            "code": "internal",
+            "message": "the service failed unexpectedly; the details are in its log",
+            "details": {},
+        }
+    }
+    return Response(dumps(body), 500, media_type=JSON)
+
+
+# Keep reserved characters and existing escapes; escape only what HTTP servers may pass raw.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
+class _RawPathRouting:
+    """Route on the raw path: names are decoded per segment by the endpoints, never before."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw:
+            # In place: the router records the matched route in this very scope, which the
+            # metrics middleware reads afterwards.
+            scope["path"] = quote(raw, safe=_PATH_SAFE)
+        await self.app(scope, receive, send)

@@ -1,0 +1,185 @@
+"""What each route of contract §9 does, as plain blocking functions over a ``Store``.
+
+The HTTP layer (``app.py``) authenticates, picks the tenant and reads the body; these
+functions run in a worker thread, parse the body and call the store. Body values go to the
+store as they came, so the store's own validation decides every error, in the store's order
+(existence before items, contract §2), exactly as on a local backend. Only the service's limits
+are checked here, before the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CollectionNotFoundError, InvalidArgumentError
+from ..models import Collection
+from ..store import Store
+from .auth import Principal, require_admin
+from .limits import ServiceLimits
+from .wire import collection_to_wire, item_to_wire, match_to_wire
+
+__all__ = ["ROUTES", "Answer", "Call", "Operation", "RouteSpec"]
+
+Answer = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated request: the tenant is the key's (or the admin's chosen) tenant."""
+
+    store: Store
+    limits: ServiceLimits
+    principal: Principal
+    tenant: str
+    name: str
+    query: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        """The body as a JSON object (an empty body is ``{}``); 400 for anything else."""
+        if not self.body.strip():
+            return {}
+        try:
+            data = json.loads(self.body, parse_constant=_no_constants)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidArgumentError(f"the request body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidArgumentError("the request body must be a JSON object")
+        return data
+
+
+Operation = Callable[[Call], Answer]
+
+
+def _no_constants(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
+def list_collections(c: Call) -> Answer:
+    out = []
+    for pin in c.store.list_collections(c.tenant):
+        try:
+            count = c.store.count(c.tenant, pin.name)
+        except CollectionNotFoundError:  # dropped since it was listed
+            continue
+        out.append({**collection_to_wire(pin), "count": count})
+    return 200, {"collections": out}
+
+
+def put_collection(c: Call) -> Answer:
+    body = c.json()
+    dimensions = body.get("dimensions", 0)
+    c.limits.check_dimensions(dimensions)
+    wanted = Collection(c.name, dimensions, body.get("embedding_model", ""), body.get("metric", ""))
+    # Two concurrent first PUTs may both answer 201; the store still creates one collection.
+    existed = c.store.describe_collection(c.tenant, c.name) is not None
+    pin = c.store.ensure_collection(c.tenant, wanted)
+    return (200 if existed else 201), {"collection": collection_to_wire(pin)}
+
+
+def get_collection(c: Call) -> Answer:
+    pin = c.store.describe_collection(c.tenant, c.name)
+    if pin is None:
+        raise CollectionNotFoundError(c.tenant, c.name)
+    count = c.store.count(c.tenant, c.name)
+    return 200, {"collection": collection_to_wire(pin), "count": count}
+
+
+def drop_collection(c: Call) -> Answer:
+    return 200, {"removed_items": c.store.drop_collection(c.tenant, c.name)}
+
+
+def upsert(c: Call) -> Answer:
+    items: Any = c.json().get("items")
+    c.limits.check_items(items)
+    return 200, {"upserted": c.store.upsert(c.tenant, c.name, items)}
+
+
+def _search_options(c: Call, body: dict[str, Any]) -> tuple[Any, Any]:
+    limit = body.get("limit", 10)  # null is not "default": the store refuses it
+    c.limits.check_search_limit(limit)
+    return limit, body.get("filter")
+
+
+def search(c: Call) -> Answer:
+    body = c.json()
+    limit, filter_ = _search_options(c, body)
+    vector: Any = body.get("vector")
+    matches = c.store.search(c.tenant, c.name, vector, limit=limit, filter=filter_)
+    return 200, {"matches": [match_to_wire(m) for m in matches]}
+
+
+def search_many(c: Call) -> Answer:
+    """Not in contract §9: one request (and one snapshot) for ``Store.search_many``."""
+    body = c.json()
+    vectors = body.get("vectors")
+    c.limits.check_queries(vectors)
+    limit, filter_ = _search_options(c, body)
+    results = c.store.search_many(c.tenant, c.name, vectors, limit=limit, filter=filter_)
+    return 200, {"results": [[match_to_wire(m) for m in row] for row in results]}
+
+
+def delete(c: Call) -> Answer:
+    ids: Any = c.json().get("ids")
+    return 200, {"deleted": c.store.delete(c.tenant, c.name, ids)}
+
+
+def list_ids(c: Call) -> Answer:
+    after = c.query.get("after") or None
+    page = c.limits.page_size(c.query.get("limit"))
+    if page < 1:  # let the store refuse it, after its existence check
+        c.store.list_ids(c.tenant, c.name, after=after, limit=page)
+    # One id more than the page tells whether another page follows.
+    ids = c.store.list_ids(c.tenant, c.name, after=after, limit=page + 1)
+    following = ids[page - 1] if len(ids) > page else None
+    return 200, {"ids": ids[:page], "next": following}
+
+
+def fetch(c: Call) -> Answer:
+    """Not in contract §9: ``Store.fetch``, the stored items by id (what export and migrate read)."""
+    ids: Any = c.json().get("ids")
+    c.limits.check_fetch(ids)
+    return 200, {"items": [item_to_wire(i) for i in c.store.fetch(c.tenant, c.name, ids)]}
+
+
+def list_tenants(c: Call) -> Answer:
+    """Not in contract §9: ``Store.list_tenants`` for admin keys (what ``migrate`` walks)."""
+    require_admin(c.principal)
+    return 200, {"tenants": c.store.list_tenants()}
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One route. Tenant-scoped routes are served at ``/v1{path}`` (the key's tenant) and at
+    ``/v1/tenants/{tenant}{path}`` (admin keys, or a tenant key naming its own tenant)."""
+
+    method: str
+    path: str
+    operation: Operation
+    summary: str
+    reads_body: bool = False
+    tenant_scoped: bool = True
+
+
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("GET", "/collections", list_collections, "List the tenant's collections"),
+    RouteSpec("PUT", "/collections/{name}", put_collection, "Create or check a collection", True),
+    RouteSpec("GET", "/collections/{name}", get_collection, "Describe a collection"),
+    RouteSpec("DELETE", "/collections/{name}", drop_collection, "Drop a collection"),
+    RouteSpec("POST", "/collections/{name}/upsert", upsert, "Insert or replace items", True),
+    RouteSpec("POST", "/collections/{name}/search", search, "Nearest neighbours", True),
+    RouteSpec(
+        "POST",
+        "/collections/{name}/search_many",
+        search_many,
+        "Nearest neighbours of several queries",
+        True,
+    ),
+    RouteSpec("POST", "/collections/{name}/delete", delete, "Delete items by id", True),
+    RouteSpec("GET", "/collections/{name}/ids", list_ids, "Page through item ids"),
+    RouteSpec("POST", "/collections/{name}/fetch", fetch, "Stored items by id", True),
+    RouteSpec("GET", "/tenants", list_tenants, "List tenants (admin)", tenant_scoped=False),
+)

@@ -1,0 +1,320 @@
+"""The OpenAPI 3.1 document of the service (``/openapi.json``) and the interactive docs page.
+
+Written out by hand from the route table (``routes.ROUTES``) rather than generated from
+request models: the service deliberately hands bodies to the store unparsed, so the store's
+validation (the same on every backend) decides every error, and this document describes the
+shapes that validation accepts.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from .. import __version__
+from .limits import ServiceLimits
+from .routes import ROUTES, RouteSpec
+
+__all__ = ["docs_html", "openapi_document"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _schemas(limits: ServiceLimits) -> dict[str, Any]:
+    vector = {"type": "array", "items": {"type": "number"}, "minItems": 1}
+    return {
+        "Collection": {
+            "type": "object",
+            "required": ["name", "dimensions", "embedding_model", "metric"],
+            "properties": {
+                "name": {"type": "string"},
+                "dimensions": {"type": "integer"},
+                "embedding_model": {"type": "string"},
+                "metric": {"type": "string", "enum": ["cosine", "l2", "ip"]},
+            },
+        },
+        "CollectionRequest": {
+            "type": "object",
+            "properties": {
+                "dimensions": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": limits.max_dimensions,
+                    "description": "0: don't care (only for an existing collection)",
+                },
+                "embedding_model": {"type": "string", "default": ""},
+                "metric": {"type": "string", "enum": ["cosine", "l2", "ip", ""]},
+            },
+        },
+        "Item": {
+            "type": "object",
+            "required": ["id", "vector"],
+            "properties": {
+                "id": {"type": "string", "minLength": 1, "maxLength": 1024},
+                "vector": vector,
+                "metadata": {"type": "object", "default": {}},
+                "text": {"type": "string", "default": ""},
+            },
+        },
+        "Match": {
+            "type": "object",
+            "required": ["id", "distance", "score", "metadata", "text"],
+            "properties": {
+                "id": {"type": "string"},
+                "distance": {"type": "number"},
+                "score": {"type": "number"},
+                "metadata": {"type": "object"},
+                "text": {"type": "string"},
+            },
+        },
+        "Filter": {
+            "type": "object",
+            "description": "contract §6: {field: value | [values] | {op: operand}}, $and/$or/$not",
+        },
+        "SearchRequest": {
+            "type": "object",
+            "required": ["vector"],
+            "properties": {
+                "vector": vector,
+                "limit": {"type": "integer", "default": 10, "maximum": limits.max_search_limit},
+                "filter": _ref("Filter"),
+            },
+        },
+        "SearchManyRequest": {
+            "type": "object",
+            "required": ["vectors"],
+            "properties": {
+                "vectors": {"type": "array", "items": vector, "maxItems": limits.max_queries},
+                "limit": {"type": "integer", "default": 10, "maximum": limits.max_search_limit},
+                "filter": _ref("Filter"),
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message", "details"],
+                    "properties": {
+                        "code": {
+                            "type": "string",
+                            "examples": [
+                                "collection_not_found",
+                                "collection_conflict",
+                                "dimension_mismatch",
+                                "invalid_argument",
+                                "unauthenticated",
+                                "permission_denied",
+                                "unavailable",
+                                "payload_too_large",
+                                "internal",
+                            ],
+                        },
+                        "message": {"type": "string"},
+                        "details": {"type": "object"},
+                    },
+                }
+            },
+        },
+    }
+
+
+_BODIES: dict[str, dict[str, Any]] = {
+    "put_collection": _ref("CollectionRequest"),
+    "upsert": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("Item")}},
+    },
+    "search": _ref("SearchRequest"),
+    "search_many": _ref("SearchManyRequest"),
+    "delete": {
+        "type": "object",
+        "required": ["ids"],
+        "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
+    },
+    "fetch": {
+        "type": "object",
+        "required": ["ids"],
+        "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
+    },
+}
+
+_ANSWERS: dict[str, dict[str, Any]] = {
+    "list_collections": {
+        "type": "object",
+        "properties": {
+            "collections": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        _ref("Collection"),
+                        {"type": "object", "properties": {"count": {"type": "integer"}}},
+                    ]
+                },
+            }
+        },
+    },
+    "put_collection": {"type": "object", "properties": {"collection": _ref("Collection")}},
+    "get_collection": {
+        "type": "object",
+        "properties": {"collection": _ref("Collection"), "count": {"type": "integer"}},
+    },
+    "drop_collection": {"type": "object", "properties": {"removed_items": {"type": "integer"}}},
+    "upsert": {"type": "object", "properties": {"upserted": {"type": "integer"}}},
+    "search": {
+        "type": "object",
+        "properties": {"matches": {"type": "array", "items": _ref("Match")}},
+    },
+    "search_many": {
+        "type": "object",
+        "properties": {
+            "results": {"type": "array", "items": {"type": "array", "items": _ref("Match")}}
+        },
+    },
+    "delete": {"type": "object", "properties": {"deleted": {"type": "integer"}}},
+    "fetch": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": _ref("Item")},
+        },
+        "description": "in the order asked, each id once; absent ids are omitted",
+    },
+    "list_ids": {
+        "type": "object",
+        "properties": {
+            "ids": {"type": "array", "items": {"type": "string"}},
+            "next": {"type": ["string", "null"], "description": "the `after` of the next page"},
+        },
+    },
+    "list_tenants": {
+        "type": "object",
+        "properties": {"tenants": {"type": "array", "items": {"type": "string"}}},
+    },
+}
+
+_ERRORS = {
+    "400": "invalid_argument or dimension_mismatch",
+    "401": "unauthenticated: missing, unknown or revoked key",
+    "403": "permission_denied: the key may not act for that tenant",
+    "404": "collection_not_found",
+    "409": "collection_conflict",
+    "413": "payload_too_large",
+    "503": "unavailable: the database is unreachable (retry)",
+}
+
+
+def _segment(name: str, what: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": f"the {what}, percent-encoded as one segment ('/' as %2F, '.' as %2E)",
+    }
+
+
+def _operation(spec: RouteSpec, tenant_in_path: bool, limits: ServiceLimits) -> dict[str, Any]:
+    op_name = spec.operation.__name__
+    params: list[dict[str, Any]] = []
+    if tenant_in_path:
+        params.append(_segment("tenant", "tenant (admin keys, or a tenant key's own tenant)"))
+    if "{name}" in spec.path:
+        params.append(_segment("name", "collection name"))
+    if op_name == "list_ids":
+        params += [
+            {"name": "after", "in": "query", "schema": {"type": "string"}},
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {
+                    "type": "integer",
+                    "default": limits.default_page,
+                    "maximum": limits.max_page,
+                },
+            },
+        ]
+    ok = "201" if op_name == "put_collection" else "200"
+    responses: dict[str, Any] = {ok: {"description": "OK", **_json(_ANSWERS[op_name])}}
+    if op_name == "put_collection":
+        responses["200"] = {"description": "already existed", **_json(_ANSWERS[op_name])}
+        responses["201"]["description"] = "created"
+    for status, text in _ERRORS.items():
+        responses[status] = {"description": text, **_json(_ref("Error"))}
+    operation: dict[str, Any] = {
+        "summary": spec.summary,
+        "operationId": op_name + ("_for_tenant" if tenant_in_path else ""),
+        "parameters": params,
+        "responses": responses,
+        "security": [{"apiKey": []}],
+    }
+    if spec.reads_body:
+        operation["requestBody"] = {"required": True, **_json(_BODIES[op_name])}
+    return operation
+
+
+def openapi_document(limits: ServiceLimits) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness (no key needed)",
+                "operationId": "healthz",
+                "responses": {"200": {"description": 'always {"status": "ok"}'}},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (no key needed; no tenant data)",
+                "operationId": "metrics",
+                "responses": {"200": {"description": "Prometheus text format"}},
+            }
+        },
+    }
+    for spec in ROUTES:
+        forms = [(f"/v1{spec.path}", False)]
+        if spec.tenant_scoped:
+            forms.append((f"/v1/tenants/{{tenant}}{spec.path}", True))
+        for path, tenant_in_path in forms:
+            op = _operation(spec, tenant_in_path, limits)
+            paths.setdefault(path, {})[spec.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "nighdb",
+            "version": __version__,
+            "description": (
+                "A multi-tenant vector store. The tenant always comes from the API key. "
+                "Tenant keys use /v1/collections…; admin keys use "
+                "/v1/tenants/{tenant}/collections…."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(limits),
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+_SWAGGER = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+
+
+def docs_html(openapi_url: str) -> str:
+    """Swagger UI (loaded from a CDN, as FastAPI does) over ``openapi_url``."""
+    url = json.dumps(openapi_url)
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>nighdb API</title>
+<link rel="stylesheet" href="{_SWAGGER}/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="{_SWAGGER}/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: {html.escape(url, quote=False)}, dom_id: "#swagger-ui"}});</script>
+</body></html>
+"""
