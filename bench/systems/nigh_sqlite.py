@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy.typing as npt
-from nighdb.cache import DEFAULT_CACHE_BYTES
 
 import nighdb
+from nighdb.backends.sqlite.cache import DEFAULT_CACHE_BYTES
 
 from ..datasets import FilterSpec, item_id
 from ..measure import peak_rss_mb, run_searches
