@@ -2,7 +2,7 @@
 
 ``validate_items`` takes shortcuts for the common shapes (a plain ``dict`` item, a ``str``
 id, a numpy vector, flat metadata of plain scalars, a ``str`` text) and writes metadata with
-the C JSON encoder directly. Each test here runs the same input twice: as given, and
+one prebuilt ``json.JSONEncoder``. Each test here runs the same input twice: as given, and
 disguised (read-only mapping proxies, ``str`` subclasses) so that every shortcut is missed
 and the general checks decide; the outcomes must be identical, errors word for word.
 """
