@@ -15,6 +15,7 @@ Needs the ``server`` and ``remote`` extras.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from types import TracebackType
 from typing import Any
@@ -161,27 +162,33 @@ def open_in_process_store(
 
 
 class ThreadedServer:
-    """The service on ``http://127.0.0.1:<free port>``, run by uvicorn in a daemon thread."""
+    """The service on ``http://127.0.0.1:<free port>``, run by uvicorn in a daemon thread.
+
+    The socket is bound here and handed to ``uvicorn.Server.run(sockets=...)`` (as
+    ``nigh serve`` does), so the port is known without reading the server's internals.
+    """
 
     def __init__(self, store_url: str, *, limits: ServiceLimits | None = None) -> None:
         self.store = _open_registry(store_url)
+        # IPPROTO_TCP explicitly: asyncio turns Nagle off only on sockets that say so.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(128)
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         config = uvicorn.Config(
-            create_app(self.store, limits=limits),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
+            create_app(self.store, limits=limits), log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
         self._thread.start()
         while not self._server.started:
             if not self._thread.is_alive():
+                self._socket.close()
                 self.store.close()
                 raise RuntimeError("the test server failed to start")
             self._thread.join(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
 
     def create_key(self, *, tenant: str | None = None) -> str:
         return create_key(self.store, tenant=tenant)
@@ -189,6 +196,7 @@ class ThreadedServer:
     def close(self) -> None:
         self._server.should_exit = True
         self._thread.join()
+        self._socket.close()
         self.store.close()
 
     def __enter__(self) -> ThreadedServer:
