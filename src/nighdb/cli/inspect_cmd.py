@@ -65,16 +65,13 @@ def show(tenant: str, collection: str, with_ids: bool, as_json: bool) -> None:
         if pin is None:
             raise CollectionNotFoundError(tenant, collection)
         count = store.count(tenant, collection)
-        head = {"collection": collection_to_wire(pin), "count": count}
+        head: dict[str, object] = {"collection": collection_to_wire(pin), "count": count}
         if as_json:
-            text = json.dumps(head, ensure_ascii=False)
-            if not with_ids:
-                click.echo(text)
-                return
-            click.echo(text[:-1] + ', "ids": [', nl=False)  # streamed: any number of ids
-            for n, item_id in enumerate(_ids(store, tenant, collection)):
-                click.echo((", " if n else "") + json.dumps(item_id, ensure_ascii=False), nl=False)
-            click.echo("]}")
+            # Every id is read before anything is printed: a failure on a later page leaves
+            # stdout empty (the error on stderr), never a truncated document.
+            if with_ids:
+                head["ids"] = list(_ids(store, tenant, collection))
+            echo_json(head)
             return
         print_table(
             ("", ""),
