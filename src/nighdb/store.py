@@ -13,6 +13,7 @@ install never imports a driver it does not need (contract §8):
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -93,7 +94,8 @@ def open_store(url: str | None = None, **options: Any) -> Store:
     """Open the store at ``url`` (default ``$NIGH_STORE``, else ``sqlite:///./nigh.db``).
 
     ``options`` are the chosen backend's keyword options (for SQLite: ``cache_bytes``,
-    ``busy_timeout``; for Postgres: ``pool_size``...; for remote: ``api_key``).
+    ``busy_timeout``; for Postgres: ``pool_max_size``...; for remote: ``api_key``). An option the
+    backend does not declare raises ``InvalidArgumentError`` naming the ones it does.
     """
     if url is None:
         url = os.environ.get("NIGH_STORE") or DEFAULT_URL
@@ -116,7 +118,7 @@ def open_store(url: str | None = None, **options: Any) -> Store:
         raise InvalidArgumentError(
             f"{scheme}:// stores need the {extra} extra: pip install 'nighdb[{extra}]'"
         ) from exc
-    return _construct(getattr(module, class_name), url, options)
+    return _construct(getattr(module, class_name), scheme or "sqlite", url, options)
 
 
 # scheme -> (module, class, the extra that installs its driver)
@@ -130,11 +132,29 @@ _BACKENDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _construct(cls: Any, url: str, options: dict[str, Any]) -> Store:
-    try:
-        store: Store = cls(url, **options)
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc):
-            raise InvalidArgumentError(f"{cls.__name__}: {exc}") from exc
-        raise
+def _construct(cls: Any, scheme: str, url: str, options: dict[str, Any]) -> Store:
+    """``cls(url, **options)``, once every option is one the backend declares.
+
+    The options are checked against the constructor's keyword parameters beforehand, so a
+    ``TypeError`` raised inside a backend's constructor is never taken for a bad option.
+    """
+    known = _options_of(cls)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise InvalidArgumentError(
+            f"unknown store option{'s' if len(unknown) > 1 else ''} {names} for {scheme}:// "
+            f"stores; the options are {', '.join(sorted(known))}"
+        )
+    store: Store = cls(url, **options)
     return store
+
+
+def _options_of(cls: Any) -> frozenset[str]:
+    """The keyword options of a backend's constructor (every parameter after the URL)."""
+    parameters = list(inspect.signature(cls).parameters.values())[1:]
+    return frozenset(
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    )
