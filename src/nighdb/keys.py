@@ -11,11 +11,11 @@ inside the key so logs and listings can name a key without ever showing its secr
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from hmac import compare_digest  # the one name tests watch: constant-time comparison
 from typing import Protocol, runtime_checkable
 
 __all__ = [
@@ -102,6 +102,6 @@ def verify_key(registry: KeyRegistry, key: str) -> KeyRecord | None:
     record = registry.find_key(key_id)
     if record is None or record.revoked:
         return None
-    if not hmac.compare_digest(record.key_hash, hash_key(key)):
+    if not compare_digest(record.key_hash, hash_key(key)):
         return None
     return record

@@ -16,6 +16,8 @@ import pytest
 
 _FIGURES: dict[str, dict[str, Any]] = {}
 _SOAK_ENV = "NIGH_SOAK"
+_BASETEMP = pytest.StashKey[Path]()
+"""The session's base temporary directory, where the figures file goes by default."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,8 +64,15 @@ class Figures:
         self._entry[key] = value
 
 
+@pytest.fixture(scope="session")
+def _basetemp(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keeps the base temporary directory for ``pytest_terminal_summary``, which gets no
+    fixtures, in the config's stash (both public pytest APIs)."""
+    pytestconfig.stash[_BASETEMP] = tmp_path_factory.getbasetemp()
+
+
 @pytest.fixture
-def figures(request: pytest.FixtureRequest, scale: Scale) -> Iterator[Figures]:
+def figures(request: pytest.FixtureRequest, scale: Scale, _basetemp: None) -> Iterator[Figures]:
     name = request.node.nodeid.split("tests/reliability/", 1)[-1]
     record = Figures(name)
     record.set("mode", "soak" if scale.soak else "short")
@@ -74,9 +83,7 @@ def _figures_path(config: pytest.Config) -> Path:
     explicit = os.environ.get("NIGH_RELIABILITY_FIGURES")
     if explicit:
         return Path(explicit)
-    factory = getattr(config, "_tmp_path_factory", None)
-    base = factory.getbasetemp() if factory is not None else Path.cwd()
-    return Path(base) / "reliability-figures.json"
+    return config.stash.get(_BASETEMP, Path.cwd()) / "reliability-figures.json"
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
