@@ -60,8 +60,15 @@ class InProcessTransport(httpx.BaseTransport):
     """Sync httpx requests answered by an ASGI app on one event loop in a background thread.
 
     httpx's own ``ASGITransport`` is async-only; this runs it through an anyio blocking
-    portal, so sync clients (and ``RemoteStore``) can use an app without a server. Requests
-    from many threads at once are served concurrently by the one loop.
+    portal (both public, maintained APIs), so sync clients (and ``RemoteStore``) can use an
+    app without a server. Requests from many threads at once are served concurrently by the
+    one loop.
+
+    Why not ``starlette.testclient.TestClient``: Starlette (1.10) deprecates it over httpx in
+    favour of httpx2 (a ``StarletteDeprecationWarning`` on import, an error under our
+    ``filterwarnings = error``), and once httpx2 is installed it is an ``httpx2.Client``,
+    which ``RemoteStore`` (an httpx client) cannot use; it also warns on every request that
+    passes ``timeout=``, as ``RemoteStore`` does.
     """
 
     def __init__(self, app: ASGIApp) -> None:
