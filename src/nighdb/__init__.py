@@ -1,6 +1,6 @@
 """nighdb: a durable, multi-tenant vector store with one interface over several backends.
 
-Start embedded (SQLite + sqlite-vec, zero set-up), move to PostgreSQL + pgvector for HA, or
+Start embedded (SQLite, zero set-up), move to PostgreSQL + pgvector for HA, or
 talk to a ``nigh serve`` service: the same calls, the same results, the same errors.
 """
 

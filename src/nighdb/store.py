@@ -4,7 +4,7 @@
 install never imports a driver it does not need (contract §8):
 
 =================================  =====================================
-``sqlite:///rel.db`` / bare path   SQLite + sqlite-vec (core install)
+``sqlite:///rel.db`` / bare path   SQLite (core install)
 ``postgresql://`` / ``postgres://``  PostgreSQL + pgvector (``nighdb[postgres]``)
 ``http://`` / ``https://``         the remote client of ``nigh serve``
 =================================  =====================================

@@ -8,8 +8,8 @@ Layout (one file, WAL):
   in-process caches compare it); AUTOINCREMENT, so a dropped collection's id, and so its
   table name, is never reused;
 * ``nigh_api_keys``: the service's API keys, hashed (``nighdb.keys``);
-* ``nigh_items_<id>``: one row per item; ``vector`` is little-endian float32, the layout
-  sqlite-vec reads; ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
+* ``nigh_items_<id>``: one row per item; ``vector`` is little-endian float32 (numpy reads
+  it without a copy); ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
   twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
   collection version that last wrote the row.
 
@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
-import sqlite_vec
 
 from ...errors import InvalidArgumentError, NighError, StoreUnavailableError
 
@@ -101,15 +100,12 @@ def parse_sqlite_url(url: str) -> str:
 
 
 def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> apsw.Connection:
-    """Open one connection: WAL, busy timeout, durability level, sqlite-vec loaded."""
+    """Open one connection: WAL, busy timeout, durability level."""
     parent = Path(path).parent
     if not parent.exists():
         parent.mkdir(parents=True, exist_ok=True)
     conn = apsw.Connection(os.fspath(path))
     conn.set_busy_timeout(busy_timeout_ms)
-    conn.enable_load_extension(True)
-    conn.load_extension(sqlite_vec.loadable_path())
-    conn.enable_load_extension(False)
     mode = conn.execute("PRAGMA journal_mode").fetchone()
     if mode is None or str(mode[0]).lower() != "wal":
         conn.execute("PRAGMA journal_mode=WAL")

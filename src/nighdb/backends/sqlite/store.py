@@ -1,4 +1,4 @@
-"""The embedded backend: one SQLite file (WAL) with sqlite-vec loaded on every connection.
+"""The embedded backend: one SQLite file (WAL), searched in-process with numpy.
 
 SQLite is the source of truth; searches rank in-process with numpy over a copy of the
 collection's vectors held in a byte-budgeted cache (``cache``). A search checks the
