@@ -1,4 +1,4 @@
-"""Every route of contract §9, in-process over an httpx transport: bodies, statuses, the envelope."""
+"""Every route of contract §9, in-process over an httpx transport: bodies, statuses, envelope."""
 
 from __future__ import annotations
 

@@ -139,7 +139,7 @@ def list_ids(c: Call) -> Answer:
 
 
 def fetch(c: Call) -> Answer:
-    """Not in contract §9: ``Store.fetch``, the stored items by id (what export and migrate read)."""
+    """Not in contract §9: ``Store.fetch``, the stored items by id (read by export, migrate)."""
     ids: Any = c.json().get("ids")
     c.limits.check_fetch(ids)
     return 200, {"items": [item_to_wire(i) for i in c.store.fetch(c.tenant, c.name, ids)]}
