@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the service (``/openapi.json``) and the interactive docs page.
+"""The OpenAPI 3.1 document of the service (``/openapi.json``), which ``/docs`` renders.
 
 Written out by hand from the route table (``routes.ROUTES``) rather than generated from
 request models: the service deliberately hands bodies to the store unparsed, so the store's
@@ -8,15 +8,13 @@ shapes that validation accepts.
 
 from __future__ import annotations
 
-import html
-import json
 from typing import Any
 
 from .. import __version__
 from .limits import ServiceLimits
 from .routes import ROUTES, RouteSpec
 
-__all__ = ["docs_html", "openapi_document"]
+__all__ = ["openapi_document"]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -358,19 +356,3 @@ def openapi_document(limits: ServiceLimits) -> dict[str, Any]:
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         },
     }
-
-
-_SWAGGER = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-
-
-def docs_html(openapi_url: str) -> str:
-    """Swagger UI (loaded from a CDN, as FastAPI does) over ``openapi_url``."""
-    url = json.dumps(openapi_url)
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>nighdb API</title>
-<link rel="stylesheet" href="{_SWAGGER}/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="{_SWAGGER}/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({{url: {html.escape(url, quote=False)}, dom_id: "#swagger-ui"}});</script>
-</body></html>
-"""
