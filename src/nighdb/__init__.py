@@ -16,6 +16,7 @@ from .errors import (
     StoreUnavailableError,
     UnauthenticatedError,
 )
+from .indexes import IndexOptions
 from .models import METRICS, Collection, Item, Match
 from .store import Store, open_store
 
@@ -28,6 +29,7 @@ __all__ = [
     "CollectionConflictError",
     "CollectionNotFoundError",
     "DimensionMismatchError",
+    "IndexOptions",
     "InvalidArgumentError",
     "Item",
     "Match",

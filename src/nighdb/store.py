@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import InvalidArgumentError
+from .indexes import IndexOptions
 from .models import Collection, Item, ItemLike, Match, VectorLike
 
 __all__ = ["DEFAULT_URL", "Store", "open_store"]
@@ -52,7 +53,13 @@ class Store(Protocol):
         *,
         limit: int = 10,
         filter: Filter | None = None,
-    ) -> list[Match]: ...
+        ef_search: int | None = None,
+        exact: bool = False,
+    ) -> list[Match]:
+        """Contract §5. ``exact=True`` ignores an approximate index; ``ef_search`` (1 … 1000)
+        sets an index's candidate list size. Both are checked, and change nothing, on a
+        collection without an index."""
+        ...
 
     def search_many(
         self,
@@ -62,6 +69,8 @@ class Store(Protocol):
         *,
         limit: int = 10,
         filter: Filter | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[list[Match]]: ...
 
     def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int: ...
@@ -75,6 +84,21 @@ class Store(Protocol):
     def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
         """The stored items with these ids, in the order asked, each once; absent ids are
         omitted. Vectors come back as float32 arrays, bit for bit as stored."""
+        ...
+
+    def create_index(
+        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
+    ) -> IndexOptions:
+        """Build (or rebuild) the collection's approximate index; ``InvalidArgumentError``
+        where the backend has none yet (search stays exact there)."""
+        ...
+
+    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
+        """The index's options, or ``None`` when the collection has no index."""
+        ...
+
+    def drop_index(self, tenant: str, collection: str) -> bool:
+        """Remove the index (searches are exact again); ``False`` if there was none."""
         ...
 
     def close(self) -> None: ...

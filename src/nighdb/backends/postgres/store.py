@@ -39,6 +39,7 @@ from psycopg_pool import ConnectionPool
 
 from ...errors import CollectionNotFoundError, InvalidArgumentError, NighError
 from ...filters import FilterNode, parse_filter
+from ...indexes import check_ef_search, check_exact, check_index_options
 from ...keys import KeyRecord, KeyRegistry
 from ...models import Collection, Item, ItemLike, Match, VectorLike
 from ...store import Store
@@ -472,9 +473,10 @@ class PostgresStore:
             matrix = queries(pin)
             k = check_limit(limit)
             tree: FilterNode | None = parse_filter(filter)
-            ef = self._ef_search if ef_search is None else hnsw.check_ef_search(ef_search)
+            ef = check_ef_search(ef_search)  # checked with or without an index
+            ef = self._ef_search if ef is None else ef
             where = None if tree is None else compile_filter(tree)
-            use_index = pin.index is not None and not exact
+            use_index = not check_exact(exact) and pin.index is not None
             return SearchPlan(matrix, k, where, ef if use_index else None)
 
         def execute(conn: Conn, pin: _Pin, plan: SearchPlan) -> list[list[Match]]:
@@ -494,9 +496,9 @@ class PostgresStore:
         """
         tenant = check_tenant(tenant)
         name = check_collection_name(collection)
-        wanted = hnsw.check_hnsw(m, ef_construction)
         with self._connection() as conn, conn.transaction():
             pin = self._locked_pin(conn, tenant, name)
+            wanted = check_index_options(m, ef_construction)  # after existence (contract §2)
             if pin.collection.dimensions > hnsw.MAX_INDEX_DIMENSIONS:
                 raise InvalidArgumentError(
                     f"collection {name!r} holds {pin.collection.dimensions}-dimensional vectors; "

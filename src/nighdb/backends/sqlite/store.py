@@ -29,6 +29,13 @@ import numpy.typing as npt
 
 from ...errors import CollectionNotFoundError, InvalidArgumentError
 from ...filters import FilterNode, parse_filter
+from ...indexes import (
+    IndexOptions,
+    check_ef_search,
+    check_exact,
+    check_index_options,
+    no_index_yet,
+)
 from ...keys import KEY_COLUMNS, KeyRecord, KeyRegistry
 from ...models import Collection, Item, ItemLike, Match, VectorLike, score_for
 from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
@@ -348,12 +355,17 @@ class SQLiteStore:
         *,
         limit: int = 10,
         filter: Mapping[str, Any] | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[Match]:
+        """Contract §5; always exact here (no approximate index yet), so ``ef_search`` and
+        ``exact`` are checked and change nothing, as on an unindexed PostgreSQL collection."""
+
         def prepare(pin: _Pin) -> F32:
             c = pin.collection
             return validate_query(c.name, c.dimensions, c.metric, query)[np.newaxis, :]
 
-        return self._search(tenant, collection, prepare, limit, filter)[0]
+        return self._search(tenant, collection, prepare, limit, filter, ef_search, exact)[0]
 
     def search_many(
         self,
@@ -363,12 +375,14 @@ class SQLiteStore:
         *,
         limit: int = 10,
         filter: Mapping[str, Any] | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[list[Match]]:
         def prepare(pin: _Pin) -> F32:
             c = pin.collection
             return validate_queries(c.name, c.dimensions, c.metric, queries)
 
-        return self._search(tenant, collection, prepare, limit, filter)
+        return self._search(tenant, collection, prepare, limit, filter, ef_search, exact)
 
     def _search(
         self,
@@ -377,11 +391,15 @@ class SQLiteStore:
         prepare: Callable[[_Pin], F32],
         limit: int,
         filter: Mapping[str, Any] | None,
+        ef_search: object,
+        exact: object,
     ) -> list[list[Match]]:
         def body(conn: apsw.Connection, pin: _Pin) -> list[list[Match]]:
             matrix = prepare(pin)
             k = check_limit(limit)
             tree = parse_filter(filter)
+            check_ef_search(ef_search)  # the same order as PostgreSQL's, meaningless here
+            check_exact(exact)
             if matrix.shape[0] == 0:
                 return []
             block = self._cached_block(conn, pin)
@@ -510,6 +528,26 @@ class SQLiteStore:
             ]
             for hits in per_query
         ]
+
+    # -- approximate indexes (contract §15): none on this backend yet --------------------
+
+    def create_index(
+        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
+    ) -> IndexOptions:
+        """Refused (``InvalidArgumentError``) after the names, the collection's existence and
+        the options are checked: search here is exact, which an index would only approximate."""
+
+        def body(conn: apsw.Connection, pin: _Pin) -> IndexOptions:
+            check_index_options(m, ef_construction)
+            raise no_index_yet("SQLite", pin.collection.name)
+
+        return self._read_collection(tenant, collection, body)
+
+    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
+        return self._read_collection(tenant, collection, lambda conn, pin: None)
+
+    def drop_index(self, tenant: str, collection: str) -> bool:
+        return self._read_collection(tenant, collection, lambda conn, pin: False)
 
     # -- API keys (nighdb.keys.KeyRegistry) ------------------------------------------
 
