@@ -58,8 +58,11 @@ def test_apply_creates_the_collection_from_the_pack(url: str, tmp_path: Path) ->
                 "pack": str(tmp_path / "docs.jsonl"),
                 "collection": "docs",
                 "created": True,
-                "upserted": 3,
+                "added": 3,
+                "changed": 0,
                 "deleted": 0,
+                "unchanged": 0,
+                "upserted": 3,
                 "skipped": False,
             }
         ]
@@ -87,7 +90,9 @@ def test_apply_syncs_to_the_desired_state(url: str, tmp_path: Path) -> None:
     ]
     result = apply(url, pack)
     assert result.exit_code == 0
-    assert result.stdout.strip() == f"{pack} -> acme/docs: 3 upserted, 2 deleted"
+    assert result.stdout.strip() == (
+        f"{pack} -> acme/docs: 1 added, 1 changed, 2 deleted, 1 unchanged"
+    )
     stored = state(url)["docs"][1]
     assert sorted(stored) == ["a", "c", "d"] and stored["a"][1] == {"n": 2}
     again = run("diff", "acme", "docs", str(pack), "--json", "--store", url)
@@ -260,7 +265,7 @@ def test_an_empty_pack_empties_and_keeps_but_never_creates(url: str, tmp_path: P
         "removed"
     ] == ["b", "c"]
     result = apply(url, empty)
-    assert result.exit_code == 0 and "0 upserted, 2 deleted" in result.stdout
+    assert result.exit_code == 0 and "0 added, 0 changed, 2 deleted, 0 unchanged" in result.stdout
     pin, stored = state(url)["docs"]
     assert pin == Collection("docs", 3, "toy") and stored == {}
 
@@ -290,7 +295,8 @@ def test_a_directory_stops_at_the_first_bad_pack(url: str, tmp_path: Path) -> No
     result = apply(url, packs)
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        f"{packs / '1-good.jsonl'} -> acme/1-good: created, 1 upserted, 0 deleted"
+        f"{packs / '1-good.jsonl'} -> acme/1-good: created, 1 added, 0 changed, 0 deleted, "
+        "0 unchanged"
     ]
     assert f"{packs / '2-bad.jsonl'} line 2: duplicate id 'x'" in error_line(result.stderr)
     assert sorted(state(url)) == ["1-good"]  # earlier packs stay applied; later ones never ran
@@ -323,7 +329,8 @@ def test_an_interrupted_apply_converges_when_run_again(url: str, tmp_path: Path)
             apply_pack(Flaky(store), "acme", pack, batch_size=4)  # type: ignore[arg-type]
         assert store.count("acme", "docs") == 9  # half-applied: 4 new, 5 old
         result = apply_pack(store, "acme", pack, batch_size=4)
-        assert (result.upserted, result.deleted) == (10, 5)
+        # The 4 items written before the crash are already right: only the rest is written.
+        assert (result.added, result.unchanged, result.deleted) == (6, 4, 5)
         assert sorted(store.list_ids("acme", "docs")) == sorted(pack.ids)
 
 
@@ -347,7 +354,9 @@ def test_the_real_executable(url: str, tmp_path: Path) -> None:
     assert json.loads(diff.stdout)["added"] == ["a", "b", "c"]
     applied = nigh("--store", url, "apply", "acme", str(tmp_path))
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout.strip() == f"{pack} -> acme/docs: created, 3 upserted, 0 deleted"
+    assert applied.stdout.strip() == (
+        f"{pack} -> acme/docs: created, 3 added, 0 changed, 0 deleted, 0 unchanged"
+    )
     write(pack, [DOCS[0], DOCS[0]])
     bad = nigh("--store", url, "apply", "acme", str(pack))
     assert bad.returncode == 1

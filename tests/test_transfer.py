@@ -55,22 +55,29 @@ def test_export_then_import_round_trips_exactly(source: str, tmp_path: Path, for
     assert exported.exit_code == 0, exported.output
     assert "exported 40 items" in exported.stderr
     target = sqlite_url(tmp_path, "target.db")
-    imported = run("import", "globex", "copy", file, "--store", target, "--metric", "l2")
+    imported = run("import", "globex", "copy", file, "--store", target)
     assert imported.exit_code == 0, imported.output
     with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         assert contents(a, "acme", "docs") == contents(b, "globex", "copy")  # bits, metadata, text
-        assert b.describe_collection("globex", "copy") == Collection("copy", 8, "", "l2")
+        assert b.describe_collection("globex", "copy") == Collection("copy", 8, "toy", "l2")
     if form.endswith(".npy"):
         matrix = np.load(file, mmap_mode="r")
         assert matrix.dtype == np.float32 and matrix.shape == (40, 8)
         assert matrix[0].tobytes() == AWKWARD.tobytes()
-        assert len((tmp_path / "out.meta.jsonl").read_text().splitlines()) == 40  # the sidecar
+        sidecar = (tmp_path / "out.meta.jsonl").read_text().splitlines()
+        assert len(sidecar) == 41  # the collection header, then one line per row
+        assert json.loads(sidecar[0]) == {
+            "collection": {"name": "docs", "dimensions": 8, "embedding_model": "toy", "metric": "l2"}
+        }
 
 
 def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
     out = run("export", "acme", "docs", "-", "--store", source)
     assert out.exit_code == 0
-    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    header, *lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert header == {
+        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "toy", "metric": "l2"}
+    }
     assert [line["id"] for line in lines] == sorted(line["id"] for line in lines)
     assert set(lines[0]) == {"id", "vector"}  # empty metadata and text are left out
     assert set(lines[1]) == {"id", "vector", "metadata", "text"}
@@ -79,7 +86,7 @@ def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
     target = sqlite_url(tmp_path, "target.db")
     result = run("import", "acme", "docs", "-", "--store", target, "--json", input=out.stdout)
     assert json.loads(result.stdout) == {
-        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "", "metric": "cosine"},
+        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "toy", "metric": "l2"},
         "created": True,
         "imported": 40,
     }
@@ -236,7 +243,7 @@ def test_export_reads_a_page_at_a_time(source: str) -> None:
                 return len(text)
 
         n = export_jsonl(recorder, "acme", "docs", Sink(), batch_size=16)  # type: ignore[arg-type]
-    assert n == 40 == len(lines)
+    assert n == 40 == len(lines) - 1  # and the collection header
     assert recorder.fetched == [16, 16, 8]
 
 
@@ -304,11 +311,11 @@ def test_through_a_service(source: str, tmp_path: Path) -> None:
                 export_jsonl(local, "acme", "docs", out)
             with file.open("rb") as lines:
                 records = jsonl_records(lines, str(file))
-                import_records(remote, "acme", "docs", records, source="f", metric="l2")
+                import_records(remote, "acme", "docs", records, source="f")
             assert contents(local, "acme", "docs") == contents(remote, "acme", "docs")
             with file.open("w") as out:  # and back out of the service, through fetch
                 assert export_jsonl(remote, "acme", "docs", out) == 40
-            assert len(file.read_text().splitlines()) == 40
+            assert len(file.read_text().splitlines()) == 41  # the header, then the items
     finally:
         remote.close()
 
@@ -335,6 +342,6 @@ def test_the_real_executable(source: str, tmp_path: Path) -> None:
     assert imported.returncode == 0, imported.stderr
     assert json.loads(imported.stdout)["imported"] == 40
     piped = nigh("export", "acme", "docs", "-", "--store", target)
-    assert len(piped.stdout.splitlines()) == 40
+    assert len(piped.stdout.splitlines()) == 41
     with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         assert contents(a, "acme", "docs") == contents(b, "acme", "docs")
