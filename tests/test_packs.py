@@ -361,3 +361,63 @@ def test_the_real_executable(url: str, tmp_path: Path) -> None:
     bad = nigh("--store", url, "apply", "acme", str(pack))
     assert bad.returncode == 1
     assert error_line(bad.stderr).startswith(f"error: invalid_argument: {pack} line 2: ")
+
+
+def _seqs(url: str, name: str) -> dict[str, int]:
+    """Each stored row's write sequence, read straight from the SQLite file: an upsert of an
+    id gives its row a new ``seq``, so an unchanged ``seq`` means the row was not rewritten."""
+    import sqlite3
+
+    db = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        (cid,) = db.execute(
+            "SELECT id FROM nigh_collections WHERE tenant = 'acme' AND name = ?", (name,)
+        ).fetchone()
+        return dict(db.execute(f"SELECT id, seq FROM nigh_items_{int(cid)}").fetchall())
+    finally:
+        db.close()
+
+
+def test_apply_leaves_unchanged_items_alone(url: str, tmp_path: Path) -> None:
+    pack = write(tmp_path / "docs.jsonl", DOCS)
+    assert apply(url, pack).exit_code == 0
+    before = _seqs(url, "docs")
+    # a: changed, b: removed, c: unchanged (an empty metadata object is no metadata), d: added.
+    c = {**DOCS[2], "metadata": {}}
+    write(pack, [{**DOCS[0], "text": "A2"}, c, {"id": "d", "vector": [1.0, 1.0, 0.0]}])
+    diff = json.loads(run("diff", "acme", "docs", str(pack), "--json", "--store", url).stdout)
+    result = apply(url, pack, "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        f"{pack} -> acme/docs: 1 added, 1 changed, 1 deleted, 1 unchanged"
+    )
+    (applied,) = json.loads(result.stdout)["applied"]
+    assert {k: applied[k] for k in ("added", "changed", "deleted", "unchanged", "upserted")} == {
+        "added": 1,
+        "changed": 1,
+        "deleted": 1,
+        "unchanged": 1,
+        "upserted": 2,
+    }
+    assert diff["counts"] == {"added": 1, "removed": 1, "changed": 1, "unchanged": 1}
+    after = _seqs(url, "docs")
+    assert after["c"] == before["c"]  # not rewritten
+    assert after["a"] > before["a"] and "d" in after and "b" not in after
+    again = apply(url, pack)  # nothing to do: nothing written at all
+    assert again.stdout.strip().endswith("0 added, 0 changed, 0 deleted, 3 unchanged")
+    assert _seqs(url, "docs") == after
+
+
+def test_a_header_line_is_read_by_packs_too(url: str, tmp_path: Path) -> None:
+    """An export is a valid pack: its header pins the collection apply creates."""
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("acme", Collection("l2", 3, "toy", "l2"))
+        store.upsert("acme", "l2", [{"id": "x", "vector": [1.0, 2.0, 3.0]}])
+    exported = tmp_path / "l2.jsonl"
+    assert run("export", "acme", "l2", str(exported), "--store", url).exit_code == 0
+    copy = exported.rename(tmp_path / "copy.jsonl")
+    result = apply(url, copy)
+    assert result.exit_code == 0, result.output
+    pin, stored = state(url)["copy"]
+    assert pin == Collection("copy", 3, "toy", "l2") and list(stored) == ["x"]
+    assert apply(url, copy).stdout.strip().endswith("0 deleted, 1 unchanged")
