@@ -545,6 +545,9 @@ def test_the_shipped_example_data_imports_with_its_metadata(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     with nighdb.open_store(url) as store:
         assert store.count("acme", "wordnet") == 15000
-        assert store.count("acme", "wordnet", filter={"pos": "verb"}) == 1772
-        item = store.fetch("acme", "wordnet", ["03718335-n"])[0]
+        query = np.load(vectors)[0].astype(np.float32)
+        verbs = store.search("acme", "wordnet", query, limit=5000, filter={"pos": "verb"})
+        assert len(verbs) == 1772  # every verb: min(limit, matches)
+        assert {m.metadata["pos"] for m in verbs} == {"verb"}
+        item = store.fetch("acme", "wordnet", ["01239617-a"])[0]
         assert set(item.metadata) == {"pos", "lexname", "lemma", "len"} and item.text

@@ -266,7 +266,8 @@ def open_input(path: Path) -> BinaryIO:
         f.close()
         raise
     if magic == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=f, mode="rb")  # type: ignore[return-value]
+        f.close()  # a GzipFile given a file object would not close it
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return f
 
 
