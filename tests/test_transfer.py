@@ -459,7 +459,7 @@ def test_import_options_combine_with_the_files_pin(tmp_path: Path) -> None:
         assert clash.exit_code == 1, clash.output
         line = error_line(clash.stderr)
         assert line.startswith(f"error: invalid_argument: the collection header ({file} line 1)")
-        assert "but the requested" in line
+        assert "but the request names" in line
     with nighdb.open_store(url) as store:
         assert store.list_collections("t") == []  # a contradiction creates nothing
     same = run("import", "t", "c", str(file), "--store", url, "--metric", "l2", "--model", "toy")

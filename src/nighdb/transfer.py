@@ -401,7 +401,7 @@ def _requested(
             named["metric"].append((header.metric, where))
     for field_, value in (("model", model), ("metric", metric)):
         if value is not None:
-            named[field_].append((value, f"the requested {field_}"))
+            named[field_].append((value, "the request"))
     for record in batch:
         where = f"{source} line {record.line}"
         line_model, line_metric = line_pin(record, where)
