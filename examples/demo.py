@@ -76,8 +76,12 @@ class Dataset:
 
 
 def read_jsonl_gz(path: Path) -> list[Row]:
+    """The sidecar's lines (``{"id", "metadata": {...}, "text"}``, nighdb's line format) as the
+    demo's flat rows: id, the metadata fields and the gloss side by side, which its Python
+    reference filter reads like the store reads metadata."""
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [json.loads(line) for line in f if line.strip()]
+    return [{"id": x["id"], **x["metadata"], "text": x["text"]} for x in lines]
 
 
 def load_dataset(directory: Path) -> Dataset:

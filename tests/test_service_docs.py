@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from .service_support import InProcessService
 
 # Anything that could make a browser contact a host: absolute and protocol-relative URLs.

@@ -51,7 +51,9 @@ def apply(tenant: str, pack: Path, batch_size: int, as_json: bool) -> None:
 
     PACK.jsonl describes collection PACK; a DIR applies its *.jsonl files in name order and
     stops at the first bad one (those before it stay applied). Each pack is validated in full
-    before its writes: a bad pack changes nothing. Not atomic: re-run an interrupted apply.
+    before its writes: a bad pack changes nothing. Only added and changed items are written;
+    the report counts added, changed, deleted and unchanged items, as diff does. Not atomic:
+    re-run an interrupted apply.
     """
     paths = pack_paths(pack)
     if not paths:
@@ -63,11 +65,6 @@ def apply(tenant: str, pack: Path, batch_size: int, as_json: bool) -> None:
                 store, tenant, read_pack(path), batch_size=batch_size, progress=progress
             )
             results.append(result)
-            if result.skipped:
-                what = "empty pack and no such collection: nothing to do"
-            else:
-                made = "created, " if result.created else ""
-                what = f"{made}{result.upserted} upserted, {result.deleted} deleted"
-            click.echo(f"{path} -> {tenant}/{result.collection}: {what}", err=as_json)
+            click.echo(f"{path} -> {tenant}/{result.collection}: {result.summary()}", err=as_json)
     if as_json:
         echo_json({"applied": [r.to_json() for r in results]})
