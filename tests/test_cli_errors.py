@@ -11,7 +11,7 @@ import pytest
 
 import nighdb
 
-from .cli_support import error_line, nigh, seed, sqlite_url
+from .cli_support import error_line, nigh, run, seed, sqlite_url
 
 
 @pytest.fixture
@@ -64,3 +64,67 @@ def test_help_is_still_help(args: list[str]) -> None:
 def test_a_group_without_a_command_prints_its_help(args: list[str]) -> None:
     result = nigh(*args)
     assert result.returncode == 0 and result.stdout.startswith("Usage: nigh")
+
+
+def _reading_commands(tmp_path: Path) -> list[list[str]]:
+    pack = tmp_path / "docs.jsonl"
+    pack.write_text('{"id": "a", "vector": [1, 0, 0]}\n')
+    out = tmp_path / "out.jsonl"
+    return [
+        ["ls", "acme"],
+        ["show", "acme", "docs"],
+        ["show", "acme", "docs", "--ids", "--json"],
+        ["search", "acme", "docs", "--vector", "[1, 0, 0]"],
+        ["export", "acme", "docs", str(out)],
+        ["diff", "acme", "docs", str(pack)],
+        ["keys", "ls"],
+        ["keys", "revoke", "0123456789abcdef"],
+        ["rm", "acme", "docs", "--yes"],  # creates nothing either: there is nothing to drop
+    ]
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_reading_commands_never_create_a_store(tmp_path: Path, index: int) -> None:
+    folder = tmp_path / "typo"
+    missing = folder / "store.db"
+    args = _reading_commands(tmp_path)[index]
+    result = run(*args, "--store", f"sqlite:///{missing}")
+    assert result.exit_code == 1, result.output
+    line = error_line(result.stderr)
+    assert line.startswith("error: invalid_argument: no store exists at "), line
+    assert str(missing) in line
+    assert not missing.exists() and not folder.exists()  # nothing created, not even the folder
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_reading_an_empty_file_that_is_no_store_creates_nothing(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    result = run("ls", "acme", "--store", str(empty))
+    assert result.exit_code == 1
+    assert "is not a nighdb store" in error_line(result.stderr)
+    assert empty.read_bytes() == b""
+
+
+def test_migrate_from_a_missing_source_creates_nothing(tmp_path: Path) -> None:
+    source, destination = tmp_path / "typo" / "src.db", tmp_path / "dst" / "dst.db"
+    result = run("migrate", f"sqlite:///{source}", f"sqlite:///{destination}")
+    assert result.exit_code == 1
+    assert str(source) in error_line(result.stderr)
+    assert not source.parent.exists() and not destination.parent.exists()
+
+
+def test_writing_commands_still_create_the_store(tmp_path: Path) -> None:
+    data = tmp_path / "docs.jsonl"
+    data.write_text('{"id": "a", "vector": [1, 0, 0]}\n')
+    imported = tmp_path / "new" / "a.db"
+    assert run("import", "acme", "docs", str(data), "--store", str(imported)).exit_code == 0
+    keyed = tmp_path / "new2" / "b.db"
+    assert run("keys", "create", "--admin", "--store", str(keyed)).exit_code == 0
+    applied = tmp_path / "new3" / "c.db"
+    assert run("apply", "acme", str(data), "--store", str(applied)).exit_code == 0
+    for path in (imported, keyed, applied):
+        with nighdb.open_store(str(path), create=False) as store:
+            assert store.list_tenants() == ([] if path is keyed else ["acme"])
+    # and what they created, the reading commands now read
+    assert run("show", "acme", "docs", "--store", str(imported)).exit_code == 0

@@ -28,7 +28,14 @@ import sqlite_vec
 
 from ..errors import InvalidArgumentError, NighError, StoreUnavailableError
 
-__all__ = ["SCHEMA_VERSION", "connect", "items_table", "parse_sqlite_url", "translate_errors"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "connect",
+    "items_table",
+    "parse_sqlite_url",
+    "require_store",
+    "translate_errors",
+]
 
 SCHEMA_VERSION = 1
 
@@ -100,12 +107,20 @@ def parse_sqlite_url(url: str) -> str:
     return path
 
 
-def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> apsw.Connection:
-    """Open one connection: WAL, busy timeout, durability level, sqlite-vec loaded."""
-    parent = Path(path).parent
-    if not parent.exists():
-        parent.mkdir(parents=True, exist_ok=True)
-    conn = apsw.Connection(os.fspath(path))
+def connect(
+    path: str, *, busy_timeout_ms: int, synchronous: str, create: bool = True
+) -> apsw.Connection:
+    """Open one connection: WAL, busy timeout, durability level, sqlite-vec loaded.
+
+    With ``create`` a missing file (and its folders) is created; without, it never is.
+    """
+    flags = apsw.SQLITE_OPEN_READWRITE
+    if create:
+        flags |= apsw.SQLITE_OPEN_CREATE
+        parent = Path(path).parent
+        if not parent.exists():
+            parent.mkdir(parents=True, exist_ok=True)
+    conn = apsw.Connection(os.fspath(path), flags=flags)
     conn.set_busy_timeout(busy_timeout_ms)
     conn.enable_load_extension(True)
     conn.load_extension(sqlite_vec.loadable_path())
@@ -116,6 +131,27 @@ def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> apsw.Connec
     conn.execute(f"PRAGMA synchronous={synchronous}")  # a fixed keyword, checked by the caller
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def require_store(path: str) -> None:
+    """For ``create=False``: ``path`` must already be a nighdb database. Creates nothing (the
+    check reads through a read-only connection, before any connection that could write)."""
+    if not Path(path).is_file():
+        raise InvalidArgumentError(
+            f"no store exists at {path!r} (no such SQLite file); check the path. Nothing was "
+            "created: reading never creates a store, writing (e.g. an import) does"
+        )
+    conn = apsw.Connection(os.fspath(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        row = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'nigh_meta'"
+        ).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise InvalidArgumentError(
+            f"{path!r} is not a nighdb store (the SQLite file has no nighdb tables); check the path"
+        )
 
 
 def create_schema(conn: apsw.Connection) -> None:

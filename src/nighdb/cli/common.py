@@ -72,8 +72,11 @@ def cli_store_url() -> str:
     return (state.store_url if state else None) or os.environ.get("NIGH_STORE") or DEFAULT_URL
 
 
-def open_cli_store(**options: Any) -> Store:
-    return open_store(cli_store_url(), **options)
+def open_cli_store(*, create: bool) -> Store:
+    """The command's store. Only writing commands pass ``create=True``: a reading command on
+    a store that does not exist fails naming it, instead of creating an empty one (a
+    mistyped path must not look like lost data)."""
+    return open_store(cli_store_url(), create=create)
 
 
 def echo_json(payload: object) -> None:
