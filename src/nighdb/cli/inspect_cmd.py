@@ -138,10 +138,10 @@ def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
 )
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=int,
     default=10,
     show_default=True,
-    help="How many matches at most.",
+    help="How many matches at most; 0 or less means 10, as in the library and HTTP API.",
 )
 @click.option(
     "--filter",
