@@ -4,12 +4,14 @@ the real executable, as a script would meet it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import nighdb
+from nighdb.service.testing import InProcessService
 
 from .cli_support import error_line, nigh, run, seed, sqlite_url
 
@@ -128,3 +130,37 @@ def test_writing_commands_still_create_the_store(tmp_path: Path) -> None:
             assert store.list_tenants() == ([] if path is keyed else ["acme"])
     # and what they created, the reading commands now read
     assert run("show", "acme", "docs", "--store", str(imported)).exit_code == 0
+
+
+# Every public Store method and module function a message could name as its remedy.
+PYTHON_NAMES = {
+    name for name in dir(nighdb.Store) + dir(nighdb) if not name.startswith("_") and "_" in name
+}
+
+
+def _names_no_python(message: str) -> None:
+    assert "()" not in message, message
+    named = {word for word in re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", message)}
+    assert not named & PYTHON_NAMES, message
+    assert "ensure_collection" not in message and "nighdb." not in message, message
+
+
+def test_a_missing_collection_names_no_python_call(url: str) -> None:
+    """The same message reaches every interface: it must make sense to each."""
+    cli = nigh("show", "acme", "nope", "--store", url)
+    line = error_line(cli.stderr)
+    assert line.startswith("error: collection_not_found: collection 'nope'")
+    _names_no_python(line)
+    search = nigh("search", "acme", "nope", "--vector", "[1, 0, 0]", "--store", url)
+    _names_no_python(error_line(search.stderr))
+    with InProcessService(url) as service:
+        key = service.create_key(tenant="acme")
+        answer = service.client.post(
+            "/v1/collections/nope/search",
+            json={"vector": [1, 0, 0]},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert answer.status_code == 404
+    error = answer.json()["error"]
+    assert error["code"] == "collection_not_found" and "'nope'" in error["message"]
+    _names_no_python(error["message"])

@@ -320,8 +320,8 @@ def translate_errors(timeout: float) -> Iterator[None]:
     except PoolTimeout as exc:
         raise StoreUnavailableError(
             f"no PostgreSQL connection became available within {timeout:g}s: the server is "
-            "unreachable or every pooled connection is busy; retry, or raise the store's "
-            "timeout / pool_max_size"
+            "unreachable or every pooled connection is busy; retry later (a store opened with a "
+            "longer timeout or a larger pool waits longer)"
         ) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StoreUnavailableError(

@@ -186,7 +186,8 @@ def translate_errors(path: str) -> Iterator[None]:
     except apsw.BusyError as exc:
         raise StoreUnavailableError(
             f"the SQLite database {path!r} stayed locked longer than the busy timeout; "
-            "another process holds a long write transaction. Retry, or raise busy_timeout"
+            "another process holds a long write transaction. Retry later (a store opened "
+            "with a longer busy timeout waits longer)"
         ) from exc
     except apsw.ReadOnlyError as exc:
         raise StoreUnavailableError(
