@@ -164,3 +164,20 @@ def test_a_missing_collection_names_no_python_call(url: str) -> None:
     error = answer.json()["error"]
     assert error["code"] == "collection_not_found" and "'nope'" in error["message"]
     _names_no_python(error["message"])
+
+
+def test_import_into_a_new_collection_describes_a_length_mismatch(tmp_path: Path) -> None:
+    data = tmp_path / "docs.jsonl"
+    lines = ['{"id": "a", "vector": [1, 0, 0]}', '{"id": "b", "vector": [0, 1, 0]}']
+    data.write_text("\n".join([*lines, '{"id": "c", "vector": [1, 0]}']) + "\n")
+    url = sqlite_url(tmp_path)
+    result = nigh("import", "acme", "docs", str(data), "--store", url)
+    assert result.returncode == 1
+    assert error_line(result.stderr) == (
+        f"error: dimension_mismatch: {data} line 3: the vector has 2 values, but the first "
+        "vector (line 1) has 3; collection 'docs' does not exist yet, so nothing was created "
+        "or imported"
+    )
+    assert "holds" not in result.stderr  # it never held anything
+    with nighdb.open_store(url) as store:
+        assert store.describe_collection("acme", "docs") is None
