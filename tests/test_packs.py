@@ -34,7 +34,9 @@ def write(path: Path, lines: Sequence[dict[str, Any] | str]) -> Path:
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
-    return sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
+    nighdb.open_store(url).close()  # an empty store: diff, a reading command, needs one
+    return url
 
 
 def apply(url: str, target: Path, *flags: str) -> Any:

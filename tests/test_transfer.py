@@ -261,6 +261,7 @@ def test_export_reads_a_page_at_a_time(source: str) -> None:
 
 def test_export_of_a_missing_collection_writes_no_file(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
+    nighdb.open_store(url).close()  # the store exists; the collection does not
     for name in ("out.jsonl", "out.npy"):
         result = run("export", "acme", "nope", str(tmp_path / name), "--store", url)
         assert result.exit_code == 1

@@ -95,9 +95,10 @@ class AsyncStore(Protocol):
     ) -> None: ...
 
 
-def open_async_store(url: str | None = None, **options: Any) -> AsyncStore:
-    """Like ``open_store``, for asyncio. A plain function; the store opens on first use."""
-    return _ThreadedAsyncStore(functools.partial(open_store, url, **options))
+def open_async_store(url: str | None = None, *, create: bool = True, **options: Any) -> AsyncStore:
+    """Like ``open_store`` (``create`` included), for asyncio. A plain function; the store
+    opens on first use, so ``create=False`` on a missing store fails on the first await."""
+    return _ThreadedAsyncStore(functools.partial(open_store, url, create=create, **options))
 
 
 class _ThreadedAsyncStore:

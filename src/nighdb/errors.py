@@ -64,8 +64,8 @@ class CollectionNotFoundError(NighError):
         self.collection = collection
         super().__init__(
             message
-            or f"collection {collection!r} does not exist for tenant {tenant!r}; "
-            "create it with ensure_collection first"
+            or f"collection {collection!r} does not exist for tenant {tenant!r}; check the "
+            "name (names are case-sensitive), or create the collection first"
         )
 
     @property

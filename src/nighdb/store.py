@@ -113,8 +113,14 @@ class Store(Protocol):
     ) -> None: ...
 
 
-def open_store(url: str | None = None, **options: Any) -> Store:
+def open_store(url: str | None = None, *, create: bool = True, **options: Any) -> Store:
     """Open the store at ``url`` (default ``$NIGH_STORE``, else ``sqlite:///./nigh.db``).
+
+    ``create`` (default true) creates a store that does not exist yet: a SQLite file (and its
+    folders), or the nighdb tables in a PostgreSQL schema. ``create=False`` opens only an
+    existing store and creates nothing: a missing one is ``InvalidArgumentError`` naming
+    where it looked (readers use it, so a mistyped path is an error, not an empty store). A
+    remote store accepts it and creates nothing either way.
 
     ``options`` are the chosen backend's keyword options (for SQLite: ``cache_bytes``,
     ``busy_timeout``; for Postgres: ``pool_size``...; for remote: ``api_key``).
@@ -140,7 +146,7 @@ def open_store(url: str | None = None, **options: Any) -> Store:
         raise InvalidArgumentError(
             f"{scheme}:// stores need the {extra} extra: pip install 'nighdb[{extra}]'"
         ) from exc
-    return _construct(getattr(module, class_name), url, options)
+    return _construct(getattr(module, class_name), url, {**options, "create": bool(create)})
 
 
 # scheme -> (module, class, the extra that installs its driver)

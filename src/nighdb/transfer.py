@@ -450,7 +450,10 @@ def _ensure(
     try:
         validate_items(name, dims, wanted.metric, [r.item for r in batch])
     except (InvalidArgumentError, DimensionMismatchError) as exc:
-        raise locate(exc, wanted, batch, source) from None
+        located = locate(exc, wanted, batch, source)
+        if isinstance(located, DimensionMismatchError):
+            raise _unlike_first(located, wanted, batch, source) from None
+        raise located from None
     return store.ensure_collection(tenant, wanted), True
 
 
@@ -473,6 +476,29 @@ def _check_line_pins(batch: Sequence[Record], pin: Collection, source: str, befo
                     f"{where}{kept}: names {field_} {value!r}, but collection {pin.name!r} "
                     f"has {field_} {stored!r}; one import is one vector space",
                 )
+
+
+def _unlike_first(
+    exc: DimensionMismatchError, pin: Collection, batch: Sequence[Record], source: str
+) -> DimensionMismatchError:
+    """A length mismatch before the collection exists: the first vector set the length, not a
+    stored collection, so the message says so (and that nothing was created)."""
+    first = batch[0]
+    for record in batch:
+        try:
+            validate_items(pin.name, pin.dimensions, pin.metric, [record.item])
+        except DimensionMismatchError as found:
+            return DimensionMismatchError(
+                found.collection,
+                found.expected,
+                found.got,
+                f"{source} line {record.line}: the vector has {found.got} values, but the "
+                f"first vector (line {first.line}) has {found.expected}; collection "
+                f"{pin.name!r} does not exist yet, so nothing was created or imported",
+            )
+        except InvalidArgumentError:
+            break
+    return exc
 
 
 def locate(

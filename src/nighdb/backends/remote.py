@@ -199,6 +199,8 @@ class RemoteStore:
     for ``--store``/``$NIGH_STORE``), else ``$NIGH_API_KEY``. ``timeout`` is in seconds.
     For tests and custom networking pass ``transport`` (an ``httpx.BaseTransport``) or a
     whole ``client`` (an ``httpx.Client``, which stays yours: ``close`` does not close it).
+    ``create`` is accepted and means nothing: opening a service creates nothing, and the
+    store behind it exists as long as the service runs.
     """
 
     def __init__(
@@ -209,7 +211,9 @@ class RemoteStore:
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         client: httpx.Client | None = None,
+        create: bool = True,
     ) -> None:
+        del create  # accepted like every backend's; the service's store exists already
         self._base, url_key = _base_url(url)
         key = api_key or url_key or os.environ.get("NIGH_API_KEY")
         self._headers = {

@@ -26,7 +26,7 @@ def diff(tenant: str, collection: str, pack: Path, as_json: bool) -> None:
 
     Nothing is written. The pack is validated in full first, as apply does.
     """
-    with open_cli_store() as store:
+    with open_cli_store(create=False) as store:
         result = diff_pack(store, tenant, read_pack(pack, collection))
     if as_json:
         echo_json(result.to_json())
@@ -59,7 +59,7 @@ def apply(tenant: str, pack: Path, batch_size: int, as_json: bool) -> None:
     if not paths:
         click.echo(f"{pack} holds no *.jsonl packs; nothing to apply", err=True)
     results = []
-    with open_cli_store() as store, cli_progress() as progress:
+    with open_cli_store(create=True) as store, cli_progress() as progress:
         for path in paths:
             result = apply_pack(
                 store, tenant, read_pack(path), batch_size=batch_size, progress=progress

@@ -94,7 +94,7 @@ def import_(
         else:
             records = jsonl_records(stack.enter_context(_open_input(file)), file)
             total = _size(file)
-        store = stack.enter_context(open_cli_store())
+        store = stack.enter_context(open_cli_store(create=True))
         progress = stack.enter_context(cli_progress())
         result = import_records(
             store,
@@ -153,7 +153,7 @@ def export(tenant: str, collection: str, file: str, sidecar: Path | None, batch_
     Importing the result restores the pin, ids, vectors (bit for bit), metadata and text.
     """
     side = _sidecar(file, sidecar)
-    with open_cli_store() as store, cli_progress() as progress:
+    with open_cli_store(create=False) as store, cli_progress() as progress:
         store.count(tenant, collection)  # a missing collection: fail before creating FILE
         if side is not None:
             with _replacing(Path(file), "wb") as vectors, _replacing(side, "w") as meta:

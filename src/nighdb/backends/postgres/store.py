@@ -117,7 +117,11 @@ class PostgresStore:
     Options: ``pool_min_size``/``pool_max_size`` (connections per store), ``timeout`` (seconds
     a call waits for a connection; when the server is down, calls fail with
     ``StoreUnavailableError`` after this long), ``connect_timeout`` (libpq's, seconds),
-    ``ef_search`` (the default HNSW candidate list size for indexed collections).
+    ``ef_search`` (the default HNSW candidate list size for indexed collections),
+    ``create`` (default true: create pgvector and the nighdb tables in the connection's schema
+    if missing; ``create=False`` refuses a schema without them with ``InvalidArgumentError``
+    and creates nothing). The database itself must exist either way: nighdb never creates
+    PostgreSQL databases or schemas.
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class PostgresStore:
         timeout: float = 10.0,
         connect_timeout: int = 5,
         ef_search: int = 40,
+        create: bool = True,
     ) -> None:
         if not 0 <= pool_min_size <= pool_max_size or pool_max_size < 1:
             raise InvalidArgumentError("need 0 <= pool_min_size <= pool_max_size, 1 <= max")
@@ -142,7 +147,7 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._pins: dict[tuple[str, str], tuple[float, _Pin]] = {}
         with translate_errors(self._timeout), psycopg.connect(url, **kwargs) as conn:
-            boot = bootstrap(conn)
+            boot = bootstrap(conn, create=create)
         self._layout: Layout = boot.layout
         self._vector_info = boot.vector_info
         self._ranker = Ranker(boot.layout, iterative_scans=boot.pgvector_version >= (0, 8))

@@ -62,6 +62,7 @@ from .schema import (
     items_ddl,
     items_table,
     parse_sqlite_url,
+    require_store,
     translate_errors,
 )
 
@@ -92,7 +93,12 @@ _PIN_COLUMNS = "id, name, dimensions, embedding_model, metric, version"
 
 
 class SQLiteStore:
-    """``Store`` over one SQLite file. Thread-safe; several processes may share the file."""
+    """``Store`` over one SQLite file. Thread-safe; several processes may share the file.
+
+    ``create`` (default true) creates a missing file, its folders and the tables; with
+    ``create=False`` the file must already hold a nighdb store, else ``InvalidArgumentError``
+    naming the path, and nothing is created.
+    """
 
     def __init__(
         self,
@@ -101,8 +107,10 @@ class SQLiteStore:
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         busy_timeout: float = 30.0,
         synchronous: str = "full",
+        create: bool = True,
     ) -> None:
         self.path = parse_sqlite_url(url)
+        self._create = bool(create)
         if synchronous.lower() not in _SYNCHRONOUS:
             raise InvalidArgumentError("synchronous must be 'full', 'normal' or 'extra'")
         self._synchronous = _SYNCHRONOUS[synchronous.lower()]
@@ -113,6 +121,8 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._closed = False
         with translate_errors(self.path):
+            if not self._create:
+                require_store(self.path)
             create_schema(self._conn())
 
     # -- connections and transactions -------------------------------------------------
@@ -122,7 +132,12 @@ class SQLiteStore:
             raise InvalidArgumentError("this store is closed; open a new one")
         conn: apsw.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path, busy_timeout_ms=self._busy_ms, synchronous=self._synchronous)
+            conn = connect(
+                self.path,
+                busy_timeout_ms=self._busy_ms,
+                synchronous=self._synchronous,
+                create=self._create,
+            )
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
