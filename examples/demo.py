@@ -390,7 +390,7 @@ def sqlite_files(url: str, *, existing: bool = True) -> list[Path]:
 LATENCY_HEADERS = ("call", "runs", "p50", "p95", "mean", "throughput")
 LATENCY_NOTE = (
     "  p50, p95, mean: the latency of one search. throughput: runs / their total time, one\n"
-    "  search at a time (so 1 / mean: a few slow runs pull it below 1 / p50)."
+    "  search at a time: 1 / mean, which is not 1 / p50 when some runs are slower than most."
 )
 
 
