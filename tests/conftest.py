@@ -41,7 +41,8 @@ def _open(backend: str, tmp_path: Path) -> nighdb.Store:
         # service on the same file. Closing the store stops its service. (A tenant key would
         # reach only its own tenant: PermissionDeniedError elsewhere, contract §12.)
         from nighdb.service import ServiceLimits
-        from nighdb.service.testing import open_in_process_store
+
+        from .service_support import open_in_process_store
 
         return open_in_process_store(
             f"sqlite:///{tmp_path / 'store.db'}", limits=ServiceLimits(**REMOTE_LIMITS)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import nighdb
-from nighdb.service.testing import open_in_process_store
+
+from .service_support import open_in_process_store
 
 
 def test_async_store_over_a_real_service(tmp_path: Path) -> None:

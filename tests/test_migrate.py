@@ -16,10 +16,10 @@ import nighdb
 from nighdb import Collection, CollectionConflictError
 from nighdb.keys import KeyRegistry, new_key
 from nighdb.migrate import MigrationVerificationError, migrate
-from nighdb.service.testing import open_in_process_store
 
 from . import pg_server
 from .cli_support import contents, error_line, nigh, run, seed, sqlite_url
+from .service_support import open_in_process_store
 
 PINS = {
     ("acme", "docs"): Collection("docs", 8, "toy-8", "cosine"),

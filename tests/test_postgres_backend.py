@@ -21,9 +21,9 @@ from psycopg import sql
 
 import nighdb
 from nighdb import Collection
-from nighdb.backends import postgres_write
 from nighdb.backends.postgres import PostgresStore
-from nighdb.backends.postgres_filter import filter_document, numeric_text
+from nighdb.backends.postgres import write as postgres_write
+from nighdb.backends.postgres.filter import filter_document, numeric_text
 from nighdb.keys import new_key
 
 from .pg_server import session_database, url_for

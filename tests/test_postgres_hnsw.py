@@ -183,7 +183,7 @@ def test_index_lifecycle(tmp_path: Path) -> None:
 def test_many_exact_queries_stream_the_collection_once(
     indexed: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nighdb.backends import postgres_search
+    from nighdb.backends.postgres import search as postgres_search
 
     calls: list[int] = []
     real = postgres_search.scan_many

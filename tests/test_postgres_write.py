@@ -1,6 +1,6 @@
 """The pgvector backend's write path: hand-built binary formats and filter documents.
 
-``postgres_write`` builds PostgreSQL's binary array and COPY formats itself, and
+``backends.postgres.write`` builds PostgreSQL's binary array and COPY formats itself, and
 ``filter_document`` derives the filter column from validated metadata objects instead of
 parsing their JSON. These tests pin both to what they replaced: every value (unicode, empty
 strings, extreme numbers) reads back exactly through either path, and filter documents
@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 import nighdb
 from nighdb import Collection
-from nighdb.backends import postgres_vector, postgres_write
 from nighdb.backends.postgres import PostgresStore
-from nighdb.backends.postgres_filter import filter_document, numeric_text
+from nighdb.backends.postgres import vector as postgres_vector
+from nighdb.backends.postgres import write as postgres_write
+from nighdb.backends.postgres.filter import filter_document, numeric_text
 from nighdb.validation import validate_items
 
 from .pg_server import url_for

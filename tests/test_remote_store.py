@@ -16,7 +16,8 @@ import nighdb
 from nighdb import Collection
 from nighdb.backends.remote import RemoteStore
 from nighdb.service import ServiceLimits, create_app
-from nighdb.service.testing import InProcessService, InProcessTransport
+
+from .service_support import InProcessService, InProcessTransport
 
 URL = InProcessService.base_url
 

@@ -13,7 +13,8 @@ import pytest
 
 from nighdb.errors import InvalidArgumentError
 from nighdb.service import ServiceLimits
-from nighdb.service.testing import InProcessService
+
+from .service_support import InProcessService
 
 LIMITS = ServiceLimits(
     max_body_bytes=64 * 1024,

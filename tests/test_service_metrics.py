@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from nighdb.service.testing import InProcessService
+from .service_support import InProcessService
 
 
 @pytest.fixture

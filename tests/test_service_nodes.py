@@ -16,9 +16,9 @@ import pytest
 import nighdb
 from nighdb import Collection
 from nighdb.keys import KeyRegistry
-from nighdb.service.testing import InProcessService, create_key
 
 from . import pg_server
+from .service_support import InProcessService, create_key
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -26,7 +26,7 @@ import pytest
 
 import nighdb
 from nighdb import Collection
-from nighdb.service.wire import encode_segment
+from nighdb.wire import encode_segment
 
 NIGH = str(Path(sys.executable).with_name("nigh"))
 BODY_LIMIT = 1024 * 1024

@@ -1,4 +1,4 @@
-"""Every route of contract §9, in-process over an httpx transport: bodies, statuses, the envelope."""
+"""Every route of contract §9, in-process over an httpx transport: bodies, statuses, envelopes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 
 from nighdb import Collection
 from nighdb.errors import lookup
-from nighdb.service.testing import InProcessService
-from nighdb.service.wire import encode_segment
+from nighdb.wire import encode_segment
+
+from .service_support import InProcessService
 
 
 class Keys:

@@ -120,7 +120,7 @@ def test_streaming_over_budget_equals_cached(url: str, metric: str) -> None:
 
 
 def test_streaming_chunks_merge_ties_by_id(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nighdb.backends import sqlite as backend
+    from nighdb.backends.sqlite import store as backend
 
     # 64-byte chunks hold two 8-d vectors: ties must be merged across many chunks.
     monkeypatch.setattr(backend, "_STREAM_CHUNK_BYTES", 64)

@@ -14,10 +14,10 @@ import pytest
 import nighdb
 from nighdb import Collection, Item
 from nighdb.service import ServiceLimits
-from nighdb.service.testing import InProcessService, open_in_process_store
 from nighdb.transfer import Record, export_jsonl, import_records, jsonl_records
 
 from .cli_support import contents, error_line, nigh, run, seed, sqlite_url
+from .service_support import InProcessService, open_in_process_store
 
 # float32 values whose decimal forms are treacherous: subnormals, -0.0, extremes, 1/3.
 AWKWARD = np.array(

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from nighdb import Item
 from nighdb.errors import NighError
-from nighdb.validation import _ENCODE, ItemBatch, validate_items
+from nighdb.jsontext import encode_json
+from nighdb.validation import ItemBatch, validate_items
 
 DIMS = 3
 
@@ -192,7 +193,7 @@ def test_metadata_is_a_snapshot() -> None:
 )
 def test_encoder_is_json_dumps(value: Any) -> None:
     expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    assert _ENCODE(value) == expected
+    assert encode_json(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -201,7 +202,7 @@ def test_encoder_is_json_dumps(value: Any) -> None:
 )
 def test_encoder_edge_values(value: Any) -> None:
     expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    assert _ENCODE(value) == expected
+    assert encode_json(value) == expected
 
 
 _INVALID_METADATA = [

@@ -15,7 +15,7 @@ from typing import Any
 import numpy.typing as npt
 
 import nighdb
-from nighdb.cache import DEFAULT_CACHE_BYTES
+from nighdb.backends.sqlite.cache import DEFAULT_CACHE_BYTES
 
 from ..datasets import FilterSpec, item_id
 from ..measure import peak_rss_mb, run_searches

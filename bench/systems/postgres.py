@@ -77,7 +77,7 @@ class _NighSqlSearcher:
         ).format(table=sql.Identifier(table))
 
     def search(self, query: npt.NDArray[Any], k: int, flt: FilterSpec | None) -> Sequence[int]:
-        fetch = k + min(max(k, 8), 64)  # nighdb's margin (postgres_search.candidates)
+        fetch = k + min(max(k, 8), 64)  # nighdb's margin (backends/postgres/search.py, candidates)
         rows = self.conn.execute(self.stmt, (query, fetch), binary=True).fetchall()
         return [int(r[0]) for r in rows[:k]]
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from .errors import InvalidArgumentError
+from .models import INT64_MAX, INT64_MIN
 
 __all__ = [
     "MAX_FILTER_DEPTH",
@@ -43,7 +44,6 @@ MAX_FILTER_DEPTH = 32
 MAX_FILTER_NODES = 4096
 """More predicates (counting ``in`` elements) is ``invalid_argument``: it bounds SQL size."""
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 _RANGE_OPS = frozenset({"gt", "gte", "lt", "lte"})
 _OPERATORS = frozenset({"eq", "ne", "in", "not_in", "exists"}) | _RANGE_OPS

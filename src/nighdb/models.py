@@ -13,10 +13,23 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["METRICS", "Collection", "Item", "ItemLike", "Match", "Metric", "VectorLike"]
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "METRICS",
+    "Collection",
+    "Item",
+    "ItemLike",
+    "Match",
+    "Metric",
+    "VectorLike",
+]
 
 Metric = Literal["cosine", "l2", "ip"]
 METRICS: tuple[Metric, ...] = ("cosine", "l2", "ip")
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Integers in metadata and filters must fit here: they round-trip exactly on every backend."""
 
 VectorLike: TypeAlias = Sequence[float] | npt.NDArray[np.floating[Any]]
 

@@ -1,4 +1,4 @@
-"""Errors (contract §7, §12): one root, stable codes, attributes, messages that name the collection."""
+"""Errors (contract §7, §12): one root, stable codes, attributes, messages naming the collection."""
 
 from __future__ import annotations
 

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nighdb.service import ServiceLimits
-from nighdb.service.testing import InProcessService
-from nighdb.service.wire import encode_segment
+from nighdb.wire import encode_segment
 
+from ..service_support import InProcessService
 from . import _hostile as h
 from .conftest import Figures, soak_mode
 

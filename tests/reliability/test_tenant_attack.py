@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 import nighdb.keys
-from nighdb.service.testing import InProcessService
-from nighdb.service.wire import encode_segment
+from nighdb.wire import encode_segment
 
+from ..service_support import InProcessService
 from ._procs import ServeNode, create_key
 from .conftest import Figures
 

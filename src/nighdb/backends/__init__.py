@@ -1,5 +1,6 @@
-"""Backends: each module implements the ``Store`` Protocol over one kind of storage.
+"""Backends: each subpackage implements the ``Store`` Protocol over one kind of storage.
 
-Only ``sqlite`` is imported by the core; the others are imported by ``open_store`` when
-their URL scheme is used, so their drivers stay optional extras.
+``sqlite`` (core install), ``postgres`` (extra ``postgres``) and ``remote`` (extra
+``remote``). ``open_store`` imports a backend only when its URL scheme is used, so drivers
+stay optional extras. Backends import the core and never the service or the CLI.
 """

@@ -45,13 +45,6 @@ from ..errors import (
 )
 from ..filters import parse_filter
 from ..models import Collection, Item, ItemLike, Match, VectorLike
-from ..service.wire import (
-    collection_from_wire,
-    dumps,
-    encode_segment,
-    error_from_response,
-    match_from_wire,
-)
 from ..validation import (
     check_collection,
     check_collection_name,
@@ -62,6 +55,13 @@ from ..validation import (
     validate_items,
     validate_queries,
     validate_query,
+)
+from ..wire import (
+    collection_from_wire,
+    dumps,
+    encode_segment,
+    error_from_response,
+    match_from_wire,
 )
 
 __all__ = ["RemoteStore"]

@@ -14,8 +14,8 @@ import click
 
 from ..errors import CollectionNotFoundError
 from ..models import Match
-from ..service.wire import collection_to_wire, match_to_wire
 from ..store import Store
+from ..wire import collection_to_wire, match_to_wire
 from .common import echo_json, json_option, open_cli_store, store_option
 from .output import JsonValue, RefusedError, count, print_table
 

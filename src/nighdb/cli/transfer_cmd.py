@@ -19,7 +19,6 @@ from typing import IO, Any
 import click
 
 from ..models import METRICS
-from ..service.wire import collection_to_wire
 from ..transfer import (
     export_jsonl,
     export_npy,
@@ -27,6 +26,7 @@ from ..transfer import (
     jsonl_records,
     npy_records,
 )
+from ..wire import collection_to_wire
 from .common import echo_json, json_option, open_cli_store, store_option
 from .output import batch_option, cli_progress, count
 

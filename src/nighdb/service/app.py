@@ -27,12 +27,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..errors import InvalidArgumentError, NighError
 from ..keys import KeyRegistry
 from ..store import Store
+from ..wire import decode_segment, dumps, error_body
 from .auth import authenticate, tenant_for
 from .limits import ServiceLimits, read_body
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .routes import ROUTES, Call, RouteSpec
 from .schemas import docs_html, openapi_document
-from .wire import decode_segment, dumps, error_body
 
 __all__ = ["create_app"]
 

@@ -17,9 +17,9 @@ from typing import Any
 from ..errors import CollectionNotFoundError, InvalidArgumentError
 from ..models import Collection
 from ..store import Store
+from ..wire import collection_to_wire, item_to_wire, match_to_wire
 from .auth import Principal, require_admin
 from .limits import ServiceLimits
-from .wire import collection_to_wire, item_to_wire, match_to_wire
 
 __all__ = ["ROUTES", "Answer", "Call", "Operation", "RouteSpec"]
 
@@ -139,7 +139,7 @@ def list_ids(c: Call) -> Answer:
 
 
 def fetch(c: Call) -> Answer:
-    """Not in contract §9: ``Store.fetch``, the stored items by id (what export and migrate read)."""
+    """Beyond §9: ``Store.fetch``, the stored items by id (what export and migrate read)."""
     ids: Any = c.json().get("ids")
     c.limits.check_fetch(ids)
     return 200, {"items": [item_to_wire(i) for i in c.store.fetch(c.tenant, c.name, ids)]}

@@ -8,7 +8,7 @@ Layout, in the connection's current schema (the first existing schema on ``searc
   comes back. ``hnsw_m``/``hnsw_ef_construction`` are set while the collection has an index;
 * ``nigh_api_keys``: the service's API keys, hashed (``nighdb.keys``);
 * ``nigh_items_<id>``: one row per item: ``embedding vector(N)``; ``metadata`` jsonb for
-  filtering (see ``postgres_filter.filter_document``); ``metadata_json``, the canonical JSON
+  filtering (see ``filter.filter_document``); ``metadata_json``, the canonical JSON
   text exactly as validated (what searches return: jsonb would reorder keys and rewrite
   numbers such as ``1e+300``); ``text``.
 
@@ -34,7 +34,7 @@ from psycopg.rows import TupleRow
 from psycopg.types import TypeInfo
 from psycopg_pool import PoolTimeout
 
-from ..errors import InvalidArgumentError, NighError, StoreUnavailableError
+from ...errors import InvalidArgumentError, NighError, StoreUnavailableError
 
 __all__ = [
     "SCHEMA_VERSION",

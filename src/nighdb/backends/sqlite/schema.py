@@ -26,7 +26,7 @@ from pathlib import Path
 import apsw
 import sqlite_vec
 
-from ..errors import InvalidArgumentError, NighError, StoreUnavailableError
+from ...errors import InvalidArgumentError, NighError, StoreUnavailableError
 
 __all__ = ["SCHEMA_VERSION", "connect", "items_table", "parse_sqlite_url", "translate_errors"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from ..filters import And, Compare, Exists, FilterNode, In, Not, Or, Scalar
+from ...filters import And, Compare, Exists, FilterNode, In, Not, Or, Scalar
 
 __all__ = ["compile_filter", "json_path"]
 

@@ -2,7 +2,7 @@
 
 An index is opt-in per collection (contract §5: approximate search only where asked for). Its
 options live in the registry row, so every node learns that the collection is indexed;
-the search side is in ``postgres_search``.
+the search side is in ``search``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from ..errors import InvalidArgumentError
-from .postgres_schema import Layout
+from ...errors import InvalidArgumentError
+from .schema import Layout
 
 __all__ = ["MAX_INDEX_DIMENSIONS", "HnswIndex", "build", "check_ef_search", "check_hnsw", "remove"]
 

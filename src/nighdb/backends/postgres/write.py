@@ -14,7 +14,7 @@ Both paths send PostgreSQL's binary formats, built here for the whole batch at o
 for the vectors, C-level ``map``/``join`` for the strings) instead of one psycopg adaptation
 per value: for 1000 items of 384 dimensions that took about 4 ms of Python, as long as the
 server's own work on the rows. Vectors are pgvector's binary ``vector``
-(``postgres_vector.binary_fields``).
+(``vector.binary_fields``).
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.rows import TupleRow
 
-from ..validation import ItemBatch
-from .postgres_filter import filter_document
-from .postgres_schema import Layout
-from .postgres_vector import binary_fields
+from ...validation import ItemBatch
+from .filter import filter_document
+from .schema import Layout
+from .vector import binary_fields
 
 __all__ = ["COPY_THRESHOLD", "write_items"]
 

@@ -6,8 +6,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from ..keys import KEY_COLUMNS, KeyRecord
-from .postgres_schema import Layout
+from ...keys import KEY_COLUMNS, KeyRecord
+from .schema import Layout
 
 __all__ = ["add_key", "find_key", "list_keys", "revoke_key"]
 

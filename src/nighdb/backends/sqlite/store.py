@@ -1,13 +1,13 @@
 """The embedded backend: one SQLite file (WAL) with sqlite-vec loaded on every connection.
 
 SQLite is the source of truth; searches rank in-process with numpy over a copy of the
-collection's vectors held in a byte-budgeted cache (``nighdb.cache``). A search checks the
+collection's vectors held in a byte-budgeted cache (``cache``). A search checks the
 collection's version inside its own read transaction and refreshes the copy if another
 connection or process wrote since (only the changed rows, unless rows were deleted), so
 every search sees exactly its snapshot. A collection larger than the budget is streamed
 from the file in bounded chunks instead: slower, still exact.
 
-Filters compile to SQL (``sqlite_filter``) and select the rows that may rank, so results
+Filters compile to SQL (``filter``) and select the rows that may rank, so results
 are the top ``min(limit, matches)`` among matching items, never fewer.
 
 Concurrency: one connection per thread; writers take the lock up front (``BEGIN
@@ -27,15 +27,13 @@ import apsw
 import numpy as np
 import numpy.typing as npt
 
-from ..cache import DEFAULT_CACHE_BYTES, BlockCache
-from ..columnar import FieldColumn, evaluate
-from ..errors import CollectionNotFoundError, InvalidArgumentError
-from ..filters import FilterNode, parse_filter
-from ..keys import KEY_COLUMNS, KeyRecord, KeyRegistry
-from ..models import Collection, Item, ItemLike, Match, VectorLike, score_for
-from ..ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
-from ..store import Store
-from ..validation import (
+from ...errors import CollectionNotFoundError, InvalidArgumentError
+from ...filters import FilterNode, parse_filter
+from ...keys import KEY_COLUMNS, KeyRecord, KeyRegistry
+from ...models import Collection, Item, ItemLike, Match, VectorLike, score_for
+from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
+from ...store import Store
+from ...validation import (
     check_collection,
     check_collection_name,
     check_compatible,
@@ -48,8 +46,10 @@ from ..validation import (
     validate_queries,
     validate_query,
 )
-from .sqlite_filter import compile_filter, json_path
-from .sqlite_schema import (
+from .cache import DEFAULT_CACHE_BYTES, BlockCache
+from .columnar import FieldColumn, evaluate
+from .filter import compile_filter, json_path
+from .schema import (
     connect,
     create_schema,
     items_ddl,

@@ -13,7 +13,7 @@ again exactly: the result always has ``min(limit, matches)`` items.
 
 ``search_many`` sends its queries as one ``vector[]`` parameter and ranks them with a
 ``LATERAL`` join: one round trip per chunk of queries. An exact one of many queries reads
-the collection once instead (``postgres_scan``).
+the collection once instead (``scan``).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from psycopg import sql
 from psycopg.adapt import PyFormat
 from psycopg.rows import TupleRow
 
-from ..models import Match, score_for
-from ..ranking import exact_distances
-from .postgres_scan import STREAM_MIN_QUERIES, scan_many
-from .postgres_schema import Layout
+from ...models import Match, score_for
+from ...ranking import exact_distances
+from .scan import STREAM_MIN_QUERIES, scan_many
+from .schema import Layout
 
 __all__ = ["Ranker", "SearchPlan"]
 
@@ -109,7 +109,7 @@ class Ranker:
         self, conn: Conn, collection_id: int, metric: str, plan: SearchPlan, which: list[int]
     ) -> list[list[TupleRow]]:
         """Exact candidates of the queries ``which``: a server-side scan per query, or one
-        streamed pass for them all when there are many (``postgres_scan``)."""
+        streamed pass for them all when there are many (``scan``)."""
         if len(which) >= STREAM_MIN_QUERIES:
             queries = plan.queries[which]
             where = self._where(plan)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .filters import And, Exists, FilterNode, In, Not, Or, Scalar
+from ...filters import And, Exists, FilterNode, In, Not, Or, Scalar
 
 __all__ = ["FieldColumn", "evaluate", "fields_of"]
 

@@ -21,8 +21,8 @@ from decimal import Decimal
 
 from psycopg import sql
 
-from ..filters import And, Compare, Exists, FilterNode, In, Not, Or, Scalar
-from ..validation import encode_json
+from ...filters import And, Compare, Exists, FilterNode, In, Not, Or, Scalar
+from ...jsontext import encode_json
 
 __all__ = ["compile_filter", "filter_document", "numeric_operand", "numeric_text"]
 

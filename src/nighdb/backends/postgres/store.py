@@ -1,7 +1,7 @@
 """The PostgreSQL + pgvector backend: several application nodes share one durable store.
 
-Each collection is a table with a ``vector(N)`` column (``postgres_schema``); the server ranks
-with pgvector, the filter compiled into the WHERE (``postgres_filter``) so the result is the
+Each collection is a table with a ``vector(N)`` column (``schema``); the server ranks
+with pgvector, the filter compiled into the WHERE (``filter``) so the result is the
 top ``min(limit, matches)`` among matching items. pgvector accumulates distances in float32,
 so the server returns a few more candidates than asked and they are re-ranked here in
 float64 (``ranking.exact_distances``, the code SQLite uses): distances and the order of
@@ -37,12 +37,12 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
-from ..errors import CollectionNotFoundError, InvalidArgumentError, NighError
-from ..filters import FilterNode, parse_filter
-from ..keys import KeyRecord, KeyRegistry
-from ..models import Collection, Item, ItemLike, Match, VectorLike
-from ..store import Store
-from ..validation import (
+from ...errors import CollectionNotFoundError, InvalidArgumentError, NighError
+from ...filters import FilterNode, parse_filter
+from ...keys import KeyRecord, KeyRegistry
+from ...models import Collection, Item, ItemLike, Match, VectorLike
+from ...store import Store
+from ...validation import (
     ItemBatch,
     check_collection,
     check_collection_name,
@@ -56,11 +56,11 @@ from ..validation import (
     validate_queries,
     validate_query,
 )
-from . import postgres_index as hnsw
-from . import postgres_keys as keys
-from .postgres_filter import compile_filter
-from .postgres_index import HnswIndex
-from .postgres_schema import (
+from . import index as hnsw
+from . import keys as keys
+from .filter import compile_filter
+from .index import HnswIndex
+from .schema import (
     Layout,
     bootstrap,
     connect_options,
@@ -68,11 +68,11 @@ from .postgres_schema import (
     redacted,
     translate_errors,
 )
-from .postgres_search import Ranker, SearchPlan
-from .postgres_vector import register_vector
-from .postgres_write import write_items
+from .search import Ranker, SearchPlan
+from .vector import register_vector
+from .write import write_items
 
-__all__ = ["HnswIndex", "PostgresStore"]
+__all__ = ["PostgresStore"]
 
 S = TypeVar("S")
 T = TypeVar("T")

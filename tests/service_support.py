@@ -24,11 +24,11 @@ import uvicorn
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from starlette.types import ASGIApp
 
-from ..backends.remote import RemoteStore
-from ..keys import KeyRegistry, new_key
-from ..store import Store, open_store
-from .app import create_app
-from .limits import ServiceLimits
+from nighdb.backends.remote import RemoteStore
+from nighdb.keys import KeyRegistry, new_key
+from nighdb.service.app import create_app
+from nighdb.service.limits import ServiceLimits
+from nighdb.store import Store, open_store
 
 __all__ = [
     "InProcessService",

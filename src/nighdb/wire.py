@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
-from ..errors import (
+from .errors import (
     InvalidArgumentError,
     NighError,
     PayloadTooLargeError,
@@ -26,7 +26,7 @@ from ..errors import (
     UnauthenticatedError,
     from_wire,
 )
-from ..models import Collection, Item, Match
+from .models import Collection, Item, Match
 
 __all__ = [
     "collection_from_wire",

@@ -24,9 +24,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from ..ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
-from .postgres_schema import Layout
-from .postgres_vector import from_binary
+from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
+from .schema import Layout
+from .vector import from_binary
 
 __all__ = ["STREAM_MIN_QUERIES", "scan_many"]
 
