@@ -4,6 +4,8 @@ Start embedded (SQLite, zero set-up), move to PostgreSQL + pgvector for HA, or
 talk to a ``nigh serve`` service: the same calls, the same results, the same errors.
 """
 
+from importlib import metadata as _metadata
+
 from .aio import AsyncStore, open_async_store
 from .errors import (
     CollectionConflictError,
@@ -20,7 +22,11 @@ from .indexes import IndexOptions
 from .models import METRICS, Collection, Item, Match
 from .store import Store, open_store
 
-__version__ = "0.1.0"
+try:
+    # One source for the version: pyproject.toml, as recorded in the installed metadata.
+    __version__: str = _metadata.version("nighdb")
+except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "METRICS",
