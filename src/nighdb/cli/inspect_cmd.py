@@ -147,7 +147,7 @@ def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
     "--filter",
     "filter_",
     type=JsonValue(dict, "a JSON object"),
-    help='A metadata filter (contract §6), e.g. \'{"lang": "en"}\', or @FILE.',
+    help='A metadata filter (docs/contract.md §6), e.g. \'{"lang": "en"}\', or @FILE.',
 )
 @json_option
 @store_option

@@ -89,7 +89,9 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
         },
         "Filter": {
             "type": "object",
-            "description": "contract §6: {field: value | [values] | {op: operand}}, $and/$or/$not",
+            "description": (
+                "docs/contract.md §6: {field: value | [values] | {op: operand}}, $and/$or/$not"
+            ),
         },
         "SearchRequest": {
             "type": "object",
