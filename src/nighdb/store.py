@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import InvalidArgumentError
 from .indexes import IndexOptions
 from .models import Collection, Item, ItemLike, Match, VectorLike
 
-__all__ = ["DEFAULT_URL", "Store", "open_store"]
+__all__ = ["DEFAULT_URL", "ClosingContext", "Store", "id_pages", "open_store", "redacted_url"]
 
 DEFAULT_URL = "sqlite:///./nigh.db"
 
@@ -113,6 +114,39 @@ class Store(Protocol):
     ) -> None: ...
 
 
+_C = TypeVar("_C", bound="ClosingContext")
+
+
+class ClosingContext:
+    """``with obj:`` returns ``obj`` and closes it on the way out, whatever happened."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def id_pages(store: Store, tenant: str, collection: str, page: int) -> Iterator[list[str]]:
+    """Every id of a collection in byte order, ``page`` ids at a time (``list_ids`` paging).
+
+    Each page starts after the last id of the one before, so ids written or deleted while
+    it runs are seen or missed, never repeated.
+    """
+    after: str | None = None
+    while ids := store.list_ids(tenant, collection, after=after, limit=page):
+        yield ids
+        after = ids[-1]
+
+
 def open_store(url: str | None = None, *, create: bool = True, **options: Any) -> Store:
     """Open the store at ``url`` (default ``$NIGH_STORE``, else ``sqlite:///./nigh.db``).
 
@@ -168,3 +202,22 @@ def _construct(cls: Any, url: str, options: dict[str, Any]) -> Store:
             raise InvalidArgumentError(f"{cls.__name__}: {exc}") from exc
         raise
     return store
+
+
+_SECRET_PARAMETERS = frozenset({"password", "passfile", "sslpassword", "api_key"})
+
+
+def redacted_url(url: str) -> str:
+    """``url`` as it may be shown in output and logs: the user-info part (a user and password,
+    or an API key) becomes ``***`` and query parameters that carry secrets are dropped."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(key.lower() in _SECRET_PARAMETERS for key, _ in pairs):
+        query = urlencode([(k, v) for k, v in pairs if k.lower() not in _SECRET_PARAMETERS])
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing secret: exactly as given
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

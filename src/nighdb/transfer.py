@@ -40,8 +40,9 @@ from .errors import (
     InvalidArgumentError,
     NighError,
 )
+from .jsontext import decode_json
 from .models import Collection, Item
-from .store import Store
+from .store import Store, id_pages
 from .validation import (
     MAX_DIMENSIONS,
     check_collection_name,
@@ -165,14 +166,10 @@ def prefixed(exc: NighError, where: str) -> NighError:
     return named
 
 
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"{token} is not JSON")
-
-
 def parse_line(raw: str | bytes, where: str) -> dict[str, Any]:
     """One JSONL line as an object (NaN and Infinity are not JSON: refused)."""
     try:
-        value = json.loads(raw, parse_constant=_no_constants)
+        value = decode_json(raw)
     except (ValueError, RecursionError) as exc:
         raise InvalidArgumentError(f"{where}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
@@ -521,15 +518,10 @@ def iter_batches(
     store: Store, tenant: str, collection: str, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> Iterator[list[Item]]:
     """Every item of a collection, a page at a time, in byte order of id."""
-    after: str | None = None
-    while True:
-        ids = store.list_ids(tenant, collection, after=after, limit=batch_size)
-        if not ids:
-            return
+    for ids in id_pages(store, tenant, collection, batch_size):
         items = store.fetch(tenant, collection, ids)  # deleted meanwhile: left out
         if items:
             yield items
-        after = ids[-1]
 
 
 def item_json(item: Item, *, vector: bool = True) -> str:

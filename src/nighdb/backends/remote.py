@@ -30,7 +30,6 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
@@ -46,6 +45,7 @@ from ..errors import (
 from ..filters import parse_filter
 from ..indexes import IndexOptions, check_ef_search, check_exact, check_index_options
 from ..models import Collection, Item, ItemLike, Match, VectorLike
+from ..store import ClosingContext
 from ..validation import (
     check_collection,
     check_collection_name,
@@ -192,7 +192,7 @@ def _listed(values: object) -> list[Any]:
     return list(values)
 
 
-class RemoteStore:
+class RemoteStore(ClosingContext):
     """``Store`` over the HTTP API of ``nigh serve``. Thread-safe (one httpx client).
 
     The API key is ``api_key``, else the one the URL carries (``http://KEY@host:8080``, handy
@@ -487,17 +487,6 @@ class RemoteStore:
         self._closed = True
         if self._owns_client:
             self._client.close()
-
-    def __enter__(self) -> RemoteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"RemoteStore({self._base!r})"  # never the key

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ __all__ = [
     "NighGroup",
     "echo_json",
     "json_option",
-    "masked",
     "open_cli_store",
     "store_option",
 ]
@@ -81,11 +79,6 @@ def open_cli_store(*, create: bool) -> Store:
 
 def echo_json(payload: object) -> None:
     click.echo(json.dumps(payload, ensure_ascii=False))
-
-
-def masked(url: str) -> str:
-    """``url`` without the credentials it may carry (passwords, API keys)."""
-    return re.sub(r"//[^/@]*@", "//***@", url, count=1)
 
 
 def _one_line(text: str) -> str:

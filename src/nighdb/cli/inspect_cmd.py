@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from ..errors import CollectionNotFoundError
 from ..models import Match
-from ..store import Store
+from ..store import Store, id_pages
 from ..wire import collection_to_wire, match_to_wire
 from .common import echo_json, json_option, open_cli_store, store_option
 from .output import JsonValue, RefusedError, count, print_table
@@ -94,11 +95,9 @@ def show(tenant: str, collection: str, with_ids: bool, as_json: bool) -> None:
                 click.echo(item_id)
 
 
-def _ids(store: Store, tenant: str, collection: str) -> Any:
-    after: str | None = None
-    while page := store.list_ids(tenant, collection, after=after, limit=_PAGE):
+def _ids(store: Store, tenant: str, collection: str) -> Iterator[str]:
+    for page in id_pages(store, tenant, collection, _PAGE):
         yield from page
-        after = page[-1]
 
 
 @click.command(name="rm")

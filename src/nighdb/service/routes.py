@@ -9,12 +9,12 @@ are checked here, before the store.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CollectionNotFoundError, InvalidArgumentError
+from ..jsontext import decode_json
 from ..models import Collection
 from ..store import Store
 from ..wire import collection_to_wire, index_to_wire, item_to_wire, match_to_wire
@@ -43,7 +43,7 @@ class Call:
         if not self.body.strip():
             return {}
         try:
-            data = json.loads(self.body, parse_constant=_no_constants)
+            data = decode_json(self.body)
         except (ValueError, RecursionError) as exc:
             raise InvalidArgumentError(f"the request body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -52,10 +52,6 @@ class Call:
 
 
 Operation = Callable[[Call], Answer]
-
-
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"{token} is not JSON")
 
 
 def list_collections(c: Call) -> Answer:

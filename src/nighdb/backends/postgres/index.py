@@ -7,22 +7,18 @@ the search side is in ``search``.
 
 from __future__ import annotations
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import TupleRow
 
 from ...errors import InvalidArgumentError
 from ...indexes import IndexOptions
 from ...indexes import check_ef_search as _check_ef_search
 from ...indexes import check_index_options as check_hnsw
-from .schema import Layout
+from .schema import Conn, Layout
 
 __all__ = ["MAX_INDEX_DIMENSIONS", "HnswIndex", "build", "check_ef_search", "check_hnsw", "remove"]
 
 MAX_INDEX_DIMENSIONS = 2000
 """pgvector's HNSW limit for ``vector`` columns; wider collections stay exact."""
-
-Conn = psycopg.Connection[TupleRow]
 
 
 HnswIndex = IndexOptions

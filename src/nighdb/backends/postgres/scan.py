@@ -19,19 +19,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from ...models import F32
 from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
-from .schema import Layout
+from .schema import Conn, Layout
 from .vector import from_binary
 
 __all__ = ["STREAM_MIN_QUERIES", "scan_many"]
 
-F32 = npt.NDArray[np.float32]
-Conn = psycopg.Connection[TupleRow]
 
 STREAM_MIN_QUERIES = 32
 """Exact searches of at least this many queries stream the collection. Measured at 100k x

@@ -25,21 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-import psycopg
 from psycopg import sql
 from psycopg.adapt import PyFormat
 from psycopg.rows import TupleRow
 
-from ...models import Match, score_for
+from ...models import F32, Match, score_for
 from ...ranking import exact_distances
 from .scan import STREAM_MIN_QUERIES, scan_many
-from .schema import Layout
+from .schema import Conn, Layout
 
 __all__ = ["Ranker", "SearchPlan"]
 
-F32 = npt.NDArray[np.float32]
-Conn = psycopg.Connection[TupleRow]
 
 # Queries per LATERAL statement: bounds one statement's result set.
 _QUERY_CHUNK = 256

@@ -27,11 +27,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
@@ -41,8 +39,8 @@ from ...errors import CollectionNotFoundError, InvalidArgumentError, NighError
 from ...filters import FilterNode, parse_filter
 from ...indexes import check_ef_search, check_exact, check_index_options
 from ...keys import KeyRecord, KeyRegistry
-from ...models import Collection, Item, ItemLike, Match, VectorLike
-from ...store import Store
+from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
+from ...store import ClosingContext, Store, redacted_url
 from ...validation import (
     ItemBatch,
     check_collection,
@@ -62,11 +60,11 @@ from . import keys as keys
 from .filter import compile_filter
 from .index import HnswIndex
 from .schema import (
+    Conn,
     Layout,
     bootstrap,
     connect_options,
     lock_key,
-    redacted,
     translate_errors,
 )
 from .search import Ranker, SearchPlan
@@ -78,8 +76,6 @@ __all__ = ["PostgresStore"]
 S = TypeVar("S")
 T = TypeVar("T")
 P = TypeVar("P")
-Conn = psycopg.Connection[TupleRow]
-F32 = npt.NDArray[np.float32]
 
 # A cached pin is trusted this long: long enough to save a round trip on every call, short
 # enough that another node's create_index is picked up soon. A stale pin is always safe: a
@@ -110,7 +106,7 @@ class _StaleTableError(Exception):
     """The cached pin named a table that no longer exists: look the collection up again."""
 
 
-class PostgresStore:
+class PostgresStore(ClosingContext):
     """``Store`` over PostgreSQL + pgvector. Thread-safe; any number of processes and nodes
     may share the database.
 
@@ -142,7 +138,7 @@ class PostgresStore:
         self._ef_search = hnsw.check_ef_search(ef_search)
         self._timeout = float(timeout)
         kwargs = connect_options(url, connect_timeout=connect_timeout, timeout=timeout)
-        self._where = redacted(url)
+        self._where = redacted_url(url)
         self._closed = False
         self._lock = threading.Lock()
         self._pins: dict[tuple[str, str], tuple[float, _Pin]] = {}
@@ -567,17 +563,6 @@ class PostgresStore:
             self._closed = True
         with contextlib.suppress(psycopg.Error):
             self._pool.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where})"

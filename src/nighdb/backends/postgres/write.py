@@ -26,15 +26,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import psycopg
 from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
-from psycopg.rows import TupleRow
 
 from ...validation import ItemBatch
 from .filter import filter_document
-from .schema import Layout
+from .schema import Conn, Layout
 from .vector import binary_fields
 
 __all__ = ["COPY_THRESHOLD", "write_items"]
@@ -75,7 +73,7 @@ class _Rows:
 
 
 def write_items(
-    conn: psycopg.Connection[TupleRow],
+    conn: Conn,
     layout: Layout,
     collection_id: int,
     vector_oid: int,
@@ -137,7 +135,7 @@ def _text_array(values: list[str]) -> _BinaryArray:
 
 
 def _insert_unnest(
-    conn: psycopg.Connection[TupleRow],
+    conn: Conn,
     layout: Layout,
     table: sql.Identifier,
     vector_oid: int,
@@ -164,7 +162,7 @@ def _insert_unnest(
 
 
 def _insert_copy(
-    conn: psycopg.Connection[TupleRow],
+    conn: Conn,
     layout: Layout,
     table: sql.Identifier,
     rows: _Rows,

@@ -20,7 +20,6 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import apsw
@@ -37,9 +36,9 @@ from ...indexes import (
     no_index_yet,
 )
 from ...keys import KEY_COLUMNS, KeyRecord, KeyRegistry
-from ...models import Collection, Item, ItemLike, Match, VectorLike, score_for
+from ...models import F32, Collection, Item, ItemLike, Match, VectorLike, score_for
 from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
-from ...store import Store
+from ...store import ClosingContext, Store
 from ...validation import (
     check_collection,
     check_collection_name,
@@ -69,7 +68,6 @@ from .schema import (
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-F32 = npt.NDArray[np.float32]
 
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 # Rows written per executemany call, and rows read per chunk when streaming.
@@ -92,7 +90,7 @@ class _Pin:
 _PIN_COLUMNS = "id, name, dimensions, embedding_model, metric, version"
 
 
-class SQLiteStore:
+class SQLiteStore(ClosingContext):
     """``Store`` over one SQLite file. Thread-safe; several processes may share the file.
 
     ``create`` (default true) creates a missing file, its folders and the tables; with
@@ -616,17 +614,6 @@ class SQLiteStore:
             with contextlib.suppress(apsw.Error):
                 conn.close()
         self._cache.clear()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
