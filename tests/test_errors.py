@@ -74,7 +74,7 @@ def test_examples_cover_every_class() -> None:
 
 
 def test_each_class_registers_its_code_and_status_once() -> None:
-    table = {
+    table: dict[type[NighError], tuple[str, int, bool]] = {
         CollectionNotFoundError: ("collection_not_found", 404, False),
         CollectionConflictError: ("collection_conflict", 409, False),
         DimensionMismatchError: ("dimension_mismatch", 400, False),
@@ -173,7 +173,7 @@ def test_attributes_read_the_details_mapping() -> None:
 def test_attributes_are_read_only() -> None:
     err = DimensionMismatchError("docs", 3, 2)
     with pytest.raises(AttributeError, match="read-only"):
-        err.expected = 4  # type: ignore[misc]
+        err.expected = 4  # type: ignore[assignment]  # mypy refuses it too
     assert err.expected == 3 and err.details["expected"] == 3
 
 
@@ -190,12 +190,12 @@ def test_every_error_copies(err: NighError) -> None:
         assert clone is not err and clone.details is not err.details
 
 
-def test_pickle_keeps_notes() -> None:
+def test_pickle_keeps_other_instance_state() -> None:
     err = InvalidArgumentError("bad id")
-    err.add_note("while importing line 3")
+    vars(err)["__notes__"] = ["while importing line 3"]  # what add_note (3.11+) does
     back = pickle.loads(pickle.dumps(err))
     same(err, back)
-    assert back.__notes__ == ["while importing line 3"]
+    assert vars(back)["__notes__"] == ["while importing line 3"]
 
 
 @pytest.mark.parametrize("err", EXAMPLES, ids=IDS)

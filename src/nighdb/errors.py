@@ -40,7 +40,7 @@ Driver exceptions never reach a user: backends translate them at their boundary 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, ClassVar, Generic, NoReturn, TypeVar, overload
 
 __all__ = [
     "CollectionConflictError",
@@ -92,7 +92,7 @@ class Detail(Generic[_T]):
         value: _T = obj.details[self.name]
         return value
 
-    def __set__(self, obj: NighError, value: _T) -> None:
+    def __set__(self, obj: NighError, value: NoReturn) -> NoReturn:  # mypy flags assignments
         raise AttributeError(
             f"{type(obj).__name__}.{self.name} is read-only; build a new error instead"
         )
