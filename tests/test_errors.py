@@ -177,6 +177,16 @@ def test_attributes_are_read_only() -> None:
     assert err.expected == 3 and err.details["expected"] == 3
 
 
+def test_a_missing_detail_is_an_attribute_error() -> None:
+    class HalfBuiltError(DimensionMismatchError):
+        def __init__(self) -> None:
+            NighError.__init__(self, "built without its details")
+
+    err = HalfBuiltError()
+    assert not hasattr(err, "expected")
+    assert getattr(err, "got", None) is None
+
+
 @pytest.mark.parametrize("err", EXAMPLES, ids=IDS)
 def test_every_error_pickles(err: NighError) -> None:
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):

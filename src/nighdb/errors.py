@@ -89,7 +89,10 @@ class Detail(Generic[_T]):
     def __get__(self, obj: NighError | None, owner: type[object]) -> Detail[_T] | _T:
         if obj is None:
             return self
-        value: _T = obj.details[self.name]
+        try:
+            value: _T = obj.details[self.name]
+        except KeyError:
+            raise AttributeError(f"{type(obj).__name__} has no detail {self.name!r}") from None
         return value
 
     def __set__(self, obj: NighError, value: NoReturn) -> NoReturn:  # mypy flags assignments
@@ -109,6 +112,9 @@ class NighError(Exception):
     ``code`` and ``http_status`` are the class's, declared in its ``class`` statement;
     ``message`` is the text (also ``str(err)``); ``details`` holds the values the message
     is about, the same ones the service sends in its error envelope.
+
+    A subclass's ``__init__`` only composes the message and the details and keeps no other
+    state: ``from_details`` (the wire, pickle, copy, ``with_message``) does not call it.
     """
 
     code: ClassVar[str] = "internal"
