@@ -205,8 +205,8 @@ class CollectionNotFoundError(NighError, code="collection_not_found", http_statu
     def __init__(self, tenant: str, collection: str, message: str | None = None) -> None:
         super().__init__(
             message
-            or f"collection {collection!r} does not exist for tenant {tenant!r}; "
-            "create it with ensure_collection first",
+            or f"collection {collection!r} does not exist for tenant {tenant!r}; check the "
+            "name (names are case-sensitive), or create the collection first",
             {"tenant": tenant, "collection": collection},
         )
 

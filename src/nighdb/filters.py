@@ -156,7 +156,7 @@ class _Parser:
     def parse_condition(self, field: str, value: object, depth: int) -> FilterNode:
         if value is None:
             raise InvalidArgumentError(
-                f"filter on {field!r} has a null operand; use {{'exists': false}} to match "
+                f'filter on {field!r} has a null operand; use {{"exists": false}} to match '
                 "absent or null values"
             )
         if isinstance(value, list):

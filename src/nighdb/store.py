@@ -4,7 +4,7 @@
 install never imports a driver it does not need (contract §8):
 
 =================================  =====================================
-``sqlite:///rel.db`` / bare path   SQLite + sqlite-vec (core install)
+``sqlite:///rel.db`` / bare path   SQLite (core install)
 ``postgresql://`` / ``postgres://``  PostgreSQL + pgvector (``nighdb[postgres]``)
 ``http://`` / ``https://``         the remote client of ``nigh serve``
 =================================  =====================================
@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import InvalidArgumentError
+from .indexes import IndexOptions
 from .models import Collection, Item, ItemLike, Match, VectorLike
 
 __all__ = ["DEFAULT_URL", "Store", "open_store"]
@@ -52,7 +53,13 @@ class Store(Protocol):
         *,
         limit: int = 10,
         filter: Filter | None = None,
-    ) -> list[Match]: ...
+        ef_search: int | None = None,
+        exact: bool = False,
+    ) -> list[Match]:
+        """Contract §5. ``exact=True`` ignores an approximate index; ``ef_search`` (1 … 1000)
+        sets an index's candidate list size. Both are checked, and change nothing, on a
+        collection without an index."""
+        ...
 
     def search_many(
         self,
@@ -62,6 +69,8 @@ class Store(Protocol):
         *,
         limit: int = 10,
         filter: Filter | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[list[Match]]: ...
 
     def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int: ...
@@ -77,6 +86,21 @@ class Store(Protocol):
         omitted. Vectors come back as float32 arrays, bit for bit as stored."""
         ...
 
+    def create_index(
+        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
+    ) -> IndexOptions:
+        """Build (or rebuild) the collection's approximate index; ``InvalidArgumentError``
+        where the backend has none yet (search stays exact there)."""
+        ...
+
+    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
+        """The index's options, or ``None`` when the collection has no index."""
+        ...
+
+    def drop_index(self, tenant: str, collection: str) -> bool:
+        """Remove the index (searches are exact again); ``False`` if there was none."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Store: ...
@@ -89,8 +113,14 @@ class Store(Protocol):
     ) -> None: ...
 
 
-def open_store(url: str | None = None, **options: Any) -> Store:
+def open_store(url: str | None = None, *, create: bool = True, **options: Any) -> Store:
     """Open the store at ``url`` (default ``$NIGH_STORE``, else ``sqlite:///./nigh.db``).
+
+    ``create`` (default true) creates a store that does not exist yet: a SQLite file (and its
+    folders), or the nighdb tables in a PostgreSQL schema. ``create=False`` opens only an
+    existing store and creates nothing: a missing one is ``InvalidArgumentError`` naming
+    where it looked (readers use it, so a mistyped path is an error, not an empty store). A
+    remote store accepts it and creates nothing either way.
 
     ``options`` are the chosen backend's keyword options (for SQLite: ``cache_bytes``,
     ``busy_timeout``; for Postgres: ``pool_size``...; for remote: ``api_key``).
@@ -116,7 +146,7 @@ def open_store(url: str | None = None, **options: Any) -> Store:
         raise InvalidArgumentError(
             f"{scheme}:// stores need the {extra} extra: pip install 'nighdb[{extra}]'"
         ) from exc
-    return _construct(getattr(module, class_name), url, options)
+    return _construct(getattr(module, class_name), url, {**options, "create": bool(create)})
 
 
 # scheme -> (module, class, the extra that installs its driver)

@@ -226,7 +226,9 @@ def _item_fields(item: object) -> tuple[object, object, object, object]:
         if "vector" not in item:
             raise InvalidArgumentError(f"item {item['id']!r} needs a 'vector'")
         return item["id"], item["vector"], item.get("metadata"), item.get("text")
-    raise InvalidArgumentError(f"items must be nighdb.Item or mappings, got {type(item).__name__}")
+    raise InvalidArgumentError(
+        f"each item must be an object with an id and a vector, got {type(item).__name__}"
+    )
 
 
 def validate_items(

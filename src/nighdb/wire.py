@@ -26,6 +26,7 @@ from .errors import (
     UnauthenticatedError,
     from_wire,
 )
+from .indexes import IndexOptions
 from .models import Collection, Item, Match
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "encode_segment",
     "error_body",
     "error_from_response",
+    "index_from_wire",
+    "index_to_wire",
     "item_to_wire",
     "match_from_wire",
     "match_to_wire",
@@ -79,6 +82,18 @@ def collection_from_wire(data: Mapping[str, Any]) -> Collection:
         str(data["embedding_model"]),
         str(data["metric"]),
     )
+
+
+def index_to_wire(index: IndexOptions | None) -> dict[str, Any] | None:
+    if index is None:
+        return None
+    return {"m": index.m, "ef_construction": index.ef_construction}
+
+
+def index_from_wire(data: Mapping[str, Any] | None) -> IndexOptions | None:
+    if data is None:
+        return None
+    return IndexOptions(int(data["m"]), int(data["ef_construction"]))
 
 
 def match_to_wire(match: Match) -> dict[str, Any]:

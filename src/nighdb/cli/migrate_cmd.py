@@ -35,7 +35,7 @@ def migrate(
     arrived: exit 2 if not.
     """
     with (
-        open_store(src_url) as source,
+        open_store(src_url, create=False) as source,  # a mistyped source is an error
         open_store(dst_url) as destination,
         cli_progress() as progress,
     ):

@@ -111,7 +111,7 @@ def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int)
     from ..service.app import create_app
 
     service_limits = ServiceLimits(**limits)
-    with open_cli_store() as store:
+    with open_cli_store(create=True) as store:
         app = create_app(store, limits=service_limits)
         sock = _listen(host, port)
         bound = sock.getsockname()[1]

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,10 +30,11 @@ from ..keys import KeyRegistry
 from ..store import Store
 from ..wire import decode_segment, dumps, error_body
 from .auth import authenticate, tenant_for
+from .docs_page import docs_routes
 from .limits import ServiceLimits, read_body
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .routes import ROUTES, Call, RouteSpec
-from .schemas import docs_html, openapi_document
+from .schemas import openapi_document
 
 __all__ = ["create_app"]
 
@@ -68,14 +69,11 @@ def create_app(store: Store, *, limits: ServiceLimits | None = None) -> Starlett
     async def openapi_endpoint(request: Request) -> Response:
         return JSONResponse(openapi)
 
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(docs_html("/openapi.json"))
-
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        *docs_routes(),
     ]
     for spec in ROUTES:
         endpoint = service.endpoint(spec)

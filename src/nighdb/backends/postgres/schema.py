@@ -192,11 +192,12 @@ class Bootstrap:
     pgvector_version: tuple[int, ...]
 
 
-def bootstrap(conn: psycopg.Connection[TupleRow]) -> Bootstrap:
+def bootstrap(conn: psycopg.Connection[TupleRow], *, create: bool = True) -> Bootstrap:
     """Make sure pgvector and the registry tables exist; return where they live.
 
     Runs on every open but writes only the first time. Creation is serialised by an advisory
     lock, since concurrent ``CREATE ... IF NOT EXISTS`` can still collide in the catalogs.
+    Without ``create`` nothing is created: a schema without them is ``InvalidArgumentError``.
     """
     row = conn.execute("SELECT current_schema(), current_setting('server_encoding')").fetchone()
     assert row is not None
@@ -213,6 +214,12 @@ def bootstrap(conn: psycopg.Connection[TupleRow]) -> Bootstrap:
         )
     layout = Layout(str(schema), "")
     if not _ready(conn, layout):
+        if not create:
+            raise InvalidArgumentError(
+                f"no store exists in schema {layout.schema!r} of this PostgreSQL database (no "
+                "nighdb tables, or no pgvector); check the URL and its search_path. Nothing "
+                "was created: reading never creates a store, writing (e.g. an import) does"
+            )
         with conn.transaction():
             conn.execute(
                 "SELECT pg_advisory_xact_lock(%s)", (lock_key("bootstrap", layout.schema),)
@@ -313,8 +320,8 @@ def translate_errors(timeout: float) -> Iterator[None]:
     except PoolTimeout as exc:
         raise StoreUnavailableError(
             f"no PostgreSQL connection became available within {timeout:g}s: the server is "
-            "unreachable or every pooled connection is busy; retry, or raise the store's "
-            "timeout / pool_max_size"
+            "unreachable or every pooled connection is busy; retry later (a store opened with a "
+            "longer timeout or a larger pool waits longer)"
         ) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StoreUnavailableError(
