@@ -157,13 +157,8 @@ def at_line(exc: NighError, where: str) -> NighError:
 
 
 def prefixed(exc: NighError, where: str) -> NighError:
-    """A copy of ``exc`` (same class and attributes) whose message starts with ``where``."""
-    # Not copy.copy: it would call the class with ``args``, which is not its signature.
-    named = type(exc).__new__(type(exc))
-    named.__dict__.update(exc.__dict__)
-    named.message = f"{where}: {exc.message}"
-    named.args = (named.message,)
-    return named
+    """A copy of ``exc`` (same class and details) whose message starts with ``where``."""
+    return exc.with_message(f"{where}: {exc.message}")
 
 
 def parse_line(raw: str | bytes, where: str) -> dict[str, Any]:

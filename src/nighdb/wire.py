@@ -126,9 +126,14 @@ def match_from_wire(data: Mapping[str, Any]) -> Match:
     )
 
 
-def error_body(err: NighError) -> dict[str, Any]:
-    """The envelope of contract §9: ``{"error": {"code", "message", "details"}}``."""
-    return {"error": {"code": err.code, "message": err.message, "details": err.details}}
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The error envelope of contract §9: ``{"error": {"code", "message", "details"}}``.
+
+    The only place it is built: the service answers every failure with it (a ``NighError``
+    with ``err.code, err.message, err.details``; an unknown route; an internal error), and
+    ``error_from_response`` reads it back.
+    """
+    return {"error": {"code": code, "message": message, "details": dict(details or {})}}
 
 
 # What a status means when the body is not our envelope (a proxy's error page, say).
