@@ -20,6 +20,7 @@ from ._helpers import TENANT, make, raises
 NAN = float("nan")
 
 Call = Callable[[nighdb.Store, Any, Any], object]
+NOT_ITEMS: list[Any] = [5, None]  # a batch of the wrong type, on purpose
 
 # Every data method, called with arguments that would be invalid for any collection.
 GARBAGE_CALLS: dict[str, Call] = {
@@ -30,7 +31,7 @@ GARBAGE_CALLS: dict[str, Call] = {
     "upsert-bad-metadata": lambda s, t, c: s.upsert(
         t, c, [{"id": "a", "vector": [1.0, 0.0], "metadata": ["not", "an", "object"]}]
     ),
-    "upsert-not-items": lambda s, t, c: s.upsert(t, c, [5, None]),
+    "upsert-not-items": lambda s, t, c: s.upsert(t, c, NOT_ITEMS),
     "search": lambda s, t, c: s.search(t, c, [1.0, 0.0]),
     "search-zero": lambda s, t, c: s.search(t, c, [0.0, 0.0]),
     "search-wrong-dims": lambda s, t, c: s.search(t, c, [1.0] * 9),
