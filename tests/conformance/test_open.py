@@ -42,9 +42,11 @@ def test_create_false_refuses_a_missing_store_and_creates_nothing(
     if url is None:
         # A service's store always exists, so create=False has nothing to refuse: a service
         # that cannot be reached is unavailable (retryable), never a store to create.
-        with nighdb.open_store("http://127.0.0.1:9", api_key="k", create=False) as remote:
-            with pytest.raises(nighdb.StoreUnavailableError):
-                remote.list_tenants()
+        with (
+            nighdb.open_store("http://127.0.0.1:9", api_key="k", create=False) as remote,
+            pytest.raises(nighdb.StoreUnavailableError),
+        ):
+            remote.list_tenants()
         return
     with pytest.raises(nighdb.InvalidArgumentError, match="no store exists") as info:
         nighdb.open_store(url, create=False)
