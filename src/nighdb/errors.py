@@ -56,6 +56,8 @@ class NighError(Exception):
 
 
 class CollectionNotFoundError(NighError):
+    """A data call named a collection that does not exist for the tenant."""
+
     code = "collection_not_found"
     http_status = 404
 
@@ -74,6 +76,8 @@ class CollectionNotFoundError(NighError):
 
 
 class CollectionConflictError(NighError):
+    """``ensure_collection`` asked for a different vector space than the collection has."""
+
     code = "collection_conflict"
     http_status = 409
 
@@ -107,6 +111,8 @@ class CollectionConflictError(NighError):
 
 
 class DimensionMismatchError(NighError):
+    """A vector's length differs from the collection's dimensions."""
+
     code = "dimension_mismatch"
     http_status = 400
 
@@ -128,6 +134,8 @@ class DimensionMismatchError(NighError):
 
 
 class InvalidArgumentError(NighError):
+    """A bad name, id, vector, metadata, filter or option; ``reason`` says which and why."""
+
     code = "invalid_argument"
     http_status = 400
 
@@ -141,6 +149,8 @@ class InvalidArgumentError(NighError):
 
 
 class UnauthenticatedError(NighError):
+    """The request carried no API key, or one the service does not know."""
+
     code = "unauthenticated"
     http_status = 401
 
@@ -149,6 +159,8 @@ class UnauthenticatedError(NighError):
 
 
 class PermissionDeniedError(NighError):
+    """The API key may not do this (another tenant's data, or an admin route)."""
+
     code = "permission_denied"
     http_status = 403
 
@@ -157,6 +169,8 @@ class PermissionDeniedError(NighError):
 
 
 class StoreUnavailableError(NighError):
+    """The database cannot be reached, is locked too long, read-only or full."""
+
     code = "unavailable"
     http_status = 503
     retryable = True
@@ -166,6 +180,8 @@ class StoreUnavailableError(NighError):
 
 
 class PayloadTooLargeError(NighError):
+    """A request is larger than the service allows (body, items, queries or ids)."""
+
     code = "payload_too_large"
     http_status = 413
 
