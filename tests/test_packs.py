@@ -19,7 +19,7 @@ from nighdb.packs import apply_pack, read_pack
 
 from .cli_support import contents, error_line, nigh, run, seed, sqlite_url
 
-DOCS = [
+DOCS: list[dict[str, Any]] = [
     {"id": "a", "vector": [1.0, 0.0, 0.0], "metadata": {"n": 1}, "text": "A", "model": "toy"},
     {"id": "b", "vector": [0.0, 1.0, 0.0], "metadata": {"tags": ["x"]}},
     {"id": "c", "vector": [0.0, 0.0, 1.0], "text": "C"},
@@ -328,7 +328,7 @@ def test_an_interrupted_apply_converges_when_run_again(url: str, tmp_path: Path)
 
     with nighdb.open_store(url) as store:
         with pytest.raises(CrashError):
-            apply_pack(Flaky(store), "acme", pack, batch_size=4)  # type: ignore[arg-type]
+            apply_pack(Flaky(store), "acme", pack, batch_size=4)
         assert store.count("acme", "docs") == 9  # half-applied: 4 new, 5 old
         result = apply_pack(store, "acme", pack, batch_size=4)
         # The 4 items written before the crash are already right: only the rest is written.

@@ -450,14 +450,15 @@ def test_index_routes_and_search_options(client: httpx.Client, keys: Keys) -> No
     assert "not available" in error_of(refused)["message"]
     bad = call(client, k, "PUT", "/v1/collections/docs/index", {"m": 1})
     assert "m must be" in error_of(bad)["message"]
-    body = {"vector": [1, 0], "exact": True, "ef_search": 64}
+    body: dict[str, Any] = {"vector": [1, 0], "exact": True, "ef_search": 64}
     found = call(client, k, "POST", "/v1/collections/docs/search", body)
     assert [m["id"] for m in found.json()["matches"]] == ["a"]
     many = call(
         client, k, "POST", "/v1/collections/docs/search_many", {"vectors": [[1, 0]], **body}
     )
     assert [[m["id"] for m in row] for row in many.json()["results"]] == [["a"]]
-    for wrong in [{"exact": "yes"}, {"ef_search": 0}, {"ef_search": "40"}]:
+    wrongs: list[dict[str, Any]] = [{"exact": "yes"}, {"ef_search": 0}, {"ef_search": "40"}]
+    for wrong in wrongs:
         answer = call(client, k, "POST", "/v1/collections/docs/search", {"vector": [1, 0], **wrong})
         assert answer.status_code == 400, wrong
         assert error_of(answer)["code"] == "invalid_argument"

@@ -3,6 +3,7 @@ sidecar), streaming in bounded memory, collection creation, refusals naming the 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -223,7 +224,7 @@ def test_import_streams_one_batch_at_a_time(tmp_path: Path) -> None:
     with nighdb.open_store(sqlite_url(tmp_path)) as store:
         recorder = _Recorder(store, consumed)
         result = import_records(
-            recorder,  # type: ignore[arg-type]
+            recorder,
             "t",
             "c",
             jsonl_records(lines(), "gen"),
@@ -240,22 +241,16 @@ def test_batches_are_bounded_by_bytes_too(tmp_path: Path) -> None:
     big = [Record(n, {"id": str(n), "vector": [1.0] * 4}, 1_000_000) for n in range(9)]
     with nighdb.open_store(sqlite_url(tmp_path)) as store:
         recorder = _Recorder(store)
-        import_records(recorder, "t", "c", big, source="x", batch_bytes=3_000_000)  # type: ignore[arg-type]
+        import_records(recorder, "t", "c", big, source="x", batch_bytes=3_000_000)
     assert recorder.batches == [3, 3, 3]
 
 
 def test_export_reads_a_page_at_a_time(source: str) -> None:
     with nighdb.open_store(source) as store:
         recorder = _Recorder(store)
-        lines: list[str] = []
-
-        class Sink:
-            def write(self, text: str) -> int:
-                lines.extend(text.splitlines())
-                return len(text)
-
-        n = export_jsonl(recorder, "acme", "docs", Sink(), batch_size=16)  # type: ignore[arg-type]
-    assert n == 40 == len(lines) - 1  # and the collection header
+        out = io.StringIO()
+        n = export_jsonl(recorder, "acme", "docs", out, batch_size=16)
+    assert n == 40 == len(out.getvalue().splitlines()) - 1  # and the collection header
     assert recorder.fetched == [16, 16, 8]
 
 

@@ -26,7 +26,7 @@ How the tree is built (the pattern of psycopg's ``errors`` module):
   backend rebuilds a service's error with it, pickle and ``copy`` restore errors with it,
   and ``with_message`` uses it to reword an error without changing its class or details.
 
-Adding a class is a few lines, e.g. for contract §16::
+Adding a class is a few lines, e.g. a rate limit::
 
     class RateLimitedError(NighError, code="rate_limited", http_status=429, retryable=True):
         default_message = "too many requests for this tenant; retry after a pause"

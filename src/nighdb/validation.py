@@ -319,7 +319,7 @@ def _check_batch_values(
     if not rows:
         return None
     with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, rejected below
-        # concatenate + reshape is np.stack without a view per row: 4x faster for 1000 rows.
+        # concatenate + reshape is np.stack without creating a view per row.
         matrix = np.concatenate(rows).reshape(len(rows), -1).astype(np.float32, copy=False)
     good = np.isfinite(matrix).all(axis=1)
     if metric == "cosine":

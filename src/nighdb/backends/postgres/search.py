@@ -188,7 +188,7 @@ class Ranker:
 
         An exact scan ranks ids alone and joins the payload to the winners by primary key:
         carrying every scanned row's vector, metadata and text through the sort made it
-        about 20% slower than the same scan returning ids. An index scan visits few rows,
+        measurably slower than the same scan returning ids. An index scan visits few rows,
         and there the join would cost more than it saves.
         """
         table = self._layout.items(collection_id)

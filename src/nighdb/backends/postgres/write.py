@@ -12,8 +12,8 @@ nothing.
 
 Both paths send PostgreSQL's binary formats, built here for the whole batch at once (numpy
 for the vectors, C-level ``map``/``join`` for the strings) instead of one psycopg adaptation
-per value: for 1000 items of 384 dimensions that took about 4 ms of Python, as long as the
-server's own work on the rows. Vectors are pgvector's binary ``vector``
+per value, whose Python cost per batch rivalled the server's own work on the rows (the
+ingest figures are in docs/benchmarks.md, "Ingest"). Vectors are pgvector's binary ``vector``
 (``vector.binary_fields``).
 """
 
