@@ -21,6 +21,8 @@ from nighdb.errors import (
     NighError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitedError,
     StoreUnavailableError,
     UnauthenticatedError,
     from_wire,
@@ -45,6 +47,9 @@ EXAMPLES: list[NighError] = [
     StoreUnavailableError(),
     StoreUnavailableError("the database is locked; retry later"),
     PayloadTooLargeError(),
+    RateLimitedError(),
+    RateLimitedError(7, "tenant 'acme' is over its 20 requests per second"),
+    QuotaExceededError("acme", "collections", 100),
 ]
 
 IDS = [f"{type(e).__name__}-{i}" for i, e in enumerate(EXAMPLES)]
@@ -83,6 +88,8 @@ def test_each_class_registers_its_code_and_status_once() -> None:
         PermissionDeniedError: ("permission_denied", 403, False),
         StoreUnavailableError: ("unavailable", 503, True),
         PayloadTooLargeError: ("payload_too_large", 413, False),
+        RateLimitedError: ("rate_limited", 429, True),
+        QuotaExceededError: ("quota_exceeded", 409, False),
     }
     assert set(table) | {NighError} == public_classes()
     for cls, (code, status, retryable) in table.items():

@@ -15,6 +15,8 @@ from .errors import (
     NighError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitedError,
     StoreUnavailableError,
     UnauthenticatedError,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "Match",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitedError",
     "NighError",
     "Store",
     "StoreUnavailableError",

@@ -12,7 +12,9 @@ Every backend raises exactly these classes for the same mistake, and the service
      ├── UnauthenticatedError       unauthenticated        401
      ├── PermissionDeniedError      permission_denied      403
      ├── StoreUnavailableError      unavailable            503  (retryable)
-     └── PayloadTooLargeError       payload_too_large      413
+     ├── PayloadTooLargeError       payload_too_large      413
+     ├── RateLimitedError           rate_limited           429  retry_after (retryable)
+     └── QuotaExceededError         quota_exceeded         409  tenant, quota, limit
 
 How the tree is built (the pattern of psycopg's ``errors`` module):
 
@@ -26,10 +28,10 @@ How the tree is built (the pattern of psycopg's ``errors`` module):
   backend rebuilds a service's error with it, pickle and ``copy`` restore errors with it,
   and ``with_message`` uses it to reword an error without changing its class or details.
 
-Adding a class is a few lines, e.g. a rate limit::
+Adding a class is a few lines, e.g. one without details::
 
-    class RateLimitedError(NighError, code="rate_limited", http_status=429, retryable=True):
-        default_message = "too many requests for this tenant; retry after a pause"
+    class PermissionDeniedError(NighError, code="permission_denied", http_status=403):
+        default_message = "this API key may not access that tenant"
 
 and, with details, one ``Detail`` field each plus an ``__init__`` that writes the message.
 
@@ -51,6 +53,8 @@ __all__ = [
     "NighError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitedError",
     "StoreUnavailableError",
     "UnauthenticatedError",
     "from_wire",
@@ -290,6 +294,36 @@ class PayloadTooLargeError(NighError, code="payload_too_large", http_status=413)
     """A request is larger than the service allows (body, items, queries or ids)."""
 
     default_message = "the request body is larger than the service allows"
+
+
+class RateLimitedError(NighError, code="rate_limited", http_status=429, retryable=True):
+    """The tenant is over its concurrent-request or rate budget; ``retry_after`` is the
+    number of seconds to wait (the HTTP answer's ``Retry-After``)."""
+
+    retry_after = Detail(int)
+
+    def __init__(self, retry_after: int = 1, message: str | None = None) -> None:
+        super().__init__(
+            message or f"too many requests for this tenant at once; retry after {retry_after} s",
+            {"retry_after": retry_after},
+        )
+
+
+class QuotaExceededError(NighError, code="quota_exceeded", http_status=409):
+    """A write would take the tenant past one of its quotas (``collections`` or ``items``);
+    nothing was written."""
+
+    tenant = Detail(str)
+    quota = Detail(str)
+    limit = Detail(int)
+
+    def __init__(self, tenant: str, quota: str, limit: int, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"tenant {tenant!r} may have at most {limit} {quota}; nothing was written. "
+            "Delete some first, or ask the service's operator for a larger quota",
+            {"tenant": tenant, "quota": quota, "limit": limit},
+        )
 
 
 def lookup(code: str) -> type[NighError]:
