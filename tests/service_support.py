@@ -152,7 +152,7 @@ class _OwningRemoteStore(RemoteStore):
 
 def open_in_process_store(
     store_url: str, *, limits: ServiceLimits | None = None, tenant: str | None = None
-) -> RemoteStore:
+) -> _OwningRemoteStore:
     """A ``RemoteStore`` over its own in-process service on ``store_url``.
 
     It uses a new admin key, or a key of ``tenant`` when one is named. Closing the store

@@ -175,7 +175,7 @@ def test_search_refusals_are_one_coded_line(url: str, args: list[str], code: str
         ["--vector", "[NaN, 0, 0]"],
         ["--vector", "@/nonexistent/q.json"],
         ["--vector", "[1, 0, 0]", "--filter", "[1]"],
-        ["--vector", "[1, 0, 0]", "--limit", "0"],
+        ["--vector", "[1, 0, 0]", "--limit", "1.5"],
     ],
 )
 def test_search_usage_errors_exit_1(url: str, args: list[str]) -> None:

@@ -16,7 +16,9 @@ from nighdb.keys import KeyRegistry, verify_key
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'keys.db'}"
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    nighdb.open_store(url).close()  # an empty store: keys ls, a reading command, needs one
+    return url
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -145,7 +147,8 @@ def test_a_store_without_keys_is_refused(tmp_path: Path) -> None:
 def test_other_errors_exit_2(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
-    result = run("--store", f"sqlite:///{blocked / 'sub' / 'x.db'}", "keys", "ls")
+    # keys create creates the store, and cannot under a file: unavailable, exit 2
+    result = run("--store", f"sqlite:///{blocked / 'sub' / 'x.db'}", "keys", "create", "--admin")
     assert result.exit_code == 2, result.output
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ")

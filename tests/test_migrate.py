@@ -156,7 +156,7 @@ def test_an_interrupted_migration_finishes_when_run_again(source: str, tmp_path:
     target = sqlite_url(tmp_path, "target.db")
     with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         with pytest.raises(OSError):
-            migrate(a, _CrashAfter(b, 5), batch_size=40)  # type: ignore[arg-type]
+            migrate(a, _CrashAfter(b, 5), batch_size=40)
         assert 0 < sum(b.count(t, n) for t, n in PINS if b.describe_collection(t, n)) < 480
         report = migrate(a, b, batch_size=40)
         assert report.to_json()["items"] == 480
@@ -216,7 +216,7 @@ def test_verification_catches_missing_items(source: str, tmp_path: Path) -> None
         nighdb.open_store(sqlite_url(tmp_path, "t.db")) as b,
         pytest.raises(MigrationVerificationError) as info,
     ):
-        migrate(a, Lossy(b), batch_size=60)  # type: ignore[arg-type]
+        migrate(a, Lossy(b), batch_size=60)
     assert info.value.code == "verification_failed"
     assert "2 of the 120 items of collection 'Images' (tenant 'acme')" in info.value.message
 

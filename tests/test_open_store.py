@@ -19,7 +19,7 @@ def test_an_unknown_sqlite_option_names_it_and_the_valid_ones(tmp_path: Path) ->
         nighdb.open_store(f"sqlite:///{path}", cache_byte=1)
     assert str(info.value) == (
         "unknown store option 'cache_byte' for sqlite:// stores; "
-        "the options are busy_timeout, cache_bytes, synchronous"
+        "the options are busy_timeout, cache_bytes, create, synchronous"
     )
     assert not path.exists()  # refused before anything was opened
 
@@ -35,7 +35,7 @@ def test_unknown_options_of_the_remote_and_postgres_backends() -> None:
         nighdb.open_store("http://127.0.0.1:1", key="k", cache_bytes=1)
     assert str(info.value) == (
         "unknown store options 'cache_bytes', 'key' for http:// stores; "
-        "the options are api_key, client, timeout, transport"
+        "the options are api_key, client, create, timeout, transport"
     )
     with pytest.raises(InvalidArgumentError, match=r"'api_key' for postgresql:// stores; "):
         nighdb.open_store("postgresql://nobody@127.0.0.1:1/none", api_key="k")

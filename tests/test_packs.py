@@ -19,7 +19,7 @@ from nighdb.packs import apply_pack, read_pack
 
 from .cli_support import contents, error_line, nigh, run, seed, sqlite_url
 
-DOCS = [
+DOCS: list[dict[str, Any]] = [
     {"id": "a", "vector": [1.0, 0.0, 0.0], "metadata": {"n": 1}, "text": "A", "model": "toy"},
     {"id": "b", "vector": [0.0, 1.0, 0.0], "metadata": {"tags": ["x"]}},
     {"id": "c", "vector": [0.0, 0.0, 1.0], "text": "C"},
@@ -34,7 +34,9 @@ def write(path: Path, lines: Sequence[dict[str, Any] | str]) -> Path:
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
-    return sqlite_url(tmp_path)
+    url = sqlite_url(tmp_path)
+    nighdb.open_store(url).close()  # an empty store: diff, a reading command, needs one
+    return url
 
 
 def apply(url: str, target: Path, *flags: str) -> Any:
@@ -58,8 +60,11 @@ def test_apply_creates_the_collection_from_the_pack(url: str, tmp_path: Path) ->
                 "pack": str(tmp_path / "docs.jsonl"),
                 "collection": "docs",
                 "created": True,
-                "upserted": 3,
+                "added": 3,
+                "changed": 0,
                 "deleted": 0,
+                "unchanged": 0,
+                "upserted": 3,
                 "skipped": False,
             }
         ]
@@ -87,7 +92,9 @@ def test_apply_syncs_to_the_desired_state(url: str, tmp_path: Path) -> None:
     ]
     result = apply(url, pack)
     assert result.exit_code == 0
-    assert result.stdout.strip() == f"{pack} -> acme/docs: 3 upserted, 2 deleted"
+    assert result.stdout.strip() == (
+        f"{pack} -> acme/docs: 1 added, 1 changed, 2 deleted, 1 unchanged"
+    )
     stored = state(url)["docs"][1]
     assert sorted(stored) == ["a", "c", "d"] and stored["a"][1] == {"n": 2}
     again = run("diff", "acme", "docs", str(pack), "--json", "--store", url)
@@ -260,7 +267,7 @@ def test_an_empty_pack_empties_and_keeps_but_never_creates(url: str, tmp_path: P
         "removed"
     ] == ["b", "c"]
     result = apply(url, empty)
-    assert result.exit_code == 0 and "0 upserted, 2 deleted" in result.stdout
+    assert result.exit_code == 0 and "0 added, 0 changed, 2 deleted, 0 unchanged" in result.stdout
     pin, stored = state(url)["docs"]
     assert pin == Collection("docs", 3, "toy") and stored == {}
 
@@ -290,7 +297,8 @@ def test_a_directory_stops_at_the_first_bad_pack(url: str, tmp_path: Path) -> No
     result = apply(url, packs)
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        f"{packs / '1-good.jsonl'} -> acme/1-good: created, 1 upserted, 0 deleted"
+        f"{packs / '1-good.jsonl'} -> acme/1-good: created, 1 added, 0 changed, 0 deleted, "
+        "0 unchanged"
     ]
     assert f"{packs / '2-bad.jsonl'} line 2: duplicate id 'x'" in error_line(result.stderr)
     assert sorted(state(url)) == ["1-good"]  # earlier packs stay applied; later ones never ran
@@ -320,10 +328,11 @@ def test_an_interrupted_apply_converges_when_run_again(url: str, tmp_path: Path)
 
     with nighdb.open_store(url) as store:
         with pytest.raises(CrashError):
-            apply_pack(Flaky(store), "acme", pack, batch_size=4)  # type: ignore[arg-type]
+            apply_pack(Flaky(store), "acme", pack, batch_size=4)
         assert store.count("acme", "docs") == 9  # half-applied: 4 new, 5 old
         result = apply_pack(store, "acme", pack, batch_size=4)
-        assert (result.upserted, result.deleted) == (10, 5)
+        # The 4 items written before the crash are already right: only the rest is written.
+        assert (result.added, result.unchanged, result.deleted) == (6, 4, 5)
         assert sorted(store.list_ids("acme", "docs")) == sorted(pack.ids)
 
 
@@ -347,8 +356,70 @@ def test_the_real_executable(url: str, tmp_path: Path) -> None:
     assert json.loads(diff.stdout)["added"] == ["a", "b", "c"]
     applied = nigh("--store", url, "apply", "acme", str(tmp_path))
     assert applied.returncode == 0, applied.stderr
-    assert applied.stdout.strip() == f"{pack} -> acme/docs: created, 3 upserted, 0 deleted"
+    assert applied.stdout.strip() == (
+        f"{pack} -> acme/docs: created, 3 added, 0 changed, 0 deleted, 0 unchanged"
+    )
     write(pack, [DOCS[0], DOCS[0]])
     bad = nigh("--store", url, "apply", "acme", str(pack))
     assert bad.returncode == 1
     assert error_line(bad.stderr).startswith(f"error: invalid_argument: {pack} line 2: ")
+
+
+def _seqs(url: str, name: str) -> dict[str, int]:
+    """Each stored row's write sequence, read straight from the SQLite file: an upsert of an
+    id gives its row a new ``seq``, so an unchanged ``seq`` means the row was not rewritten."""
+    import sqlite3
+
+    db = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        (cid,) = db.execute(
+            "SELECT id FROM nigh_collections WHERE tenant = 'acme' AND name = ?", (name,)
+        ).fetchone()
+        return dict(db.execute(f"SELECT id, seq FROM nigh_items_{int(cid)}").fetchall())
+    finally:
+        db.close()
+
+
+def test_apply_leaves_unchanged_items_alone(url: str, tmp_path: Path) -> None:
+    pack = write(tmp_path / "docs.jsonl", DOCS)
+    assert apply(url, pack).exit_code == 0
+    before = _seqs(url, "docs")
+    # a: changed, b: removed, c: unchanged (an empty metadata object is no metadata), d: added.
+    c = {**DOCS[2], "metadata": {}}
+    write(pack, [{**DOCS[0], "text": "A2"}, c, {"id": "d", "vector": [1.0, 1.0, 0.0]}])
+    diff = json.loads(run("diff", "acme", "docs", str(pack), "--json", "--store", url).stdout)
+    result = apply(url, pack, "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        f"{pack} -> acme/docs: 1 added, 1 changed, 1 deleted, 1 unchanged"
+    )
+    (applied,) = json.loads(result.stdout)["applied"]
+    assert {k: applied[k] for k in ("added", "changed", "deleted", "unchanged", "upserted")} == {
+        "added": 1,
+        "changed": 1,
+        "deleted": 1,
+        "unchanged": 1,
+        "upserted": 2,
+    }
+    assert diff["counts"] == {"added": 1, "removed": 1, "changed": 1, "unchanged": 1}
+    after = _seqs(url, "docs")
+    assert after["c"] == before["c"]  # not rewritten
+    assert after["a"] > before["a"] and "d" in after and "b" not in after
+    again = apply(url, pack)  # nothing to do: nothing written at all
+    assert again.stdout.strip().endswith("0 added, 0 changed, 0 deleted, 3 unchanged")
+    assert _seqs(url, "docs") == after
+
+
+def test_a_header_line_is_read_by_packs_too(url: str, tmp_path: Path) -> None:
+    """An export is a valid pack: its header pins the collection apply creates."""
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("acme", Collection("l2", 3, "toy", "l2"))
+        store.upsert("acme", "l2", [{"id": "x", "vector": [1.0, 2.0, 3.0]}])
+    exported = tmp_path / "l2.jsonl"
+    assert run("export", "acme", "l2", str(exported), "--store", url).exit_code == 0
+    copy = exported.rename(tmp_path / "copy.jsonl")
+    result = apply(url, copy)
+    assert result.exit_code == 0, result.output
+    pin, stored = state(url)["copy"]
+    assert pin == Collection("copy", 3, "toy", "l2") and list(stored) == ["x"]
+    assert apply(url, copy).stdout.strip().endswith("0 deleted, 1 unchanged")

@@ -114,7 +114,9 @@ def test_numbers_compare_exactly_beyond_float_precision(store: PostgresStore) ->
 def test_large_batches_use_copy_with_last_wins(store: PostgresStore) -> None:
     store.ensure_collection(T, Collection("c", 3, metric="l2"))
     n = postgres_write.COPY_THRESHOLD + 500
-    items = [{"id": f"i{i:05d}", "vector": [float(i), 0.0, 0.0]} for i in range(n)]
+    items: list[dict[str, Any]] = [
+        {"id": f"i{i:05d}", "vector": [float(i), 0.0, 0.0]} for i in range(n)
+    ]
     # Duplicates of the first ids at the end: they count, and they win.
     items += [
         {"id": f"i{i:05d}", "vector": [0.0, 0.0, float(i)], "metadata": {"v": 2}, "text": "2nd"}

@@ -17,7 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_demo_runs_on_postgres(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "demo.py"), "--store", url_for(tmp_path)],
+        [
+            sys.executable,
+            str(ROOT / "examples" / "demo.py"),
+            "--store",
+            url_for(tmp_path),
+            "--temporary-store",  # what demo_postgres.py passes
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -30,3 +36,5 @@ def test_demo_runs_on_postgres(tmp_path: Path) -> None:
     # nighdb against numpy brute force on 15,000 real 384-d vectors: exact, same order.
     assert out.count("1.000       50/50") == 2
     assert "globex results that are not globex's own rows: 0" in out
+    # The store is deleted afterwards: the demo must not claim it stays (finding 6).
+    assert "stays" not in out and "is temporary: it is deleted when the demo ends" in out

@@ -183,18 +183,19 @@ def test_index_lifecycle(tmp_path: Path) -> None:
 def test_many_exact_queries_stream_the_collection_once(
     indexed: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from nighdb.backends.postgres import scan
     from nighdb.backends.postgres import search as postgres_search
 
     calls: list[int] = []
-    real = postgres_search.scan_many
+    real = scan.scan_many
 
     def spy(*args: Any) -> Any:
         calls.append(len(args[4]))  # the queries
         return real(*args)
 
     monkeypatch.setattr(postgres_search, "scan_many", spy)
-    queries = np.random.default_rng(11).normal(size=(postgres_search.STREAM_MIN_QUERIES, DIMS))
+    queries = np.random.default_rng(11).normal(size=(scan.STREAM_MIN_QUERIES, DIMS))
     for spec in (None, {"tag": 3}):
         many = indexed.search_many(T, "plain", queries, limit=15, filter=spec)
         assert many == [indexed.search(T, "plain", q, limit=15, filter=spec) for q in queries]
-    assert calls == [postgres_search.STREAM_MIN_QUERIES] * 2  # singles scan on the server
+    assert calls == [scan.STREAM_MIN_QUERIES] * 2  # singles scan on the server

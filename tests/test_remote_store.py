@@ -274,7 +274,7 @@ def test_values_json_would_distort_are_not_coerced(admin: RemoteStore) -> None:
     with pytest.raises(nighdb.InvalidArgumentError):  # a tuple is not a list of values
         admin.search("t", "docs", [1.0, 0.0], filter={"n": (1, 2)})
     with pytest.raises(nighdb.InvalidArgumentError):
-        admin.search("t", "docs", [1.0, 0.0], limit=np.int64(3))  # type: ignore[arg-type]
+        admin.search("t", "docs", [1.0, 0.0], limit=np.int64(3))
     with pytest.raises(nighdb.InvalidArgumentError):
         admin.delete("t", "docs", "a")  # a string is not a list of ids
     # numpy where the local backends accept numpy: vectors and metadata scalars.

@@ -124,7 +124,7 @@ def test_a_client_gone_mid_upload_is_not_an_internal_error(
     service: InProcessService, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = service.create_key(tenant="acme")
-    messages = iter(
+    messages: Iterator[dict[str, Any]] = iter(
         [
             {"type": "http.request", "body": b'{"items": [', "more_body": True},
             {"type": "http.disconnect"},

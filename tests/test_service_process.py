@@ -343,3 +343,10 @@ def test_keys_revoked_with_the_cli_stop_working_at_once(server: Server) -> None:
     assert server.http.get("/v1/collections", headers=headers).status_code == 401
     listed = nigh("keys", "ls", "--store", server.store_url)
     assert created["id"] in listed and created["key"] not in listed
+
+
+def test_docs_work_offline_on_a_real_server(server: Server) -> None:
+    """``/docs`` and every file it loads come from the process itself, over real HTTP."""
+    from .test_service_docs import assert_docs_offline
+
+    assert_docs_offline(server.http)

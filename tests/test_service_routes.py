@@ -415,6 +415,9 @@ def test_openapi_and_docs(client: httpx.Client) -> None:
         ("/v1/collections/{name}/search_many", "post"),
         ("/v1/collections/{name}/delete", "post"),
         ("/v1/collections/{name}/ids", "get"),
+        ("/v1/collections/{name}/index", "put"),
+        ("/v1/collections/{name}/index", "get"),
+        ("/v1/collections/{name}/index", "delete"),
         ("/v1/tenants/{tenant}/collections/{name}/search", "post"),
         ("/v1/tenants", "get"),
         ("/healthz", "get"),
@@ -424,4 +427,38 @@ def test_openapi_and_docs(client: httpx.Client) -> None:
     assert {"200", "201", "400", "401", "403", "409", "413"} <= set(put)
     docs = client.get("/docs")
     assert docs.status_code == 200
-    assert "swagger-ui" in docs.text and "/openapi.json" in docs.text
+    assert "swagger-ui" in docs.text  # offline and its CSP: tests/test_service_docs.py
+    search = document["components"]["schemas"]["SearchRequest"]["properties"]
+    assert {"exact", "ef_search"} <= set(search)
+
+
+def test_index_routes_and_search_options(client: httpx.Client, keys: Keys) -> None:
+    """Contract §15 over HTTP, on a SQLite store: no approximate index there yet."""
+    k = keys.acme
+    missing = call(client, k, "GET", "/v1/collections/docs/index")
+    assert missing.status_code == 404
+    assert error_of(missing)["code"] == "collection_not_found"
+    call(client, k, "PUT", "/v1/collections/docs", {"dimensions": 2})
+    call(
+        client, k, "POST", "/v1/collections/docs/upsert", {"items": [{"id": "a", "vector": [1, 0]}]}
+    )
+    assert call(client, k, "GET", "/v1/collections/docs/index").json() == {"index": None}
+    assert call(client, k, "DELETE", "/v1/collections/docs/index").json() == {"dropped": False}
+    refused = call(client, k, "PUT", "/v1/collections/docs/index", {"m": 8})
+    assert refused.status_code == 400
+    assert error_of(refused)["code"] == "invalid_argument"
+    assert "not available" in error_of(refused)["message"]
+    bad = call(client, k, "PUT", "/v1/collections/docs/index", {"m": 1})
+    assert "m must be" in error_of(bad)["message"]
+    body: dict[str, Any] = {"vector": [1, 0], "exact": True, "ef_search": 64}
+    found = call(client, k, "POST", "/v1/collections/docs/search", body)
+    assert [m["id"] for m in found.json()["matches"]] == ["a"]
+    many = call(
+        client, k, "POST", "/v1/collections/docs/search_many", {"vectors": [[1, 0]], **body}
+    )
+    assert [[m["id"] for m in row] for row in many.json()["results"]] == [["a"]]
+    wrongs: list[dict[str, Any]] = [{"exact": "yes"}, {"ef_search": 0}, {"ef_search": "40"}]
+    for wrong in wrongs:
+        answer = call(client, k, "POST", "/v1/collections/docs/search", {"vector": [1, 0], **wrong})
+        assert answer.status_code == 400, wrong
+        assert error_of(answer)["code"] == "invalid_argument"

@@ -16,6 +16,7 @@ import pytest
 
 import nighdb
 from nighdb import Collection
+from nighdb.backends.sqlite import SQLiteStore
 
 DIMS = 8
 
@@ -135,7 +136,7 @@ def test_streaming_chunks_merge_ties_by_id(url: str, monkeypatch: pytest.MonkeyP
 def test_cache_budget_is_respected(url: str) -> None:
     budget = 200_000
     with nighdb.open_store(url, cache_bytes=budget) as store:
-        assert isinstance(store, nighdb.backends.sqlite.SQLiteStore)
+        assert isinstance(store, SQLiteStore)
         for name in ["a", "b", "c", "d"]:
             store.ensure_collection("t", Collection(name, DIMS))
             store.upsert("t", name, items(1500, seed=7, prefix=name))

@@ -3,6 +3,7 @@ sidecar), streaming in bounded memory, collection creation, refusals naming the 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,7 +15,14 @@ import pytest
 import nighdb
 from nighdb import Collection, Item
 from nighdb.service import ServiceLimits
-from nighdb.transfer import Record, export_jsonl, import_records, jsonl_records
+from nighdb.transfer import (
+    Record,
+    export_jsonl,
+    export_npy,
+    import_records,
+    jsonl_records,
+    npy_records,
+)
 
 from .cli_support import contents, error_line, nigh, run, seed, sqlite_url
 from .service_support import InProcessService, open_in_process_store
@@ -55,22 +63,34 @@ def test_export_then_import_round_trips_exactly(source: str, tmp_path: Path, for
     assert exported.exit_code == 0, exported.output
     assert "exported 40 items" in exported.stderr
     target = sqlite_url(tmp_path, "target.db")
-    imported = run("import", "globex", "copy", file, "--store", target, "--metric", "l2")
+    imported = run("import", "globex", "copy", file, "--store", target)
     assert imported.exit_code == 0, imported.output
     with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         assert contents(a, "acme", "docs") == contents(b, "globex", "copy")  # bits, metadata, text
-        assert b.describe_collection("globex", "copy") == Collection("copy", 8, "", "l2")
+        assert b.describe_collection("globex", "copy") == Collection("copy", 8, "toy", "l2")
     if form.endswith(".npy"):
         matrix = np.load(file, mmap_mode="r")
         assert matrix.dtype == np.float32 and matrix.shape == (40, 8)
         assert matrix[0].tobytes() == AWKWARD.tobytes()
-        assert len((tmp_path / "out.meta.jsonl").read_text().splitlines()) == 40  # the sidecar
+        sidecar = (tmp_path / "out.meta.jsonl").read_text().splitlines()
+        assert len(sidecar) == 41  # the collection header, then one line per row
+        assert json.loads(sidecar[0]) == {
+            "collection": {
+                "name": "docs",
+                "dimensions": 8,
+                "embedding_model": "toy",
+                "metric": "l2",
+            }
+        }
 
 
 def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
     out = run("export", "acme", "docs", "-", "--store", source)
     assert out.exit_code == 0
-    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    header, *lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert header == {
+        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "toy", "metric": "l2"}
+    }
     assert [line["id"] for line in lines] == sorted(line["id"] for line in lines)
     assert set(lines[0]) == {"id", "vector"}  # empty metadata and text are left out
     assert set(lines[1]) == {"id", "vector", "metadata", "text"}
@@ -79,7 +99,7 @@ def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
     target = sqlite_url(tmp_path, "target.db")
     result = run("import", "acme", "docs", "-", "--store", target, "--json", input=out.stdout)
     assert json.loads(result.stdout) == {
-        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "", "metric": "cosine"},
+        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "toy", "metric": "l2"},
         "created": True,
         "imported": 40,
     }
@@ -204,7 +224,7 @@ def test_import_streams_one_batch_at_a_time(tmp_path: Path) -> None:
     with nighdb.open_store(sqlite_url(tmp_path)) as store:
         recorder = _Recorder(store, consumed)
         result = import_records(
-            recorder,  # type: ignore[arg-type]
+            recorder,
             "t",
             "c",
             jsonl_records(lines(), "gen"),
@@ -221,27 +241,22 @@ def test_batches_are_bounded_by_bytes_too(tmp_path: Path) -> None:
     big = [Record(n, {"id": str(n), "vector": [1.0] * 4}, 1_000_000) for n in range(9)]
     with nighdb.open_store(sqlite_url(tmp_path)) as store:
         recorder = _Recorder(store)
-        import_records(recorder, "t", "c", big, source="x", batch_bytes=3_000_000)  # type: ignore[arg-type]
+        import_records(recorder, "t", "c", big, source="x", batch_bytes=3_000_000)
     assert recorder.batches == [3, 3, 3]
 
 
 def test_export_reads_a_page_at_a_time(source: str) -> None:
     with nighdb.open_store(source) as store:
         recorder = _Recorder(store)
-        lines: list[str] = []
-
-        class Sink:
-            def write(self, text: str) -> int:
-                lines.extend(text.splitlines())
-                return len(text)
-
-        n = export_jsonl(recorder, "acme", "docs", Sink(), batch_size=16)  # type: ignore[arg-type]
-    assert n == 40 == len(lines)
+        out = io.StringIO()
+        n = export_jsonl(recorder, "acme", "docs", out, batch_size=16)
+    assert n == 40 == len(out.getvalue().splitlines()) - 1  # and the collection header
     assert recorder.fetched == [16, 16, 8]
 
 
 def test_export_of_a_missing_collection_writes_no_file(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
+    nighdb.open_store(url).close()  # the store exists; the collection does not
     for name in ("out.jsonl", "out.npy"):
         result = run("export", "acme", "nope", str(tmp_path / name), "--store", url)
         assert result.exit_code == 1
@@ -304,11 +319,11 @@ def test_through_a_service(source: str, tmp_path: Path) -> None:
                 export_jsonl(local, "acme", "docs", out)
             with file.open("rb") as lines:
                 records = jsonl_records(lines, str(file))
-                import_records(remote, "acme", "docs", records, source="f", metric="l2")
+                import_records(remote, "acme", "docs", records, source="f")
             assert contents(local, "acme", "docs") == contents(remote, "acme", "docs")
             with file.open("w") as out:  # and back out of the service, through fetch
                 assert export_jsonl(remote, "acme", "docs", out) == 40
-            assert len(file.read_text().splitlines()) == 40
+            assert len(file.read_text().splitlines()) == 41  # the header, then the items
     finally:
         remote.close()
 
@@ -335,6 +350,200 @@ def test_the_real_executable(source: str, tmp_path: Path) -> None:
     assert imported.returncode == 0, imported.stderr
     assert json.loads(imported.stdout)["imported"] == 40
     piped = nigh("export", "acme", "docs", "-", "--store", target)
-    assert len(piped.stdout.splitlines()) == 40
+    assert len(piped.stdout.splitlines()) == 41
     with nighdb.open_store(source) as a, nighdb.open_store(target) as b:
         assert contents(a, "acme", "docs") == contents(b, "acme", "docs")
+
+
+# -- the pin travels with the data (issue #11, finding 1) --------------------------------
+
+
+def _searches(store: nighdb.Store, tenant: str, name: str) -> list[list[tuple[str, float]]]:
+    """A few searches' (id, distance) lists: what a changed metric or model would change."""
+    queries = np.random.default_rng(9).standard_normal((4, 8)).astype(np.float32)
+    return [[(m.id, m.distance) for m in store.search(tenant, name, q, limit=10)] for q in queries]
+
+
+def _export(via: str, url: str, file: Path) -> None:
+    if via == "cli":
+        assert run("export", "acme", "docs", str(file), "--store", url).exit_code == 0
+        return
+    with nighdb.open_store(url) as store:
+        if file.suffix == ".npy":
+            with file.open("wb") as vectors, file.with_suffix(".meta.jsonl").open("w") as meta:
+                export_npy(store, "acme", "docs", vectors, meta)
+        else:
+            with file.open("w") as out:
+                export_jsonl(store, "acme", "docs", out)
+
+
+def _import(via: str, url: str, file: Path, *options: str) -> Any:
+    if via == "cli":
+        return run("import", "globex", "copy", str(file), "--store", url, *options)
+    with nighdb.open_store(url) as store:
+        if file.suffix == ".npy":
+            records = npy_records(file, file.with_suffix(".meta.jsonl"))
+            return import_records(store, "globex", "copy", records, source=str(file))
+        with file.open("rb") as lines:
+            records = jsonl_records(lines, str(file))
+            return import_records(store, "globex", "copy", records, source=str(file))
+
+
+@pytest.mark.parametrize("via", ["library", "cli"])
+@pytest.mark.parametrize("form", ["jsonl", "npy"])
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+def test_export_then_import_keeps_the_pin_and_the_search_results(
+    tmp_path: Path, metric: str, form: str, via: str
+) -> None:
+    source = sqlite_url(tmp_path, "source.db")
+    with nighdb.open_store(source) as store:
+        seed(store, "acme", "docs", _items(), metric=metric, model="toy-8d")
+        before = _searches(store, "acme", "docs")
+    file = tmp_path / f"out.{form}"
+    _export(via, source, file)
+    target = sqlite_url(tmp_path, "target.db")
+    _import(via, target, file)
+    with nighdb.open_store(target) as store:
+        assert store.describe_collection("globex", "copy") == Collection(
+            "copy", 8, "toy-8d", metric
+        )
+        assert _searches(store, "globex", "copy") == before
+
+
+def _l2_export(tmp_path: Path) -> Path:
+    file = tmp_path / "l2.jsonl"
+    with nighdb.open_store(sqlite_url(tmp_path, "source.db")) as store:
+        seed(store, "acme", "docs", _items(5), metric="l2", model="toy")
+        with file.open("w") as out:
+            export_jsonl(store, "acme", "docs", out)
+    return file
+
+
+@pytest.mark.parametrize(
+    ("existing", "field"),
+    [
+        (Collection("copy", 8, "toy", "cosine"), "metric"),
+        (Collection("copy", 8, "other", "l2"), "embedding_model"),
+        (Collection("copy", 4, "toy", "l2"), "dimensions"),
+    ],
+)
+def test_import_refuses_an_existing_collection_of_another_pin(
+    tmp_path: Path, existing: Collection, field: str
+) -> None:
+    file = _l2_export(tmp_path)
+    url = sqlite_url(tmp_path)
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("globex", existing)
+        with file.open("rb") as lines, pytest.raises(nighdb.CollectionConflictError) as info:
+            import_records(store, "globex", "copy", jsonl_records(lines, "f"), source="f")
+        assert info.value.field == field
+        assert store.count("globex", "copy") == 0  # nothing written
+    result = run("import", "globex", "copy", str(file), "--store", url)
+    assert result.exit_code == 1
+    assert error_line(result.stderr).startswith("error: collection_conflict: ")
+    # A compatible one (an empty model there means "don't care" only on the request side).
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("globex", Collection("fine", 8, "toy", "l2"))
+    assert run("import", "globex", "fine", str(file), "--store", url).exit_code == 0
+
+
+def test_import_options_combine_with_the_files_pin(tmp_path: Path) -> None:
+    file = _l2_export(tmp_path)
+    url = sqlite_url(tmp_path)
+    for options in (["--metric", "cosine"], ["--model", "other"]):
+        clash = run("import", "t", "c", str(file), "--store", url, *options)
+        assert clash.exit_code == 1, clash.output
+        line = error_line(clash.stderr)
+        assert line.startswith(f"error: invalid_argument: the collection header ({file} line 1)")
+        assert "but the request names" in line
+    with nighdb.open_store(url) as store:
+        assert store.list_collections("t") == []  # a contradiction creates nothing
+    same = run("import", "t", "c", str(file), "--store", url, "--metric", "l2", "--model", "toy")
+    assert same.exit_code == 0 and "created: 8 dimensions, l2" in same.stderr
+    # A header naming no model (an old export, or a hand-written file) takes --model.
+    lines = file.read_text().splitlines()
+    header = json.loads(lines[0])
+    header["collection"]["embedding_model"] = ""
+    file.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    assert run("import", "t", "d", str(file), "--store", url, "--model", "mine").exit_code == 0
+    # And a file without a header imports as before: cosine unless --metric says otherwise.
+    file.write_text("\n".join(lines[1:]) + "\n")
+    assert run("import", "t", "e", str(file), "--store", url).exit_code == 0
+    with nighdb.open_store(url) as store:
+        assert store.describe_collection("t", "d") == Collection("d", 8, "mine", "l2")
+        assert store.describe_collection("t", "e") == Collection("e", 8, "", "cosine")
+
+
+def test_an_empty_collection_round_trips_with_its_pin(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("acme", Collection("empty", 5, "m", "ip"))
+    file = tmp_path / "empty.jsonl"
+    assert run("export", "acme", "empty", str(file), "--store", url).exit_code == 0
+    result = run("import", "globex", "empty", str(file), "--store", url, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["created"] is True
+    with nighdb.open_store(url) as store:
+        assert store.describe_collection("globex", "empty") == Collection("empty", 5, "m", "ip")
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"id": "a", "vector": [1]}', '{"collection": {"dimensions": 1}}'], "first line only"),
+        (['{"collection": {"dimensions": 1}, "x": 1}'], "alone on the first line"),
+        (['{"collection": {"dims": 1}}'], "unknown field 'dims' in the collection header"),
+        (['{"collection": {"metric": "dot"}}'], "metric"),
+        (['{"collection": {"dimensions": 2}}', '{"id": "a", "vector": [1]}'], "line 2"),
+        (['{"id": "a", "vector": [1], "metric": "l2"}', '{"id": "b", "vector": [1]}'], ""),
+    ],
+)
+def test_a_bad_header_creates_nothing(tmp_path: Path, lines: list[str], message: str) -> None:
+    url = sqlite_url(tmp_path)
+    file = tmp_path / "in.jsonl"
+    file.write_text("\n".join(lines) + "\n")
+    result = run("import", "t", "c", str(file), "--store", url, "--metric", "cosine")
+    assert result.exit_code == 1, result.output
+    assert message in error_line(result.stderr)
+    with nighdb.open_store(url) as store:
+        assert store.list_collections("t") == []
+
+
+# -- one rule for unknown top-level fields (finding 4) -----------------------------------
+
+
+def test_an_unknown_top_level_field_is_refused_alike_by_import_and_apply(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    line = '{"id": "a", "vector": [1, 0], "pos": "noun"}\n'
+    file = tmp_path / "docs.jsonl"
+    file.write_text('{"id": "z", "vector": [0, 1]}\n' + line)
+    imported = run("import", "acme", "docs", str(file), "--store", url)
+    applied = run("apply", "acme", str(file), "--store", url)
+    expected = (
+        f"error: invalid_argument: {file} line 2: unknown field 'pos'; a line has id, vector, "
+        "metadata (an object: put filterable fields there), text, model and metric"
+    )
+    assert imported.exit_code == applied.exit_code == 1
+    assert error_line(imported.stderr) == error_line(applied.stderr) == expected
+    with nighdb.open_store(url) as store:
+        assert store.list_collections("acme") == []  # neither wrote anything
+
+
+DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
+
+
+def test_the_shipped_example_data_imports_with_its_metadata(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    vectors, sidecar = DATA / "wordnet-base.f16.npy", DATA / "wordnet-base.jsonl.gz"
+    result = run(
+        "import", "acme", "wordnet", str(vectors), "--sidecar", str(sidecar), "--store", url
+    )
+    assert result.exit_code == 0, result.output
+    with nighdb.open_store(url) as store:
+        assert store.count("acme", "wordnet") == 15000
+        query = np.load(vectors)[0].astype(np.float32)
+        verbs = store.search("acme", "wordnet", query, limit=5000, filter={"pos": "verb"})
+        assert len(verbs) == 1772  # every verb: min(limit, matches)
+        assert {m.metadata["pos"] for m in verbs} == {"verb"}
+        item = store.fetch("acme", "wordnet", ["01239617-a"])[0]
+        assert set(item.metadata) == {"pos", "lexname", "lemma", "len"} and item.text

@@ -3,8 +3,10 @@
 The demo (and the benchmarks and tests that reuse its data) must run from a fresh clone, so
 a compact copy lives in the repository: the 15,000 base vectors as float16 (half the bytes
 of float32; the loader converts back to float32) with their metadata as gzip-compressed
-JSONL, and the first 50 query vectors with theirs. The output is byte-for-byte
-reproducible (gzip header time fixed at 0, keys in a fixed order).
+JSONL, and the first 50 query vectors with theirs. Each JSONL line is in nighdb's line format
+(``{"id", "metadata": {...}, "text"}``, the sidecar of a ``.npy``), so ``nigh import`` reads
+the pair as it is. The output is byte-for-byte reproducible (gzip header time fixed at 0, keys
+in a fixed order).
 
     .venv/bin/python examples/data/make_sample.py [--source DIR] [--queries N]
 """
@@ -22,13 +24,19 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SOURCE = HERE.parents[2] / "shared" / "data" / "wordnet-dev"
-KEEP = ("id", "pos", "lexname", "lemma", "len", "text")
+METADATA = ("pos", "lexname", "lemma", "len")
+"""The filterable fields kept (in this order) under ``metadata``; ``lexfile`` is dropped."""
+
+
+def to_line(row: dict[str, Any]) -> dict[str, Any]:
+    """A source row as a sidecar line: id, the filterable fields as metadata, the gloss."""
+    return {"id": row["id"], "metadata": {k: row[k] for k in METADATA}, "text": row["text"]}
 
 
 def read_meta(path: Path) -> list[dict[str, Any]]:
-    """One dict per line, reduced to the fields the demo uses, in a fixed key order."""
+    """One sidecar line per source line, in a fixed key order."""
     with path.open(encoding="utf-8") as f:
-        return [{key: json.loads(line)[key] for key in KEEP} for line in f if line.strip()]
+        return [to_line(json.loads(line)) for line in f if line.strip()]
 
 
 def write_vectors(path: Path, vectors: np.ndarray[Any, Any]) -> None:

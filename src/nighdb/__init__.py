@@ -1,8 +1,10 @@
 """nighdb: a durable, multi-tenant vector store with one interface over several backends.
 
-Start embedded (SQLite + sqlite-vec, zero set-up), move to PostgreSQL + pgvector for HA, or
+Start embedded (SQLite, zero set-up), move to PostgreSQL + pgvector for HA, or
 talk to a ``nigh serve`` service: the same calls, the same results, the same errors.
 """
+
+from importlib import metadata as _metadata
 
 from .aio import AsyncStore, open_async_store
 from .errors import (
@@ -13,13 +15,20 @@ from .errors import (
     NighError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitedError,
     StoreUnavailableError,
     UnauthenticatedError,
 )
+from .indexes import IndexOptions
 from .models import METRICS, Collection, Item, Match
 from .store import Store, open_store
 
-__version__ = "0.1.0"
+try:
+    # One source for the version: pyproject.toml, as recorded in the installed metadata.
+    __version__: str = _metadata.version("nighdb")
+except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "METRICS",
@@ -28,11 +37,14 @@ __all__ = [
     "CollectionConflictError",
     "CollectionNotFoundError",
     "DimensionMismatchError",
+    "IndexOptions",
     "InvalidArgumentError",
     "Item",
     "Match",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitedError",
     "NighError",
     "Store",
     "StoreUnavailableError",

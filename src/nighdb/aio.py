@@ -13,8 +13,9 @@ import asyncio
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from .indexes import IndexOptions
 from .models import Collection, Item, ItemLike, Match, VectorLike
 from .store import Store, open_store
 
@@ -48,6 +49,8 @@ class AsyncStore(Protocol):
         *,
         limit: int = 10,
         filter: Filter | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[Match]: ...
 
     async def search_many(
@@ -58,6 +61,8 @@ class AsyncStore(Protocol):
         *,
         limit: int = 10,
         filter: Filter | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[list[Match]]: ...
 
     async def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int: ...
@@ -69,6 +74,14 @@ class AsyncStore(Protocol):
     async def list_tenants(self) -> list[str]: ...
 
     async def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]: ...
+
+    async def create_index(
+        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
+    ) -> IndexOptions: ...
+
+    async def describe_index(self, tenant: str, collection: str) -> IndexOptions | None: ...
+
+    async def drop_index(self, tenant: str, collection: str) -> bool: ...
 
     async def close(self) -> None: ...
 
@@ -82,9 +95,10 @@ class AsyncStore(Protocol):
     ) -> None: ...
 
 
-def open_async_store(url: str | None = None, **options: Any) -> AsyncStore:
-    """Like ``open_store``, for asyncio. A plain function; the store opens on first use."""
-    return _ThreadedAsyncStore(functools.partial(open_store, url, **options))
+def open_async_store(url: str | None = None, *, create: bool = True, **options: Any) -> AsyncStore:
+    """Like ``open_store`` (``create`` included), for asyncio. A plain function; the store
+    opens on first use, so ``create=False`` on a missing store fails on the first await."""
+    return _ThreadedAsyncStore(functools.partial(open_store, url, create=create, **options))
 
 
 class _ThreadedAsyncStore:
@@ -138,9 +152,18 @@ class _ThreadedAsyncStore:
         *,
         limit: int = 10,
         filter: Filter | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[Match]:
         result: list[Match] = await self._run(
-            "search", tenant, collection, query, limit=limit, filter=filter
+            "search",
+            tenant,
+            collection,
+            query,
+            limit=limit,
+            filter=filter,
+            ef_search=ef_search,
+            exact=exact,
         )
         return result
 
@@ -152,9 +175,18 @@ class _ThreadedAsyncStore:
         *,
         limit: int = 10,
         filter: Filter | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[list[Match]]:
         result: list[list[Match]] = await self._run(
-            "search_many", tenant, collection, queries, limit=limit, filter=filter
+            "search_many",
+            tenant,
+            collection,
+            queries,
+            limit=limit,
+            filter=filter,
+            ef_search=ef_search,
+            exact=exact,
         )
         return result
 
@@ -178,6 +210,22 @@ class _ThreadedAsyncStore:
         result: list[Item] = await self._run("fetch", tenant, collection, ids)
         return result
 
+    async def create_index(
+        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
+    ) -> IndexOptions:
+        result: IndexOptions = await self._run(
+            "create_index", tenant, collection, m=m, ef_construction=ef_construction
+        )
+        return result
+
+    async def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
+        result: IndexOptions | None = await self._run("describe_index", tenant, collection)
+        return result
+
+    async def drop_index(self, tenant: str, collection: str) -> bool:
+        result: bool = await self._run("drop_index", tenant, collection)
+        return result
+
     async def close(self) -> None:
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
@@ -192,3 +240,10 @@ class _ThreadedAsyncStore:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: _ThreadedAsyncStore) -> AsyncStore:
+        """mypy proves here that the twin keeps the ``AsyncStore`` protocol."""
+        return store

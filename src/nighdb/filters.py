@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from .errors import InvalidArgumentError
+from .jsontext import check_unicode
 from .models import INT64_MAX, INT64_MIN
 
 __all__ = [
@@ -156,7 +157,7 @@ class _Parser:
     def parse_condition(self, field: str, value: object, depth: int) -> FilterNode:
         if value is None:
             raise InvalidArgumentError(
-                f"filter on {field!r} has a null operand; use {{'exists': false}} to match "
+                f'filter on {field!r} has a null operand; use {{"exists": false}} to match '
                 "absent or null values"
             )
         if isinstance(value, list):
@@ -215,15 +216,7 @@ def _check_field(field: str) -> None:
         raise InvalidArgumentError("filter field names must be non-empty")
     if "\x00" in field:
         raise InvalidArgumentError("filter field names must not contain NUL")
-    _check_unicode(f"filter field name {field!r}", field)
-
-
-def _check_unicode(what: str, text: str) -> None:
-    # A lone surrogate is a legal Python str but no database can store or compare it.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(f"{what} is not valid Unicode text ({exc.reason})") from exc
+    check_unicode(f"filter field name {field!r}", field)
 
 
 def _scalar(field: str, op: str, value: object) -> Scalar:
@@ -243,7 +236,7 @@ def _scalar(field: str, op: str, value: object) -> Scalar:
     if isinstance(value, str):
         if "\x00" in value:
             raise InvalidArgumentError(f"operand of {op!r} on {field!r} must not contain NUL")
-        _check_unicode(f"operand of {op!r} on {field!r}", value)
+        check_unicode(f"operand of {op!r} on {field!r}", value)
         return value
     if value is None:
         raise InvalidArgumentError(f"operand of {op!r} on {field!r} contains a null")

@@ -16,8 +16,11 @@ call (what ``json.dumps`` with options does).
 from __future__ import annotations
 
 import json
+from typing import Any
 
-__all__ = ["encode_json"]
+from .errors import InvalidArgumentError
+
+__all__ = ["check_unicode", "decode_json", "encode_json"]
 
 # No circular check: validated metadata is a fresh tree (``_plain_json``) or a flat dict of
 # scalars (``_flat_metadata``), so it has no cycles.
@@ -29,3 +32,25 @@ _ENCODER = json.JSONEncoder(
 def encode_json(value: object) -> str:
     """The canonical JSON text of plain JSON data: what ``ItemBatch.metadata_json`` holds."""
     return _ENCODER.encode(value)
+
+
+def _no_constants(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
+def decode_json(text: str | bytes) -> Any:
+    """Parse JSON text, refusing the ``NaN``/``Infinity`` tokens Python's parser would accept.
+
+    Raises ``ValueError`` (or ``RecursionError`` for absurd nesting); each caller words the
+    error for its own input (a request body, a file line, a command option).
+    """
+    return json.loads(text, parse_constant=_no_constants)
+
+
+def check_unicode(what: str, text: str) -> None:
+    """``invalid_argument`` unless ``text`` is valid Unicode: a lone surrogate is a legal
+    Python ``str`` but no database can store or compare it, and UTF-8 cannot encode it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(f"{what} is not valid Unicode text ({exc.reason})") from exc

@@ -24,7 +24,7 @@ from typing import Any
 from .errors import CollectionConflictError, NighError
 from .keys import KeyRegistry
 from .models import Collection
-from .store import Store
+from .store import Store, id_pages
 from .transfer import DEFAULT_BATCH_SIZE, SILENT, Progress, iter_batches, prefixed
 from .validation import check_compatible, check_tenant
 
@@ -162,10 +162,5 @@ def _verified(
 
 
 def _ids(store: Store, tenant: str, name: str, page: int) -> Iterator[str]:
-    after: str | None = None
-    while True:
-        ids = store.list_ids(tenant, name, after=after, limit=page)
-        if not ids:
-            return
+    for ids in id_pages(store, tenant, name, page):
         yield from ids
-        after = ids[-1]

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "F32",
     "INT64_MAX",
     "INT64_MIN",
     "METRICS",
@@ -30,6 +31,9 @@ METRICS: tuple[Metric, ...] = ("cosine", "l2", "ip")
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 """Integers in metadata and filters must fit here: they round-trip exactly on every backend."""
+
+F32: TypeAlias = npt.NDArray[np.float32]
+"""A float32 numpy array: how vectors are held in memory (the stored form, bit for bit)."""
 
 VectorLike: TypeAlias = Sequence[float] | npt.NDArray[np.floating[Any]]
 

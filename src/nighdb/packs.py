@@ -1,10 +1,14 @@
 """Packs: declarative collections (contract §11).
 
-A pack ``NAME.jsonl`` (lines ``{id, vector, metadata?, text?, model?, metric?}``) is the
-*desired* content of collection NAME. ``apply_pack`` makes the collection hold exactly that:
-it ensures the collection (dimensions from the first vector, model and metric from the first
-line naming one, cosine otherwise), upserts every line, then deletes the stored ids the pack
-does not list. ``diff_pack`` says what an apply would change, without changing anything.
+A pack ``NAME.jsonl`` (lines ``{id, vector, metadata?, text?, model?, metric?}``, after an
+optional collection header as ``nigh export`` writes it) is the *desired* content of
+collection NAME. ``apply_pack`` makes the collection hold exactly that: it ensures the
+collection (dimensions from the header or the first vector, model and metric from the header
+or the first line naming one, cosine otherwise), compares the pack with the stored items,
+writes only the added and changed ones, then deletes the stored ids the pack does not list.
+``diff_pack`` says what an apply would change, without changing anything; both use one
+comparison, so apply's report and diff's counts agree. Lines follow the one line rule of
+``nighdb.transfer`` (shared with import): an unknown top-level field is refused.
 
 Everything that can be checked is checked before the first write (``plan_pack``): JSON,
 fields, ids (present, valid, unique), vectors (non-empty, one length), one model, one
@@ -38,11 +42,13 @@ from .transfer import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
     SILENT,
+    Header,
     Progress,
     Record,
     iter_batches,
+    jsonl_records,
+    line_pin,
     locate,
-    parse_line,
     prefixed,
 )
 from .validation import (
@@ -53,7 +59,6 @@ from .validation import (
     check_id,
     check_new_collection,
     check_tenant,
-    normalize_metric,
     validate_items,
 )
 
@@ -70,7 +75,6 @@ __all__ = [
 ]
 
 SUFFIX = ".jsonl"
-_FIELDS = frozenset({"id", "vector", "metadata", "text", "model", "metric"})
 
 
 @dataclass(frozen=True)
@@ -114,17 +118,16 @@ def read_pack(path: Path, name: str | None = None) -> Pack:
     dims = 0
     model: tuple[str, int] | None = None
     metric: tuple[str, int] | None = None
-    for number, raw in enumerate(data.splitlines(), start=1):
-        if not raw.strip():
-            continue
+    header: Header | None = None
+    for record in jsonl_records(data.splitlines(), source):
+        number, item = record.line, record.item
         where = f"{source} line {number}"
-        item = parse_line(raw, where)
-        unknown = sorted(set(item) - _FIELDS)
-        if unknown:
-            raise InvalidArgumentError(
-                f"{where}: unknown field {unknown[0]!r}; a pack line has "
-                "id, vector, metadata, text, model and metric"
-            )
+        if record.header is not None:  # the first line: the pin an export wrote
+            header = record.header
+            dims = header.dimensions
+            model = (header.model, number) if header.model else None
+            metric = (header.metric, number) if header.metric else None
+            continue
         item_id = _checked(where, check_id, item.get("id"))
         if item_id in first_line:
             raise InvalidArgumentError(
@@ -136,21 +139,23 @@ def read_pack(path: Path, name: str | None = None) -> Pack:
             raise InvalidArgumentError(
                 f"{where}: item {item_id!r} needs a vector: a non-empty array of numbers"
             )
-        if not records:
+        if not dims:
             dims = len(vector)
         elif len(vector) != dims:
+            first = f"the header (line {header.line})" if header else f"line {records[0].line}"
             raise InvalidArgumentError(
                 f"{where}: item {item_id!r} has a {len(vector)}-dimensional vector; the "
-                f"pack's first vector (line {records[0].line}) has {dims}"
+                f"pack's dimensions, from {first}, are {dims}"
             )
-        model = _one_value(where, "model", item, model, number, str)
-        metric = _one_value(where, "metric", item, metric, number, normalize_metric)
-        records.append(Record(number, item, len(raw)))
+        line_model, line_metric = line_pin(record, where)
+        model = _one_value(where, "model", line_model, model, number)
+        metric = _one_value(where, "metric", line_metric, metric, number)
+        records.append(record)
     return Pack(
         path,
         name,
         records,
-        dims,
+        dims if records else 0,
         model[0] if model else "",
         metric[0] if metric else None,
     )
@@ -164,20 +169,11 @@ def _checked(where: str, check: Callable[[object], str], value: object) -> str:
 
 
 def _one_value(
-    where: str,
-    key: str,
-    item: dict[str, Any],
-    seen: tuple[str, int] | None,
-    line: int,
-    normal: Callable[[object], str],
+    where: str, key: str, value: str | None, seen: tuple[str, int] | None, line: int
 ) -> tuple[str, int] | None:
     """The pack's model (or metric): the first line naming one decides; others must agree."""
-    if key not in item:
+    if value is None:
         return seen
-    value = item[key]
-    if not isinstance(value, str):
-        raise InvalidArgumentError(f"{where}: {key} must be a string")
-    value = _checked(where, normal, value)
     if seen is not None and value != seen[0]:
         raise InvalidArgumentError(
             f"{where}: {key} {value!r} differs from {seen[0]!r} (line {seen[1]}); a pack is "
@@ -258,7 +254,13 @@ def diff_pack(
 ) -> PackDiff:
     """Compare a pack with the stored collection: ids to add, remove, and change (a different
     vector, bit for bit, or different metadata or text)."""
-    plan = plan_pack(store, tenant, pack)
+    return _compare(store, plan_pack(store, tenant, pack), batch_size)
+
+
+def _compare(store: Store, plan: PackPlan, batch_size: int) -> PackDiff:
+    """The one comparison behind ``diff`` and ``apply``: stored items, a page at a time,
+    against the validated pack."""
+    pack = plan.pack
     wanted = {item_id: i for i, item_id in enumerate(pack.ids)}
     if plan.existing is None:
         return PackDiff(pack.name, False, sorted(wanted))
@@ -298,20 +300,42 @@ def _same(batch: ItemBatch, i: int, vector: Any, metadata: Any, text: str) -> bo
 
 @dataclass(frozen=True)
 class ApplyResult:
+    """What an apply did: items written because they were new or different, items deleted,
+    and items left alone because they already were as the pack says."""
+
     collection: str
     path: str
     created: bool
-    upserted: int
+    added: int
+    changed: int
     deleted: int
+    unchanged: int
     skipped: bool = False  # an empty pack for a collection that does not exist
+
+    @property
+    def upserted(self) -> int:
+        """Items written: ``added + changed`` (unchanged items are not rewritten)."""
+        return self.added + self.changed
+
+    def summary(self) -> str:
+        if self.skipped:
+            return "empty pack and no such collection: nothing to do"
+        made = "created, " if self.created else ""
+        return (
+            f"{made}{self.added} added, {self.changed} changed, {self.deleted} deleted, "
+            f"{self.unchanged} unchanged"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "pack": self.path,
             "collection": self.collection,
             "created": self.created,
-            "upserted": self.upserted,
+            "added": self.added,
+            "changed": self.changed,
             "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "upserted": self.upserted,
             "skipped": self.skipped,
         }
 
@@ -325,21 +349,33 @@ def apply_pack(
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     progress: Progress = SILENT,
 ) -> ApplyResult:
-    """Make collection ``pack.name`` hold exactly the pack's items (see the module doc)."""
+    """Make collection ``pack.name`` hold exactly the pack's items (see the module doc):
+    write the added and changed items, delete the removed ones, leave the rest alone."""
     plan = plan_pack(store, tenant, pack)
     if plan.pin is None:  # an empty pack never creates its collection
-        return ApplyResult(pack.name, str(pack.path), False, 0, 0, skipped=True)
+        return ApplyResult(pack.name, str(pack.path), False, 0, 0, 0, 0, skipped=True)
     tenant = plan.tenant
-    progress.start(f"{tenant}/{pack.name}", len(pack.records))
+    diff = _compare(store, plan, batch_size)
+    write = set(diff.added) | set(diff.changed)
+    todo = [r for r in pack.records if r.item["id"] in write]
+    progress.start(f"{tenant}/{pack.name}", len(todo))
     with _naming(pack):
         if pack.records:
             store.ensure_collection(tenant, plan.pin)
         upserted = 0
-        for chunk in _chunks(pack.records, batch_size, batch_bytes):
+        for chunk in _chunks(todo, batch_size, batch_bytes):
             upserted += store.upsert(tenant, pack.name, [r.item for r in chunk])
             progress.update(upserted, upserted)
-        deleted = _delete_absent(store, tenant, pack.name, set(pack.ids), batch_size)
-    return ApplyResult(pack.name, str(pack.path), plan.existing is None, upserted, deleted)
+        deleted = _delete(store, tenant, pack.name, diff.removed, batch_size)
+    return ApplyResult(
+        pack.name,
+        str(pack.path),
+        plan.existing is None,
+        len(diff.added),
+        len(diff.changed),
+        deleted,
+        diff.unchanged,
+    )
 
 
 def _chunks(records: list[Record], size: int, max_bytes: int) -> Iterator[list[Record]]:
@@ -353,16 +389,10 @@ def _chunks(records: list[Record], size: int, max_bytes: int) -> Iterator[list[R
         start = stop
 
 
-def _delete_absent(store: Store, tenant: str, name: str, keep: set[str], batch_size: int) -> int:
-    """Delete the stored ids not in ``keep``, a page at a time (paging by id is stable under
-    these deletes: the cursor is an id, not an offset)."""
+def _delete(store: Store, tenant: str, name: str, ids: list[str], batch_size: int) -> int:
+    """Delete the stored ids the pack does not list, ``batch_size`` at a time. An id written by
+    someone else after the comparison is left for the next apply."""
     deleted = 0
-    after: str | None = None
-    while True:
-        page = store.list_ids(tenant, name, after=after, limit=batch_size)
-        if not page:
-            return deleted
-        doomed = [i for i in page if i not in keep]
-        if doomed:
-            deleted += store.delete(tenant, name, doomed)
-        after = page[-1]
+    for start in range(0, len(ids), batch_size):
+        deleted += store.delete(tenant, name, ids[start : start + batch_size])
+    return deleted

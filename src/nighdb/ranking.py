@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .models import F32
+
 __all__ = [
     "Candidates",
     "Hit",
@@ -25,7 +27,6 @@ __all__ = [
     "rank_block",
 ]
 
-F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 

@@ -4,7 +4,7 @@
 install never imports a driver it does not need (contract §8):
 
 =================================  =====================================
-``sqlite:///rel.db`` / bare path   SQLite + sqlite-vec (core install)
+``sqlite:///rel.db`` / bare path   SQLite (core install)
 ``postgresql://`` / ``postgres://``  PostgreSQL + pgvector (``nighdb[postgres]``)
 ``http://`` / ``https://``         the remote client of ``nigh serve``
 =================================  =====================================
@@ -15,14 +15,16 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import InvalidArgumentError
+from .indexes import IndexOptions
 from .models import Collection, Item, ItemLike, Match, VectorLike
 
-__all__ = ["DEFAULT_URL", "Store", "open_store"]
+__all__ = ["DEFAULT_URL", "ClosingContext", "Store", "id_pages", "open_store", "redacted_url"]
 
 DEFAULT_URL = "sqlite:///./nigh.db"
 
@@ -53,7 +55,13 @@ class Store(Protocol):
         *,
         limit: int = 10,
         filter: Filter | None = None,
-    ) -> list[Match]: ...
+        ef_search: int | None = None,
+        exact: bool = False,
+    ) -> list[Match]:
+        """Contract §5. ``exact=True`` ignores an approximate index; ``ef_search`` (1 … 1000)
+        sets an index's candidate list size. Both are checked, and change nothing, on a
+        collection without an index."""
+        ...
 
     def search_many(
         self,
@@ -63,6 +71,8 @@ class Store(Protocol):
         *,
         limit: int = 10,
         filter: Filter | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[list[Match]]: ...
 
     def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int: ...
@@ -78,6 +88,21 @@ class Store(Protocol):
         omitted. Vectors come back as float32 arrays, bit for bit as stored."""
         ...
 
+    def create_index(
+        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
+    ) -> IndexOptions:
+        """Build (or rebuild) the collection's approximate index; ``InvalidArgumentError``
+        where the backend has none yet (search stays exact there)."""
+        ...
+
+    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
+        """The index's options, or ``None`` when the collection has no index."""
+        ...
+
+    def drop_index(self, tenant: str, collection: str) -> bool:
+        """Remove the index (searches are exact again); ``False`` if there was none."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Store: ...
@@ -90,8 +115,47 @@ class Store(Protocol):
     ) -> None: ...
 
 
-def open_store(url: str | None = None, **options: Any) -> Store:
+_C = TypeVar("_C", bound="ClosingContext")
+
+
+class ClosingContext:
+    """``with obj:`` returns ``obj`` and closes it on the way out, whatever happened."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def id_pages(store: Store, tenant: str, collection: str, page: int) -> Iterator[list[str]]:
+    """Every id of a collection in byte order, ``page`` ids at a time (``list_ids`` paging).
+
+    Each page starts after the last id of the one before, so ids written or deleted while
+    it runs are seen or missed, never repeated.
+    """
+    after: str | None = None
+    while ids := store.list_ids(tenant, collection, after=after, limit=page):
+        yield ids
+        after = ids[-1]
+
+
+def open_store(url: str | None = None, *, create: bool = True, **options: Any) -> Store:
     """Open the store at ``url`` (default ``$NIGH_STORE``, else ``sqlite:///./nigh.db``).
+
+    ``create`` (default true) creates a store that does not exist yet: a SQLite file (and its
+    folders), or the nighdb tables in a PostgreSQL schema. ``create=False`` opens only an
+    existing store and creates nothing: a missing one is ``InvalidArgumentError`` naming
+    where it looked (readers use it, so a mistyped path is an error, not an empty store). A
+    remote store accepts it and creates nothing either way.
 
     ``options`` are the chosen backend's keyword options (for SQLite: ``cache_bytes``,
     ``busy_timeout``; for Postgres: ``pool_max_size``...; for remote: ``api_key``). An option the
@@ -118,7 +182,9 @@ def open_store(url: str | None = None, **options: Any) -> Store:
         raise InvalidArgumentError(
             f"{scheme}:// stores need the {extra} extra: pip install 'nighdb[{extra}]'"
         ) from exc
-    return _construct(getattr(module, class_name), scheme or "sqlite", url, options)
+    return _construct(
+        getattr(module, class_name), scheme or "sqlite", url, {**options, "create": bool(create)}
+    )
 
 
 # scheme -> (module, class, the extra that installs its driver)
@@ -158,3 +224,22 @@ def _options_of(cls: Any) -> frozenset[str]:
         for p in parameters
         if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     )
+
+
+_SECRET_PARAMETERS = frozenset({"password", "passfile", "sslpassword", "api_key"})
+
+
+def redacted_url(url: str) -> str:
+    """``url`` as it may be shown in output and logs: the user-info part (a user and password,
+    or an API key) becomes ``***`` and query parameters that carry secrets are dropped."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(key.lower() in _SECRET_PARAMETERS for key, _ in pairs):
+        query = urlencode([(k, v) for k, v in pairs if k.lower() not in _SECRET_PARAMETERS])
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing secret: exactly as given
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

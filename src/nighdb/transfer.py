@@ -1,10 +1,15 @@
 """Streaming import and export of a collection: JSONL lines, or a ``.npy`` matrix with a JSONL
 sidecar, in bounded memory.
 
-JSONL lines are ``{"id", "vector", "metadata"?, "text"?}``. The numpy form keeps the vectors
-as an ``(n, dimensions)`` float32 ``.npy`` and row *i*'s ``{"id", "metadata"?, "text"?}`` on
-line *i* of the sidecar; the ``.npy`` is read through a memory map, so a file larger than
-RAM still imports.
+JSONL lines are ``{"id", "vector", "metadata"?, "text"?, "model"?, "metric"?}`` (the item
+line of import and of packs alike: one parser, one set of fields, and a line with any other
+top-level field is refused, never silently dropped). The first line may instead be a
+*collection header*, ``{"collection": {"name", "dimensions", "embedding_model", "metric"}}``:
+the pin the items belong to, which export writes and import recreates or checks, so a
+collection round-trips with its vector space. The numpy form keeps the vectors as an
+``(n, dimensions)`` float32 ``.npy`` and row *i*'s ``{"id", "metadata"?, "text"?}`` on item
+line *i* of the sidecar (after its optional header); the ``.npy`` is read through a memory
+map, so a file larger than RAM still imports. Inputs compressed with gzip are read as they are.
 
 Memory stays bounded by the batch (``batch_size`` items, at most ``batch_bytes`` of input):
 import reads one batch, upserts it, and reads the next; export pages through ``list_ids`` and
@@ -18,36 +23,55 @@ parses back to the very same float32, so export then import is bit for bit.
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import json
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, TextIO
 
 import numpy as np
 
-from .errors import DimensionMismatchError, InvalidArgumentError, NighError
+from .errors import (
+    CollectionConflictError,
+    DimensionMismatchError,
+    InvalidArgumentError,
+    NighError,
+)
+from .jsontext import decode_json
 from .models import Collection, Item
-from .store import Store
-from .validation import check_collection_name, check_tenant, normalize_metric, validate_items
+from .store import Store, id_pages
+from .validation import (
+    MAX_DIMENSIONS,
+    check_collection_name,
+    check_tenant,
+    normalize_metric,
+    validate_items,
+)
 
 __all__ = [
     "DEFAULT_BATCH_BYTES",
     "DEFAULT_BATCH_SIZE",
+    "HEADER_KEY",
     "ImportResult",
+    "LINE_FIELDS",
     "Progress",
     "Record",
     "SILENT",
     "at_line",
     "export_jsonl",
     "export_npy",
+    "header_json",
     "import_records",
     "item_json",
     "iter_batches",
     "jsonl_records",
     "locate",
+    "line_pin",
     "npy_records",
+    "open_input",
     "parse_line",
     "prefixed",
 ]
@@ -78,13 +102,35 @@ class _Silent:
 SILENT: Progress = _Silent()
 
 
+LINE_FIELDS = ("id", "vector", "metadata", "text", "model", "metric")
+"""The top-level fields of an item line, for import and packs alike."""
+HEADER_KEY = "collection"
+"""The one key of a collection header line: ``{"collection": {...pin...}}``."""
+_PIN_FIELDS = ("name", "dimensions", "embedding_model", "metric")
+
+
+@dataclass(frozen=True)
+class Header:
+    """The pin a file's header line names; a field it leaves out is ``""``/``0`` (unnamed)."""
+
+    line: int
+    name: str = ""
+    dimensions: int = 0
+    model: str = ""
+    metric: str = ""
+
+
 @dataclass(frozen=True)
 class Record:
-    """One input item: where it came from (for messages), the item, its size in the input."""
+    """One input item: where it came from (for messages), the item, its size in the input.
+
+    A collection header is a ``Record`` too, with ``header`` set and an empty ``item``; it is
+    only ever the first record of a source."""
 
     line: int
     item: Mapping[str, Any]
     nbytes: int
+    header: Header | None = None
 
 
 @dataclass(frozen=True)
@@ -111,23 +157,14 @@ def at_line(exc: NighError, where: str) -> NighError:
 
 
 def prefixed(exc: NighError, where: str) -> NighError:
-    """A copy of ``exc`` (same class and attributes) whose message starts with ``where``."""
-    # Not copy.copy: it would call the class with ``args``, which is not its signature.
-    named = type(exc).__new__(type(exc))
-    named.__dict__.update(exc.__dict__)
-    named.message = f"{where}: {exc.message}"
-    named.args = (named.message,)
-    return named
-
-
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"{token} is not JSON")
+    """A copy of ``exc`` (same class and details) whose message starts with ``where``."""
+    return exc.with_message(f"{where}: {exc.message}")
 
 
 def parse_line(raw: str | bytes, where: str) -> dict[str, Any]:
     """One JSONL line as an object (NaN and Infinity are not JSON: refused)."""
     try:
-        value = json.loads(raw, parse_constant=_no_constants)
+        value = decode_json(raw)
     except (ValueError, RecursionError) as exc:
         raise InvalidArgumentError(f"{where}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
@@ -135,16 +172,101 @@ def parse_line(raw: str | bytes, where: str) -> dict[str, Any]:
     return value
 
 
+def _header(value: object, where: str, line: int) -> Header:
+    if not isinstance(value, dict):
+        raise InvalidArgumentError(f"{where}: {HEADER_KEY!r} must be an object (the pin)")
+    unknown = sorted(set(value) - set(_PIN_FIELDS))
+    if unknown:
+        raise InvalidArgumentError(
+            f"{where}: unknown field {unknown[0]!r} in the collection header; it has "
+            "name, dimensions, embedding_model and metric"
+        )
+    for key in ("name", "embedding_model", "metric"):
+        if not isinstance(value.get(key, ""), str):
+            raise InvalidArgumentError(f"{where}: the header's {key} must be a string")
+    dims = value.get("dimensions", 0)
+    if isinstance(dims, bool) or not isinstance(dims, int) or not 0 <= dims <= MAX_DIMENSIONS:
+        raise InvalidArgumentError(
+            f"{where}: the header's dimensions must be an integer from 1 to {MAX_DIMENSIONS}"
+        )
+    metric = value.get("metric", "")
+    if metric:
+        metric = _named(where, normalize_metric, metric)
+    return Header(line, value.get("name", ""), dims, value.get("embedding_model", ""), metric)
+
+
+def _named(where: str, check: Any, value: object) -> str:
+    try:
+        return str(check(value))
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(exc.reason, f"{where}: {exc.reason}") from None
+
+
+def line_pin(record: Record, where: str) -> tuple[str | None, str | None]:
+    """The ``model`` and ``metric`` an item line names (None where it names none), checked."""
+    model = record.item.get("model")
+    if model is not None and not isinstance(model, str):
+        raise InvalidArgumentError(f"{where}: model must be a string")
+    metric = record.item.get("metric")
+    if metric is not None:
+        if not isinstance(metric, str):
+            raise InvalidArgumentError(f"{where}: metric must be a string")
+        metric = _named(where, normalize_metric, metric)
+    return model, metric
+
+
 def jsonl_records(lines: Iterable[bytes], source: str) -> Iterator[Record]:
-    """The items of JSONL ``lines`` (blank lines skipped), read lazily."""
+    """The records of JSONL ``lines`` (blank lines skipped), read lazily: a collection header
+    if the first line is one, then the items. The rule for every line, shared by import and
+    packs: a field outside ``LINE_FIELDS`` is ``invalid_argument`` naming the line and the
+    field, because a silently dropped field is lost data (a typo such as ``metdata``, or
+    metadata written at the top level)."""
+    first = True
     for number, raw in enumerate(lines, start=1):
-        if raw.strip():
-            yield Record(number, parse_line(raw, f"{source} line {number}"), len(raw))
+        if not raw.strip():
+            continue
+        where = f"{source} line {number}"
+        item = parse_line(raw, where)
+        if HEADER_KEY in item and "id" not in item:
+            if not first or len(item) != 1:
+                where_ok = "alone on the first line" if first else "on the first line only"
+                raise InvalidArgumentError(
+                    f"{where}: a collection header {{{HEADER_KEY!r}: {{...}}}} goes {where_ok}"
+                )
+            yield Record(number, {}, len(raw), _header(item[HEADER_KEY], where, number))
+        else:
+            unknown = sorted(set(item) - set(LINE_FIELDS))
+            if unknown:
+                raise InvalidArgumentError(
+                    f"{where}: unknown field {unknown[0]!r}; a line has id, vector, metadata "
+                    "(an object: put filterable fields there), text, model and metric"
+                )
+            yield Record(number, item, len(raw))
+        first = False
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_input(path: Path) -> BinaryIO:
+    """A file opened for reading its bytes, decompressed if it is gzip (by content, not name)."""
+    f: BinaryIO = path.open("rb")
+    try:
+        magic = f.read(2)
+        f.seek(0)
+    except OSError:
+        f.close()
+        raise
+    if magic == _GZIP_MAGIC:
+        f.close()  # a GzipFile given a file object would not close it
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return f
 
 
 def npy_records(vectors: Path, sidecar: Path) -> Iterator[Record]:
     """Items from a ``(n, d)`` ``.npy`` (memory-mapped) and its JSONL sidecar of ids, metadata
-    and text. The sidecar's line count is checked before the first item is yielded."""
+    and text (after an optional collection header). The sidecar's item count is checked
+    before the first item is yielded."""
     try:
         matrix = np.load(vectors, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -152,18 +274,22 @@ def npy_records(vectors: Path, sidecar: Path) -> Iterator[Record]:
     if not isinstance(matrix, np.ndarray) or matrix.ndim != 2 or matrix.dtype.kind not in "fiu":
         raise InvalidArgumentError(f"{vectors}: expected a 2-D array of numbers (rows = items)")
     try:
-        with sidecar.open("rb") as f:
-            lines = sum(1 for raw in f if raw.strip())
+        with open_input(sidecar) as f:
+            lines = sum(1 for r in jsonl_records(f, str(sidecar)) if r.header is None)
     except OSError as exc:
-        raise InvalidArgumentError(f"{sidecar}: cannot read the sidecar ({exc.strerror})") from None
+        raise InvalidArgumentError(f"{sidecar}: cannot read the sidecar ({exc})") from None
     if lines != matrix.shape[0]:
         raise InvalidArgumentError(
             f"{sidecar} has {lines} items but {vectors} has {matrix.shape[0]} rows; "
-            "line i of the sidecar describes row i"
+            "item line i of the sidecar describes row i"
         )
     row_bytes = matrix.shape[1] * matrix.dtype.itemsize
-    with sidecar.open("rb") as f:
-        for row, record in enumerate(jsonl_records(f, str(sidecar))):
+    with open_input(sidecar) as f:
+        row = 0
+        for record in jsonl_records(f, str(sidecar)):
+            if record.header is not None:
+                yield record
+                continue
             if "vector" in record.item:
                 raise InvalidArgumentError(
                     f"{sidecar} line {record.line}: the sidecar holds ids, metadata and text; "
@@ -171,6 +297,7 @@ def npy_records(vectors: Path, sidecar: Path) -> Iterator[Record]:
                 )
             item = {**record.item, "vector": matrix[row]}
             yield Record(record.line, item, record.nbytes + row_bytes)
+            row += 1
 
 
 def import_records(
@@ -187,22 +314,35 @@ def import_records(
     total_bytes: int | None = None,
     progress: Progress = SILENT,
 ) -> ImportResult:
-    """Upsert ``records`` in batches, creating a missing collection from the first vector
-    (``model``, ``metric``; cosine by default). An existing collection is kept as it is;
-    ``model``/``metric`` given for it must match (else ``CollectionConflictError``).
+    """Upsert ``records`` in batches into ``collection``.
+
+    The requested pin comes from the input's collection header, the first lines naming a
+    ``model``/``metric``, and the ``model``/``metric`` arguments; where several name the same
+    field they must agree (else ``InvalidArgumentError``, nothing written). A missing
+    collection is created with that pin (dimensions from the header, else the first vector;
+    cosine if no metric is named); a header-only input creates the empty collection. An
+    existing collection must be compatible with it (else ``CollectionConflictError``,
+    nothing written) and is kept as it is.
 
     A bad item stops the import with its line in the message; the batches before it stay.
     """
     check_tenant(tenant)
     check_collection_name(collection)
     metric = None if metric is None else normalize_metric(metric)
+    stream = iter(records)
+    first = next(stream, None)
+    header = first.header if first is not None else None
+    if first is not None and header is None:
+        stream = itertools.chain([first], stream)
     pin: Collection | None = None
     created = False
     done = items = 0
     progress.start(f"{tenant}/{collection}", total_bytes)
-    for batch in _batches(records, batch_size, batch_bytes):
+    for batch in _batches(stream, batch_size, batch_bytes):
         if pin is None:
-            pin, created = _ensure(store, tenant, collection, batch, source, model, metric)
+            wanted = _requested(collection, source, header, batch, model, metric)
+            pin, created = _ensure(store, tenant, wanted, batch, source)
+        _check_line_pins(batch, pin, source, items)
         try:
             store.upsert(tenant, collection, [r.item for r in batch])
         except (InvalidArgumentError, DimensionMismatchError) as exc:
@@ -211,7 +351,11 @@ def import_records(
         done += sum(r.nbytes for r in batch)
         progress.update(done, items)
     if pin is None:
-        pin = store.describe_collection(tenant, collection)
+        if header is not None:  # no items: the header alone still pins (or checks) it
+            wanted = _requested(collection, source, header, [], model, metric)
+            pin, created = _ensure(store, tenant, wanted, [], source)
+        else:
+            pin = store.describe_collection(tenant, collection)
     return ImportResult(pin, created, items)
 
 
@@ -219,6 +363,8 @@ def _batches(records: Iterable[Record], size: int, max_bytes: int) -> Iterator[l
     batch: list[Record] = []
     nbytes = 0
     for record in records:
+        if record.header is not None:  # only the first record may be one
+            raise InvalidArgumentError(f"line {record.line}: a collection header goes first")
         batch.append(record)
         nbytes += record.nbytes
         if len(batch) >= size or nbytes >= max_bytes:
@@ -228,36 +374,123 @@ def _batches(records: Iterable[Record], size: int, max_bytes: int) -> Iterator[l
         yield batch
 
 
-def _ensure(
-    store: Store,
-    tenant: str,
+def _requested(
     name: str,
-    batch: list[Record],
     source: str,
+    header: Header | None,
+    batch: Sequence[Record],
     model: str | None,
     metric: str | None,
+) -> Collection:
+    """The pin an import asks for, ``""``/``0`` where nothing names a field (metric included:
+    resolved against the stored pin, or to cosine, by ``_ensure``)."""
+    named: dict[str, list[tuple[str, str]]] = {"model": [], "metric": []}
+    if header is not None:
+        where = f"the collection header ({source} line {header.line})"
+        if header.model:
+            named["model"].append((header.model, where))
+        if header.metric:
+            named["metric"].append((header.metric, where))
+    for field_, value in (("model", model), ("metric", metric)):
+        if value is not None:
+            named[field_].append((value, "the request"))
+    for record in batch:
+        where = f"{source} line {record.line}"
+        line_model, line_metric = line_pin(record, where)
+        if line_model:
+            named["model"].append((line_model, where))
+        if line_metric:
+            named["metric"].append((line_metric, where))
+    for field_, values in named.items():
+        for value, where in values[1:]:
+            if value != values[0][0]:
+                raise InvalidArgumentError(
+                    f"{values[0][1]} names {field_} {values[0][0]!r} but {where} names "
+                    f"{value!r}; one import is one vector space: leave one of them out, or "
+                    "import into a collection of the other"
+                )
+    return Collection(
+        name,
+        header.dimensions if header is not None else 0,
+        named["model"][0][0] if named["model"] else "",
+        named["metric"][0][0] if named["metric"] else "",
+    )
+
+
+def _ensure(
+    store: Store, tenant: str, wanted: Collection, batch: list[Record], source: str
 ) -> tuple[Collection, bool]:
+    name = wanted.name
     existing = store.describe_collection(tenant, name)
     if existing is not None:
-        if model is not None or metric is not None:  # asked for a pin: it must match
-            wanted = Collection(name, 0, model or "", metric or existing.metric)
-            return store.ensure_collection(tenant, wanted), False
+        if wanted.dimensions or wanted.embedding_model or wanted.metric:  # it must match
+            metric = wanted.metric or existing.metric
+            return store.ensure_collection(tenant, replace(wanted, metric=metric)), False
         return existing, False
-    first = batch[0]
-    vector = first.item.get("vector")
-    dims = len(vector) if isinstance(vector, (list, np.ndarray)) else 1
-    if dims == 0:
-        raise InvalidArgumentError(
-            f"{source} line {first.line}: an empty vector; the first vector sets the "
-            f"dimensions of the new collection {name!r}"
-        )
-    wanted = Collection(name, dims, model or "", metric or "cosine")
+    dims = wanted.dimensions
+    if not dims and batch:
+        first = batch[0]
+        vector = first.item.get("vector")
+        dims = len(vector) if isinstance(vector, (list, np.ndarray)) else 1
+        if dims == 0:
+            raise InvalidArgumentError(
+                f"{source} line {first.line}: an empty vector; the first vector sets the "
+                f"dimensions of the new collection {name!r}"
+            )
+    wanted = replace(wanted, dimensions=dims, metric=wanted.metric or "cosine")
     # The first batch is validated before the collection exists: bad input creates nothing.
     try:
         validate_items(name, dims, wanted.metric, [r.item for r in batch])
     except (InvalidArgumentError, DimensionMismatchError) as exc:
-        raise locate(exc, wanted, batch, source) from None
+        located = locate(exc, wanted, batch, source)
+        if isinstance(located, DimensionMismatchError):
+            raise _unlike_first(located, wanted, batch, source) from None
+        raise located from None
     return store.ensure_collection(tenant, wanted), True
+
+
+def _check_line_pins(batch: Sequence[Record], pin: Collection, source: str, before: int) -> None:
+    """Lines naming a model or metric must name the collection's (as in a pack)."""
+    for record in batch:
+        where = f"{source} line {record.line}"
+        model, metric = line_pin(record, where)
+        for field_, value, stored in (
+            ("model", model, pin.embedding_model),
+            ("metric", metric, pin.metric),
+        ):
+            if value and value != stored:
+                kept = f"; the {before} items before it were imported" if before else ""
+                raise CollectionConflictError(
+                    pin.name,
+                    "embedding_model" if field_ == "model" else field_,
+                    stored,
+                    value,
+                    f"{where}{kept}: names {field_} {value!r}, but collection {pin.name!r} "
+                    f"has {field_} {stored!r}; one import is one vector space",
+                )
+
+
+def _unlike_first(
+    exc: DimensionMismatchError, pin: Collection, batch: Sequence[Record], source: str
+) -> DimensionMismatchError:
+    """A length mismatch before the collection exists: the first vector set the length, not a
+    stored collection, so the message says so (and that nothing was created)."""
+    first = batch[0]
+    for record in batch:
+        try:
+            validate_items(pin.name, pin.dimensions, pin.metric, [record.item])
+        except DimensionMismatchError as found:
+            return DimensionMismatchError(
+                found.collection,
+                found.expected,
+                found.got,
+                f"{source} line {record.line}: the vector has {found.got} values, but the "
+                f"first vector (line {first.line}) has {found.expected}; collection "
+                f"{pin.name!r} does not exist yet, so nothing was created or imported",
+            )
+        except InvalidArgumentError:
+            break
+    return exc
 
 
 def locate(
@@ -280,15 +513,10 @@ def iter_batches(
     store: Store, tenant: str, collection: str, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> Iterator[list[Item]]:
     """Every item of a collection, a page at a time, in byte order of id."""
-    after: str | None = None
-    while True:
-        ids = store.list_ids(tenant, collection, after=after, limit=batch_size)
-        if not ids:
-            return
+    for ids in id_pages(store, tenant, collection, batch_size):
         items = store.fetch(tenant, collection, ids)  # deleted meanwhile: left out
         if items:
             yield items
-        after = ids[-1]
 
 
 def item_json(item: Item, *, vector: bool = True) -> str:
@@ -304,6 +532,25 @@ def item_json(item: Item, *, vector: bool = True) -> str:
     return json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+def header_json(pin: Collection) -> str:
+    """The collection header line (without newline) that export writes first."""
+    wire = {
+        "name": pin.name,
+        "dimensions": pin.dimensions,
+        "embedding_model": pin.embedding_model,
+        "metric": pin.metric,
+    }
+    return json.dumps({HEADER_KEY: wire}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _pin(store: Store, tenant: str, collection: str) -> tuple[Collection, int]:
+    total = store.count(tenant, collection)  # raises CollectionNotFoundError if it is absent
+    pin = store.describe_collection(tenant, collection)
+    if pin is None:  # dropped between the two calls
+        return _pin(store, tenant, collection)
+    return pin, total
+
+
 def export_jsonl(
     store: Store,
     tenant: str,
@@ -313,8 +560,11 @@ def export_jsonl(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress = SILENT,
 ) -> int:
-    """Write every item as a JSONL line; returns the number written."""
-    progress.start(f"{tenant}/{collection}", store.count(tenant, collection))
+    """Write the collection header, then every item as a JSONL line; returns the number of
+    items written."""
+    pin, total = _pin(store, tenant, collection)
+    progress.start(f"{tenant}/{collection}", total)
+    out.write(header_json(pin) + "\n")
     written = 0
     for items in iter_batches(store, tenant, collection, batch_size=batch_size):
         out.write("".join(item_json(i) + "\n" for i in items))
@@ -345,12 +595,12 @@ def export_npy(
     progress: Progress = SILENT,
 ) -> int:
     """Write the vectors as an ``(n, dimensions)`` float32 ``.npy`` to the seekable
-    ``vectors`` and row *i*'s id, metadata and text as line *i* of ``sidecar``."""
-    pin = store.describe_collection(tenant, collection)
-    total = store.count(tenant, collection)  # raises CollectionNotFoundError if pin is None
-    assert pin is not None
+    ``vectors`` and, after the collection header, row *i*'s id, metadata and text as item
+    line *i* of ``sidecar``."""
+    pin, total = _pin(store, tenant, collection)
     progress.start(f"{tenant}/{collection}", total)
     vectors.write(_npy_header(0, pin.dimensions))
+    sidecar.write(header_json(pin) + "\n")
     written = 0
     for items in iter_batches(store, tenant, collection, batch_size=batch_size):
         matrix = np.stack([np.asarray(i.vector, dtype="<f4") for i in items])

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import CollectionConflictError, DimensionMismatchError, InvalidArgumentError
-from .jsontext import encode_json
+from .jsontext import check_unicode, encode_json
 from .models import INT64_MAX, INT64_MIN, METRICS, Collection, Item, ItemLike
 
 __all__ = [
@@ -54,16 +54,8 @@ def _check_text_key(kind: str, value: object, max_len: int) -> str:
         raise InvalidArgumentError(f"{kind} is {len(value)} characters; the limit is {max_len}")
     if "\x00" in value:
         raise InvalidArgumentError(f"{kind} must not contain a NUL character")
-    _check_encodable(kind, value)
+    check_unicode(kind, value)
     return value
-
-
-def _check_encodable(kind: str, value: str) -> None:
-    # Lone surrogates are legal in a Python str but not in UTF-8, SQLite or Postgres.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(f"{kind} is not valid Unicode text ({exc.reason})") from exc
 
 
 def check_tenant(tenant: object) -> str:
@@ -109,7 +101,7 @@ def check_collection(collection: object) -> Collection:
         raise InvalidArgumentError("embedding_model must be a string")
     if "\x00" in model:
         raise InvalidArgumentError("embedding_model must not contain a NUL character")
-    _check_encodable("embedding_model", model)
+    check_unicode("embedding_model", model)
     return Collection(collection.name, dims, model, metric)
 
 
@@ -226,7 +218,9 @@ def _item_fields(item: object) -> tuple[object, object, object, object]:
         if "vector" not in item:
             raise InvalidArgumentError(f"item {item['id']!r} needs a 'vector'")
         return item["id"], item["vector"], item.get("metadata"), item.get("text")
-    raise InvalidArgumentError(f"items must be nighdb.Item or mappings, got {type(item).__name__}")
+    raise InvalidArgumentError(
+        f"each item must be an object with an id and a vector, got {type(item).__name__}"
+    )
 
 
 def validate_items(
@@ -295,7 +289,7 @@ def validate_items(
                 plain = _metadata(raw_meta, item_id)
             text = encode_json(plain)
             if not text.isascii():
-                _check_encodable(f"the metadata of item {item_id!r}", text)
+                check_unicode(f"the metadata of item {item_id!r}", text)
             metas.append(text)
             plains.append(plain)
             if type(raw_text) is str and raw_text.isascii() and "\x00" not in raw_text:
@@ -325,7 +319,7 @@ def _check_batch_values(
     if not rows:
         return None
     with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, rejected below
-        # concatenate + reshape is np.stack without a view per row: 4x faster for 1000 rows.
+        # concatenate + reshape is np.stack without creating a view per row.
         matrix = np.concatenate(rows).reshape(len(rows), -1).astype(np.float32, copy=False)
     good = np.isfinite(matrix).all(axis=1)
     if metric == "cosine":
@@ -343,14 +337,14 @@ def _check_item_text(raw: object, item_id: str) -> str:
         raise InvalidArgumentError(f"the text of item {item_id!r} must be a string")
     if "\x00" in raw:
         raise InvalidArgumentError(f"the text of item {item_id!r} contains a NUL character")
-    _check_encodable(f"the text of item {item_id!r}", raw)
+    check_unicode(f"the text of item {item_id!r}", raw)
     return raw
 
 
 def metadata_json(raw: object, item_id: str) -> str:
     """Validate metadata and return its canonical JSON text (compact, UTF-8, no NaN)."""
     text = encode_json(_metadata(raw, item_id))
-    _check_encodable(f"the metadata of item {item_id!r}", text)
+    check_unicode(f"the metadata of item {item_id!r}", text)
     return text
 
 

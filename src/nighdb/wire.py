@@ -26,6 +26,7 @@ from .errors import (
     UnauthenticatedError,
     from_wire,
 )
+from .indexes import IndexOptions
 from .models import Collection, Item, Match
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "encode_segment",
     "error_body",
     "error_from_response",
+    "index_from_wire",
+    "index_to_wire",
     "item_to_wire",
     "match_from_wire",
     "match_to_wire",
@@ -81,6 +84,18 @@ def collection_from_wire(data: Mapping[str, Any]) -> Collection:
     )
 
 
+def index_to_wire(index: IndexOptions | None) -> dict[str, Any] | None:
+    if index is None:
+        return None
+    return {"m": index.m, "ef_construction": index.ef_construction}
+
+
+def index_from_wire(data: Mapping[str, Any] | None) -> IndexOptions | None:
+    if data is None:
+        return None
+    return IndexOptions(int(data["m"]), int(data["ef_construction"]))
+
+
 def match_to_wire(match: Match) -> dict[str, Any]:
     return {
         "id": match.id,
@@ -111,9 +126,14 @@ def match_from_wire(data: Mapping[str, Any]) -> Match:
     )
 
 
-def error_body(err: NighError) -> dict[str, Any]:
-    """The envelope of contract §9: ``{"error": {"code", "message", "details"}}``."""
-    return {"error": {"code": err.code, "message": err.message, "details": err.details}}
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The error envelope of contract §9: ``{"error": {"code", "message", "details"}}``.
+
+    The only place it is built: the service answers every failure with it (a ``NighError``
+    with ``err.code, err.message, err.details``; an unknown route; an internal error), and
+    ``error_from_response`` reads it back.
+    """
+    return {"error": {"code": code, "message": message, "details": dict(details or {})}}
 
 
 # What a status means when the body is not our envelope (a proxy's error page, say).

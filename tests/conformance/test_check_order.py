@@ -20,6 +20,8 @@ from ._helpers import TENANT, make, raises
 NAN = float("nan")
 
 Call = Callable[[nighdb.Store, Any, Any], object]
+NOT_ITEMS: list[Any] = [5, None]  # a batch of the wrong type, on purpose
+NOT_A_BOOL: Any = "yes"
 
 # Every data method, called with arguments that would be invalid for any collection.
 GARBAGE_CALLS: dict[str, Call] = {
@@ -30,7 +32,7 @@ GARBAGE_CALLS: dict[str, Call] = {
     "upsert-bad-metadata": lambda s, t, c: s.upsert(
         t, c, [{"id": "a", "vector": [1.0, 0.0], "metadata": ["not", "an", "object"]}]
     ),
-    "upsert-not-items": lambda s, t, c: s.upsert(t, c, [5, None]),
+    "upsert-not-items": lambda s, t, c: s.upsert(t, c, NOT_ITEMS),
     "search": lambda s, t, c: s.search(t, c, [1.0, 0.0]),
     "search-zero": lambda s, t, c: s.search(t, c, [0.0, 0.0]),
     "search-wrong-dims": lambda s, t, c: s.search(t, c, [1.0] * 9),
@@ -46,6 +48,13 @@ GARBAGE_CALLS: dict[str, Call] = {
     "search_many-bad-rows": lambda s, t, c: s.search_many(t, c, [[0.0], [1.0, 2.0, 3.0]]),
     "search_many-numpy-wrong-dims": lambda s, t, c: s.search_many(t, c, np.ones((2, 9))),
     "search_many-bad-filter": lambda s, t, c: s.search_many(t, c, [[1.0, 0.0]], filter={"f": {}}),
+    "search-bad-ef_search": lambda s, t, c: s.search(t, c, [1.0, 0.0], ef_search=0),
+    "search-bad-exact": lambda s, t, c: s.search(t, c, [1.0, 0.0], exact=NOT_A_BOOL),
+    "search_many-bad-ef_search": lambda s, t, c: s.search_many(t, c, [[1.0]], ef_search=10**6),
+    "create_index": lambda s, t, c: s.create_index(t, c),
+    "create_index-bad-options": lambda s, t, c: s.create_index(t, c, m=0, ef_construction=1),
+    "describe_index": lambda s, t, c: s.describe_index(t, c),
+    "drop_index": lambda s, t, c: s.drop_index(t, c),
     "delete": lambda s, t, c: s.delete(t, c, ["a"]),
     "delete-empty": lambda s, t, c: s.delete(t, c, []),
     "delete-invalid-ids": lambda s, t, c: s.delete(t, c, ["", "a\x00b"]),

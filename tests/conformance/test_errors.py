@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -146,3 +148,17 @@ def test_invalid_data_messages_name_the_collection(store: nighdb.Store, trigger:
     with raises(InvalidArgumentError) as info:
         trigger(store)
     assert NAME in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(("trigger", "cls"), TRIGGERS.values(), ids=TRIGGERS.keys())
+def test_every_raised_error_pickles_and_copies_as_itself(
+    store: nighdb.Store, trigger: Trigger, cls: type[nighdb.NighError]
+) -> None:
+    make(store, NAME, 3, tenant=TENANT)
+    with raises(cls) as info:
+        trigger(store)
+    err = info.value
+    for clone in (pickle.loads(pickle.dumps(err)), copy.copy(err), copy.deepcopy(err)):
+        assert type(clone) is type(err)
+        assert (clone.message, str(clone), clone.args) == (err.message, str(err), err.args)
+        assert dict(clone.details) == dict(err.details)

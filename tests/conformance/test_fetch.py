@@ -25,7 +25,14 @@ def _bits(vector: Any) -> bytes:
 
 def test_fetch_returns_exactly_what_was_stored(store: nighdb.Store) -> None:
     make(store, "docs", len(AWKWARD), metric="l2")
-    metadata = {"n": 2**63 - 1, "neg": -(2**63), "f": 0.1, "one": 1.0, "b": True, "nul": None}
+    metadata: dict[str, Any] = {
+        "n": 2**63 - 1,
+        "neg": -(2**63),
+        "f": 0.1,
+        "one": 1.0,
+        "b": True,
+        "nul": None,
+    }
     metadata |= {"nested": {"list": [1, "two", [3.5, {"x": False}]]}, "ü": "ß 🎯"}
     store.upsert(
         TENANT,

@@ -338,18 +338,16 @@ def _seed_many(store: nighdb.Store) -> list[list[float]]:
             for n in range(200)
         ],
     )
-    return rng.standard_normal((5, 4)).tolist()
+    queries: list[list[float]] = rng.standard_normal((5, 4)).tolist()
+    return queries
 
 
 def _same(a: list[Match], b: list[Match]) -> None:
     assert ids(a) == ids(b)
     for x, y in zip(a, b, strict=True):
         assert x.distance == pytest.approx(y.distance, abs=1e-6)
-        assert (x.score, x.metadata, x.text) == (
-            pytest.approx(y.score, abs=1e-6),
-            y.metadata,
-            y.text,
-        )
+        assert x.score == pytest.approx(y.score, abs=1e-6)
+        assert (x.metadata, x.text) == (y.metadata, y.text)
 
 
 def test_search_many_equals_individual_searches(store: nighdb.Store) -> None:
@@ -447,7 +445,7 @@ def test_match_returns_metadata_and_text_as_stored(store: nighdb.Store) -> None:
 
 def test_returned_metadata_is_a_fresh_copy(store: nighdb.Store) -> None:
     make(store, "docs", 2)
-    meta = {"tags": ["a"], "n": 1}
+    meta: dict[str, Any] = {"tags": ["a"], "n": 1}
     store.upsert(TENANT, "docs", [{"id": "x", "vector": [1.0, 0.0], "metadata": meta}])
     meta["tags"].append("mutated-by-caller")  # the store keeps what was upserted
     [m] = store.search(TENANT, "docs", [1.0, 0.0])

@@ -44,7 +44,7 @@ def test_empty_batch_returns_zero_and_changes_nothing(store: nighdb.Store) -> No
 
 def test_duplicates_count_each_time_and_the_last_wins(store: nighdb.Store) -> None:
     make(store, "docs", 3, metric="l2")
-    batch = [
+    batch: list[dict[str, Any]] = [
         {"id": "a", "vector": [1.0, 0.0, 0.0], "metadata": {"v": 1}, "text": "first"},
         {"id": "b", "vector": [0.0, 1.0, 0.0]},
         {"id": "a", "vector": [0.0, 0.0, 5.0], "metadata": {"v": 2}, "text": "second"},

@@ -4,6 +4,11 @@ The child prints each batch number only after ``upsert`` returned. After every k
 every acknowledged batch is fully present with exact ids, vectors, metadata and text; no
 batch is partially present (all-or-nothing); the SQLite file passes ``PRAGMA
 integrity_check``; and at the end the store opens and works. On SQLite and on PostgreSQL.
+
+Where a kill lands is timing: inside a transaction, or between the acknowledgement and the
+next upsert. Both must leave whole batches only, so the checks hold whichever it was; how
+often the next batch was absent is reported as a figure, never asserted (it would depend on
+the machine's speed and load).
 """
 
 from __future__ import annotations
@@ -79,7 +84,7 @@ def test_sigkill_in_the_middle_of_upserts(
         store.ensure_collection(TENANT, Collection("crash", DIMS))
     acked: set[int] = set()
     next_batch = 0
-    in_flight_lost = 0
+    next_absent = 0
     for _ in range(kills):
         job = {
             "kind": "crash_writer",
@@ -112,7 +117,7 @@ def test_sigkill_in_the_middle_of_upserts(
         _integrity(crash_url)
         with nighdb.open_store(crash_url) as store:
             present = _check_batches(store, acked, next_batch, exact_from=first)
-        in_flight_lost += last + 1 not in present
+        next_absent += last + 1 not in present
     with nighdb.open_store(crash_url) as store:
         assert _check_batches(store, acked, next_batch) >= acked  # everything, once more
         # The store still works: write, search, delete after all those kills.
@@ -125,6 +130,5 @@ def test_sigkill_in_the_middle_of_upserts(
     figures.add("kills_survived", kills)
     figures.add("acknowledged_batches", len(acked))
     figures.add("items_verified", len(acked) * SIZE)
-    # Kills that landed inside a transaction: the in-flight batch left no trace at all.
-    figures.add("kills_inside_a_transaction", in_flight_lost)
-    assert in_flight_lost > 0  # the kills did hit upserts in flight, not only idle moments
+    # Kills after which the batch being written (or about to be) left no trace at all.
+    figures.add("kills_before_the_next_commit", next_absent)

@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 
 import nighdb
 from nighdb import Collection
+from nighdb.filters import MAX_FILTER_DEPTH
+from nighdb.validation import MAX_METADATA_DEPTH
 
 from .. import pg_server
 from ..reference_filter import matches, valid
@@ -46,7 +48,7 @@ def fuzz_store(
         yield store
 
 
-def examples(config: pytest.Config, short: int, long: int) -> Any:
+def examples(config: pytest.Config, short: int, long: int) -> settings:
     return settings(
         max_examples=long if soak_mode(config) else short,
         deadline=None,
@@ -63,11 +65,6 @@ def coded(err: BaseException) -> str:
 
 def _json_equal(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
-@pytest.fixture
-def settings_for(pytestconfig: pytest.Config) -> Any:
-    return lambda short, long: examples(pytestconfig, short, long)
 
 
 def test_hostile_items(
@@ -116,7 +113,8 @@ def test_hostile_items(
         outcomes["stored"] = outcomes.get("stored", 0) + 1
         [got] = store.fetch("fuzz", name, [item_id])
         assert got.id == item_id
-        assert got.vector.dtype == np.float32 and np.isfinite(got.vector).all(), got.vector
+        assert isinstance(got.vector, np.ndarray) and got.vector.dtype == np.float32
+        assert np.isfinite(got.vector).all(), got.vector
         assert np.array_equal(got.vector, np.asarray(vector, dtype=np.float32))
         # None is "absent" for the optional fields: metadata {} and text "" (contract §4).
         assert _json_equal(got.metadata, {} if metadata is None else metadata), got.metadata
@@ -191,7 +189,7 @@ def test_hostile_names_and_pins(
     assert outcomes.get("created", 0) > 0
 
 
-SEED = [
+SEED: list[tuple[str, list[float], dict[str, Any]]] = [
     ("a", [1.0, 0.0, 0.0], {"kind": "x", "n": 1, "b": True}),
     ("b", [0.0, 1.0, 0.0], {"kind": "y", "n": 2.5, "tags": ["x"]}),
     ("c", [0.0, 0.0, 1.0], {"kind": None, "n": -(2**63), "nested": {"kind": "x"}}),
@@ -244,23 +242,47 @@ def test_hostile_filters_and_queries(
 
 @pytest.mark.parametrize("depth", [100, 1000, 50_000])
 def test_deeply_nested_metadata_and_filters(fuzz_store: nighdb.Store, depth: int) -> None:
+    """Past the bounds (metadata 64 levels, filters 32) is ``invalid_argument``, nothing stored."""
     store = fuzz_store
     name = f"deep-{next(_names)}"
     store.ensure_collection("fuzz", Collection(name, DIMS))
     for bad in (h.deep(depth), h.deep(depth, as_list=True)):
-        try:
-            store.upsert(
-                "fuzz", name, [{"id": "d", "vector": [1.0, 0.0, 0.0], "metadata": {"m": bad}}]
-            )
-        except Exception as err:
-            assert coded(err) == "invalid_argument"
-        else:
-            [got] = store.fetch("fuzz", name, ["d"])
-            assert _json_equal(got.metadata, {"m": bad})
-    try:
+        item = {"id": "d", "vector": [1.0, 0.0, 0.0], "metadata": {"m": bad}}
+        with pytest.raises(nighdb.NighError) as info:
+            store.upsert("fuzz", name, [item])
+        assert coded(info.value) == "invalid_argument"
+        assert store.count("fuzz", name) == 0
+    with pytest.raises(nighdb.NighError) as info:
         store.search("fuzz", name, [1.0, 0.0, 0.0], filter=h.deep_not(depth))
-    except Exception as err:
-        assert coded(err) == "invalid_argument"
+    assert coded(info.value) == "invalid_argument"
+
+
+def test_nesting_bounds_are_exact(fuzz_store: nighdb.Store) -> None:
+    """The deepest metadata and filter allowed are accepted; one level more is refused.
+
+    Metadata levels count the metadata object itself and the innermost value: ``{"m": 1}``
+    is two levels deep. Filter levels count nested filter objects: ``{"k": 1}`` is one.
+    """
+    store = fuzz_store
+    name = f"bounds-{next(_names)}"
+    store.ensure_collection("fuzz", Collection(name, DIMS))
+    wrappers = MAX_METADATA_DEPTH - 2  # the metadata object and the leaf take two levels
+    for as_list in (False, True):
+        deepest = {"m": h.deep(wrappers, as_list=as_list)}
+        store.upsert("fuzz", name, [{"id": "d", "vector": [1.0, 0.0, 0.0], "metadata": deepest}])
+        [got] = store.fetch("fuzz", name, ["d"])
+        assert _json_equal(got.metadata, deepest)
+        too_deep = {"m": h.deep(wrappers + 1, as_list=as_list)}
+        with pytest.raises(nighdb.InvalidArgumentError, match="nests deeper than 64 levels"):
+            store.upsert(
+                "fuzz", name, [{"id": "e", "vector": [1.0, 0.0, 0.0], "metadata": too_deep}]
+            )
+        assert store.list_ids("fuzz", name) == ["d"]
+    deepest_filter = h.deep_not(MAX_FILTER_DEPTH - 1)  # a $not per level, the leaf in the last
+    found = store.search("fuzz", name, [1.0, 0.0, 0.0], filter=deepest_filter)
+    assert [m.id for m in found] == ["d"]  # an odd number of $not around a missing key
+    with pytest.raises(nighdb.InvalidArgumentError, match="nests deeper than 32 levels"):
+        store.search("fuzz", name, [1.0, 0.0, 0.0], filter=h.deep_not(MAX_FILTER_DEPTH))
 
 
 @pytest.mark.parametrize("limit", [2**31, 2**63 - 1, 2**63, 2**64, 10**30])

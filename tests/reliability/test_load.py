@@ -11,6 +11,7 @@ has all of its items, and a batch once seen never disappears).
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -175,9 +176,11 @@ def test_two_service_nodes_on_one_postgres(tmp_path: Path, scale: Scale, figures
                     counts["checked"] += len(per)
 
             threads = [
-                threading.Thread(target=errors.guard(lambda w=w: writer(w))) for w in range(writers)
+                threading.Thread(target=errors.guard(functools.partial(writer, w)))
+                for w in range(writers)
             ] + [
-                threading.Thread(target=errors.guard(lambda r=r: reader(r))) for r in range(readers)
+                threading.Thread(target=errors.guard(functools.partial(reader, r)))
+                for r in range(readers)
             ]
             for t in threads:
                 t.start()

@@ -11,6 +11,7 @@ WAL), and never logged (a real ``nigh serve`` at debug level with its access log
 
 from __future__ import annotations
 
+import hmac
 import json
 import unicodedata
 from collections.abc import Iterator
@@ -163,7 +164,7 @@ def test_keys_are_compared_in_constant_time(
 ) -> None:
     svc, keys = two_tenants
     seen: list[tuple[str, str]] = []
-    original = nighdb.keys.compare_digest
+    original = hmac.compare_digest
 
     def spy(a: Any, b: Any) -> bool:
         seen.append((a, b))

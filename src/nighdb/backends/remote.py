@@ -30,8 +30,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 import numpy as np
@@ -44,7 +43,9 @@ from ..errors import (
     StoreUnavailableError,
 )
 from ..filters import parse_filter
+from ..indexes import IndexOptions, check_ef_search, check_exact, check_index_options
 from ..models import Collection, Item, ItemLike, Match, VectorLike
+from ..store import ClosingContext
 from ..validation import (
     check_collection,
     check_collection_name,
@@ -61,6 +62,7 @@ from ..wire import (
     dumps,
     encode_segment,
     error_from_response,
+    index_from_wire,
     match_from_wire,
 )
 
@@ -190,13 +192,15 @@ def _listed(values: object) -> list[Any]:
     return list(values)
 
 
-class RemoteStore:
+class RemoteStore(ClosingContext):
     """``Store`` over the HTTP API of ``nigh serve``. Thread-safe (one httpx client).
 
     The API key is ``api_key``, else the one the URL carries (``http://KEY@host:8080``, handy
     for ``--store``/``$NIGH_STORE``), else ``$NIGH_API_KEY``. ``timeout`` is in seconds.
     For tests and custom networking pass ``transport`` (an ``httpx.BaseTransport``) or a
     whole ``client`` (an ``httpx.Client``, which stays yours: ``close`` does not close it).
+    ``create`` is accepted and means nothing: opening a service creates nothing, and the
+    store behind it exists as long as the service runs.
     """
 
     def __init__(
@@ -207,7 +211,9 @@ class RemoteStore:
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         client: httpx.Client | None = None,
+        create: bool = True,
     ) -> None:
+        del create  # accepted like every backend's; the service's store exists already
         self._base, url_key = _base_url(url)
         key = api_key or url_key or os.environ.get("NIGH_API_KEY")
         self._headers = {
@@ -398,16 +404,20 @@ class RemoteStore:
         *,
         limit: int = 10,
         filter: Filter | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[Match]:
         path = self._path(tenant, collection, "/search")
         try:
-            body = {"vector": _vector(query), "limit": _strict(limit), "filter": _strict(filter)}
+            body = {
+                "vector": _vector(query),
+                **_search_options(limit, filter, ef_search, exact),
+            }
         except _UnsendableError:
 
             def check(pin: Collection) -> None:
                 validate_query(pin.name, pin.dimensions, pin.metric, query)
-                check_limit(limit)
-                parse_filter(filter)
+                _check_search_options(limit, filter, ef_search, exact)
 
             self._fail_locally(tenant, collection, check)
         data = self._request("POST", path, body=body)
@@ -421,17 +431,18 @@ class RemoteStore:
         *,
         limit: int = 10,
         filter: Filter | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[list[Match]]:
         path = self._path(tenant, collection, "/search_many")
         try:
             vectors = _queries(queries)
-            options = {"limit": _strict(limit), "filter": _strict(filter)}
+            options = _search_options(limit, filter, ef_search, exact)
         except _UnsendableError:
 
             def check(pin: Collection) -> None:
                 validate_queries(pin.name, pin.dimensions, pin.metric, queries)
-                check_limit(limit)
-                parse_filter(filter)
+                _check_search_options(limit, filter, ef_search, exact)
 
             self._fail_locally(tenant, collection, check)
         # One request even without queries: the collection must exist (contract §2).
@@ -443,6 +454,31 @@ class RemoteStore:
             results.extend([match_from_wire(m) for m in row] for row in data["results"])
         return results
 
+    # -- approximate indexes (contract §15): whatever the service's store does -----------
+
+    def create_index(
+        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
+    ) -> IndexOptions:
+        path = self._path(tenant, collection, "/index")
+        try:
+            body = {"m": _strict(m), "ef_construction": _strict(ef_construction)}
+        except _UnsendableError:
+            self._fail_locally(
+                tenant, collection, lambda pin: check_index_options(m, ef_construction)
+            )
+        index = index_from_wire(self._request("PUT", path, body=body)["index"])
+        assert index is not None  # the service answers the index it built
+        return index
+
+    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
+        return index_from_wire(
+            self._request("GET", self._path(tenant, collection, "/index"))["index"]
+        )
+
+    def drop_index(self, tenant: str, collection: str) -> bool:
+        data = self._request("DELETE", self._path(tenant, collection, "/index"))
+        return bool(data["dropped"])
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -451,17 +487,6 @@ class RemoteStore:
         self._closed = True
         if self._owns_client:
             self._client.close()
-
-    def __enter__(self) -> RemoteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"RemoteStore({self._base!r})"  # never the key
@@ -481,6 +506,29 @@ def _base_url(url: str) -> tuple[str, str | None]:
     return str(parsed.copy_with(userinfo=b"")).rstrip("/"), key
 
 
+def _search_options(
+    limit: object, filter: object, ef_search: object, exact: object
+) -> dict[str, Any]:
+    """The body fields of the search routes. ``ef_search``/``exact`` are sent only when given,
+    so a search without them also works against a service that predates them."""
+    options = {"limit": _strict(limit), "filter": _strict(filter)}
+    if ef_search is not None:
+        options["ef_search"] = _strict(ef_search)
+    if exact is not False:
+        options["exact"] = _strict(exact)
+    return options
+
+
+def _check_search_options(
+    limit: object, filter: Filter | None, ef_search: object, exact: object
+) -> None:
+    """The store's checks of the search keywords, in its order, for values never sent."""
+    check_limit(limit)
+    parse_filter(filter)
+    check_ef_search(ef_search)
+    check_exact(exact)
+
+
 def _sendable_page(after: object, limit: object) -> bool:
     if after is not None and not isinstance(after, str):
         return False
@@ -490,3 +538,11 @@ def _sendable_page(after: object, limit: object) -> bool:
         except UnicodeEncodeError:
             return False
     return limit is None or (isinstance(limit, int) and not isinstance(limit, bool))
+
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+    def _conforms(store: RemoteStore) -> Store:
+        """mypy proves here that the remote backend satisfies the ``Store`` protocol."""
+        return store

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ __all__ = [
     "NighGroup",
     "echo_json",
     "json_option",
-    "masked",
     "open_cli_store",
     "store_option",
 ]
@@ -72,21 +70,31 @@ def cli_store_url() -> str:
     return (state.store_url if state else None) or os.environ.get("NIGH_STORE") or DEFAULT_URL
 
 
-def open_cli_store(**options: Any) -> Store:
-    return open_store(cli_store_url(), **options)
+def open_cli_store(*, create: bool) -> Store:
+    """The command's store. Only writing commands pass ``create=True``: a reading command on
+    a store that does not exist fails naming it, instead of creating an empty one (a
+    mistyped path must not look like lost data)."""
+    return open_store(cli_store_url(), create=create)
 
 
 def echo_json(payload: object) -> None:
     click.echo(json.dumps(payload, ensure_ascii=False))
 
 
-def masked(url: str) -> str:
-    """``url`` without the credentials it may carry (passwords, API keys)."""
-    return re.sub(r"//[^/@]*@", "//***@", url, count=1)
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+# The code of a usage error (a bad option value, a missing argument, an unknown option or
+# command): the library's code for bad input, so scripts need to know only one.
+USAGE_CODE = "invalid_argument"
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """click's message on one line, naming the command and where its help is."""
+    where = exc.ctx.command_path if exc.ctx is not None else "nigh"
+    message = _one_line(exc.format_message()).rstrip(".")
+    return f"{where}: {message} (see '{where} --help')"
 
 
 class NighGroup(click.Group):
@@ -105,11 +113,20 @@ class NighGroup(click.Group):
         try:
             result = super().main(args, prog_name, complete_var, False, **extra)
         except click.exceptions.Abort:
-            click.echo("Aborted.", err=True)
+            click.echo("error: interrupted: the command was interrupted", err=True)
             sys.exit(1)
-        except click.ClickException as exc:
-            exc.show()
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare ``nigh`` or ``nigh keys``
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
+        except click.UsageError as exc:
+            click.echo(f"error: {USAGE_CODE}: {_usage_message(exc)}", err=True)
             sys.exit(1)  # click uses 2 for usage errors; contract §12 says 1
+        except click.ClickException as exc:
+            if type(exc).show is not click.ClickException.show:
+                exc.show()  # a command's own one-line error (``refused``)
+            else:  # click.FileError, click.BadParameter outside parsing, …
+                click.echo(f"error: {USAGE_CODE}: {_one_line(exc.format_message())}", err=True)
+            sys.exit(1)
         except NighError as exc:
             click.echo(f"error: {exc.code}: {_one_line(exc.message)}", err=True)
             sys.exit(1 if exc.http_status < 500 else 2)  # 4xx: the store refused

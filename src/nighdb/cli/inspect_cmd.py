@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from ..errors import CollectionNotFoundError
 from ..models import Match
-from ..store import Store
+from ..store import Store, id_pages
 from ..wire import collection_to_wire, match_to_wire
 from .common import echo_json, json_option, open_cli_store, store_option
 from .output import JsonValue, RefusedError, count, print_table
@@ -30,7 +31,7 @@ _PAGE = 10_000
 @store_option
 def list_collections(tenant: str, as_json: bool) -> None:
     """List TENANT's collections: name, model, dimensions, metric and item count."""
-    with open_cli_store() as store:
+    with open_cli_store(create=False) as store:
         listed = [(pin, _count(store, tenant, pin.name)) for pin in store.list_collections(tenant)]
     rows = [(pin, n) for pin, n in listed if n is not None]  # dropped meanwhile: left out
     if as_json:
@@ -60,7 +61,7 @@ def _count(store: Store, tenant: str, name: str) -> int | None:
 @store_option
 def show(tenant: str, collection: str, with_ids: bool, as_json: bool) -> None:
     """Show COLLECTION's pin (dimensions, model, metric) and item count."""
-    with open_cli_store() as store:
+    with open_cli_store(create=False) as store:
         pin = store.describe_collection(tenant, collection)
         if pin is None:
             raise CollectionNotFoundError(tenant, collection)
@@ -91,11 +92,9 @@ def show(tenant: str, collection: str, with_ids: bool, as_json: bool) -> None:
                 click.echo(item_id)
 
 
-def _ids(store: Store, tenant: str, collection: str) -> Any:
-    after: str | None = None
-    while page := store.list_ids(tenant, collection, after=after, limit=_PAGE):
+def _ids(store: Store, tenant: str, collection: str) -> Iterator[str]:
+    for page in id_pages(store, tenant, collection, _PAGE):
         yield from page
-        after = page[-1]
 
 
 @click.command(name="rm")
@@ -111,7 +110,7 @@ def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
             f"'nigh rm' drops collection {collection!r} of tenant {tenant!r} and all its "
             "items; add --yes to confirm"
         )
-    with open_cli_store() as store:
+    with open_cli_store(create=False) as store:
         existed = store.describe_collection(tenant, collection) is not None
         removed = store.drop_collection(tenant, collection)
     if as_json:
@@ -135,16 +134,16 @@ def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
 )
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=int,
     default=10,
     show_default=True,
-    help="How many matches at most.",
+    help="How many matches at most; 0 or less means 10, as in the library and HTTP API.",
 )
 @click.option(
     "--filter",
     "filter_",
     type=JsonValue(dict, "a JSON object"),
-    help='A metadata filter (contract §6), e.g. \'{"lang": "en"}\', or @FILE.',
+    help='A metadata filter (docs/contract.md §6), e.g. \'{"lang": "en"}\', or @FILE.',
 )
 @json_option
 @store_option
@@ -157,7 +156,7 @@ def search(
     as_json: bool,
 ) -> None:
     """Search COLLECTION for the nearest neighbours of a vector, filtered before ranking."""
-    with open_cli_store() as store:
+    with open_cli_store(create=False) as store:
         matches = store.search(tenant, collection, vector, limit=limit, filter=filter_)
     if as_json:
         echo_json({"matches": [match_to_wire(m) for m in matches]})

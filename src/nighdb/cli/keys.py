@@ -59,7 +59,7 @@ def create(tenant: str | None, admin: bool, as_json: bool) -> None:
         raise click.UsageError("give exactly one of --tenant TENANT or --admin")
     if tenant is not None:
         check_tenant(tenant)
-    with open_cli_store() as store:
+    with open_cli_store(create=True) as store:
         key, record = new_key(tenant=tenant, admin=admin)
         _registry(store).add_key(record)
     if as_json:
@@ -75,7 +75,7 @@ def create(tenant: str | None, admin: bool, as_json: bool) -> None:
 @store_option
 def list_keys(as_json: bool) -> None:
     """List API keys: id, tenant, creation time, status. Secrets are never shown."""
-    with open_cli_store() as store:
+    with open_cli_store(create=False) as store:
         records = _registry(store).list_keys()
     if as_json:
         echo_json([_as_json(r) for r in records])
@@ -105,7 +105,7 @@ def list_keys(as_json: bool) -> None:
 def revoke(key_id: str) -> None:
     """Revoke the key with this ID (or the key itself): it stops working at once."""
     key_id = key_id_of(key_id) or key_id
-    with open_cli_store() as store:
+    with open_cli_store(create=False) as store:
         registry = _registry(store)
         record = registry.find_key(key_id)
         if record is None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from ..migrate import migrate as migrate_stores
-from ..store import open_store
-from .common import echo_json, json_option, masked
+from ..store import open_store, redacted_url
+from .common import echo_json, json_option
 from .output import batch_option, cli_progress, count
 
 __all__ = ["migrate"]
@@ -35,7 +35,7 @@ def migrate(
     arrived: exit 2 if not.
     """
     with (
-        open_store(src_url) as source,
+        open_store(src_url, create=False) as source,  # a mistyped source is an error
         open_store(dst_url) as destination,
         cli_progress() as progress,
     ):
@@ -56,4 +56,7 @@ def migrate(
         count(data["items"], "item"),
         count(report.keys, "API key"),
     ]
-    click.echo(f"migrated {', '.join(parts)} from {masked(src_url)} to {masked(dst_url)}", err=True)
+    click.echo(
+        f"migrated {', '.join(parts)} from {redacted_url(src_url)} to {redacted_url(dst_url)}",
+        err=True,
+    )

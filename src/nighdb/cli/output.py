@@ -9,7 +9,6 @@ per command instead of bar redraws.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..jsontext import decode_json
 from ..transfer import DEFAULT_BATCH_SIZE, Progress
 
 __all__ = [
@@ -41,10 +41,6 @@ class RefusedError(click.ClickException):
         click.echo(f"error: refused: {self.message}", err=True)
 
 
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"{token} is not JSON")
-
-
 class JsonValue(click.ParamType):  # type: ignore[type-arg]
     """A JSON value given inline or as ``@file`` (``@-``: stdin), of one expected type."""
 
@@ -65,7 +61,7 @@ class JsonValue(click.ParamType):  # type: ignore[type-arg]
             except (OSError, UnicodeDecodeError) as exc:
                 self.fail(f"cannot read {source!r}: {exc}", param, ctx)
         try:
-            parsed = json.loads(text, parse_constant=_no_constants)
+            parsed = decode_json(text)
         except (ValueError, RecursionError) as exc:
             self.fail(f"not valid JSON ({exc})", param, ctx)
         if not isinstance(parsed, self.kind):

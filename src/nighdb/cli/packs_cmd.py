@@ -26,7 +26,7 @@ def diff(tenant: str, collection: str, pack: Path, as_json: bool) -> None:
 
     Nothing is written. The pack is validated in full first, as apply does.
     """
-    with open_cli_store() as store:
+    with open_cli_store(create=False) as store:
         result = diff_pack(store, tenant, read_pack(pack, collection))
     if as_json:
         echo_json(result.to_json())
@@ -51,23 +51,20 @@ def apply(tenant: str, pack: Path, batch_size: int, as_json: bool) -> None:
 
     PACK.jsonl describes collection PACK; a DIR applies its *.jsonl files in name order and
     stops at the first bad one (those before it stay applied). Each pack is validated in full
-    before its writes: a bad pack changes nothing. Not atomic: re-run an interrupted apply.
+    before its writes: a bad pack changes nothing. Only added and changed items are written;
+    the report counts added, changed, deleted and unchanged items, as diff does. Not atomic:
+    re-run an interrupted apply.
     """
     paths = pack_paths(pack)
     if not paths:
         click.echo(f"{pack} holds no *.jsonl packs; nothing to apply", err=True)
     results = []
-    with open_cli_store() as store, cli_progress() as progress:
+    with open_cli_store(create=True) as store, cli_progress() as progress:
         for path in paths:
             result = apply_pack(
                 store, tenant, read_pack(path), batch_size=batch_size, progress=progress
             )
             results.append(result)
-            if result.skipped:
-                what = "empty pack and no such collection: nothing to do"
-            else:
-                made = "created, " if result.created else ""
-                what = f"{made}{result.upserted} upserted, {result.deleted} deleted"
-            click.echo(f"{path} -> {tenant}/{result.collection}: {what}", err=as_json)
+            click.echo(f"{path} -> {tenant}/{result.collection}: {result.summary()}", err=as_json)
     if as_json:
         echo_json({"applied": [r.to_json() for r in results]})

@@ -14,7 +14,8 @@ import click
 
 from ..errors import StoreUnavailableError
 from ..service.limits import ServiceLimits
-from .common import cli_store_url, masked, open_cli_store, store_option
+from ..store import redacted_url
+from .common import cli_store_url, open_cli_store, store_option
 
 __all__ = ["serve"]
 
@@ -111,12 +112,14 @@ def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int)
     from ..service.app import create_app
 
     service_limits = ServiceLimits(**limits)
-    with open_cli_store() as store:
+    with open_cli_store(create=True) as store:
         app = create_app(store, limits=service_limits)
         sock = _listen(host, port)
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"nigh serve: {masked(cli_store_url())} on http://{shown}:{bound}", err=True)
+        click.echo(
+            f"nigh serve: {redacted_url(cli_store_url())} on http://{shown}:{bound}", err=True
+        )
         config = uvicorn.Config(
             app,
             log_level=log_level,

@@ -25,6 +25,7 @@ from ..transfer import (
     import_records,
     jsonl_records,
     npy_records,
+    open_input,
 )
 from ..wire import collection_to_wire
 from .common import echo_json, json_option, open_cli_store, store_option
@@ -51,11 +52,16 @@ def _sidecar(file: str, sidecar: Path | None) -> Path | None:
 @click.argument("collection")
 @click.argument("file", metavar="FILE")
 @click.option("--sidecar", type=click.Path(path_type=Path, dir_okay=False), help=_SIDECAR_HELP)
-@click.option("--model", help="Embedding model of a collection this creates (or must have).")
+@click.option(
+    "--model",
+    help="Embedding model of a collection this creates (or must have); must agree with "
+    "FILE's collection header if that names one.",
+)
 @click.option(
     "--metric",
     type=click.Choice(METRICS),
-    help="Metric of a collection this creates (default cosine), or must have.",
+    help="Metric of a collection this creates, or must have; default: FILE's collection "
+    "header, else cosine. Must agree with the header if that names one.",
 )
 @batch_option
 @json_option
@@ -72,8 +78,10 @@ def import_(
 ) -> None:
     """Upsert FILE's items into COLLECTION, in batches (idempotent; not atomic as a whole).
 
-    FILE is JSONL ({"id", "vector", "metadata"?, "text"?} per line; - reads stdin) or a .npy
-    matrix with a JSONL sidecar. A missing collection is created from the first vector.
+    FILE is JSONL ({"id", "vector", "metadata"?, "text"?} per line, after an optional
+    {"collection": {...}} header that export writes; - reads stdin; gzip is read as is) or a
+    .npy matrix with a JSONL sidecar. A missing collection is created with the header's pin,
+    else from the first vector. A line with any other top-level field is refused.
     """
     side = _sidecar(file, sidecar)
     with ExitStack() as stack:
@@ -86,7 +94,7 @@ def import_(
         else:
             records = jsonl_records(stack.enter_context(_open_input(file)), file)
             total = _size(file)
-        store = stack.enter_context(open_cli_store())
+        store = stack.enter_context(open_cli_store(create=True))
         progress = stack.enter_context(cli_progress())
         result = import_records(
             store,
@@ -123,7 +131,7 @@ def _size(path: str | Path) -> int:
 @contextmanager
 def _open_input(file: str) -> Iterator[IO[bytes]]:
     try:
-        f = open(file, "rb")  # noqa: SIM115 - closed below
+        f = open_input(Path(file))
     except OSError as exc:
         raise click.FileError(file, exc.strerror) from None
     with f:
@@ -138,13 +146,14 @@ def _open_input(file: str) -> Iterator[IO[bytes]]:
 @batch_option
 @store_option
 def export(tenant: str, collection: str, file: str, sidecar: Path | None, batch_size: int) -> None:
-    """Write every item of COLLECTION to FILE, in byte order of id.
+    """Write COLLECTION's pin and every item to FILE, items in byte order of id.
 
     FILE is JSONL (- writes stdout) or, for a name ending in .npy, a float32 matrix plus a
-    JSONL sidecar. Importing the result restores ids, vectors (bit for bit), metadata, text.
+    JSONL sidecar. The first line is the collection header (name, dimensions, model, metric).
+    Importing the result restores the pin, ids, vectors (bit for bit), metadata and text.
     """
     side = _sidecar(file, sidecar)
-    with open_cli_store() as store, cli_progress() as progress:
+    with open_cli_store(create=False) as store, cli_progress() as progress:
         store.count(tenant, collection)  # a missing collection: fail before creating FILE
         if side is not None:
             with _replacing(Path(file), "wb") as vectors, _replacing(side, "w") as meta:

@@ -13,14 +13,15 @@ segment and ``.``/``..`` are names, never path steps (see ``wire.py``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,10 +30,11 @@ from ..keys import KeyRegistry
 from ..store import Store
 from ..wire import decode_segment, dumps, error_body
 from .auth import authenticate, tenant_for
+from .docs_page import docs_routes
 from .limits import ServiceLimits, read_body
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .routes import ROUTES, Call, RouteSpec
-from .schemas import docs_html, openapi_document
+from .schemas import openapi_document
 
 __all__ = ["create_app"]
 
@@ -67,14 +69,11 @@ def create_app(store: Store, *, limits: ServiceLimits | None = None) -> Starlett
     async def openapi_endpoint(request: Request) -> Response:
         return JSONResponse(openapi)
 
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(docs_html("/openapi.json"))
-
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        *docs_routes(),
     ]
     for spec in ROUTES:
         endpoint = service.endpoint(spec)
@@ -92,9 +91,7 @@ def create_app(store: Store, *, limits: ServiceLimits | None = None) -> Starlett
         message = f"no route {request.method} {request.url.path}"
         if exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}"
-        metrics.record_error(code)
-        body = {"error": {"code": code, "message": message, "details": {}}}
-        return Response(dumps(body), exc.status_code, headers=exc.headers, media_type=JSON)
+        return _error_response(metrics, exc.status_code, code, message, headers=exc.headers)
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         # Only middleware bugs land here: endpoints answer their own failures.
@@ -126,8 +123,9 @@ class _Service:
             try:
                 return await self._handle(spec, request)
             except NighError as err:
-                self.metrics.record_error(err.code)
-                return Response(dumps(error_body(err)), err.http_status, media_type=JSON)
+                return _error_response(
+                    self.metrics, err.http_status, err.code, err.message, err.details
+                )
             except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
                 return Response(status_code=400)
             except Exception:
@@ -163,15 +161,22 @@ def _run(spec: RouteSpec, call: Call) -> tuple[int, bytes]:
 
 
 def _internal(metrics: ServiceMetrics) -> Response:
-    metrics.record_error("internal")
-    body = {
-        "error": {
-            "code": "internal",
-            "message": "the service failed unexpectedly; the details are in its log",
-            "details": {},
-        }
-    }
-    return Response(dumps(body), 500, media_type=JSON)
+    err = NighError("the service failed unexpectedly; the details are in its log")
+    return _error_response(metrics, err.http_status, err.code, err.message)
+
+
+def _error_response(
+    metrics: ServiceMetrics,
+    status: int,
+    code: str,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Every failure's answer: the envelope of ``wire.error_body``, counted by its code."""
+    metrics.record_error(code)
+    body = dumps(error_body(code, message, details))
+    return Response(body, status, headers=headers, media_type=JSON)
 
 
 # Keep reserved characters and existing escapes; escape only what HTTP servers may pass raw.

@@ -9,15 +9,15 @@ are checked here, before the store.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CollectionNotFoundError, InvalidArgumentError
+from ..jsontext import decode_json
 from ..models import Collection
 from ..store import Store
-from ..wire import collection_to_wire, item_to_wire, match_to_wire
+from ..wire import collection_to_wire, index_to_wire, item_to_wire, match_to_wire
 from .auth import Principal, require_admin
 from .limits import ServiceLimits
 
@@ -43,7 +43,7 @@ class Call:
         if not self.body.strip():
             return {}
         try:
-            data = json.loads(self.body, parse_constant=_no_constants)
+            data = decode_json(self.body)
         except (ValueError, RecursionError) as exc:
             raise InvalidArgumentError(f"the request body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -52,10 +52,6 @@ class Call:
 
 
 Operation = Callable[[Call], Answer]
-
-
-def _no_constants(token: str) -> Any:
-    raise ValueError(f"{token} is not JSON")
 
 
 def list_collections(c: Call) -> Answer:
@@ -98,17 +94,23 @@ def upsert(c: Call) -> Answer:
     return 200, {"upserted": c.store.upsert(c.tenant, c.name, items)}
 
 
-def _search_options(c: Call, body: dict[str, Any]) -> tuple[Any, Any]:
+def _search_options(c: Call, body: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of ``Store.search``/``search_many``, as sent: the store checks them."""
     limit = body.get("limit", 10)  # null is not "default": the store refuses it
     c.limits.check_search_limit(limit)
-    return limit, body.get("filter")
+    return {
+        "limit": limit,
+        "filter": body.get("filter"),
+        "ef_search": body.get("ef_search"),  # null: the store's default
+        "exact": body.get("exact", False),
+    }
 
 
 def search(c: Call) -> Answer:
     body = c.json()
-    limit, filter_ = _search_options(c, body)
+    options = _search_options(c, body)
     vector: Any = body.get("vector")
-    matches = c.store.search(c.tenant, c.name, vector, limit=limit, filter=filter_)
+    matches = c.store.search(c.tenant, c.name, vector, **options)
     return 200, {"matches": [match_to_wire(m) for m in matches]}
 
 
@@ -117,8 +119,8 @@ def search_many(c: Call) -> Answer:
     body = c.json()
     vectors = body.get("vectors")
     c.limits.check_queries(vectors)
-    limit, filter_ = _search_options(c, body)
-    results = c.store.search_many(c.tenant, c.name, vectors, limit=limit, filter=filter_)
+    options = _search_options(c, body)
+    results = c.store.search_many(c.tenant, c.name, vectors, **options)
     return 200, {"results": [[match_to_wire(m) for m in row] for row in results]}
 
 
@@ -143,6 +145,23 @@ def fetch(c: Call) -> Answer:
     ids: Any = c.json().get("ids")
     c.limits.check_fetch(ids)
     return 200, {"items": [item_to_wire(i) for i in c.store.fetch(c.tenant, c.name, ids)]}
+
+
+def create_index(c: Call) -> Answer:
+    """Contract §15: build (or rebuild) the collection's approximate index, where the backend
+    has one (else ``invalid_argument``, after the existence check)."""
+    body = c.json()
+    m, ef_construction = body.get("m", 16), body.get("ef_construction", 64)
+    index = c.store.create_index(c.tenant, c.name, m=m, ef_construction=ef_construction)
+    return 200, {"index": index_to_wire(index)}
+
+
+def describe_index(c: Call) -> Answer:
+    return 200, {"index": index_to_wire(c.store.describe_index(c.tenant, c.name))}
+
+
+def drop_index(c: Call) -> Answer:
+    return 200, {"dropped": c.store.drop_index(c.tenant, c.name)}
 
 
 def list_tenants(c: Call) -> Answer:
@@ -181,5 +200,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/collections/{name}/delete", delete, "Delete items by id", True),
     RouteSpec("GET", "/collections/{name}/ids", list_ids, "Page through item ids"),
     RouteSpec("POST", "/collections/{name}/fetch", fetch, "Stored items by id", True),
+    RouteSpec("PUT", "/collections/{name}/index", create_index, "Build an approximate index", True),
+    RouteSpec("GET", "/collections/{name}/index", describe_index, "Describe the index"),
+    RouteSpec("DELETE", "/collections/{name}/index", drop_index, "Drop the index"),
     RouteSpec("GET", "/tenants", list_tenants, "List tenants (admin)", tenant_scoped=False),
 )

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the service (``/openapi.json``) and the interactive docs page.
+"""The OpenAPI 3.1 document of the service (``/openapi.json``), which ``/docs`` renders.
 
 Written out by hand from the route table (``routes.ROUTES``) rather than generated from
 request models: the service deliberately hands bodies to the store unparsed, so the store's
@@ -8,15 +8,13 @@ shapes that validation accepts.
 
 from __future__ import annotations
 
-import html
-import json
 from typing import Any
 
 from .. import __version__
 from .limits import ServiceLimits
 from .routes import ROUTES, RouteSpec
 
-__all__ = ["docs_html", "openapi_document"]
+__all__ = ["openapi_document"]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -29,6 +27,21 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _schemas(limits: ServiceLimits) -> dict[str, Any]:
     vector = {"type": "array", "items": {"type": "number"}, "minItems": 1}
+    search_options = {
+        "ef_search": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": 1000,
+            "default": None,
+            "description": "an approximate index's candidate list size (null: the store's "
+            "default); checked, and without effect, on a collection without an index",
+        },
+        "exact": {
+            "type": "boolean",
+            "default": False,
+            "description": "true: ignore the collection's approximate index, rank exactly",
+        },
+    }
     return {
         "Collection": {
             "type": "object",
@@ -76,7 +89,9 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
         },
         "Filter": {
             "type": "object",
-            "description": "contract §6: {field: value | [values] | {op: operand}}, $and/$or/$not",
+            "description": (
+                "docs/contract.md §6: {field: value | [values] | {op: operand}}, $and/$or/$not"
+            ),
         },
         "SearchRequest": {
             "type": "object",
@@ -85,6 +100,7 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
                 "vector": vector,
                 "limit": {"type": "integer", "default": 10, "maximum": limits.max_search_limit},
                 "filter": _ref("Filter"),
+                **search_options,
             },
         },
         "SearchManyRequest": {
@@ -94,6 +110,34 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
                 "vectors": {"type": "array", "items": vector, "maxItems": limits.max_queries},
                 "limit": {"type": "integer", "default": 10, "maximum": limits.max_search_limit},
                 "filter": _ref("Filter"),
+                **search_options,
+            },
+        },
+        "Index": {
+            "type": "object",
+            "required": ["m", "ef_construction"],
+            "properties": {
+                "m": {"type": "integer", "minimum": 2, "maximum": 100, "default": 16},
+                "ef_construction": {
+                    "type": "integer",
+                    "minimum": 4,
+                    "maximum": 1000,
+                    "default": 64,
+                    "description": "at least 2 * m",
+                },
+            },
+        },
+        "IndexRequest": {
+            "type": "object",
+            "properties": {
+                "m": {"type": "integer", "minimum": 2, "maximum": 100, "default": 16},
+                "ef_construction": {
+                    "type": "integer",
+                    "minimum": 4,
+                    "maximum": 1000,
+                    "default": 64,
+                    "description": "at least 2 * m",
+                },
             },
         },
         "Error": {
@@ -146,6 +190,7 @@ _BODIES: dict[str, dict[str, Any]] = {
         "required": ["ids"],
         "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
     },
+    "create_index": _ref("IndexRequest"),
 }
 
 _ANSWERS: dict[str, dict[str, Any]] = {
@@ -194,6 +239,17 @@ _ANSWERS: dict[str, dict[str, Any]] = {
             "ids": {"type": "array", "items": {"type": "string"}},
             "next": {"type": ["string", "null"], "description": "the `after` of the next page"},
         },
+    },
+    "create_index": {"type": "object", "properties": {"index": _ref("Index")}},
+    "describe_index": {
+        "type": "object",
+        "properties": {"index": {"oneOf": [_ref("Index"), {"type": "null"}]}},
+        "description": "null when the collection has no index",
+    },
+    "drop_index": {
+        "type": "object",
+        "properties": {"dropped": {"type": "boolean"}},
+        "description": "false when the collection had no index",
     },
     "list_tenants": {
         "type": "object",
@@ -302,19 +358,3 @@ def openapi_document(limits: ServiceLimits) -> dict[str, Any]:
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         },
     }
-
-
-_SWAGGER = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
-
-
-def docs_html(openapi_url: str) -> str:
-    """Swagger UI (loaded from a CDN, as FastAPI does) over ``openapi_url``."""
-    url = json.dumps(openapi_url)
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>nighdb API</title>
-<link rel="stylesheet" href="{_SWAGGER}/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="{_SWAGGER}/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({{url: {html.escape(url, quote=False)}, dom_id: "#swagger-ui"}});</script>
-</body></html>
-"""

@@ -7,54 +7,30 @@ the search side is in ``search``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import psycopg
 from psycopg import sql
-from psycopg.rows import TupleRow
 
 from ...errors import InvalidArgumentError
-from .schema import Layout
+from ...indexes import IndexOptions
+from ...indexes import check_ef_search as _check_ef_search
+from ...indexes import check_index_options as check_hnsw
+from .schema import Conn, Layout
 
 __all__ = ["MAX_INDEX_DIMENSIONS", "HnswIndex", "build", "check_ef_search", "check_hnsw", "remove"]
 
 MAX_INDEX_DIMENSIONS = 2000
 """pgvector's HNSW limit for ``vector`` columns; wider collections stay exact."""
 
-Conn = psycopg.Connection[TupleRow]
 
-
-@dataclass(frozen=True)
-class HnswIndex:
-    """A collection's HNSW index options (pgvector's ``m`` and ``ef_construction``)."""
-
-    m: int
-    ef_construction: int
-
-
-def _integer(label: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentError(f"{label} must be an integer")
-    return value
+HnswIndex = IndexOptions
+"""This backend's name for the shared index options (``nighdb.IndexOptions``)."""
 
 
 def check_ef_search(ef_search: object) -> int:
-    value = _integer("ef_search", ef_search)
-    if not 1 <= value <= 1000:
-        raise InvalidArgumentError("ef_search must be between 1 and 1000 (pgvector's range)")
+    """A given ``ef_search`` (the shared rules: 1 … 1000)."""
+    value = _check_ef_search(ef_search)
+    if value is None:
+        raise InvalidArgumentError("ef_search must be an integer")
     return value
-
-
-def check_hnsw(m: object, ef_construction: object) -> HnswIndex:
-    """pgvector's rules, checked here so that a bad option is invalid_argument, not SQL."""
-    index = HnswIndex(_integer("m", m), _integer("ef_construction", ef_construction))
-    if not 2 <= index.m <= 100:
-        raise InvalidArgumentError("m must be between 2 and 100 (pgvector's range)")
-    if not 4 <= index.ef_construction <= 1000 or index.ef_construction < 2 * index.m:
-        raise InvalidArgumentError(
-            "ef_construction must be between 4 and 1000 and at least 2 * m (pgvector's rules)"
-        )
-    return index
 
 
 def build(

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import TupleRow
 
 from ...keys import KEY_COLUMNS, KeyRecord
-from .schema import Layout
+from .schema import Conn, Layout
 
 __all__ = ["add_key", "find_key", "list_keys", "revoke_key"]
 
-Conn = psycopg.Connection[TupleRow]
 
 _COLUMNS = sql.SQL(KEY_COLUMNS)
 

@@ -19,24 +19,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
+from ...models import F32
 from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
-from .schema import Layout
+from .schema import Conn, Layout
 from .vector import from_binary
 
 __all__ = ["STREAM_MIN_QUERIES", "scan_many"]
 
-F32 = npt.NDArray[np.float32]
-Conn = psycopg.Connection[TupleRow]
 
 STREAM_MIN_QUERIES = 32
-"""Exact searches of at least this many queries stream the collection. Measured at 100k x
-384 on 2 cores (bench/): one streamed pass costs about as much as 20-25 server-side scans,
-so 100 queries run about 4x faster this way; fewer than ~25 would run slower."""
+"""Exact searches of at least this many queries stream the collection. One streamed pass
+costs as much as a few dozen server-side scans, so past this many queries streaming wins and
+below it loses; the measurement that set it is in docs/benchmarks.md (``search_many(100)``)."""
 
 # Bytes of vectors ranked at a time: bounds the client's memory whatever the table size.
 _CHUNK_BYTES = 32 * 1024 * 1024

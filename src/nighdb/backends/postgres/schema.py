@@ -37,14 +37,17 @@ from psycopg_pool import PoolTimeout
 from ...errors import InvalidArgumentError, NighError, StoreUnavailableError
 
 __all__ = [
+    "Conn",
     "SCHEMA_VERSION",
     "Layout",
     "bootstrap",
     "connect_options",
     "lock_key",
-    "redacted",
     "translate_errors",
 ]
+
+Conn = psycopg.Connection[TupleRow]
+"""A connection of the pool (rows as tuples)."""
 
 SCHEMA_VERSION = 1
 
@@ -139,13 +142,6 @@ def connect_options(url: str, *, connect_timeout: int, timeout: float) -> dict[s
     return options
 
 
-def redacted(url: str) -> str:
-    """The connection parameters without the password, for messages and repr."""
-    params = conninfo_to_dict(url)
-    shown = {k: v for k, v in params.items() if k not in ("password", "passfile")}
-    return " ".join(f"{k}={v}" for k, v in sorted(shown.items()))
-
-
 def lock_key(*parts: str) -> int:
     """A signed 64-bit advisory-lock key for ``parts`` (length-prefixed, so unambiguous)."""
     h = hashlib.blake2b(digest_size=8, person=b"nighdb-lock")
@@ -192,11 +188,12 @@ class Bootstrap:
     pgvector_version: tuple[int, ...]
 
 
-def bootstrap(conn: psycopg.Connection[TupleRow]) -> Bootstrap:
+def bootstrap(conn: Conn, *, create: bool = True) -> Bootstrap:
     """Make sure pgvector and the registry tables exist; return where they live.
 
     Runs on every open but writes only the first time. Creation is serialised by an advisory
     lock, since concurrent ``CREATE ... IF NOT EXISTS`` can still collide in the catalogs.
+    Without ``create`` nothing is created: a schema without them is ``InvalidArgumentError``.
     """
     row = conn.execute("SELECT current_schema(), current_setting('server_encoding')").fetchone()
     assert row is not None
@@ -213,6 +210,12 @@ def bootstrap(conn: psycopg.Connection[TupleRow]) -> Bootstrap:
         )
     layout = Layout(str(schema), "")
     if not _ready(conn, layout):
+        if not create:
+            raise InvalidArgumentError(
+                f"no store exists in schema {layout.schema!r} of this PostgreSQL database (no "
+                "nighdb tables, or no pgvector); check the URL and its search_path. Nothing "
+                "was created: reading never creates a store, writing (e.g. an import) does"
+            )
         with conn.transaction():
             conn.execute(
                 "SELECT pg_advisory_xact_lock(%s)", (lock_key("bootstrap", layout.schema),)
@@ -245,7 +248,7 @@ def bootstrap(conn: psycopg.Connection[TupleRow]) -> Bootstrap:
     return Bootstrap(Layout(layout.schema, vector_schema), info, _version_tuple(version))
 
 
-def _ready(conn: psycopg.Connection[TupleRow], layout: Layout) -> bool:
+def _ready(conn: Conn, layout: Layout) -> bool:
     row = conn.execute(
         "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL "
         "AND to_regclass(%s) IS NOT NULL "
@@ -259,7 +262,7 @@ def _ready(conn: psycopg.Connection[TupleRow], layout: Layout) -> bool:
     return bool(row and row[0])
 
 
-def _create_extension(conn: psycopg.Connection[TupleRow]) -> None:
+def _create_extension(conn: Conn) -> None:
     exists = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone()
     if exists:
         return  # installed already: no privilege needed
@@ -278,7 +281,7 @@ def _create_extension(conn: psycopg.Connection[TupleRow]) -> None:
         ) from exc
 
 
-def _check_version(conn: psycopg.Connection[TupleRow], layout: Layout) -> None:
+def _check_version(conn: Conn, layout: Layout) -> None:
     row = conn.execute(
         sql.SQL("SELECT value FROM {} WHERE key = 'schema_version'").format(layout.meta)
     ).fetchone()
@@ -313,8 +316,8 @@ def translate_errors(timeout: float) -> Iterator[None]:
     except PoolTimeout as exc:
         raise StoreUnavailableError(
             f"no PostgreSQL connection became available within {timeout:g}s: the server is "
-            "unreachable or every pooled connection is busy; retry, or raise the store's "
-            "timeout / pool_max_size"
+            "unreachable or every pooled connection is busy; retry later (a store opened with a "
+            "longer timeout or a larger pool waits longer)"
         ) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StoreUnavailableError(

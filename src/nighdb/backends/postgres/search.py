@@ -25,21 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-import psycopg
 from psycopg import sql
 from psycopg.adapt import PyFormat
 from psycopg.rows import TupleRow
 
-from ...models import Match, score_for
+from ...models import F32, Match, score_for
 from ...ranking import exact_distances
 from .scan import STREAM_MIN_QUERIES, scan_many
-from .schema import Layout
+from .schema import Conn, Layout
 
 __all__ = ["Ranker", "SearchPlan"]
 
-F32 = npt.NDArray[np.float32]
-Conn = psycopg.Connection[TupleRow]
 
 # Queries per LATERAL statement: bounds one statement's result set.
 _QUERY_CHUNK = 256
@@ -192,7 +188,7 @@ class Ranker:
 
         An exact scan ranks ids alone and joins the payload to the winners by primary key:
         carrying every scanned row's vector, metadata and text through the sort made it
-        about 20% slower than the same scan returning ids. An index scan visits few rows,
+        measurably slower than the same scan returning ids. An index scan visits few rows,
         and there the join would cost more than it saves.
         """
         table = self._layout.items(collection_id)

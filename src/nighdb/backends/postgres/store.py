@@ -27,11 +27,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
@@ -39,9 +37,10 @@ from psycopg_pool import ConnectionPool
 
 from ...errors import CollectionNotFoundError, InvalidArgumentError, NighError
 from ...filters import FilterNode, parse_filter
+from ...indexes import check_ef_search, check_exact, check_index_options
 from ...keys import KeyRecord, KeyRegistry
-from ...models import Collection, Item, ItemLike, Match, VectorLike
-from ...store import Store
+from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
+from ...store import ClosingContext, Store, redacted_url
 from ...validation import (
     ItemBatch,
     check_collection,
@@ -61,11 +60,11 @@ from . import keys as keys
 from .filter import compile_filter
 from .index import HnswIndex
 from .schema import (
+    Conn,
     Layout,
     bootstrap,
     connect_options,
     lock_key,
-    redacted,
     translate_errors,
 )
 from .search import Ranker, SearchPlan
@@ -77,8 +76,6 @@ __all__ = ["PostgresStore"]
 S = TypeVar("S")
 T = TypeVar("T")
 P = TypeVar("P")
-Conn = psycopg.Connection[TupleRow]
-F32 = npt.NDArray[np.float32]
 
 # A cached pin is trusted this long: long enough to save a round trip on every call, short
 # enough that another node's create_index is picked up soon. A stale pin is always safe: a
@@ -109,14 +106,18 @@ class _StaleTableError(Exception):
     """The cached pin named a table that no longer exists: look the collection up again."""
 
 
-class PostgresStore:
+class PostgresStore(ClosingContext):
     """``Store`` over PostgreSQL + pgvector. Thread-safe; any number of processes and nodes
     may share the database.
 
     Options: ``pool_min_size``/``pool_max_size`` (connections per store), ``timeout`` (seconds
     a call waits for a connection; when the server is down, calls fail with
     ``StoreUnavailableError`` after this long), ``connect_timeout`` (libpq's, seconds),
-    ``ef_search`` (the default HNSW candidate list size for indexed collections).
+    ``ef_search`` (the default HNSW candidate list size for indexed collections),
+    ``create`` (default true: create pgvector and the nighdb tables in the connection's schema
+    if missing; ``create=False`` refuses a schema without them with ``InvalidArgumentError``
+    and creates nothing). The database itself must exist either way: nighdb never creates
+    PostgreSQL databases or schemas.
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class PostgresStore:
         timeout: float = 10.0,
         connect_timeout: int = 5,
         ef_search: int = 40,
+        create: bool = True,
     ) -> None:
         if not 0 <= pool_min_size <= pool_max_size or pool_max_size < 1:
             raise InvalidArgumentError("need 0 <= pool_min_size <= pool_max_size, 1 <= max")
@@ -136,12 +138,12 @@ class PostgresStore:
         self._ef_search = hnsw.check_ef_search(ef_search)
         self._timeout = float(timeout)
         kwargs = connect_options(url, connect_timeout=connect_timeout, timeout=timeout)
-        self._where = redacted(url)
+        self._where = redacted_url(url)
         self._closed = False
         self._lock = threading.Lock()
         self._pins: dict[tuple[str, str], tuple[float, _Pin]] = {}
         with translate_errors(self._timeout), psycopg.connect(url, **kwargs) as conn:
-            boot = bootstrap(conn)
+            boot = bootstrap(conn, create=create)
         self._layout: Layout = boot.layout
         self._vector_info = boot.vector_info
         self._ranker = Ranker(boot.layout, iterative_scans=boot.pgvector_version >= (0, 8))
@@ -472,9 +474,10 @@ class PostgresStore:
             matrix = queries(pin)
             k = check_limit(limit)
             tree: FilterNode | None = parse_filter(filter)
-            ef = self._ef_search if ef_search is None else hnsw.check_ef_search(ef_search)
+            ef = check_ef_search(ef_search)  # checked with or without an index
+            ef = self._ef_search if ef is None else ef
             where = None if tree is None else compile_filter(tree)
-            use_index = pin.index is not None and not exact
+            use_index = not check_exact(exact) and pin.index is not None
             return SearchPlan(matrix, k, where, ef if use_index else None)
 
         def execute(conn: Conn, pin: _Pin, plan: SearchPlan) -> list[list[Match]]:
@@ -494,9 +497,9 @@ class PostgresStore:
         """
         tenant = check_tenant(tenant)
         name = check_collection_name(collection)
-        wanted = hnsw.check_hnsw(m, ef_construction)
         with self._connection() as conn, conn.transaction():
             pin = self._locked_pin(conn, tenant, name)
+            wanted = check_index_options(m, ef_construction)  # after existence (contract §2)
             if pin.collection.dimensions > hnsw.MAX_INDEX_DIMENSIONS:
                 raise InvalidArgumentError(
                     f"collection {name!r} holds {pin.collection.dimensions}-dimensional vectors; "
@@ -560,17 +563,6 @@ class PostgresStore:
             self._closed = True
         with contextlib.suppress(psycopg.Error):
             self._pool.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where})"

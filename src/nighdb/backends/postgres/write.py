@@ -12,8 +12,8 @@ nothing.
 
 Both paths send PostgreSQL's binary formats, built here for the whole batch at once (numpy
 for the vectors, C-level ``map``/``join`` for the strings) instead of one psycopg adaptation
-per value: for 1000 items of 384 dimensions that took about 4 ms of Python, as long as the
-server's own work on the rows. Vectors are pgvector's binary ``vector``
+per value, whose Python cost per batch rivalled the server's own work on the rows (the
+ingest figures are in docs/benchmarks.md, "Ingest"). Vectors are pgvector's binary ``vector``
 (``vector.binary_fields``).
 """
 
@@ -26,15 +26,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import psycopg
 from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
-from psycopg.rows import TupleRow
 
 from ...validation import ItemBatch
 from .filter import filter_document
-from .schema import Layout
+from .schema import Conn, Layout
 from .vector import binary_fields
 
 __all__ = ["COPY_THRESHOLD", "write_items"]
@@ -75,7 +73,7 @@ class _Rows:
 
 
 def write_items(
-    conn: psycopg.Connection[TupleRow],
+    conn: Conn,
     layout: Layout,
     collection_id: int,
     vector_oid: int,
@@ -137,7 +135,7 @@ def _text_array(values: list[str]) -> _BinaryArray:
 
 
 def _insert_unnest(
-    conn: psycopg.Connection[TupleRow],
+    conn: Conn,
     layout: Layout,
     table: sql.Identifier,
     vector_oid: int,
@@ -164,7 +162,7 @@ def _insert_unnest(
 
 
 def _insert_copy(
-    conn: psycopg.Connection[TupleRow],
+    conn: Conn,
     layout: Layout,
     table: sql.Identifier,
     rows: _Rows,

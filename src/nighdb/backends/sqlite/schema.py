@@ -8,8 +8,8 @@ Layout (one file, WAL):
   in-process caches compare it); AUTOINCREMENT, so a dropped collection's id, and so its
   table name, is never reused;
 * ``nigh_api_keys``: the service's API keys, hashed (``nighdb.keys``);
-* ``nigh_items_<id>``: one row per item; ``vector`` is little-endian float32, the layout
-  sqlite-vec reads; ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
+* ``nigh_items_<id>``: one row per item; ``vector`` is little-endian float32 (numpy reads
+  it without a copy); ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
   twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
   collection version that last wrote the row.
 
@@ -24,11 +24,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
-import sqlite_vec
 
 from ...errors import InvalidArgumentError, NighError, StoreUnavailableError
 
-__all__ = ["SCHEMA_VERSION", "connect", "items_table", "parse_sqlite_url", "translate_errors"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "connect",
+    "items_table",
+    "parse_sqlite_url",
+    "require_store",
+    "translate_errors",
+]
 
 SCHEMA_VERSION = 1
 
@@ -100,22 +106,48 @@ def parse_sqlite_url(url: str) -> str:
     return path
 
 
-def connect(path: str, *, busy_timeout_ms: int, synchronous: str) -> apsw.Connection:
-    """Open one connection: WAL, busy timeout, durability level, sqlite-vec loaded."""
-    parent = Path(path).parent
-    if not parent.exists():
-        parent.mkdir(parents=True, exist_ok=True)
-    conn = apsw.Connection(os.fspath(path))
+def connect(
+    path: str, *, busy_timeout_ms: int, synchronous: str, create: bool = True
+) -> apsw.Connection:
+    """Open one connection: WAL, busy timeout, durability level.
+
+    With ``create`` a missing file (and its folders) is created; without, it never is.
+    """
+    flags = apsw.SQLITE_OPEN_READWRITE
+    if create:
+        flags |= apsw.SQLITE_OPEN_CREATE
+        parent = Path(path).parent
+        if not parent.exists():
+            parent.mkdir(parents=True, exist_ok=True)
+    conn = apsw.Connection(os.fspath(path), flags=flags)
     conn.set_busy_timeout(busy_timeout_ms)
-    conn.enable_load_extension(True)
-    conn.load_extension(sqlite_vec.loadable_path())
-    conn.enable_load_extension(False)
     mode = conn.execute("PRAGMA journal_mode").fetchone()
     if mode is None or str(mode[0]).lower() != "wal":
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")  # a fixed keyword, checked by the caller
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def require_store(path: str) -> None:
+    """For ``create=False``: ``path`` must already be a nighdb database. Creates nothing (the
+    check reads through a read-only connection, before any connection that could write)."""
+    if not Path(path).is_file():
+        raise InvalidArgumentError(
+            f"no store exists at {path!r} (no such SQLite file); check the path. Nothing was "
+            "created: reading never creates a store, writing (e.g. an import) does"
+        )
+    conn = apsw.Connection(os.fspath(path), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        row = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'nigh_meta'"
+        ).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise InvalidArgumentError(
+            f"{path!r} is not a nighdb store (the SQLite file has no nighdb tables); check the path"
+        )
 
 
 def create_schema(conn: apsw.Connection) -> None:
@@ -150,7 +182,8 @@ def translate_errors(path: str) -> Iterator[None]:
     except apsw.BusyError as exc:
         raise StoreUnavailableError(
             f"the SQLite database {path!r} stayed locked longer than the busy timeout; "
-            "another process holds a long write transaction. Retry, or raise busy_timeout"
+            "another process holds a long write transaction. Retry later (a store opened "
+            "with a longer busy timeout waits longer)"
         ) from exc
     except apsw.ReadOnlyError as exc:
         raise StoreUnavailableError(

@@ -1,4 +1,4 @@
-"""The embedded backend: one SQLite file (WAL) with sqlite-vec loaded on every connection.
+"""The embedded backend: one SQLite file (WAL), searched in-process with numpy.
 
 SQLite is the source of truth; searches rank in-process with numpy over a copy of the
 collection's vectors held in a byte-budgeted cache (``cache``). A search checks the
@@ -20,7 +20,6 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import apsw
@@ -29,10 +28,17 @@ import numpy.typing as npt
 
 from ...errors import CollectionNotFoundError, InvalidArgumentError
 from ...filters import FilterNode, parse_filter
+from ...indexes import (
+    IndexOptions,
+    check_ef_search,
+    check_exact,
+    check_index_options,
+    no_index_yet,
+)
 from ...keys import KEY_COLUMNS, KeyRecord, KeyRegistry
-from ...models import Collection, Item, ItemLike, Match, VectorLike, score_for
+from ...models import F32, Collection, Item, ItemLike, Match, VectorLike, score_for
 from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
-from ...store import Store
+from ...store import ClosingContext, Store
 from ...validation import (
     check_collection,
     check_collection_name,
@@ -55,13 +61,13 @@ from .schema import (
     items_ddl,
     items_table,
     parse_sqlite_url,
+    require_store,
     translate_errors,
 )
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-F32 = npt.NDArray[np.float32]
 
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 # Rows written per executemany call, and rows read per chunk when streaming.
@@ -84,8 +90,13 @@ class _Pin:
 _PIN_COLUMNS = "id, name, dimensions, embedding_model, metric, version"
 
 
-class SQLiteStore:
-    """``Store`` over one SQLite file. Thread-safe; several processes may share the file."""
+class SQLiteStore(ClosingContext):
+    """``Store`` over one SQLite file. Thread-safe; several processes may share the file.
+
+    ``create`` (default true) creates a missing file, its folders and the tables; with
+    ``create=False`` the file must already hold a nighdb store, else ``InvalidArgumentError``
+    naming the path, and nothing is created.
+    """
 
     def __init__(
         self,
@@ -94,8 +105,10 @@ class SQLiteStore:
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         busy_timeout: float = 30.0,
         synchronous: str = "full",
+        create: bool = True,
     ) -> None:
         self.path = parse_sqlite_url(url)
+        self._create = bool(create)
         if synchronous.lower() not in _SYNCHRONOUS:
             raise InvalidArgumentError("synchronous must be 'full', 'normal' or 'extra'")
         self._synchronous = _SYNCHRONOUS[synchronous.lower()]
@@ -106,6 +119,8 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._closed = False
         with translate_errors(self.path):
+            if not self._create:
+                require_store(self.path)
             create_schema(self._conn())
 
     # -- connections and transactions -------------------------------------------------
@@ -115,7 +130,12 @@ class SQLiteStore:
             raise InvalidArgumentError("this store is closed; open a new one")
         conn: apsw.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path, busy_timeout_ms=self._busy_ms, synchronous=self._synchronous)
+            conn = connect(
+                self.path,
+                busy_timeout_ms=self._busy_ms,
+                synchronous=self._synchronous,
+                create=self._create,
+            )
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -348,12 +368,17 @@ class SQLiteStore:
         *,
         limit: int = 10,
         filter: Mapping[str, Any] | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[Match]:
+        """Contract §5; always exact here (no approximate index yet), so ``ef_search`` and
+        ``exact`` are checked and change nothing, as on an unindexed PostgreSQL collection."""
+
         def prepare(pin: _Pin) -> F32:
             c = pin.collection
             return validate_query(c.name, c.dimensions, c.metric, query)[np.newaxis, :]
 
-        return self._search(tenant, collection, prepare, limit, filter)[0]
+        return self._search(tenant, collection, prepare, limit, filter, ef_search, exact)[0]
 
     def search_many(
         self,
@@ -363,12 +388,14 @@ class SQLiteStore:
         *,
         limit: int = 10,
         filter: Mapping[str, Any] | None = None,
+        ef_search: int | None = None,
+        exact: bool = False,
     ) -> list[list[Match]]:
         def prepare(pin: _Pin) -> F32:
             c = pin.collection
             return validate_queries(c.name, c.dimensions, c.metric, queries)
 
-        return self._search(tenant, collection, prepare, limit, filter)
+        return self._search(tenant, collection, prepare, limit, filter, ef_search, exact)
 
     def _search(
         self,
@@ -377,11 +404,15 @@ class SQLiteStore:
         prepare: Callable[[_Pin], F32],
         limit: int,
         filter: Mapping[str, Any] | None,
+        ef_search: object,
+        exact: object,
     ) -> list[list[Match]]:
         def body(conn: apsw.Connection, pin: _Pin) -> list[list[Match]]:
             matrix = prepare(pin)
             k = check_limit(limit)
             tree = parse_filter(filter)
+            check_ef_search(ef_search)  # the same order as PostgreSQL's, meaningless here
+            check_exact(exact)
             if matrix.shape[0] == 0:
                 return []
             block = self._cached_block(conn, pin)
@@ -511,6 +542,26 @@ class SQLiteStore:
             for hits in per_query
         ]
 
+    # -- approximate indexes (contract §15): none on this backend yet --------------------
+
+    def create_index(
+        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
+    ) -> IndexOptions:
+        """Refused (``InvalidArgumentError``) after the names, the collection's existence and
+        the options are checked: search here is exact, which an index would only approximate."""
+
+        def body(conn: apsw.Connection, pin: _Pin) -> IndexOptions:
+            check_index_options(m, ef_construction)
+            raise no_index_yet("SQLite", pin.collection.name)
+
+        return self._read_collection(tenant, collection, body)
+
+    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
+        return self._read_collection(tenant, collection, lambda conn, pin: None)
+
+    def drop_index(self, tenant: str, collection: str) -> bool:
+        return self._read_collection(tenant, collection, lambda conn, pin: False)
+
     # -- API keys (nighdb.keys.KeyRegistry) ------------------------------------------
 
     def add_key(self, record: KeyRecord) -> None:
@@ -563,17 +614,6 @@ class SQLiteStore:
             with contextlib.suppress(apsw.Error):
                 conn.close()
         self._cache.clear()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
