@@ -241,7 +241,7 @@ PREDICATES: FilterDialect[Predicate] = Predicates()
 
 Case = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 _SETTINGS = settings(
-    max_examples=100,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
