@@ -23,8 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
-from typing import Any, Literal, NamedTuple, Protocol, TypeAlias, TypeVar
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar
 
 from .errors import InvalidArgumentError
 from .models import INT64_MAX, INT64_MIN
@@ -361,8 +360,17 @@ def fold(node: FilterNode, dialect: FilterDialect[P]) -> P:
     booleans (false before true), so the output is deterministic. A combinator of one part is
     that part; of none, ``true`` (``And``) or ``false`` (``Or``).
     """
-    if isinstance(node, Compare):
-        return _compare(node.field, node.op, node.value, dialect)
+    if isinstance(node, Compare):  # the commonest node: its rules inline, one call fewer
+        field, op, value = node.field, node.op, node.value
+        if field == "id":
+            # The id is always a string: an operand of another type never matches it.
+            return dialect.id_compare(op, value) if isinstance(value, str) else dialect.false()
+        if isinstance(value, bool):
+            # The parser rejects ranges on booleans; a hand-built tree gets "never matches".
+            return dialect.is_bool(field, value) if op == "eq" else dialect.false()
+        if isinstance(value, str):
+            return dialect.compare_string(field, op, value)
+        return dialect.compare_number(field, op, value)
     if isinstance(node, In):
         return _in(node.field, node.values, dialect)
     if isinstance(node, Exists):
@@ -382,18 +390,6 @@ def fold(node: FilterNode, dialect: FilterDialect[P]) -> P:
             return dialect.false()
         return dialect.any_of([fold(child, dialect) for child in node.children])
     raise TypeError(f"unknown filter node {node!r}")
-
-
-def _compare(field: str, op: CompareOp, value: Scalar, dialect: FilterDialect[P]) -> P:
-    if field == "id":
-        # The id is always a string: an operand of another type never matches it.
-        return dialect.id_compare(op, value) if isinstance(value, str) else dialect.false()
-    if isinstance(value, bool):
-        # The parser rejects ranges on booleans; a hand-built tree gets "never matches".
-        return dialect.is_bool(field, value) if op == "eq" else dialect.false()
-    if isinstance(value, str):
-        return dialect.compare_string(field, op, value)
-    return dialect.compare_number(field, op, value)
 
 
 def _in(field: str, values: tuple[Scalar, ...], dialect: FilterDialect[P]) -> P:
@@ -418,11 +414,9 @@ def _in(field: str, values: tuple[Scalar, ...], dialect: FilterDialect[P]) -> P:
 # -- what SQL dialects share --------------------------------------------------------------
 
 
-class SqlFragment(NamedTuple):
-    """A two-valued SQL boolean expression and its bound parameters, in placeholder order."""
-
-    text: str
-    params: tuple[object, ...] = ()
+SqlFragment: TypeAlias = tuple[str, tuple[object, ...]]
+"""A two-valued SQL boolean expression and its bound parameters, in placeholder order (a
+plain tuple: filters are compiled on the search path, and a tuple is the cheapest value)."""
 
 
 class SqlConnectives:
@@ -434,8 +428,8 @@ class SqlConnectives:
     """
 
     def __init__(self, true: str, false: str) -> None:
-        self._true = SqlFragment(true)
-        self._false = SqlFragment(false)
+        self._true: SqlFragment = (true, ())
+        self._false: SqlFragment = (false, ())
 
     def true(self) -> SqlFragment:
         return self._true
@@ -450,9 +444,13 @@ class SqlConnectives:
         return _join(" OR ", parts)
 
     def negate(self, part: SqlFragment) -> SqlFragment:
-        return SqlFragment(f"(NOT {part.text})", part.params)
+        return (f"(NOT {part[0]})", part[1])
 
 
 def _join(connective: str, parts: Sequence[SqlFragment]) -> SqlFragment:
-    text = "(" + connective.join([p.text for p in parts]) + ")"
-    return SqlFragment(text, tuple(chain.from_iterable([p.params for p in parts])))
+    texts: list[str] = []
+    params: list[object] = []
+    for text, part_params in parts:  # one loop: the fastest way in CPython, measured
+        texts.append(text)
+        params.extend(part_params)
+    return "(" + connective.join(texts) + ")", tuple(params)

@@ -101,41 +101,39 @@ class _PostgresLeaves(SqlConnectives):
         super().__init__("true", "false")
 
     def exists(self, field: str) -> SqlFragment:
-        return SqlFragment(
-            "coalesce(jsonb_typeof(metadata -> %s::text) <> 'null', false)", (field,)
-        )
+        return ("coalesce(jsonb_typeof(metadata -> %s::text) <> 'null', false)", (field,))
 
     def id_compare(self, op: CompareOp, value: str) -> SqlFragment:
         # The id is a "C"-collated column: byte order, which is code point order in UTF-8.
-        return SqlFragment(f"(id {_SQL_OPS[op]} %s::text)", (value,))
+        return (f"(id {_SQL_OPS[op]} %s::text)", (value,))
 
     def id_in(self, values: Sequence[str]) -> SqlFragment:
-        return SqlFragment("(id = ANY(%s::text[]))", (list(values),))
+        return ("(id = ANY(%s::text[]))", (list(values),))
 
     def compare_string(self, field: str, op: CompareOp, value: str) -> SqlFragment:
-        return SqlFragment(
+        return (
             f"({_IS_STRING}{_STRING} {_SQL_OPS[op]} %s::text ELSE false END)",
             (field, field, value),
         )
 
     def compare_number(self, field: str, op: CompareOp, value: Number) -> SqlFragment:
-        return SqlFragment(
+        return (
             f"({_IS_NUMBER}{_NUMBER} {_SQL_OPS[op]} %s::numeric ELSE false END)",
             (field, field, numeric_operand(value)),
         )
 
     def is_bool(self, field: str, value: bool) -> SqlFragment:
         literal = "'true'::jsonb" if value else "'false'::jsonb"
-        return SqlFragment(f"coalesce((metadata -> %s::text) = {literal}, false)", (field,))
+        return (f"coalesce((metadata -> %s::text) = {literal}, false)", (field,))
 
     def in_strings(self, field: str, values: Sequence[str]) -> SqlFragment:
-        return SqlFragment(
+        return (
             f"({_IS_STRING}{_STRING} = ANY(%s::text[]) ELSE false END)",
             (field, field, list(values)),
         )
 
     def in_numbers(self, field: str, values: Sequence[Number]) -> SqlFragment:
-        return SqlFragment(
+        return (
             f"({_IS_NUMBER}{_NUMBER} = ANY(%s::numeric[]) ELSE false END)",
             (field, field, [numeric_operand(v) for v in values]),
         )

@@ -32,6 +32,7 @@ Mask = npt.NDArray[np.bool_]
 
 ABSENT, NUMBER, STRING, TRUE, FALSE, OTHER = range(6)
 _EXACT_LIMIT = 2**53
+_ISIN_ABOVE = 16  # more operands than this: one pass over a table beats one pass each
 
 
 def _kind(value: object) -> int:
@@ -180,9 +181,14 @@ class _Masks:
 
     def in_numbers(self, field: str, values: Sequence[Number]) -> Mask:
         col = self._exact(field, values)
-        hit = np.isin(col.numbers, np.asarray(values, dtype=np.float64))
-        out: Mask = (col.kinds == NUMBER) & hit
-        return out
+        if len(values) > _ISIN_ABOVE:
+            hit: Mask = np.isin(col.numbers, np.asarray(values, dtype=np.float64))
+        else:  # a few comparisons beat np.isin's sort
+            hit = col.numbers == float(values[0])
+            for value in values[1:]:
+                hit |= col.numbers == float(value)
+        hit &= col.kinds == NUMBER
+        return hit
 
     def _exact(self, field: str, operands: Sequence[Number]) -> FieldColumn:
         col = self.column(field)
@@ -228,10 +234,15 @@ def _in_strings(col: FieldColumn, values: Sequence[str]) -> Mask:
         at = bisect.bisect_left(strings, value)
         if at < len(strings) and strings[at] == value:
             found.append(at)
-    if not found:
-        return np.zeros(len(col), dtype=bool)
-    if len(found) == 1:
-        one: Mask = col.string_ranks == found[0]
-        return one
-    hit: Mask = np.isin(col.string_ranks, found)
+    ranks = col.string_ranks
+    if len(found) > _ISIN_ABOVE:
+        # One gather through a table of the wanted ranks; rank -1 (not a string) reads the
+        # table's last slot, which stays false. A few comparisons are faster than a gather.
+        table = np.zeros(len(strings) + 1, dtype=bool)
+        table[found] = True
+        gathered: Mask = table[ranks]
+        return gathered
+    hit: Mask = np.zeros(len(col), dtype=bool)
+    for at in found:
+        hit |= ranks == at
     return hit

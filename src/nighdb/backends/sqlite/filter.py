@@ -52,42 +52,39 @@ class _SqliteLeaves(SqlConnectives):
         super().__init__("1", "0")
 
     def exists(self, field: str) -> SqlFragment:
-        return SqlFragment(
-            "(coalesce(json_type(metadata, ?), 'null') <> 'null')", (json_path(field),)
-        )
+        return ("(coalesce(json_type(metadata, ?), 'null') <> 'null')", (json_path(field),))
 
     def id_compare(self, op: CompareOp, value: str) -> SqlFragment:
-        return SqlFragment(f"(id {_SQL_OPS[op]} ?)", (value,))
+        return (f"(id {_SQL_OPS[op]} ?)", (value,))
 
     def id_in(self, values: Sequence[str]) -> SqlFragment:
-        return SqlFragment(f"(id IN ({_marks(len(values))}))", tuple(values))
+        return (f"(id IN ({_marks(len(values))}))", tuple(values))
 
     def compare_string(self, field: str, op: CompareOp, value: str) -> SqlFragment:
         path = json_path(field)
-        return SqlFragment(
-            f"({_IS_TEXT} AND json_extract(metadata, ?) {_SQL_OPS[op]} ?)", (path, path, value)
-        )
+        return (f"({_IS_TEXT} AND json_extract(metadata, ?) {_SQL_OPS[op]} ?)", (path, path, value))
 
     def compare_number(self, field: str, op: CompareOp, value: Number) -> SqlFragment:
         path = json_path(field)
-        return SqlFragment(
-            f"({_IS_NUMBER} AND json_extract(metadata, ?) {_SQL_OPS[op]} ?)", (path, path, value)
+        return (
+            f"({_IS_NUMBER} AND json_extract(metadata, ?) {_SQL_OPS[op]} ?)",
+            (path, path, value),
         )
 
     def is_bool(self, field: str, value: bool) -> SqlFragment:
         literal = "'true'" if value else "'false'"
-        return SqlFragment(f"(json_type(metadata, ?) IS {literal})", (json_path(field),))
+        return (f"(json_type(metadata, ?) IS {literal})", (json_path(field),))
 
     def in_strings(self, field: str, values: Sequence[str]) -> SqlFragment:
         path = json_path(field)
-        return SqlFragment(
+        return (
             f"({_IS_TEXT} AND json_extract(metadata, ?) IN ({_marks(len(values))}))",
             (path, path, *values),
         )
 
     def in_numbers(self, field: str, values: Sequence[Number]) -> SqlFragment:
         path = json_path(field)
-        return SqlFragment(
+        return (
             f"({_IS_NUMBER} AND json_extract(metadata, ?) IN ({_marks(len(values))}))",
             (path, path, *values),
         )
