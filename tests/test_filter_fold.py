@@ -329,3 +329,22 @@ def test_the_columnar_dialect_keeps_strings_in_code_point_order() -> None:
     mask = evaluate(tree, lambda _: col, n)
     assert mask is not None
     assert np.flatnonzero(mask).tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("count", [1, 2, 16, 17, 40])
+def test_the_columnar_dialect_answers_long_in_lists_like_short_ones(count: int) -> None:
+    # Past a few operands the masks take another path (a table gather, np.isin): same answer.
+    values: list[Any] = [f"s{i}" for i in range(30)] + [float(i) for i in range(30)]
+    values += [i for i in range(30)] + [True, False, None, ["s1"], {"s": 1}, "zz", -0.0]
+    col = FieldColumn.from_values(values)
+    for operands in (
+        [f"s{i}" for i in range(0, 2 * count, 2)],
+        [i for i in range(1, 2 * count, 2)],
+        [f"s{i}" for i in range(count)] + [float(i) + 0.5 for i in range(count)] + [0, True],
+    ):
+        tree = parse_filter({"f": operands})
+        assert tree is not None
+        mask = evaluate(tree, lambda _: col, len(values))
+        assert mask is not None
+        expected = [matches({"f": operands}, "x", {"f": v}) for v in values]
+        assert mask.tolist() == expected, operands
