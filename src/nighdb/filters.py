@@ -296,8 +296,8 @@ class FilterDialect(Protocol[P]):
     NULL), so that ``negate`` is the exact negation contract §6 asks of ``ne`` and ``not_in``.
     Each part that ``fold`` hands back to the dialect is one the dialect just returned, used
     once: a dialect may reuse it in place. ``field`` is always a metadata key, never ``id``.
-    Comparisons are typed: a leaf matches only values of its operand's JSON type, and an
-    absent key or JSON null matches no leaf but ``negate`` of one.
+    Comparisons are typed: a leaf matches only values of its operand's JSON type, and no
+    leaf matches an absent key or JSON null (the negation of a leaf does).
     """
 
     def true(self) -> P:
