@@ -1,4 +1,4 @@
-"""Compile a filter tree (``nighdb.filters``) to a PostgreSQL boolean expression over jsonb.
+"""PostgreSQL's leaves of the filter fold (``nighdb.filters.fold``): SQL over jsonb.
 
 Only fixed SQL fragments are emitted; every field name and value is a bound parameter.
 
@@ -16,17 +16,25 @@ Semantics are contract §6's, the same as the SQLite backend's:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from psycopg import sql
 
-from ...filters import And, Compare, Exists, FilterNode, In, Not, Or, Scalar
+from ...filters import (
+    CompareOp,
+    FilterDialect,
+    FilterNode,
+    Number,
+    SqlConnectives,
+    SqlFragment,
+    fold,
+)
 from ...jsontext import encode_json
 
 __all__ = ["compile_filter", "filter_document", "numeric_operand", "numeric_text"]
 
-_SQL_OPS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_SQL_OPS: dict[CompareOp, str] = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 _IS_STRING = "CASE WHEN jsonb_typeof(metadata -> %s::text) = 'string' THEN "
 _IS_NUMBER = "CASE WHEN jsonb_typeof(metadata -> %s::text) = 'number' THEN "
@@ -84,73 +92,51 @@ def _filter_value(value: object) -> object:
 
 def compile_filter(node: FilterNode) -> tuple[sql.SQL, list[object]]:
     """Return ``(expression, params)`` over the items table's ``id`` and ``metadata``."""
-    params: list[object] = []
-    return sql.SQL(_compile(node, params)), params
+    text, params = fold(node, _DIALECT)
+    return sql.SQL(text), list(params)
 
 
-def _compile(node: FilterNode, params: list[object]) -> str:
-    if isinstance(node, And):
-        if not node.children:
-            return "true"
-        return "(" + " AND ".join(_compile(c, params) for c in node.children) + ")"
-    if isinstance(node, Or):
-        if not node.children:
-            return "false"
-        return "(" + " OR ".join(_compile(c, params) for c in node.children) + ")"
-    if isinstance(node, Not):
-        return "(NOT " + _compile(node.child, params) + ")"
-    if isinstance(node, Exists):
-        if node.field == "id":
-            return "true"  # every item has an id
-        params.append(node.field)
-        return "coalesce(jsonb_typeof(metadata -> %s::text) <> 'null', false)"
-    if isinstance(node, Compare):
-        return _compare(node.field, node.op, node.value, params)
-    if isinstance(node, In):
-        return _in(node.field, node.values, params)
-    raise TypeError(f"unknown filter node {node!r}")
+class _PostgresLeaves(SqlConnectives):
+    def __init__(self) -> None:
+        super().__init__("true", "false")
+
+    def exists(self, field: str) -> SqlFragment:
+        return ("coalesce(jsonb_typeof(metadata -> %s::text) <> 'null', false)", (field,))
+
+    def id_compare(self, op: CompareOp, value: str) -> SqlFragment:
+        # The id is a "C"-collated column: byte order, which is code point order in UTF-8.
+        return (f"(id {_SQL_OPS[op]} %s::text)", (value,))
+
+    def id_in(self, values: Sequence[str]) -> SqlFragment:
+        return ("(id = ANY(%s::text[]))", (list(values),))
+
+    def compare_string(self, field: str, op: CompareOp, value: str) -> SqlFragment:
+        return (
+            f"({_IS_STRING}{_STRING} {_SQL_OPS[op]} %s::text ELSE false END)",
+            (field, field, value),
+        )
+
+    def compare_number(self, field: str, op: CompareOp, value: Number) -> SqlFragment:
+        return (
+            f"({_IS_NUMBER}{_NUMBER} {_SQL_OPS[op]} %s::numeric ELSE false END)",
+            (field, field, numeric_operand(value)),
+        )
+
+    def is_bool(self, field: str, value: bool) -> SqlFragment:
+        literal = "'true'::jsonb" if value else "'false'::jsonb"
+        return (f"coalesce((metadata -> %s::text) = {literal}, false)", (field,))
+
+    def in_strings(self, field: str, values: Sequence[str]) -> SqlFragment:
+        return (
+            f"({_IS_STRING}{_STRING} = ANY(%s::text[]) ELSE false END)",
+            (field, field, list(values)),
+        )
+
+    def in_numbers(self, field: str, values: Sequence[Number]) -> SqlFragment:
+        return (
+            f"({_IS_NUMBER}{_NUMBER} = ANY(%s::numeric[]) ELSE false END)",
+            (field, field, [numeric_operand(v) for v in values]),
+        )
 
 
-def _boolean(field: str, value: bool, params: list[object]) -> str:
-    params.append(field)
-    literal = "'true'::jsonb" if value else "'false'::jsonb"
-    return f"coalesce((metadata -> %s::text) = {literal}, false)"
-
-
-def _compare(field: str, op: str, value: Scalar, params: list[object]) -> str:
-    sql_op = _SQL_OPS[op]
-    if field == "id":
-        # The id is always a string (a "C"-collated column): other operand types never match.
-        if isinstance(value, str):
-            params.append(value)
-            return f"(id {sql_op} %s::text)"
-        return "false"
-    if isinstance(value, bool):
-        return _boolean(field, value, params) if op == "eq" else "false"
-    if isinstance(value, str):
-        params.extend((field, field, value))
-        return f"({_IS_STRING}{_STRING} {sql_op} %s::text ELSE false END)"
-    params.extend((field, field, numeric_operand(value)))
-    return f"({_IS_NUMBER}{_NUMBER} {sql_op} %s::numeric ELSE false END)"
-
-
-def _in(field: str, values: tuple[Scalar, ...], params: list[object]) -> str:
-    strings = [v for v in values if isinstance(v, str)]
-    numbers = [numeric_operand(v) for v in values if not isinstance(v, (str, bool))]
-    bools = sorted({v for v in values if isinstance(v, bool)})
-    if field == "id":
-        if not strings:
-            return "false"
-        params.append(strings)
-        return "(id = ANY(%s::text[]))"
-    parts: list[str] = []
-    if strings:
-        params.extend((field, field, strings))
-        parts.append(f"({_IS_STRING}{_STRING} = ANY(%s::text[]) ELSE false END)")
-    if numbers:
-        params.extend((field, field, numbers))
-        parts.append(f"({_IS_NUMBER}{_NUMBER} = ANY(%s::numeric[]) ELSE false END)")
-    parts.extend(_boolean(field, b, params) for b in bools)
-    if not parts:
-        return "false"
-    return "(" + " OR ".join(parts) + ")"
+_DIALECT: FilterDialect[SqlFragment] = _PostgresLeaves()

@@ -1,4 +1,4 @@
-"""Evaluate a filter tree over columnar copies of metadata fields, as numpy masks.
+"""The filter fold's leaves as numpy masks over columnar copies of metadata fields.
 
 SQL filters re-read every row's JSON on every search; a cached collection instead keeps,
 per filtered field, one column aligned with its vector block: a JSON-type code per row, a
@@ -24,14 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ...filters import And, Exists, FilterNode, In, Not, Or, Scalar
+from ...filters import CompareOp, FilterDialect, FilterNode, Number, fold
 
-__all__ = ["FieldColumn", "evaluate", "fields_of"]
+__all__ = ["FieldColumn", "evaluate"]
 
 Mask = npt.NDArray[np.bool_]
 
 ABSENT, NUMBER, STRING, TRUE, FALSE, OTHER = range(6)
 _EXACT_LIMIT = 2**53
+_ISIN_ABOVE = 16  # more operands than this: one pass over a table beats one pass each
 
 
 def _kind(value: object) -> int:
@@ -104,89 +105,116 @@ class FieldColumn:
         return len(self.kinds)
 
 
-def fields_of(node: FilterNode) -> set[str]:
-    """Every field a filter tree reads."""
-    if isinstance(node, (And, Or)):
-        return set().union(*(fields_of(c) for c in node.children))
-    if isinstance(node, Not):
-        return fields_of(node.child)
-    return {node.field}
-
-
 def evaluate(node: FilterNode, column: Callable[[str], FieldColumn], n: int) -> Mask | None:
-    """The rows ``node`` matches, or None when it cannot be decided exactly here."""
+    """The rows ``node`` matches, or None when it cannot be decided exactly here.
+
+    ``column`` gives the column of a field (``"id"`` for the item ids); it is called only for
+    the fields a leaf reads, when the leaf is evaluated.
+    """
+    masks: FilterDialect[Mask] = _Masks(column, n)
     try:
-        return _eval(node, column, n)
+        return fold(node, masks)
     except _InexactError:
         return None
 
 
 class _InexactError(Exception):
-    pass
+    """A number the float64 columns cannot compare exactly: SQL must decide."""
 
 
-def _eval(node: FilterNode, column: Callable[[str], FieldColumn], n: int) -> Mask:
-    if isinstance(node, And):
-        mask = np.ones(n, dtype=bool)
-        for child in node.children:
-            mask &= _eval(child, column, n)
-        return mask
-    if isinstance(node, Or):
-        mask = np.zeros(n, dtype=bool)
-        for child in node.children:
-            mask |= _eval(child, column, n)
-        return mask
-    if isinstance(node, Not):
-        return ~_eval(node.child, column, n)
-    col = column(node.field)
-    if isinstance(node, Exists):
-        result: Mask = col.kinds != ABSENT
+class _Masks:
+    """The leaves of the filter fold as boolean masks over the rows of one block."""
+
+    def __init__(self, column: Callable[[str], FieldColumn], n: int) -> None:
+        self.column = column
+        self.n = n
+
+    def true(self) -> Mask:
+        return np.ones(self.n, dtype=bool)
+
+    def false(self) -> Mask:
+        return np.zeros(self.n, dtype=bool)
+
+    # The fold hands back only masks made here, each used once: combine them in place.
+    def all_of(self, parts: Sequence[Mask]) -> Mask:
+        out = parts[0]
+        for part in parts[1:]:
+            out &= part
+        return out
+
+    def any_of(self, parts: Sequence[Mask]) -> Mask:
+        out = parts[0]
+        for part in parts[1:]:
+            out |= part
+        return out
+
+    def negate(self, part: Mask) -> Mask:
+        return np.logical_not(part, out=part)
+
+    def exists(self, field: str) -> Mask:
+        result: Mask = self.column(field).kinds != ABSENT
         return result
-    if isinstance(node, In):
-        mask = np.zeros(n, dtype=bool)
-        for value in node.values:
-            mask |= _compare(col, "eq", value)
-        return mask
-    return _compare(col, node.op, node.value)
 
+    def id_compare(self, op: CompareOp, value: str) -> Mask:
+        return _compare_string(self.column("id"), op, value)
 
-def _compare(col: FieldColumn, op: str, value: Scalar) -> Mask:
-    if isinstance(value, bool):
-        if op != "eq":
-            return np.zeros(len(col), dtype=bool)
-        result: Mask = col.kinds == (TRUE if value else FALSE)
+    def id_in(self, values: Sequence[str]) -> Mask:
+        return _in_strings(self.column("id"), values)
+
+    def compare_string(self, field: str, op: CompareOp, value: str) -> Mask:
+        return _compare_string(self.column(field), op, value)
+
+    def compare_number(self, field: str, op: CompareOp, value: Number) -> Mask:
+        col = self._exact(field, (value,))
+        operand = float(value)
+        with np.errstate(invalid="ignore"):  # NaN stands in for non-numbers: never a hit
+            hit = _NUMPY_OPS[op](col.numbers, operand)
+        out: Mask = (col.kinds == NUMBER) & hit
+        return out
+
+    def is_bool(self, field: str, value: bool) -> Mask:
+        result: Mask = self.column(field).kinds == (TRUE if value else FALSE)
         return result
-    if isinstance(value, str):
-        return _compare_string(col, op, value)
-    if not col.exact or (isinstance(value, int) and abs(value) > _EXACT_LIMIT):
-        raise _InexactError
-    is_number = col.kinds == NUMBER
-    operand = float(value)
-    with np.errstate(invalid="ignore"):
-        if op == "eq":
-            hit = col.numbers == operand
-        elif op == "gt":
-            hit = col.numbers > operand
-        elif op == "gte":
-            hit = col.numbers >= operand
-        elif op == "lt":
-            hit = col.numbers < operand
-        else:
-            hit = col.numbers <= operand
-    out: Mask = is_number & hit
-    return out
+
+    def in_strings(self, field: str, values: Sequence[str]) -> Mask:
+        return _in_strings(self.column(field), values)
+
+    def in_numbers(self, field: str, values: Sequence[Number]) -> Mask:
+        col = self._exact(field, values)
+        if len(values) > _ISIN_ABOVE:
+            hit: Mask = np.isin(col.numbers, np.asarray(values, dtype=np.float64))
+        else:  # a few comparisons beat np.isin's sort
+            hit = col.numbers == float(values[0])
+            for value in values[1:]:
+                hit |= col.numbers == float(value)
+        hit &= col.kinds == NUMBER
+        return hit
+
+    def _exact(self, field: str, operands: Sequence[Number]) -> FieldColumn:
+        col = self.column(field)
+        if not col.exact or any(isinstance(v, int) and abs(v) > _EXACT_LIMIT for v in operands):
+            raise _InexactError
+        return col
 
 
-def _compare_string(col: FieldColumn, op: str, value: str) -> Mask:
+_NUMPY_OPS: dict[CompareOp, Callable[[npt.NDArray[np.float64], float], Mask]] = {
+    "eq": np.equal,
+    "gt": np.greater,
+    "gte": np.greater_equal,
+    "lt": np.less,
+    "lte": np.less_equal,
+}
+
+
+def _compare_string(col: FieldColumn, op: CompareOp, value: str) -> Mask:
     ranks, strings = col.string_ranks, col.strings
-    is_string = ranks >= 0
     if op == "eq":
         at = bisect.bisect_left(strings, value)
         if at == len(strings) or strings[at] != value:
             return np.zeros(len(col), dtype=bool)
         eq: Mask = ranks == at
         return eq
-    # Ranks follow code point order, so a string range is a rank range.
+    # Ranks follow code point order, so a string range is a rank range; -1 marks non-strings.
     if op == "gt":
         hit = ranks >= bisect.bisect_right(strings, value)
     elif op == "gte":
@@ -195,5 +223,26 @@ def _compare_string(col: FieldColumn, op: str, value: str) -> Mask:
         hit = ranks < bisect.bisect_left(strings, value)
     else:
         hit = ranks < bisect.bisect_right(strings, value)
-    out: Mask = is_string & hit
+    out: Mask = (ranks >= 0) & hit
     return out
+
+
+def _in_strings(col: FieldColumn, values: Sequence[str]) -> Mask:
+    strings = col.strings
+    found = []
+    for value in values:
+        at = bisect.bisect_left(strings, value)
+        if at < len(strings) and strings[at] == value:
+            found.append(at)
+    ranks = col.string_ranks
+    if len(found) > _ISIN_ABOVE:
+        # One gather through a table of the wanted ranks; rank -1 (not a string) reads the
+        # table's last slot, which stays false. A few comparisons are faster than a gather.
+        table = np.zeros(len(strings) + 1, dtype=bool)
+        table[found] = True
+        gathered: Mask = table[ranks]
+        return gathered
+    hit: Mask = np.zeros(len(col), dtype=bool)
+    for at in found:
+        hit |= ranks == at
+    return hit

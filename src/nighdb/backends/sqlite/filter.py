@@ -1,22 +1,35 @@
-"""Compile a filter tree (``nighdb.filters``) to an SQLite boolean expression.
+"""SQLite's leaves of the filter fold (``nighdb.filters.fold``): a boolean SQL expression.
 
 Only fixed SQL fragments are emitted; every field name and value travels as a bound
 parameter (the JSON path of a key is built from the key and *bound*, never spliced).
 
-Every compiled expression is two-valued (0 or 1, never NULL), so ``NOT`` is the exact
-negation contract §6 asks for: ``json_type`` of an absent key is NULL, and each leaf tests it
-with ``IS`` (NULL-safe) before it looks at the value.
+Every leaf is two-valued (0 or 1, never NULL), so ``NOT`` is the exact negation contract §6
+asks for: ``json_type`` of an absent key is NULL, and each leaf tests it with ``IS``
+(NULL-safe) or ``coalesce`` before it looks at the value.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
-from ...filters import And, Compare, Exists, FilterNode, In, Not, Or, Scalar
+from ...filters import (
+    CompareOp,
+    FilterDialect,
+    FilterNode,
+    Number,
+    SqlConnectives,
+    SqlFragment,
+    fold,
+)
 
 __all__ = ["compile_filter", "json_path"]
 
-_SQL_OPS = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_SQL_OPS: dict[CompareOp, str] = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+# ``json_type`` is NULL for an absent key: ``IS`` and ``coalesce`` keep every test two-valued.
+_IS_TEXT = "json_type(metadata, ?) IS 'text'"
+_IS_NUMBER = "coalesce(json_type(metadata, ?), '') IN ('integer', 'real')"
 
 
 def json_path(key: str) -> str:
@@ -26,88 +39,55 @@ def json_path(key: str) -> str:
 
 def compile_filter(node: FilterNode) -> tuple[str, list[object]]:
     """Return ``(sql, params)``: an expression over columns ``id`` and ``metadata``."""
-    params: list[object] = []
-    sql = _compile(node, params)
-    return sql, params
+    text, params = fold(node, _DIALECT)
+    return text, list(params)
 
 
-def _compile(node: FilterNode, params: list[object]) -> str:
-    if isinstance(node, And):
-        if not node.children:
-            return "1"
-        return "(" + " AND ".join(_compile(c, params) for c in node.children) + ")"
-    if isinstance(node, Or):
-        if not node.children:
-            return "0"
-        return "(" + " OR ".join(_compile(c, params) for c in node.children) + ")"
-    if isinstance(node, Not):
-        return "(NOT " + _compile(node.child, params) + ")"
-    if isinstance(node, Exists):
-        if node.field == "id":
-            return "1"  # every item has an id
-        params.append(json_path(node.field))
-        return "(coalesce(json_type(metadata, ?), 'null') <> 'null')"
-    if isinstance(node, Compare):
-        return _compare(node.field, node.op, node.value, params)
-    if isinstance(node, In):
-        return _in(node.field, node.values, params)
-    raise TypeError(f"unknown filter node {node!r}")
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
 
 
-# ``json_type`` is NULL for an absent key: ``IS`` and ``coalesce`` keep every test two-valued.
-_IS_TRUE = "(json_type(metadata, ?) IS 'true')"
-_IS_FALSE = "(json_type(metadata, ?) IS 'false')"
-_IS_TEXT = "json_type(metadata, ?) IS 'text'"
-_IS_NUMBER = "coalesce(json_type(metadata, ?), '') IN ('integer', 'real')"
+class _SqliteLeaves(SqlConnectives):
+    def __init__(self) -> None:
+        super().__init__("1", "0")
 
+    def exists(self, field: str) -> SqlFragment:
+        return ("(coalesce(json_type(metadata, ?), 'null') <> 'null')", (json_path(field),))
 
-def _compare(field: str, op: str, value: Scalar, params: list[object]) -> str:
-    sql_op = _SQL_OPS[op]
-    if field == "id":
-        # The id is always a string: other operand types never match it.
-        if isinstance(value, str):
-            params.append(value)
-            return f"(id {sql_op} ?)"
-        return "0"
-    path = json_path(field)
-    if isinstance(value, bool):
-        if op != "eq":
-            return "0"  # the parser forbids ranges on booleans; be total anyway
-        params.append(path)
-        return _IS_TRUE if value else _IS_FALSE
-    if isinstance(value, str):
-        params.extend((path, path, value))
-        return f"({_IS_TEXT} AND json_extract(metadata, ?) {sql_op} ?)"
-    params.extend((path, path, value))
-    return f"({_IS_NUMBER} AND json_extract(metadata, ?) {sql_op} ?)"
+    def id_compare(self, op: CompareOp, value: str) -> SqlFragment:
+        return (f"(id {_SQL_OPS[op]} ?)", (value,))
 
+    def id_in(self, values: Sequence[str]) -> SqlFragment:
+        return (f"(id IN ({_marks(len(values))}))", tuple(values))
 
-def _in(field: str, values: tuple[Scalar, ...], params: list[object]) -> str:
-    strings = [v for v in values if isinstance(v, str)]
-    numbers = [v for v in values if not isinstance(v, (str, bool))]
-    bools = {v for v in values if isinstance(v, bool)}
-    if field == "id":
-        if not strings:
-            return "0"
-        params.extend(strings)
-        return "(id IN (" + ", ".join("?" * len(strings)) + "))"
-    path = json_path(field)
-    parts: list[str] = []
-    if strings:
-        params.extend((path, path, *strings))
-        parts.append(
-            f"({_IS_TEXT} AND json_extract(metadata, ?) IN (" + ", ".join("?" * len(strings)) + "))"
+    def compare_string(self, field: str, op: CompareOp, value: str) -> SqlFragment:
+        path = json_path(field)
+        return (f"({_IS_TEXT} AND json_extract(metadata, ?) {_SQL_OPS[op]} ?)", (path, path, value))
+
+    def compare_number(self, field: str, op: CompareOp, value: Number) -> SqlFragment:
+        path = json_path(field)
+        return (
+            f"({_IS_NUMBER} AND json_extract(metadata, ?) {_SQL_OPS[op]} ?)",
+            (path, path, value),
         )
-    if numbers:
-        params.extend((path, path, *numbers))
-        parts.append(
-            f"({_IS_NUMBER} AND json_extract(metadata, ?) IN ("
-            + ", ".join("?" * len(numbers))
-            + "))"
+
+    def is_bool(self, field: str, value: bool) -> SqlFragment:
+        literal = "'true'" if value else "'false'"
+        return (f"(json_type(metadata, ?) IS {literal})", (json_path(field),))
+
+    def in_strings(self, field: str, values: Sequence[str]) -> SqlFragment:
+        path = json_path(field)
+        return (
+            f"({_IS_TEXT} AND json_extract(metadata, ?) IN ({_marks(len(values))}))",
+            (path, path, *values),
         )
-    for b in sorted(bools):
-        params.append(path)
-        parts.append(_IS_TRUE if b else _IS_FALSE)
-    if not parts:
-        return "0"
-    return "(" + " OR ".join(parts) + ")"
+
+    def in_numbers(self, field: str, values: Sequence[Number]) -> SqlFragment:
+        path = json_path(field)
+        return (
+            f"({_IS_NUMBER} AND json_extract(metadata, ?) IN ({_marks(len(values))}))",
+            (path, path, *values),
+        )
+
+
+_DIALECT: FilterDialect[SqlFragment] = _SqliteLeaves()
