@@ -12,7 +12,8 @@ tests):
   rounding of the same sum taken in another order), metadata and text exactly (as canonical
   JSON, so 12 ≠ 12.0 and -0.0 ≠ 0.0; object key order is not part of the contract), fetched
   vectors bit for bit;
-- an error: the same class, code and details.
+- an error: the same class, code, details and message (the message is built from the
+  details by the error class on every backend, and the remote backend gets the service's).
 
 ``test_reads_agree`` compares read-only calls (and calls that must fail without writing) on
 the seeded collections; ``test_write_sequence_agrees`` runs one script of writes, reads and
@@ -121,6 +122,8 @@ def seed(store: nighdb.Store) -> None:
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, nighdb.Store]]:
     """One seeded store per backend variant, each on its own database."""
     opened: dict[str, nighdb.Store] = {}
+    _reference_outcomes.clear()  # the reference's answers belong to these stores
+    _reference_script.clear()
     try:
         for backend in BACKENDS:
             opened[backend] = _open(backend, tmp_path_factory.mktemp(f"congruence-{backend}"))
@@ -168,11 +171,11 @@ def plain(value: Any) -> Any:
 
 def attempt(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
     """What ``call(*args, **kwargs)`` did: ``("ok", result)`` or ``("error", class, code,
-    details)``."""
+    details, message)``."""
     try:
         value = call(*args, **kwargs)
     except nighdb.NighError as err:
-        return ("error", type(err).__name__, err.code, plain(dict(err.details)))
+        return ("error", type(err).__name__, err.code, plain(dict(err.details)), err.message)
     return ("ok", plain(value))
 
 
@@ -230,7 +233,7 @@ def random_filter(rng: np.random.Generator, depth: int = 0) -> dict[str, Any]:
 def random_searches(seed: int) -> list[tuple[dict[str, Any] | None, int, np.ndarray]]:
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(40):
+    for _ in range(50):
         spec = random_filter(rng) if rng.random() < 0.85 else None
         limit = [1, 3, 10, 40, BIG][int(rng.integers(5))]
         out.append((spec, limit, rng.normal(size=DIMS).astype(np.float32)))
@@ -309,7 +312,7 @@ BAD_FILTERS: dict[str, Any] = {
 }
 
 
-def query(metric: str, k: int) -> np.ndarray:
+def query(k: int) -> np.ndarray:
     return np.random.default_rng(1000 + k).normal(size=DIMS).astype(np.float32)
 
 
@@ -320,13 +323,13 @@ def collection_cases(metric: str) -> dict[str, Call]:
         f"count-{metric}": lambda s: s.count(TENANT, name),
         f"list_ids-{metric}": lambda s: sorted(s.list_ids(TENANT, name)),
         f"search-{metric}": lambda s: [
-            s.search(TENANT, name, query(metric, k), limit=limit)
+            s.search(TENANT, name, query(k), limit=limit)
             for k, limit in enumerate([1, 3, 10, 40, BIG, 0, -5])
         ],
         f"search_many-{metric}": lambda s: s.search_many(
             TENANT,
             name,
-            [query(metric, k) for k in range(6)],
+            [query(k) for k in range(6)],
             limit=7,
             filter={"n": {"exists": True}},
         ),
@@ -340,13 +343,13 @@ def collection_cases(metric: str) -> dict[str, Call]:
 def filter_case(spec: dict[str, Any] | None) -> Call:
     cosine = NAMES["cosine"]
     return lambda s: [
-        s.search(TENANT, cosine, query("cosine", 0), limit=BIG, filter=spec),
-        s.search(TENANT, cosine, query("cosine", 1), limit=5, filter=spec),
+        s.search(TENANT, cosine, query(0), limit=BIG, filter=spec),
+        s.search(TENANT, cosine, query(1), limit=5, filter=spec),
     ]
 
 
 def bad_filter_case(spec: Any) -> Call:
-    return lambda s: s.search(TENANT, NAMES["cosine"], query("cosine", 0), filter=spec)
+    return lambda s: s.search(TENANT, NAMES["cosine"], query(0), filter=spec)
 
 
 def list_after_case(after: str) -> Call:
@@ -368,7 +371,7 @@ def read_cases() -> dict[str, Call]:
     cases["list_collections-other-tenant"] = lambda s: s.list_collections("other")
     cases["search_many-none"] = lambda s: s.search_many(TENANT, cosine, [], limit=3)
     cases["search_many-numpy-matrix"] = lambda s: s.search_many(
-        TENANT, cosine, np.stack([query("cosine", k) for k in range(3)]), limit=4
+        TENANT, cosine, np.stack([query(k) for k in range(3)]), limit=4
     )
     for label, spec in FILTERS.items():
         cases[f"filter-{label}"] = filter_case(spec)
@@ -494,7 +497,7 @@ def test_reference_selects_what_the_contract_says(
     if metric == "cosine":
         specs += FILTERS.values()
     for spec in specs:
-        found = store.search(TENANT, NAMES[metric], query(metric, 0), limit=BIG, filter=spec)
+        found = store.search(TENANT, NAMES[metric], query(0), limit=BIG, filter=spec)
         expected = {i for i, item in by_id.items() if matches(spec, i, item["metadata"])}
         assert {m.id for m in found} == expected, spec
 
@@ -670,6 +673,7 @@ def test_comparison_detects_each_kind_of_difference() -> None:
         "class": nighdb.InvalidArgumentError("c"),
         "details": nighdb.DimensionMismatchError("c", 3, 4),
         "collection": nighdb.DimensionMismatchError("d", 3, 2),
+        "message": nighdb.DimensionMismatchError("c", 3, 2, "another message"),
     }.items():
         with pytest.raises(AssertionError):
             assert_same(expected, raising(err), label)
