@@ -28,7 +28,7 @@ import nighdb
 from nighdb import Collection
 
 from ..harness import ROOT, ServeNode, create_key, python_job, run_together
-from ..pg_server import EmbeddedServer
+from ..pg_server import EmbeddedServer, embedded_server
 from . import _child
 from ._data import TENANT, batch_items
 from .conftest import Figures, Scale
@@ -41,7 +41,7 @@ DIMS = 8
 @pytest.fixture(scope="module")
 def pg() -> Iterator[EmbeddedServer]:
     # Its own server: the session's is shared by every other test and must not stop.
-    server = EmbeddedServer()
+    server = embedded_server()
     try:
         yield server
     finally:
