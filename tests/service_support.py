@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -28,7 +27,7 @@ from nighdb.backends.remote import RemoteStore
 from nighdb.keys import KeyRegistry, new_key
 from nighdb.service.app import create_app
 from nighdb.service.limits import ServiceLimits
-from nighdb.store import Store, open_store
+from nighdb.store import ClosingContext, Store, open_store
 
 __all__ = [
     "InProcessService",
@@ -82,7 +81,7 @@ class InProcessTransport(httpx.BaseTransport):
         self._exit.close()
 
 
-class InProcessService:
+class InProcessService(ClosingContext):
     """The service over ``store_url``, reached through an in-process httpx transport."""
 
     base_url = "http://nigh.test"
@@ -101,17 +100,6 @@ class InProcessService:
     def close(self) -> None:
         self.client.close()
         self.store.close()
-
-    def __enter__(self) -> InProcessService:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _OwningRemoteStore(RemoteStore):
@@ -160,7 +148,7 @@ def open_in_process_store(
     return _OwningRemoteStore(service, key, store_url, limits)
 
 
-class ThreadedServer:
+class ThreadedServer(ClosingContext):
     """The service on ``http://127.0.0.1:<free port>``, run by uvicorn in a daemon thread."""
 
     def __init__(self, store_url: str, *, limits: ServiceLimits | None = None) -> None:
@@ -190,14 +178,3 @@ class ThreadedServer:
         self._server.should_exit = True
         self._thread.join()
         self.store.close()
-
-    def __enter__(self) -> ThreadedServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
