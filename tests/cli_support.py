@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from click.testing import CliRunner, Result
 import nighdb
 from nighdb.cli import main
 
-NIGH = str(Path(sys.executable).with_name("nigh"))
+from .harness import NIGH
 
 
 def run(*args: str, input: str | bytes | None = None) -> Result:

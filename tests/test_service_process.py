@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import queue
 import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +22,8 @@ import nighdb
 from nighdb import Collection
 from nighdb.wire import encode_segment
 
-NIGH = str(Path(sys.executable).with_name("nigh"))
+from .harness import ServeNode, nigh
+
 BODY_LIMIT = 1024 * 1024
 SECRETS = ["globex-secret", "B secret text", "secret-b", "model-of-b"]
 
@@ -44,18 +39,6 @@ class Server:
     http: httpx.Client
 
 
-def nigh(*args: str) -> str:
-    done = subprocess.run([NIGH, *args], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def _drain(stream: Any, lines: queue.Queue[str], log: list[str]) -> None:
-    for line in stream:  # keep reading: a full pipe would block the server
-        log.append(line)
-        lines.put(line)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     store_url = f"sqlite:///{tmp_path_factory.mktemp('served') / 'store.db'}"
@@ -67,40 +50,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     keys["admin"] = json.loads(nigh("--store", store_url, "keys", "create", "--admin", "--json"))[
         "key"
     ]
-    child = subprocess.Popen(
-        [
-            *(NIGH, "serve", "--store", store_url, "--host", "127.0.0.1", "--port", "0"),
+    with (
+        ServeNode.nigh_serve(
+            store_url,
             *("--max-body-bytes", str(BODY_LIMIT), "--log-level", "warning", "--no-access-log"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    log: list[str] = []
-    drain = threading.Thread(target=_drain, args=(child.stderr, lines, log), daemon=True)
-    drain.start()
-    try:
-        port = 0
-        deadline = time.monotonic() + 30
-        while not port:
-            try:
-                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError("nigh serve did not start:\n" + "".join(log)) from None
-            if line.startswith("nigh serve:"):
-                port = int(line.rsplit(":", 1)[1])
-        url = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=url, timeout=30) as http:  # one pool: fast, like a real client
-            while http.get("/healthz").json() != {"status": "ok"}:
-                time.sleep(0.05)
-            yield Server(url, "127.0.0.1", port, store_url, keys, log, http)
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
-        drain.join(timeout=30)
-        assert child.stderr is not None
-        child.stderr.close()
+        ) as node,
+        httpx.Client(base_url=node.url, timeout=30) as http,  # one pool: fast, like a real client
+    ):
+        yield Server(node.url, "127.0.0.1", node.port, store_url, keys, node.log, http)
 
 
 def api(

@@ -1,17 +1,19 @@
-"""A child process for the multi-process tests: ``python _worker.py '<json job>'``.
+"""A child process for the multi-process tests:
+``python -m tests.conformance._worker '<json job>'``.
 
-Protocol: open the store, print ``ready``, wait for one line on stdin (the start signal, so
-every child starts its work at the same moment), do the job, print one JSON line, exit 0.
-Any exception ends the process with a traceback on stderr and a non-zero exit code.
+The gate protocol of ``tests/harness.py`` (``run_job``): open the store, print ``ready``,
+wait for one line on stdin (the start signal, so every child starts its work at the same
+moment), do the job, print one JSON line, exit 0. Any exception ends the process with a
+traceback on stderr and a non-zero exit code.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import nighdb
+
+from ..harness import run_job
 
 
 def _ensure(store: nighdb.Store, job: dict[str, Any]) -> dict[str, Any]:
@@ -54,15 +56,7 @@ def _upsert(store: nighdb.Store, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    job = json.loads(sys.argv[1])
-    store = nighdb.open_store(job["url"])
-    try:
-        print("ready", flush=True)
-        sys.stdin.readline()
-        result = _ensure(store, job) if job["kind"] == "ensure" else _upsert(store, job)
-    finally:
-        store.close()
-    print(json.dumps(result), flush=True)
+    run_job({"ensure": _ensure, "upsert": _upsert})
 
 
 if __name__ == "__main__":

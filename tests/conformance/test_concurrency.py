@@ -1,26 +1,24 @@
 """Concurrency (contract §2, §3, §8): threads on one store, several processes on one database.
 
-Start gates (a ``threading.Barrier``; a line on the children's stdin) make the work overlap
-without any sleep; the assertions are on results only, never on timing.
+Start gates (a ``threading.Barrier``; a line on the children's stdin, the gate protocol of
+``tests/harness.py``) make the work overlap without any sleep; the assertions are on results
+only, never on timing.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import nighdb
 from nighdb import Collection
 
+from ..harness import python_job, run_together
+from . import _worker
 from ._helpers import BIG, TENANT, make
 
-WORKER = Path(__file__).with_name("_worker.py")
 THREADS = 8
 
 
@@ -139,42 +137,6 @@ def test_concurrent_ensure_with_different_pins_has_one_winner(store: nighdb.Stor
 # -- several OS processes ------------------------------------------------------------------
 
 
-def _run_processes(jobs: list[dict[str, Any]]) -> list[Any]:
-    """Start one child per job, release them together, return their JSON results."""
-    children = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), json.dumps(job)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for job in jobs
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            line = child.stdout.readline()
-            if line != "ready\n":
-                _, err = child.communicate(timeout=60)
-                raise AssertionError(f"worker failed to start: {line!r}\n{err}")
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        results = []
-        for child in children:
-            out, err = child.communicate(timeout=120)
-            assert child.returncode == 0, err
-            results.append(json.loads(out))
-        return results
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-
-
 def test_processes_write_one_database_without_losing_writes(
     store: nighdb.Store, store_url: str
 ) -> None:
@@ -192,7 +154,7 @@ def test_processes_write_one_database_without_losing_writes(
         }
         for w in range(workers)
     ]
-    results = _run_processes(jobs)
+    results = run_together([python_job(_worker.__name__, job) for job in jobs])
     assert results == [{"written": batches * size}] * workers
     expected = {f"w{w}-{n:05d}" for w in range(workers) for n in range(batches * size)}
     assert set(store.list_ids(TENANT, "docs")) == expected
@@ -216,7 +178,7 @@ def test_concurrent_first_time_ensure_from_processes(store: nighdb.Store, store_
         }
         for w in range(workers)
     ]
-    results = _run_processes(jobs)
+    results = run_together([python_job(_worker.__name__, job) for job in jobs])
     pin = {"name": "shared", "dimensions": 8, "embedding_model": "model-p", "metric": "ip"}
     assert results == [pin] * workers
     assert store.list_tenants() == [TENANT]

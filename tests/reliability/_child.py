@@ -1,9 +1,10 @@
 """Child processes of the reliability tests: ``python -m tests.reliability._child '<job>'``.
 
-Protocol: open the store, print ``ready``, wait for one line on stdin (the start signal), do
-the job. A crash writer prints each batch number *after* its upsert returned (the
-acknowledgement the parent trusts); the other jobs print one JSON line at the end. Any
-exception ends the process with a traceback on stderr and a non-zero exit code.
+The gate protocol of ``tests/harness.py`` (``run_job``): open the store, print ``ready``,
+wait for one line on stdin (the start signal), do the job. A crash writer prints each batch
+number *after* its upsert returned (the acknowledgement the parent trusts); the other jobs
+print one JSON line at the end. The ``read_only`` job opens its store itself, without the
+gate. Any exception ends the process with a traceback on stderr and a non-zero exit code.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import nighdb
 
+from ..harness import run_job
 from ._data import TENANT, batch_items
 
 
@@ -113,19 +115,14 @@ def main() -> None:
     if job["kind"] == "read_only":
         print(json.dumps(read_only(job)), flush=True)
         return
-    options = job.get("options", {})
-    store = nighdb.open_store(job["url"], **options)
-    try:
-        print("ready", flush=True)
-        sys.stdin.readline()
-        if job["kind"] == "crash_writer":
-            crash_writer(store, job)
-            return
-        kinds = {"load_writer": load_writer, "load_reader": load_reader, "full_disk": full_disk}
-        result = kinds[job["kind"]](store, job)
-    finally:
-        store.close()
-    print(json.dumps(result), flush=True)
+    run_job(
+        {
+            "crash_writer": crash_writer,
+            "load_writer": load_writer,
+            "load_reader": load_reader,
+            "full_disk": full_disk,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ import nighdb
 from nighdb import Collection
 
 from .. import pg_server
+from ..harness import Child, python_job
+from . import _child
 from ._data import TENANT, batch_id, batch_items
-from ._procs import Child
 from .conftest import Figures, Scale
 
 DIMS = 32
@@ -95,8 +96,7 @@ def test_sigkill_in_the_middle_of_upserts(
             "first_batch": next_batch,
             "max_batches": 1000,
         }
-        child = Child(job)
-        try:
+        with Child(python_job(_child.__name__, job)) as child:
             child.wait_ready()
             child.go()
             # Wait for 1-3 acknowledgements, then kill at a random point of the next upsert
@@ -110,8 +110,6 @@ def test_sigkill_in_the_middle_of_upserts(
             child.proc.wait(timeout=30)
             rest = child.stdout.read().split()  # acks printed before the kill landed
             acked.update(int(n) for n in rest)
-        finally:
-            child.kill()
         first, last = next_batch, max(acked)
         next_batch = last + 2  # the in-flight batch (last + 1) may or may not have committed
         _integrity(crash_url)

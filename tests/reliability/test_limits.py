@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ._procs import ServeNode, create_key
+from ..harness import ServeNode, create_key
 from .conftest import Figures
 
 BODY_LIMIT = 1024 * 1024

@@ -26,8 +26,9 @@ import nighdb
 from nighdb import Collection
 
 from .. import pg_server
+from ..harness import ServeNode, create_key, python_job, run_together
+from . import _child
 from ._data import TENANT, batch_id, batch_items
-from ._procs import Children, ServeNode, create_key
 from .conftest import Figures, Scale
 
 DIMS = 16
@@ -81,8 +82,8 @@ def test_processes_write_and_read_one_sqlite_file(
         }
         for r in range(readers)
     ]
-    with Children() as children:
-        results = children.run_together(jobs, timeout=seconds + 120)
+    commands = [python_job(_child.__name__, job) for job in jobs]
+    results = run_together(commands, timeout=seconds + 120)
     batches = {w: results[w]["batches"] for w in range(writers)}
     assert all(n > 0 for n in batches.values()), batches
     reads = sum(r["reads"] for r in results[writers:])

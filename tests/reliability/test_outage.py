@@ -27,9 +27,10 @@ import pytest
 import nighdb
 from nighdb import Collection
 
-from ..pg_server import EmbeddedServer
+from ..harness import ROOT, ServeNode, create_key, python_job, run_together
+from ..pg_server import EmbeddedServer, embedded_server
+from . import _child
 from ._data import TENANT, batch_items
-from ._procs import ROOT, Children, ServeNode, create_key
 from .conftest import Figures, Scale
 
 TIMEOUT = 1.0  # the store's `timeout` option on the test node (docs/postgres.md)
@@ -40,7 +41,7 @@ DIMS = 8
 @pytest.fixture(scope="module")
 def pg() -> Iterator[EmbeddedServer]:
     # Its own server: the session's is shared by every other test and must not stop.
-    server = EmbeddedServer()
+    server = embedded_server()
     try:
         yield server
     finally:
@@ -167,8 +168,7 @@ def test_a_full_disk_is_a_coded_error_and_writes_nothing(tmp_path: Path, figures
         "batch_size": 2000,  # ~2 MB of vectors: far past the limit below
         "max_file_bytes": size + 64 * 1024,
     }
-    with Children() as children:
-        [result] = children.run_together([job], timeout=120)
+    [result] = run_together([python_job(_child.__name__, job)], timeout=120)
     assert result["error"] == "StoreUnavailableError" and result["code"] == "unavailable", result
     with nighdb.open_store(url) as store:
         assert store.count(TENANT, "docs") == 10  # the failed batch left nothing behind
@@ -189,20 +189,16 @@ def test_a_read_only_file_is_a_coded_error(tmp_path: Path, figures: Figures) -> 
     tmp_path.chmod(0o755)
     try:
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tests.reliability._child",
-                json.dumps(
-                    {
-                        "kind": "read_only",
-                        "url": url,
-                        "collection": "docs",
-                        "dims": DIMS,
-                        "batch_size": 5,
-                    }
-                ),
-            ],
+            python_job(
+                _child.__name__,
+                {
+                    "kind": "read_only",
+                    "url": url,
+                    "collection": "docs",
+                    "dims": DIMS,
+                    "batch_size": 5,
+                },
+            ),
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -24,8 +24,8 @@ import pytest
 import nighdb.keys
 from nighdb.wire import encode_segment
 
+from ..harness import ServeNode, create_key
 from ..service_support import InProcessService
-from ._procs import ServeNode, create_key
 from .conftest import Figures
 
 B_NAMES = ["docs", "Café", "e\u0301t\u00e9", "ﬁle"]  # "ﬁ" is a ligature (NFKC: "fi")
