@@ -16,7 +16,7 @@ from .cli_support import run
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
 
-READING = ["ls", "show", "search", "diff"]  # print data: --json required
+READING = ["ls", "show", "search", "diff", "tenants", "count", "get"]  # print data: --json required
 NO_STORE = {"migrate"}  # takes its two URLs as arguments
 
 
@@ -35,6 +35,7 @@ COMMANDS = _walk(main)
 def test_every_command_is_registered() -> None:
     names = {name for name, _ in COMMANDS}
     expected = {"ls", "show", "rm", "search", "import", "export", "diff", "apply", "migrate"}
+    expected |= {"tenants", "count", "get", "delete"}
     assert expected | {"serve", "keys", "keys create", "keys ls", "keys revoke"} <= names
 
 

@@ -24,6 +24,8 @@ LIMITS = ServiceLimits(
     default_page=2,
     max_page=3,
     max_queries=4,
+    max_scroll=3,
+    max_patches=5,
 )
 
 
@@ -194,3 +196,38 @@ def test_nothing_huge_is_a_500(client: httpx.Client) -> None:
     ]:
         response = client.post("/v1/collections/docs/search", content=content)
         assert 400 <= response.status_code < 500, response.text
+
+
+def test_scroll_pages_are_lowered_to_max_scroll(client: httpx.Client) -> None:
+    items = [{"id": f"i{n}", "vector": [1.0, 2.0], "metadata": {"n": n}} for n in range(8)]
+    assert client.post("/v1/collections/docs/upsert", json={"items": items}).status_code == 200
+    seen: list[str] = []
+    body: dict[str, Any] = {"filter": {"n": {"gte": 1}}, "limit": 100}
+    while True:
+        page = client.post("/v1/collections/docs/scroll", json=body).json()
+        assert len(page["items"]) <= LIMITS.max_scroll
+        seen += [i["id"] for i in page["items"]]
+        if page["next"] is None:
+            break
+        assert page["next"] == seen[-1]
+        body["after"] = page["next"]
+    assert seen == [f"i{n}" for n in range(1, 8)]
+    ids = client.post("/v1/collections/docs/ids", json={"filter": {"n": 2}, "limit": 50})
+    assert ids.json() == {"ids": ["i2"], "next": None}
+
+
+def test_an_update_over_max_patches_is_413(client: httpx.Client) -> None:
+    assert client.post(
+        "/v1/collections/docs/upsert", json={"items": [{"id": "a", "vector": [1.0, 2.0]}]}
+    ).is_success
+    patches = [{"id": "a", "text": str(n)} for n in range(LIMITS.max_patches + 1)]
+    error = coded(
+        client.post("/v1/collections/docs/update", json={"items": patches}),
+        413,
+        "payload_too_large",
+    )
+    assert str(LIMITS.max_patches) in error["message"]
+    done = client.post("/v1/collections/docs/update", json={"items": patches[:-1]})
+    assert done.json() == {"updated": LIMITS.max_patches}
+    count = client.post("/v1/collections/docs/count", json={"filter": {"id": "a"}})
+    assert count.json() == {"count": 1}

@@ -143,3 +143,34 @@ def test_cache_budget_is_respected(url: str) -> None:
             store.search("t", name, np.ones(DIMS, dtype=np.float32))
             # Each collection's copy (~150 kB) fits alone, so older ones are evicted.
             assert 0 < store._cache.used_bytes <= budget
+
+
+def test_update_and_delete_by_filter_reach_another_stores_cache(
+    pair: tuple[nighdb.Store, nighdb.Store],
+) -> None:
+    """contract §13: update and delete by filter bump the version like upsert and delete, so
+    the other store's cached vectors and metadata columns refresh."""
+    reader, writer = pair
+    writer.ensure_collection("t", Collection("c", 2))
+    writer.upsert(
+        "t",
+        "c",
+        [
+            {"id": "a", "vector": [1.0, 0.0], "metadata": {"g": 1}},
+            {"id": "b", "vector": [0.0, 1.0], "metadata": {"g": 1}},
+            {"id": "c", "vector": [0.7, 0.7], "metadata": {"g": 2}},
+        ],
+    )
+    # Warm the reader's copies: vectors, and the metadata column of "g".
+    assert [m.id for m in reader.search("t", "c", [-1.0, 0.0], limit=1)] == ["b"]
+    assert {m.id for m in reader.search("t", "c", [1.0, 0.0], filter={"g": 1})} == {"a", "b"}
+    writer.update(
+        "t", "c", [{"id": "a", "vector": [-1.0, 0.0]}, {"id": "c", "metadata_patch": {"g": 1}}]
+    )
+    top = reader.search("t", "c", [-1.0, 0.0], limit=1)
+    assert [m.id for m in top] == ["a"]
+    assert top[0].distance == pytest.approx(0.0, abs=1e-6)
+    assert {m.id for m in reader.search("t", "c", [1.0, 0.0], filter={"g": 1})} == {"a", "b", "c"}
+    assert writer.delete("t", "c", filter={"id": {"ne": "b"}}) == 2
+    assert [m.id for m in reader.search("t", "c", [-1.0, 0.0], limit=5)] == ["b"]
+    assert {m.id for m in reader.search("t", "c", [1.0, 0.0], filter={"g": 1})} == {"b"}

@@ -37,7 +37,7 @@ class AsyncStore(Protocol):
 
     async def drop_collection(self, tenant: str, name: str) -> int: ...
 
-    async def count(self, tenant: str, collection: str) -> int: ...
+    async def count(self, tenant: str, collection: str, *, filter: Filter | None = None) -> int: ...
 
     async def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int: ...
 
@@ -65,11 +65,38 @@ class AsyncStore(Protocol):
         exact: bool = False,
     ) -> list[list[Match]]: ...
 
-    async def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int: ...
+    async def delete(
+        self,
+        tenant: str,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Filter | None = None,
+    ) -> int: ...
 
     async def list_ids(
-        self, tenant: str, collection: str, *, after: str | None = None, limit: int | None = None
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        filter: Filter | None = None,
     ) -> list[str]: ...
+
+    async def scroll(
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        filter: Filter | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Item]: ...
+
+    async def update(
+        self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]
+    ) -> int: ...
 
     async def list_tenants(self) -> list[str]: ...
 
@@ -136,8 +163,8 @@ class _ThreadedAsyncStore:
         result: int = await self._run("drop_collection", tenant, name)
         return result
 
-    async def count(self, tenant: str, collection: str) -> int:
-        result: int = await self._run("count", tenant, collection)
+    async def count(self, tenant: str, collection: str, *, filter: Filter | None = None) -> int:
+        result: int = await self._run("count", tenant, collection, filter=filter)
         return result
 
     async def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int:
@@ -190,16 +217,49 @@ class _ThreadedAsyncStore:
         )
         return result
 
-    async def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int:
-        result: int = await self._run("delete", tenant, collection, ids)
+    async def delete(
+        self,
+        tenant: str,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Filter | None = None,
+    ) -> int:
+        result: int = await self._run("delete", tenant, collection, ids, filter=filter)
         return result
 
     async def list_ids(
-        self, tenant: str, collection: str, *, after: str | None = None, limit: int | None = None
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        filter: Filter | None = None,
     ) -> list[str]:
         result: list[str] = await self._run(
-            "list_ids", tenant, collection, after=after, limit=limit
+            "list_ids", tenant, collection, after=after, limit=limit, filter=filter
         )
+        return result
+
+    async def scroll(
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        filter: Filter | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Item]:
+        result: list[Item] = await self._run(
+            "scroll", tenant, collection, filter=filter, after=after, limit=limit
+        )
+        return result
+
+    async def update(
+        self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]
+    ) -> int:
+        result: int = await self._run("update", tenant, collection, patches)
         return result
 
     async def list_tenants(self) -> list[str]:

@@ -43,7 +43,9 @@ class Store(Protocol):
 
     def drop_collection(self, tenant: str, name: str) -> int: ...
 
-    def count(self, tenant: str, collection: str) -> int: ...
+    def count(self, tenant: str, collection: str, *, filter: Filter | None = None) -> int:
+        """Items that pass ``filter`` (contract §13; ``None``/``{}``: every item)."""
+        ...
 
     def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int: ...
 
@@ -75,11 +77,44 @@ class Store(Protocol):
         exact: bool = False,
     ) -> list[list[Match]]: ...
 
-    def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int: ...
+    def delete(
+        self,
+        tenant: str,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Filter | None = None,
+    ) -> int:
+        """Rows removed, by ``ids`` or by ``filter`` (exactly one; ``filter={}`` empties the
+        collection and keeps it). Atomic (contract §13)."""
+        ...
 
     def list_ids(
-        self, tenant: str, collection: str, *, after: str | None = None, limit: int | None = None
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        filter: Filter | None = None,
     ) -> list[str]: ...
+
+    def scroll(
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        filter: Filter | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Item]:
+        """Up to ``limit`` whole items that pass ``filter``, ids in byte order after ``after``
+        (contract §13); vectors as in ``fetch``."""
+        ...
+
+    def update(self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]) -> int:
+        """Partial updates, all or nothing; returns ``len(patches)`` (contract §13)."""
+        ...
 
     def list_tenants(self) -> list[str]: ...
 

@@ -510,13 +510,32 @@ def locate(
 
 
 def iter_batches(
-    store: Store, tenant: str, collection: str, *, batch_size: int = DEFAULT_BATCH_SIZE
+    store: Store,
+    tenant: str,
+    collection: str,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    filter: Mapping[str, Any] | None = None,
 ) -> Iterator[list[Item]]:
-    """Every item of a collection, a page at a time, in byte order of id."""
-    for ids in id_pages(store, tenant, collection, batch_size):
+    """Every item of a collection (that passes ``filter``), a page at a time, in byte order
+    of id."""
+    if filter is None:
+        pages: Iterator[list[str]] = id_pages(store, tenant, collection, batch_size)
+    else:
+        pages = _filtered_id_pages(store, tenant, collection, batch_size, filter)
+    for ids in pages:
         items = store.fetch(tenant, collection, ids)  # deleted meanwhile: left out
         if items:
             yield items
+
+
+def _filtered_id_pages(
+    store: Store, tenant: str, collection: str, page: int, filter: Mapping[str, Any]
+) -> Iterator[list[str]]:
+    after: str | None = None
+    while ids := store.list_ids(tenant, collection, after=after, limit=page, filter=filter):
+        yield ids
+        after = ids[-1]
 
 
 def item_json(item: Item, *, vector: bool = True) -> str:
@@ -543,11 +562,14 @@ def header_json(pin: Collection) -> str:
     return json.dumps({HEADER_KEY: wire}, ensure_ascii=False, separators=(",", ":"))
 
 
-def _pin(store: Store, tenant: str, collection: str) -> tuple[Collection, int]:
-    total = store.count(tenant, collection)  # raises CollectionNotFoundError if it is absent
+def _pin(
+    store: Store, tenant: str, collection: str, filter: Mapping[str, Any] | None = None
+) -> tuple[Collection, int]:
+    # Raises CollectionNotFoundError if it is absent, then checks the filter.
+    total = store.count(tenant, collection, filter=filter)
     pin = store.describe_collection(tenant, collection)
     if pin is None:  # dropped between the two calls
-        return _pin(store, tenant, collection)
+        return _pin(store, tenant, collection, filter)
     return pin, total
 
 
@@ -559,14 +581,15 @@ def export_jsonl(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress = SILENT,
+    filter: Mapping[str, Any] | None = None,
 ) -> int:
     """Write the collection header, then every item as a JSONL line; returns the number of
-    items written."""
-    pin, total = _pin(store, tenant, collection)
+    items written. With ``filter``, only the items that pass it."""
+    pin, total = _pin(store, tenant, collection, filter)
     progress.start(f"{tenant}/{collection}", total)
     out.write(header_json(pin) + "\n")
     written = 0
-    for items in iter_batches(store, tenant, collection, batch_size=batch_size):
+    for items in iter_batches(store, tenant, collection, batch_size=batch_size, filter=filter):
         out.write("".join(item_json(i) + "\n" for i in items))
         written += len(items)
         progress.update(written, written)
@@ -593,16 +616,17 @@ def export_npy(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Progress = SILENT,
+    filter: Mapping[str, Any] | None = None,
 ) -> int:
     """Write the vectors as an ``(n, dimensions)`` float32 ``.npy`` to the seekable
     ``vectors`` and, after the collection header, row *i*'s id, metadata and text as item
-    line *i* of ``sidecar``."""
-    pin, total = _pin(store, tenant, collection)
+    line *i* of ``sidecar``. With ``filter``, only the items that pass it."""
+    pin, total = _pin(store, tenant, collection, filter)
     progress.start(f"{tenant}/{collection}", total)
     vectors.write(_npy_header(0, pin.dimensions))
     sidecar.write(header_json(pin) + "\n")
     written = 0
-    for items in iter_batches(store, tenant, collection, batch_size=batch_size):
+    for items in iter_batches(store, tenant, collection, batch_size=batch_size, filter=filter):
         matrix = np.stack([np.asarray(i.vector, dtype="<f4") for i in items])
         vectors.write(matrix.tobytes())
         sidecar.write("".join(item_json(i, vector=False) + "\n" for i in items))

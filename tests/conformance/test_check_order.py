@@ -61,6 +61,26 @@ GARBAGE_CALLS: dict[str, Call] = {
     "list_ids": lambda s, t, c: s.list_ids(t, c),
     "list_ids-limit-0": lambda s, t, c: s.list_ids(t, c, limit=0),
     "list_ids-paged": lambda s, t, c: s.list_ids(t, c, after="a", limit=5),
+    # contract §13: operations by filter and partial updates
+    "count-filter": lambda s, t, c: s.count(t, c, filter={"f": 1}),
+    "count-bad-filter": lambda s, t, c: s.count(t, c, filter={"f": None}),
+    "delete-filter": lambda s, t, c: s.delete(t, c, filter={}),
+    "delete-bad-filter": lambda s, t, c: s.delete(t, c, filter={"$xor": []}),
+    "delete-neither": lambda s, t, c: s.delete(t, c),
+    "delete-both": lambda s, t, c: s.delete(t, c, ["a"], filter={}),
+    "list_ids-filter": lambda s, t, c: s.list_ids(t, c, filter={"f": {"gt": 1}}),
+    "list_ids-bad-filter": lambda s, t, c: s.list_ids(t, c, limit=2, filter={"f": {}}),
+    "scroll": lambda s, t, c: s.scroll(t, c),
+    "scroll-limit-0": lambda s, t, c: s.scroll(t, c, limit=0),
+    "scroll-bad-filter": lambda s, t, c: s.scroll(t, c, filter={"f": {"regex": "x"}}),
+    "update": lambda s, t, c: s.update(t, c, [{"id": "a", "text": "x"}]),
+    "update-empty": lambda s, t, c: s.update(t, c, []),
+    "update-empty-patch": lambda s, t, c: s.update(t, c, [{"id": "a"}]),
+    "update-wrong-dims": lambda s, t, c: s.update(t, c, [{"id": "a", "vector": [1.0] * 9}]),
+    "update-both-metadata": lambda s, t, c: s.update(
+        t, c, [{"id": "a", "metadata": {}, "metadata_patch": {}}]
+    ),
+    "update-not-patches": lambda s, t, c: s.update(t, c, NOT_ITEMS),
 }
 
 
@@ -74,6 +94,13 @@ NON_JSON_CALLS: dict[str, Call] = {
     "search-nan": lambda s, t, c: s.search(t, c, [NAN, 1.0]),
     "search_many-inf": lambda s, t, c: s.search_many(t, c, [[float("-inf"), 1.0]]),
     "search-nan-filter": lambda s, t, c: s.search(t, c, [1.0, 0.0], filter={"f": NAN}),
+    "count-nan-filter": lambda s, t, c: s.count(t, c, filter={"f": NAN}),
+    "delete-nan-filter": lambda s, t, c: s.delete(t, c, filter={"f": {"lt": NAN}}),
+    "scroll-nan-filter": lambda s, t, c: s.scroll(t, c, filter={"f": NAN}),
+    "update-nan-vector": lambda s, t, c: s.update(t, c, [{"id": "a", "vector": [NAN, 1.0]}]),
+    "update-inf-patch": lambda s, t, c: s.update(
+        t, c, [{"id": "a", "metadata_patch": {"x": float("inf")}}]
+    ),
 }
 
 

@@ -49,11 +49,14 @@ from ..store import ClosingContext
 from ..validation import (
     check_collection,
     check_collection_name,
+    check_delete_target,
     check_ids,
     check_limit,
     check_page,
+    check_scroll,
     check_tenant,
     validate_items,
+    validate_patches,
     validate_queries,
     validate_query,
 )
@@ -184,6 +187,29 @@ def _item(item: object) -> dict[str, Any]:
     if fields.get("text") is not None:
         out["text"] = _strict(fields["text"])
     return out
+
+
+def _patch(patch: object) -> dict[str, Any]:
+    if not isinstance(patch, Mapping):
+        raise _UnsendableError
+    out: dict[str, Any] = {}
+    for key, value in patch.items():
+        if key == "vector" and value is not None:
+            out[key] = _vector(value)
+        elif key in ("metadata", "metadata_patch"):
+            out[key] = _metadata(value)
+        elif key in ("id", "text"):
+            out[key] = _strict(value)
+    return out
+
+
+def _item_from_wire(data: Mapping[str, Any]) -> Item:
+    return Item(
+        str(data["id"]),
+        np.asarray(data["vector"], dtype=np.float32),
+        dict(data["metadata"]),
+        str(data["text"]),
+    )
 
 
 def _listed(values: object) -> list[Any]:
@@ -317,8 +343,15 @@ class RemoteStore(ClosingContext):
     def drop_collection(self, tenant: str, name: str) -> int:
         return int(self._request("DELETE", self._path(tenant, name))["removed_items"])
 
-    def count(self, tenant: str, collection: str) -> int:
-        return int(self._request("GET", self._path(tenant, collection))["count"])
+    def count(self, tenant: str, collection: str, *, filter: Filter | None = None) -> int:
+        if filter is None:
+            return int(self._request("GET", self._path(tenant, collection))["count"])
+        path = self._path(tenant, collection, "/count")
+        try:
+            body = {"filter": _strict(filter)}
+        except _UnsendableError:
+            self._fail_locally(tenant, collection, lambda pin: parse_filter(filter))
+        return int(self._request("POST", path, body=body)["count"])
 
     def list_tenants(self) -> list[str]:
         return [str(t) for t in self._request("GET", "/v1/tenants")["tenants"]]
@@ -338,20 +371,61 @@ class RemoteStore(ClosingContext):
             )
         return int(self._request("POST", path, body=body)["upserted"])
 
-    def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int:
+    def delete(
+        self,
+        tenant: str,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Filter | None = None,
+    ) -> int:
         path = self._path(tenant, collection, "/delete")
+        body: dict[str, Any] = {}
         try:
-            ids = _listed(ids)
-            body = {"ids": [_strict(i) for i in ids]}
+            if ids is not None:
+                ids = _listed(ids)
+                body["ids"] = [_strict(i) for i in ids]
+            if filter is not None:
+                body["filter"] = _strict(filter)
         except _UnsendableError:
-            self._fail_locally(tenant, collection, lambda pin: check_ids(ids))
+
+            def check(pin: Collection) -> None:
+                if check_delete_target(ids, filter) is None:
+                    parse_filter(filter)
+
+            self._fail_locally(tenant, collection, check)
         return int(self._request("POST", path, body=body)["deleted"])
 
+    def update(self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]) -> int:
+        """One request, so the update stays all or nothing (within the service's limits)."""
+        path = self._path(tenant, collection, "/update")
+        try:
+            patches = _listed(patches)
+            body = {"items": [_patch(p) for p in patches]}
+        except _UnsendableError:
+            self._fail_locally(
+                tenant,
+                collection,
+                lambda pin: validate_patches(pin.name, pin.dimensions, pin.metric, patches),
+            )
+        return int(self._request("POST", path, body=body)["updated"])
+
     def list_ids(
-        self, tenant: str, collection: str, *, after: str | None = None, limit: int | None = None
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        filter: Filter | None = None,
     ) -> list[str]:
-        """Every id (or a page of them): walks the service's pages until done."""
+        """Every id (or a page of them): walks the service's pages until done. With a filter
+        the pages are asked for with ``POST …/ids`` (the filter travels in the body)."""
         path = self._path(tenant, collection, "/ids")
+        try:
+            sent_filter = None if filter is None else _strict(filter)
+        except _UnsendableError:
+            self._fail_locally(tenant, collection, lambda pin: parse_filter(filter))
         if not _sendable_page(after, limit):
             self._fail_locally(tenant, collection, lambda pin: check_page(after, limit))
         out: list[str] = []
@@ -362,12 +436,48 @@ class RemoteStore(ClosingContext):
                 params["limit"] = limit - len(out) if limit >= 1 else limit
             if cursor is not None:
                 params["after"] = cursor
-            page = self._request("GET", path, params=params)
+            if sent_filter is None:
+                page = self._request("GET", path, params=params)
+            else:
+                page = self._request("POST", path, body={**params, "filter": sent_filter})
             out.extend(str(i) for i in page["ids"])
             cursor = page["next"]
             done = limit is not None and len(out) >= limit
             if cursor is None or done or not page["ids"]:
                 return out
+
+    def scroll(
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        filter: Filter | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Item]:
+        """Up to ``limit`` items; a ``limit`` above the service's page size takes several
+        requests (each a consistent page; together they are what a caller paging by hand
+        would see)."""
+        path = self._path(tenant, collection, "/scroll")
+        try:
+            body: dict[str, Any] = {"filter": _strict(filter), "limit": _strict(limit)}
+            if after is not None:
+                body["after"] = _strict(after)
+        except _UnsendableError:
+
+            def check(pin: Collection) -> None:
+                parse_filter(filter)
+                check_scroll(after, limit)
+
+            self._fail_locally(tenant, collection, check)
+        items: list[Item] = []
+        while True:
+            page = self._request("POST", path, body=body)
+            items.extend(_item_from_wire(i) for i in page["items"])
+            cursor = page["next"]
+            if cursor is None or not page["items"] or len(items) >= limit:
+                return items
+            body = {**body, "after": cursor, "limit": limit - len(items)}
 
     def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
         path = self._path(tenant, collection, "/fetch")
@@ -383,15 +493,7 @@ class RemoteStore(ClosingContext):
         # One request even without ids: the collection must exist (contract §2).
         for chunk in [wanted[i : i + step] for i in range(0, len(wanted), step)] or [[]]:
             data = self._request("POST", path, body={"ids": chunk})
-            items.extend(
-                Item(
-                    str(i["id"]),
-                    np.asarray(i["vector"], dtype=np.float32),
-                    dict(i["metadata"]),
-                    str(i["text"]),
-                )
-                for i in data["items"]
-            )
+            items.extend(_item_from_wire(i) for i in data["items"])
         return items
 
     # -- search -------------------------------------------------------------------------

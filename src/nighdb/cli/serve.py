@@ -43,6 +43,8 @@ _LIMITS = [
     _limit_option("--max-page", "max_page", "Most ids per GET …/ids page."),
     _limit_option("--max-queries", "max_queries", "Most queries per search_many (else 413)."),
     _limit_option("--max-fetch", "max_fetch", "Most ids per fetch request (else 413)."),
+    _limit_option("--max-scroll", "max_scroll", "Most items per scroll page (lowered to it)."),
+    _limit_option("--max-patches", "max_patches", "Most patches per update request (else 413)."),
 ]
 
 

@@ -29,7 +29,7 @@ from ..transfer import (
 )
 from ..wire import collection_to_wire
 from .common import echo_json, json_option, open_cli_store, store_option
-from .output import batch_option, cli_progress, count
+from .output import JsonValue, batch_option, cli_progress, count
 
 __all__ = ["export", "import_"]
 
@@ -143,9 +143,22 @@ def _open_input(file: str) -> Iterator[IO[bytes]]:
 @click.argument("collection")
 @click.argument("file", metavar="FILE")
 @click.option("--sidecar", type=click.Path(path_type=Path, dir_okay=False), help=_SIDECAR_HELP)
+@click.option(
+    "--filter",
+    "filter_",
+    type=JsonValue(dict, "a JSON object"),
+    help="Export only the items that pass this filter (docs/contract.md §6), or @FILE.",
+)
 @batch_option
 @store_option
-def export(tenant: str, collection: str, file: str, sidecar: Path | None, batch_size: int) -> None:
+def export(
+    tenant: str,
+    collection: str,
+    file: str,
+    sidecar: Path | None,
+    filter_: dict[str, Any] | None,
+    batch_size: int,
+) -> None:
     """Write COLLECTION's pin and every item to FILE, items in byte order of id.
 
     FILE is JSONL (- writes stdout) or, for a name ending in .npy, a float32 matrix plus a
@@ -154,7 +167,8 @@ def export(tenant: str, collection: str, file: str, sidecar: Path | None, batch_
     """
     side = _sidecar(file, sidecar)
     with open_cli_store(create=False) as store, cli_progress() as progress:
-        store.count(tenant, collection)  # a missing collection: fail before creating FILE
+        # A missing collection or a bad filter: fail before creating FILE.
+        store.count(tenant, collection, filter=filter_)
         if side is not None:
             with _replacing(Path(file), "wb") as vectors, _replacing(side, "w") as meta:
                 n = export_npy(
@@ -165,16 +179,29 @@ def export(tenant: str, collection: str, file: str, sidecar: Path | None, batch_
                     meta,
                     batch_size=batch_size,
                     progress=progress,
+                    filter=filter_,
                 )
         elif file == "-":
             out = sys.stdout
             n = export_jsonl(
-                store, tenant, collection, out, batch_size=batch_size, progress=progress
+                store,
+                tenant,
+                collection,
+                out,
+                batch_size=batch_size,
+                progress=progress,
+                filter=filter_,
             )
         else:
             with _replacing(Path(file), "w") as out_file:
                 n = export_jsonl(
-                    store, tenant, collection, out_file, batch_size=batch_size, progress=progress
+                    store,
+                    tenant,
+                    collection,
+                    out_file,
+                    batch_size=batch_size,
+                    progress=progress,
+                    filter=filter_,
                 )
     to = "stdout" if file == "-" else (file if side is None else f"{file} and {side}")
     click.echo(f"exported {count(n, 'item')} of {tenant}/{collection} to {to}", err=True)

@@ -41,6 +41,10 @@ class ServiceLimits:
     """Query vectors per ``search_many`` request; more is 413 ``payload_too_large``."""
     max_fetch: int = 1_000
     """Ids per ``fetch`` request; more is 413 ``payload_too_large``."""
+    max_scroll: int = 1_000
+    """The largest ``scroll`` page (whole items); a larger ``limit`` is lowered to this."""
+    max_patches: int = 100_000
+    """Patches per ``update``; more is 413 ``payload_too_large`` (split the batch)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -56,6 +60,19 @@ class ServiceLimits:
                 f"an upsert may carry at most {self.max_items} items, got {len(items)}; "
                 "split the batch into several requests"
             )
+
+    def check_patches(self, patches: object) -> None:
+        if isinstance(patches, list) and len(patches) > self.max_patches:
+            raise PayloadTooLargeError(
+                f"an update may carry at most {self.max_patches} patches, got {len(patches)}; "
+                "split the batch into several requests"
+            )
+
+    def scroll_page(self, limit: object) -> object:
+        """A ``scroll`` limit lowered to ``max_scroll``; other values go on to the store."""
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > self.max_scroll:
+            return self.max_scroll
+        return limit
 
     def check_queries(self, queries: object) -> None:
         if isinstance(queries, list) and len(queries) > self.max_queries:

@@ -125,19 +125,73 @@ def search_many(c: Call) -> Answer:
 
 
 def delete(c: Call) -> Answer:
-    ids: Any = c.json().get("ids")
-    return 200, {"deleted": c.store.delete(c.tenant, c.name, ids)}
+    """By ``{"ids": [...]}`` or by ``{"filter": {...}}`` (contract §13; null is "not given")."""
+    body = c.json()
+    ids: Any = body.get("ids")
+    filter: Any = body.get("filter")
+    return 200, {"deleted": c.store.delete(c.tenant, c.name, ids, filter=filter)}
+
+
+def count(c: Call) -> Answer:
+    """Contract §13: ``{filter?}`` → ``{"count": n}``."""
+    filter: Any = c.json().get("filter")
+    return 200, {"count": c.store.count(c.tenant, c.name, filter=filter)}
+
+
+def update(c: Call) -> Answer:
+    """Contract §13: ``{"items": [patch, ...]}`` → ``{"updated": n}``, all or nothing."""
+    patches: Any = c.json().get("items")
+    c.limits.check_patches(patches)
+    return 200, {"updated": c.store.update(c.tenant, c.name, patches)}
+
+
+def scroll(c: Call) -> Answer:
+    """Contract §13: ``{filter?, after?, limit?}`` → ``{"items": [...], "next": cursor}``.
+
+    A ``limit`` above the service's ``max_scroll`` is lowered to it; ``next`` (the last id of
+    this page, or null when no item follows) is the ``after`` of the following page.
+    """
+    body = c.json()
+    filter: Any = body.get("filter")
+    after: Any = body.get("after")
+    limit: Any = c.limits.scroll_page(body.get("limit", 100))
+    if not (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1):
+        # Let the store refuse it, in its order (existence, filter, then the page).
+        c.store.scroll(c.tenant, c.name, filter=filter, after=after, limit=limit)
+        raise AssertionError("the store accepted an invalid scroll limit")  # pragma: no cover
+    # One item more than the page tells whether another page follows.
+    items = c.store.scroll(c.tenant, c.name, filter=filter, after=after, limit=limit + 1)
+    following = items[limit - 1].id if len(items) > limit else None
+    return 200, {"items": [item_to_wire(i) for i in items[:limit]], "next": following}
+
+
+def _ids_page(c: Call, after: Any, page: int, filter: Any) -> Answer:
+    if page < 1:  # let the store refuse it, after its existence check
+        c.store.list_ids(c.tenant, c.name, after=after, limit=page, filter=filter)
+    # One id more than the page tells whether another page follows.
+    ids = c.store.list_ids(c.tenant, c.name, after=after, limit=page + 1, filter=filter)
+    following = ids[page - 1] if len(ids) > page else None
+    return 200, {"ids": ids[:page], "next": following}
 
 
 def list_ids(c: Call) -> Answer:
-    after = c.query.get("after") or None
     page = c.limits.page_size(c.query.get("limit"))
-    if page < 1:  # let the store refuse it, after its existence check
-        c.store.list_ids(c.tenant, c.name, after=after, limit=page)
-    # One id more than the page tells whether another page follows.
-    ids = c.store.list_ids(c.tenant, c.name, after=after, limit=page + 1)
-    following = ids[page - 1] if len(ids) > page else None
-    return 200, {"ids": ids[:page], "next": following}
+    return _ids_page(c, c.query.get("after") or None, page, None)
+
+
+def list_ids_filtered(c: Call) -> Answer:
+    """``list_ids`` with a filter (contract §13): the ``GET …/ids`` page, its parameters in a
+    JSON body ``{filter?, after?, limit?}`` so a filter of any size fits."""
+    body = c.json()
+    after, raw, filter = body.get("after"), body.get("limit"), body.get("filter")
+    if raw is None:
+        page = c.limits.default_page
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        page = min(raw, c.limits.max_page)
+    else:  # the store's own error, after its existence check
+        c.store.list_ids(c.tenant, c.name, after=after, limit=raw, filter=filter)
+        raise AssertionError("the store accepted an invalid ids limit")  # pragma: no cover
+    return _ids_page(c, after, page, filter)
 
 
 def fetch(c: Call) -> Answer:
@@ -197,8 +251,18 @@ ROUTES: tuple[RouteSpec, ...] = (
         "Nearest neighbours of several queries",
         True,
     ),
-    RouteSpec("POST", "/collections/{name}/delete", delete, "Delete items by id", True),
+    RouteSpec("POST", "/collections/{name}/delete", delete, "Delete items by id or filter", True),
     RouteSpec("GET", "/collections/{name}/ids", list_ids, "Page through item ids"),
+    RouteSpec(
+        "POST",
+        "/collections/{name}/ids",
+        list_ids_filtered,
+        "Page through the ids of items that pass a filter",
+        True,
+    ),
+    RouteSpec("POST", "/collections/{name}/count", count, "Count items (by filter)", True),
+    RouteSpec("POST", "/collections/{name}/scroll", scroll, "Page through whole items", True),
+    RouteSpec("POST", "/collections/{name}/update", update, "Partial updates of items", True),
     RouteSpec("POST", "/collections/{name}/fetch", fetch, "Stored items by id", True),
     RouteSpec("PUT", "/collections/{name}/index", create_index, "Build an approximate index", True),
     RouteSpec("GET", "/collections/{name}/index", describe_index, "Describe the index"),

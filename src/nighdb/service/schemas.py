@@ -76,6 +76,49 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
                 "text": {"type": "string", "default": ""},
             },
         },
+        "Patch": {
+            "type": "object",
+            "required": ["id"],
+            "description": "a partial update: at least one of vector, text, metadata and "
+            "metadata_patch (null counts as absent); metadata and metadata_patch exclude each "
+            "other; fields not named keep their stored values",
+            "properties": {
+                "id": {"type": "string", "minLength": 1, "maxLength": 1024},
+                "vector": vector,
+                "text": {"type": "string"},
+                "metadata": {"type": "object", "description": "replaces the whole object"},
+                "metadata_patch": {
+                    "type": "object",
+                    "description": "merged at the top level; a key whose value is null is removed",
+                },
+            },
+        },
+        "ScrollRequest": {
+            "type": "object",
+            "properties": {
+                "filter": _ref("Filter"),
+                "after": {"type": "string", "description": "the `next` of the previous page"},
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "default": 100,
+                    "description": f"lowered to this service's maximum of {limits.max_scroll}",
+                },
+            },
+        },
+        "IdsRequest": {
+            "type": "object",
+            "properties": {
+                "filter": _ref("Filter"),
+                "after": {"type": "string", "description": "the `next` of the previous page"},
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "default": limits.default_page,
+                    "maximum": limits.max_page,
+                },
+            },
+        },
         "Match": {
             "type": "object",
             "required": ["id", "distance", "score", "metadata", "text"],
@@ -182,8 +225,20 @@ _BODIES: dict[str, dict[str, Any]] = {
     "search_many": _ref("SearchManyRequest"),
     "delete": {
         "type": "object",
-        "required": ["ids"],
-        "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
+        "description": "exactly one of ids and filter; the filter {} empties the collection",
+        "properties": {
+            "ids": {"type": "array", "items": {"type": "string"}},
+            "filter": _ref("Filter"),
+        },
+    },
+    "count": {"type": "object", "properties": {"filter": _ref("Filter")}},
+    "scroll": _ref("ScrollRequest"),
+    "list_ids_filtered": _ref("IdsRequest"),
+    "update": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("Patch")}},
+        "description": "all or nothing: every patch is checked (ids must exist) first",
     },
     "fetch": {
         "type": "object",
@@ -226,6 +281,16 @@ _ANSWERS: dict[str, dict[str, Any]] = {
         },
     },
     "delete": {"type": "object", "properties": {"deleted": {"type": "integer"}}},
+    "count": {"type": "object", "properties": {"count": {"type": "integer"}}},
+    "update": {"type": "object", "properties": {"updated": {"type": "integer"}}},
+    "scroll": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": _ref("Item")},
+            "next": {"type": ["string", "null"], "description": "the `after` of the next page"},
+        },
+        "description": "whole items in byte order of id",
+    },
     "fetch": {
         "type": "object",
         "properties": {
@@ -256,6 +321,8 @@ _ANSWERS: dict[str, dict[str, Any]] = {
         "properties": {"tenants": {"type": "array", "items": {"type": "string"}}},
     },
 }
+
+_ANSWERS["list_ids_filtered"] = _ANSWERS["list_ids"]
 
 _ERRORS = {
     "400": "invalid_argument or dimension_mismatch",

@@ -38,26 +38,32 @@ from psycopg_pool import ConnectionPool
 from ...errors import CollectionNotFoundError, InvalidArgumentError, NighError
 from ...filters import FilterNode, parse_filter
 from ...indexes import check_ef_search, check_exact, check_index_options
+from ...jsontext import encode_json
 from ...keys import KeyRecord, KeyRegistry
 from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
 from ...store import ClosingContext, Store, redacted_url
 from ...validation import (
     ItemBatch,
+    Patch,
+    apply_patches,
     check_collection,
     check_collection_name,
     check_compatible,
+    check_delete_target,
     check_ids,
     check_limit,
     check_new_collection,
     check_page,
+    check_scroll,
     check_tenant,
     validate_items,
+    validate_patches,
     validate_queries,
     validate_query,
 )
 from . import index as hnsw
 from . import keys as keys
-from .filter import compile_filter
+from .filter import compile_filter, filter_document
 from .index import HnswIndex
 from .schema import (
     Conn,
@@ -341,14 +347,19 @@ class PostgresStore(ClosingContext):
             conn.execute(sql.SQL("DROP TABLE {}").format(table))
         return 0 if counted is None else int(counted[0])
 
-    def count(self, tenant: str, collection: str) -> int:
-        def execute(conn: Conn, pin: _Pin, _: None) -> int:
+    def count(
+        self, tenant: str, collection: str, *, filter: Mapping[str, Any] | None = None
+    ) -> int:
+        def execute(conn: Conn, pin: _Pin, where: _Where) -> int:
             row = conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(self._layout.items(pin.id))
+                sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                    self._layout.items(pin.id), where[0]
+                ),
+                where[1],
             ).fetchone()
             return 0 if row is None else int(row[0])
 
-        return self._run(tenant, collection, _nothing, execute)
+        return self._run(tenant, collection, lambda _pin: _where(filter), execute)
 
     # -- writes -----------------------------------------------------------------------
 
@@ -366,20 +377,77 @@ class PostgresStore(ClosingContext):
 
         return self._run(tenant, collection, prepare, execute)
 
-    def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int:
-        def execute(conn: Conn, pin: _Pin, wanted: list[str]) -> int:
+    def delete(
+        self,
+        tenant: str,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Mapping[str, Any] | None = None,
+    ) -> int:
+        def prepare(_pin: _Pin) -> _Where | None:
+            wanted = check_delete_target(asked, filter)
+            if wanted is None:
+                return _where(filter)
             if not wanted:
+                return None
+            return sql.SQL("id = ANY(%s::text[])"), [wanted]
+
+        def execute(conn: Conn, pin: _Pin, where: _Where | None) -> int:
+            if where is None:
                 return 0
+            # One statement, so one transaction (the connection autocommits): all or nothing.
             cur = conn.execute(
-                sql.SQL("DELETE FROM {} WHERE id = ANY(%b::text[])").format(
-                    self._layout.items(pin.id)
-                ),
-                (wanted,),
+                sql.SQL("DELETE FROM {} WHERE {}").format(self._layout.items(pin.id), where[0]),
+                where[1],
             )
             return cur.rowcount
 
-        asked = _replayable(ids)
-        return self._run(tenant, collection, lambda _pin: check_ids(asked), execute)
+        asked = None if ids is None else _replayable(ids)
+        return self._run(tenant, collection, prepare, execute)
+
+    def update(self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]) -> int:
+        """Contract §13: every patch validated; then, in one transaction, the patched rows are
+        locked in id order (``FOR UPDATE``: a concurrent upsert of the same id waits, or is
+        waited for), read, patched and written back with their filter copy of the metadata."""
+        asked = _replayable(patches)
+
+        def prepare(pin: _Pin) -> list[Patch]:
+            c = pin.collection
+            return validate_patches(c.name, c.dimensions, c.metric, asked)
+
+        def execute(conn: Conn, pin: _Pin, checked: list[Patch]) -> int:
+            if not checked:
+                return 0
+            table = self._layout.items(pin.id)
+            with conn.transaction():
+                found = conn.execute(
+                    sql.SQL(
+                        "SELECT id, metadata_json FROM {} WHERE id = ANY(%s::text[]) "
+                        'ORDER BY id COLLATE "C" FOR UPDATE'
+                    ).format(table),
+                    (sorted({p.id for p in checked}),),
+                ).fetchall()
+                stored = {str(i): json.loads(m) for i, m in found}
+                rows = apply_patches(pin.collection.name, checked, stored)
+                params = []
+                for r in rows:
+                    meta = None if r.metadata is None else encode_json(r.metadata)
+                    doc = None if meta is None else filter_document(meta, r.metadata)
+                    params.append((r.vector, doc, meta, r.text, r.id))
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        sql.SQL(
+                            "UPDATE {} SET embedding = coalesce(%s, embedding), "
+                            "metadata = coalesce(%s::jsonb, metadata), "
+                            "metadata_json = coalesce(%s::text, metadata_json), "
+                            "text = coalesce(%s::text, text) WHERE id = %s"
+                        ).format(table),
+                        params,
+                    )
+            return len(checked)
+
+        return self._run(tenant, collection, prepare, execute)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -407,21 +475,63 @@ class PostgresStore(ClosingContext):
         return self._run(tenant, collection, lambda _pin: check_ids(asked), execute)
 
     def list_ids(
-        self, tenant: str, collection: str, *, after: str | None = None, limit: int | None = None
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> list[str]:
-        def execute(conn: Conn, pin: _Pin, page: tuple[str | None, int | None]) -> list[str]:
+        def prepare(_pin: _Pin) -> tuple[str | None, int | None, _Where]:
+            start, count = check_page(after, limit)
+            return start, count, _where(filter)
+
+        def execute(
+            conn: Conn, pin: _Pin, page: tuple[str | None, int | None, _Where]
+        ) -> list[str]:
             table = self._layout.items(pin.id)
-            start, count = page
+            start, count, (where, params) = page
             if start is None and count is None:
-                rows = conn.execute(sql.SQL("SELECT id FROM {}").format(table)).fetchall()
+                everything = sql.SQL("SELECT id FROM {} WHERE {}").format(table, where)
+                rows = conn.execute(everything, params).fetchall()
             else:
+                paged = sql.SQL("SELECT id FROM {} WHERE id > %s AND {} ORDER BY id LIMIT %s")
                 rows = conn.execute(
-                    sql.SQL("SELECT id FROM {} WHERE id > %s ORDER BY id LIMIT %s").format(table),
-                    ("" if start is None else start, count),
+                    paged.format(table, where),
+                    ["" if start is None else start, *params, count],
                 ).fetchall()
             return [str(r[0]) for r in rows]
 
-        return self._run(tenant, collection, lambda _pin: check_page(after, limit), execute)
+        return self._run(tenant, collection, prepare, execute)
+
+    def scroll(
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Item]:
+        def prepare(_pin: _Pin) -> tuple[_Where, str, int]:
+            where = _where(filter)
+            start, count = check_scroll(after, limit)
+            return where, "" if start is None else start, count
+
+        def execute(conn: Conn, pin: _Pin, page: tuple[_Where, str, int]) -> list[Item]:
+            (where, params), start, count = page
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT id, embedding, metadata_json, text FROM {} "
+                    "WHERE id > %s AND {} ORDER BY id LIMIT %s"
+                ).format(self._layout.items(pin.id), where),
+                [start, *params, count],
+                binary=True,
+            ).fetchall()
+            return [Item(str(i), v, json.loads(m), str(t)) for i, v, m, t in rows]
+
+        return self._run(tenant, collection, prepare, execute)
 
     def search(
         self,
@@ -580,8 +690,15 @@ def _replayable(values: Iterable[S]) -> Iterable[S]:
     return list(values) if isinstance(values, Iterator) else values
 
 
-def _nothing(_pin: _Pin) -> None:
-    return None
+_Where = tuple[sql.Composable, list[object]]
+
+
+def _where(filter: Mapping[str, Any] | None) -> _Where:
+    """A filter as a WHERE expression and its parameters (no filter: ``true``)."""
+    tree = parse_filter(filter)
+    if tree is None:
+        return sql.SQL("true"), []
+    return compile_filter(tree)
 
 
 def _retrying(fn: Callable[[], T]) -> T:

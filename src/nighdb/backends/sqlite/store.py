@@ -35,20 +35,25 @@ from ...indexes import (
     check_index_options,
     no_index_yet,
 )
+from ...jsontext import encode_json
 from ...keys import KEY_COLUMNS, KeyRecord, KeyRegistry
 from ...models import F32, Collection, Item, ItemLike, Match, VectorLike, score_for
 from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
 from ...store import ClosingContext, Store
 from ...validation import (
+    apply_patches,
     check_collection,
     check_collection_name,
     check_compatible,
+    check_delete_target,
     check_ids,
     check_limit,
     check_new_collection,
     check_page,
+    check_scroll,
     check_tenant,
     validate_items,
+    validate_patches,
     validate_queries,
     validate_query,
 )
@@ -239,9 +244,18 @@ class SQLiteStore(ClosingContext):
         self._cache.discard_group(pin.id)
         return removed
 
-    def count(self, tenant: str, collection: str) -> int:
+    def count(
+        self, tenant: str, collection: str, *, filter: Mapping[str, Any] | None = None
+    ) -> int:
         def body(conn: apsw.Connection, pin: _Pin) -> int:
-            return _count(conn, items_table(pin.id))
+            tree = parse_filter(filter)
+            if tree is None:
+                return _count(conn, items_table(pin.id))
+            where, params = compile_filter(tree)
+            row = conn.execute(
+                f"SELECT count(*) FROM {items_table(pin.id)} WHERE {where}", params
+            ).fetchone()
+            return 0 if row is None else int(row[0])
 
         return self._read_collection(tenant, collection, body)
 
@@ -291,25 +305,87 @@ class SQLiteStore(ClosingContext):
                 conn.executemany(sql, rows)
         return len(batch)
 
-    def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> int:
+    def delete(
+        self,
+        tenant: str,
+        collection: str,
+        ids: Sequence[str] | None = None,
+        *,
+        filter: Mapping[str, Any] | None = None,
+    ) -> int:
         tenant = check_tenant(tenant)
         name = check_collection_name(collection)
         with self._transaction(write=False) as conn:
             self._require(conn, tenant, name)
-        wanted = check_ids(ids)
-        if not wanted:
+        wanted = check_delete_target(ids, filter)
+        if wanted is None:
+            tree = parse_filter(filter)
+            where, params = ("1", []) if tree is None else compile_filter(tree)
+        elif not wanted:
             return 0
+        else:
+            # One statement whatever the number of ids: they travel as one JSON array.
+            where, params = (
+                "id IN (SELECT value FROM json_each(?))",
+                [json.dumps(wanted, ensure_ascii=False)],
+            )
         with self._transaction(write=True) as conn:
             pin = self._require(conn, tenant, name)
-            # One statement whatever the number of ids: they travel as one JSON array.
-            conn.execute(
-                f"DELETE FROM {items_table(pin.id)} WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(wanted, ensure_ascii=False),),
-            )
+            conn.execute(f"DELETE FROM {items_table(pin.id)} WHERE {where}", params)
             removed = int(conn.changes())
             if removed:
+                # Other connections' caches see the new version and reload (rows went away).
                 self._bump(conn, pin.id)
         return removed
+
+    def update(self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]) -> int:
+        """Contract §13: every patch validated, then the stored rows read and written in one
+        write transaction (so a concurrent upsert of the same id lands before or after it,
+        never in between); the changed rows get the new version as ``seq`` like an upsert's,
+        so every cache refreshes them."""
+        tenant = check_tenant(tenant)
+        name = check_collection_name(collection)
+        if isinstance(patches, Iterator):
+            patches = list(patches)
+        with self._transaction(write=False) as conn:
+            pin = self._require(conn, tenant, name)
+        c = pin.collection
+        checked = validate_patches(name, c.dimensions, c.metric, patches)
+        if not checked:
+            return 0
+        with self._transaction(write=True) as conn:
+            current = self._require(conn, tenant, name)
+            if current.id != pin.id:  # dropped and re-created meanwhile
+                c = current.collection
+                checked = validate_patches(name, c.dimensions, c.metric, patches)
+            table = items_table(current.id)
+            wanted = sorted({p.id for p in checked})
+            stored = {
+                str(i): json.loads(m)
+                for i, m in conn.execute(
+                    f"SELECT id, json(metadata) FROM {table} "
+                    "WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(wanted, ensure_ascii=False),),
+                )
+            }
+            rows = apply_patches(name, checked, stored)
+            version = self._bump(conn, current.id)
+            conn.executemany(
+                f"UPDATE {table} SET vector = coalesce(?, vector), "
+                "metadata = coalesce(jsonb(?), metadata), text = coalesce(?, text), seq = ? "
+                "WHERE id = ?",
+                [
+                    (
+                        None if r.vector is None else np.ascontiguousarray(r.vector, dtype="<f4"),
+                        None if r.metadata is None else encode_json(r.metadata),
+                        r.text,
+                        version,
+                        r.id,
+                    )
+                    for r in rows
+                ],
+            )
+        return len(checked)
 
     @staticmethod
     def _bump(conn: apsw.Connection, collection_id: int) -> int:
@@ -323,22 +399,61 @@ class SQLiteStore(ClosingContext):
     # -- reads ------------------------------------------------------------------------
 
     def list_ids(
-        self, tenant: str, collection: str, *, after: str | None = None, limit: int | None = None
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        filter: Mapping[str, Any] | None = None,
     ) -> list[str]:
         tenant = check_tenant(tenant)
         name = check_collection_name(collection)
         with self._transaction(write=False) as conn:
             pin = self._require(conn, tenant, name)
             after, limit = check_page(after, limit)
+            tree = parse_filter(filter)
+            where, params = ("1", []) if tree is None else compile_filter(tree)
             table = items_table(pin.id)
             if after is None and limit is None:
-                rows = conn.execute(f"SELECT id FROM {table}").fetchall()
+                rows = conn.execute(f"SELECT id FROM {table} WHERE {where}", params).fetchall()
             else:
                 rows = conn.execute(
-                    f"SELECT id FROM {table} WHERE id > ? ORDER BY id LIMIT ?",
-                    (after if after is not None else "", -1 if limit is None else limit),
+                    f"SELECT id FROM {table} WHERE id > ? AND {where} ORDER BY id LIMIT ?",
+                    (
+                        after if after is not None else "",
+                        *params,
+                        -1 if limit is None else limit,
+                    ),
                 ).fetchall()
         return [str(r[0]) for r in rows]
+
+    def scroll(
+        self,
+        tenant: str,
+        collection: str,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Item]:
+        def body(conn: apsw.Connection, pin: _Pin) -> list[Item]:
+            tree = parse_filter(filter)
+            start, count = check_scroll(after, limit)
+            where, params = ("1", []) if tree is None else compile_filter(tree)
+            rows = conn.execute(
+                f"SELECT id, vector, json(metadata), text FROM {items_table(pin.id)} "
+                f"WHERE id > ? AND {where} ORDER BY id LIMIT ?",
+                ("" if start is None else start, *params, count),
+            )
+            return [
+                Item(
+                    str(i), np.frombuffer(v, dtype="<f4").astype(np.float32), json.loads(m), str(t)
+                )
+                for i, v, m, t in rows
+            ]
+
+        return self._read_collection(tenant, collection, body)
 
     def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
         def body(conn: apsw.Connection, pin: _Pin) -> list[Item]:
