@@ -42,7 +42,36 @@ _LIMITS = [
     _limit_option("--default-page", "default_page", "Ids per GET …/ids page by default."),
     _limit_option("--max-page", "max_page", "Most ids per GET …/ids page."),
     _limit_option("--max-queries", "max_queries", "Most queries per search_many (else 413)."),
-    _limit_option("--max-fetch", "max_fetch", "Most ids per fetch request (else 413)."),
+    _limit_option("--max-ids", "max_ids", "Most ids per delete or fetch request (else 413)."),
+    _limit_option(
+        "--max-results", "max_results", "Most matches per search_many: queries x limit (else 413)."
+    ),
+    click.Option(
+        ["--max-collections-per-tenant", "max_collections_per_tenant"],
+        type=click.IntRange(min=1),
+        default=None,
+        help="Quota: collections per tenant (else 409 quota_exceeded). Default: none.",
+    ),
+    click.Option(
+        ["--max-items-per-tenant", "max_items_per_tenant"],
+        type=click.IntRange(min=1),
+        default=None,
+        help="Quota: items per tenant, all collections (else 409 quota_exceeded). Default: none.",
+    ),
+    click.Option(
+        ["--body-timeout", "body_timeout"],
+        type=click.FloatRange(min=0, min_open=True),
+        default=_DEFAULTS.body_timeout,
+        show_default=True,
+        help="Seconds a whole request body may take to arrive (else 400, connection closed).",
+    ),
+    click.Option(
+        ["--ready-timeout", "ready_timeout"],
+        type=click.FloatRange(min=0, min_open=True),
+        default=_DEFAULTS.ready_timeout,
+        show_default=True,
+        help="Seconds /readyz waits for the database (else 503).",
+    ),
 ]
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CollectionNotFoundError, InvalidArgumentError
-from ..jsontext import decode_json
 from ..models import Collection
 from ..store import Store
 from ..wire import collection_to_wire, index_to_wire, item_to_wire, match_to_wire
 from .auth import Principal, require_admin
+from .body import parse_object
 from .limits import ServiceLimits
 
 __all__ = ["ROUTES", "Answer", "Call", "Operation", "RouteSpec"]
@@ -37,21 +37,38 @@ class Call:
     name: str
     query: Mapping[str, str]
     body: bytes
+    checks_existence_first: bool = True
+    """False where validation precedes existence (``PUT`` of a collection)."""
 
-    def json(self) -> dict[str, Any]:
-        """The body as a JSON object (an empty body is ``{}``); 400 for anything else."""
-        if not self.body.strip():
-            return {}
+    def json(self, *fields: str) -> dict[str, Any]:
+        """The body's ``fields`` (those present) from a JSON object; 400 for anything else.
+
+        Other members are checked to be JSON but never built (``body.parse_object``). On a
+        collection route a large body is parsed only once the collection is known to exist,
+        and a body that fails to parse is ``collection_not_found`` first where that applies,
+        as the store would answer (existence before validation, contract §2): the answer is
+        the same whatever the body's size, only the work is not.
+        """
+        existence = bool(self.name) and self.checks_existence_first
+        if existence and len(self.body) > _PARSE_AFTER_EXISTENCE:
+            self._require_collection()
         try:
-            data = decode_json(self.body)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidArgumentError(f"the request body is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InvalidArgumentError("the request body must be a JSON object")
-        return data
+            return parse_object(self.body, fields)
+        except InvalidArgumentError:
+            if existence:
+                self._require_collection()
+            raise
+
+    def _require_collection(self) -> None:
+        if self.store.describe_collection(self.tenant, self.name) is None:
+            raise CollectionNotFoundError(self.tenant, self.name)
 
 
 Operation = Callable[[Call], Answer]
+
+# Smaller bodies parse faster than the extra existence query costs; larger ones are parsed
+# only for a collection that exists (the store checks again, so a drop in between is safe).
+_PARSE_AFTER_EXISTENCE = 64 * 1024
 
 
 def list_collections(c: Call) -> Answer:
@@ -66,7 +83,7 @@ def list_collections(c: Call) -> Answer:
 
 
 def put_collection(c: Call) -> Answer:
-    body = c.json()
+    body = c.json("dimensions", "embedding_model", "metric")
     dimensions = body.get("dimensions", 0)
     c.limits.check_dimensions(dimensions)
     wanted = Collection(c.name, dimensions, body.get("embedding_model", ""), body.get("metric", ""))
@@ -89,7 +106,7 @@ def drop_collection(c: Call) -> Answer:
 
 
 def upsert(c: Call) -> Answer:
-    items: Any = c.json().get("items")
+    items: Any = c.json("items").get("items")
     c.limits.check_items(items)
     return 200, {"upserted": c.store.upsert(c.tenant, c.name, items)}
 
@@ -106,8 +123,11 @@ def _search_options(c: Call, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_SEARCH_FIELDS = ("limit", "filter", "ef_search", "exact")
+
+
 def search(c: Call) -> Answer:
-    body = c.json()
+    body = c.json("vector", *_SEARCH_FIELDS)
     options = _search_options(c, body)
     vector: Any = body.get("vector")
     matches = c.store.search(c.tenant, c.name, vector, **options)
@@ -116,16 +136,18 @@ def search(c: Call) -> Answer:
 
 def search_many(c: Call) -> Answer:
     """Not in contract §9: one request (and one snapshot) for ``Store.search_many``."""
-    body = c.json()
+    body = c.json("vectors", *_SEARCH_FIELDS)
     vectors = body.get("vectors")
     c.limits.check_queries(vectors)
     options = _search_options(c, body)
+    c.limits.check_results(vectors, options["limit"])
     results = c.store.search_many(c.tenant, c.name, vectors, **options)
     return 200, {"results": [[match_to_wire(m) for m in row] for row in results]}
 
 
 def delete(c: Call) -> Answer:
-    ids: Any = c.json().get("ids")
+    ids: Any = c.json("ids").get("ids")
+    c.limits.check_ids("delete", ids)
     return 200, {"deleted": c.store.delete(c.tenant, c.name, ids)}
 
 
@@ -142,15 +164,15 @@ def list_ids(c: Call) -> Answer:
 
 def fetch(c: Call) -> Answer:
     """Beyond §9: ``Store.fetch``, the stored items by id (what export and migrate read)."""
-    ids: Any = c.json().get("ids")
-    c.limits.check_fetch(ids)
+    ids: Any = c.json("ids").get("ids")
+    c.limits.check_ids("fetch", ids)
     return 200, {"items": [item_to_wire(i) for i in c.store.fetch(c.tenant, c.name, ids)]}
 
 
 def create_index(c: Call) -> Answer:
     """Contract §15: build (or rebuild) the collection's approximate index, where the backend
     has one (else ``invalid_argument``, after the existence check)."""
-    body = c.json()
+    body = c.json("m", "ef_construction")
     m, ef_construction = body.get("m", 16), body.get("ef_construction", 64)
     index = c.store.create_index(c.tenant, c.name, m=m, ef_construction=ef_construction)
     return 200, {"index": index_to_wire(index)}
@@ -181,11 +203,20 @@ class RouteSpec:
     summary: str
     reads_body: bool = False
     tenant_scoped: bool = True
+    existence_first: bool = True
+    """The collection's existence is checked before its body is validated (contract §2)."""
 
 
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/collections", list_collections, "List the tenant's collections"),
-    RouteSpec("PUT", "/collections/{name}", put_collection, "Create or check a collection", True),
+    RouteSpec(
+        "PUT",
+        "/collections/{name}",
+        put_collection,
+        "Create or check a collection",
+        reads_body=True,
+        existence_first=False,  # dimensions are checked before existence (contract §12)
+    ),
     RouteSpec("GET", "/collections/{name}", get_collection, "Describe a collection"),
     RouteSpec("DELETE", "/collections/{name}", drop_collection, "Drop a collection"),
     RouteSpec("POST", "/collections/{name}/upsert", upsert, "Insert or replace items", True),
