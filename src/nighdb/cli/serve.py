@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import Any
 
 import click
 
@@ -95,6 +96,16 @@ def _listen(host: str, port: int) -> socket.socket:
         raise StoreUnavailableError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
+def _no_query_strings(record: logging.LogRecord) -> bool:
+    """The access log shows paths only: a query string may carry a secret (``?api_key=``)."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+        path, query = args[2].partition("?")[::2]
+        if query:
+            record.args = (*args[:2], f"{path}?[redacted]", *args[3:])
+    return True
+
+
 def _log_to_stderr(level: str) -> None:
     # uvicorn configures its own loggers; the service's errors (with tracebacks) log here.
     logger = logging.getLogger("nighdb")
@@ -130,7 +141,29 @@ def _log_to_stderr(level: str) -> None:
 @click.option(
     "--access-log/--no-access-log", default=True, show_default=True, help="Log every request."
 )
-def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int) -> None:
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds a request line and headers may take to arrive (else the connection closes).",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Seconds an idle keep-alive connection stays open.",
+)
+def serve(
+    host: str,
+    port: int,
+    log_level: str,
+    access_log: bool,
+    header_timeout: float,
+    idle_timeout: int,
+    **limits: Any,
+) -> None:
     """Serve the HTTP API (contract §9) over the store, with API-key auth.
 
     Create keys first with 'nigh keys create'. OpenAPI at /openapi.json, docs at /docs,
@@ -139,6 +172,7 @@ def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int)
     import uvicorn  # the server extra: imported only by this command
 
     from ..service.app import create_app
+    from ..service.connections import head_deadline_protocol
 
     service_limits = ServiceLimits(**limits)
     with open_cli_store(create=True) as store:
@@ -155,8 +189,11 @@ def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int)
             access_log=access_log,
             lifespan="off",
             server_header=False,
+            http=head_deadline_protocol(header_timeout),
+            timeout_keep_alive=idle_timeout,
         )
         _log_to_stderr(log_level)
+        logging.getLogger("uvicorn.access").addFilter(_no_query_strings)
         uvicorn.Server(config).run(sockets=[sock])
 
 

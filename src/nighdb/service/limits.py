@@ -135,7 +135,7 @@ class ServiceLimits:
         if len(digits) > _MAX_DIGITS:
             return -1 if raw.startswith("-") else self.max_page
         # Zero and negatives go on to the store, which refuses them after its existence check.
-        return min(int(raw), self.max_page)
+        return min(-int(digits) if raw.startswith("-") else int(digits), self.max_page)
 
 
 _MAX_DIGITS = 18  # every page size and count fits in 18 digits; int64 needs 19

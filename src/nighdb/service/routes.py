@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CollectionNotFoundError, InvalidArgumentError
+from ..errors import CollectionNotFoundError, InvalidArgumentError, QuotaExceededError
 from ..models import Collection
 from ..store import Store
+from ..validation import check_collection
 from ..wire import collection_to_wire, index_to_wire, item_to_wire, match_to_wire
 from .auth import Principal, require_admin
 from .body import parse_object
@@ -89,8 +90,41 @@ def put_collection(c: Call) -> Answer:
     wanted = Collection(c.name, dimensions, body.get("embedding_model", ""), body.get("metric", ""))
     # Two concurrent first PUTs may both answer 201; the store still creates one collection.
     existed = c.store.describe_collection(c.tenant, c.name) is not None
+    quota = c.limits.max_collections_per_tenant
+    if not existed and quota is not None:
+        check_collection(wanted)  # a bad request stays invalid_argument, not a quota
+        if len(c.store.list_collections(c.tenant)) >= quota:
+            raise QuotaExceededError(c.tenant, "collections", quota)
     pin = c.store.ensure_collection(c.tenant, wanted)
     return (200 if existed else 201), {"collection": collection_to_wire(pin)}
+
+
+def _check_item_quota(c: Call, items: Any) -> None:
+    """Refuse an upsert that would take the tenant past its item quota, before writing.
+
+    New ids count; replacing an existing item does not. Checked before the write, not in its
+    transaction: writes racing each other can pass the quota by one batch each.
+    """
+    quota = c.limits.max_items_per_tenant
+    if quota is None or not isinstance(items, list):
+        return
+    c._require_collection()  # existence first, as the store orders it
+    given = (i.get("id") for i in items if isinstance(i, dict))
+    ids: list[str] = list(dict.fromkeys(i for i in given if isinstance(i, str)))
+    held = 0
+    for pin in c.store.list_collections(c.tenant):
+        try:
+            held += c.store.count(c.tenant, pin.name)
+        except CollectionNotFoundError:  # dropped since it was listed
+            continue
+    if held + len(ids) <= quota:
+        return
+    existing = 0  # only near the quota: which of the ids are replacements
+    for start in range(0, len(ids), 1_000):
+        chunk = ids[start : start + 1_000]
+        existing += len(c.store.fetch(c.tenant, c.name, chunk))
+    if held + len(ids) - existing > quota:
+        raise QuotaExceededError(c.tenant, "items", quota)
 
 
 def get_collection(c: Call) -> Answer:
@@ -108,6 +142,7 @@ def drop_collection(c: Call) -> Answer:
 def upsert(c: Call) -> Answer:
     items: Any = c.json("items").get("items")
     c.limits.check_items(items)
+    _check_item_quota(c, items)
     return 200, {"upserted": c.store.upsert(c.tenant, c.name, items)}
 
 
