@@ -71,7 +71,7 @@ def parse_object(body: bytes, fields: Iterable[str]) -> dict[str, Any]:
         members = _MEMBERS.decode(body)
     except msgspec.ValidationError as exc:
         raise InvalidArgumentError("the request body must be a JSON object") from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise _invalid(exc) from exc
     wanted = [name for name in fields if name in members]
     try:
