@@ -21,7 +21,7 @@ BACKENDS = ["sqlite", "sqlite-stream", "sqlite-async", "remote", "postgres", "po
 
 # The conformance suite asks for ``limit=100_000`` to see every match; the service's default
 # limits (tested in tests/test_service_limits.py) are deployment policy, not Store semantics.
-REMOTE_LIMITS = {"max_search_limit": 1_000_000}
+REMOTE_LIMITS = {"max_search_limit": 1_000_000, "max_results": 1_000_000}
 
 
 def _open(backend: str, tmp_path: Path) -> nighdb.Store:

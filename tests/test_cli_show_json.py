@@ -14,7 +14,8 @@ from pathlib import Path
 
 import nighdb
 
-from .cli_support import NIGH, seed, sqlite_url
+from .cli_support import seed, sqlite_url
+from .harness import NIGH
 
 # More than one page of ids (10,000), long enough that one page overfills a pipe (64 KiB).
 N = 12_000

@@ -329,7 +329,7 @@ def test_through_a_service(source: str, tmp_path: Path) -> None:
 
 
 def test_the_service_limits_ids_per_fetch(tmp_path: Path) -> None:
-    with InProcessService(sqlite_url(tmp_path), limits=ServiceLimits(max_fetch=2)) as svc:
+    with InProcessService(sqlite_url(tmp_path), limits=ServiceLimits(max_ids=2)) as svc:
         svc.client.headers["Authorization"] = f"Bearer {svc.create_key(tenant='acme')}"
         svc.client.put("/v1/collections/docs", json={"dimensions": 1})
         ok = svc.client.post("/v1/collections/docs/fetch", json={"ids": ["a", "b"]})

@@ -78,7 +78,10 @@ _QUERIES_PER_REQUEST = 256
 _IDS_PER_PAGE = 10_000
 """Asked for per ids page; the service lowers it to its own maximum."""
 _IDS_PER_FETCH = 256
-"""fetch asks for this many items per request, well under the service's default limit."""
+"""fetch and delete send this many ids per request, well under the service's default limit."""
+_RESULTS_PER_REQUEST = 100_000
+"""search_many asks for at most this many matches (queries x limit) per request: the
+service's default bound on one answer."""
 _MAX_DEPTH = 256
 """Deeper values are not sent; the local validation (limit 64) refuses them instead."""
 
@@ -394,7 +397,23 @@ class RemoteStore(ClosingContext):
                     parse_filter(filter)
 
             self._fail_locally(tenant, collection, check)
-        return int(self._request("POST", path, body=body)["deleted"])
+        wanted: list[str] | None = body.get("ids")
+        step = _IDS_PER_FETCH
+        if wanted is None or "filter" in body or len(wanted) <= step:
+            return int(self._request("POST", path, body=body)["deleted"])
+        # More ids than one request carries: every id is checked before the first request
+        # (after the existence check, as the store orders it), so a bad id deletes nothing.
+        try:
+            check_ids(wanted)
+        except InvalidArgumentError:
+            self._pin(tenant, collection)
+            raise
+        wanted = list(dict.fromkeys(wanted))  # a repeated id counts once, across chunks too
+        deleted = 0
+        for i in range(0, len(wanted), step):
+            chunk = wanted[i : i + step]
+            deleted += int(self._request("POST", path, body={"ids": chunk})["deleted"])
+        return deleted
 
     def update(self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]) -> int:
         """One request, so the update stays all or nothing (within the service's limits)."""
@@ -549,6 +568,8 @@ class RemoteStore(ClosingContext):
             self._fail_locally(tenant, collection, check)
         # One request even without queries: the collection must exist (contract §2).
         step = _QUERIES_PER_REQUEST
+        if isinstance(limit, int) and limit >= 1:
+            step = max(1, min(step, _RESULTS_PER_REQUEST // limit))
         chunks = [vectors[i : i + step] for i in range(0, len(vectors), step)]
         results: list[list[Match]] = []
         for chunk in chunks or [[]]:

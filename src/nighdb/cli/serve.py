@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from typing import Any
 
 import click
 
@@ -42,7 +43,36 @@ _LIMITS = [
     _limit_option("--default-page", "default_page", "Ids per GET …/ids page by default."),
     _limit_option("--max-page", "max_page", "Most ids per GET …/ids page."),
     _limit_option("--max-queries", "max_queries", "Most queries per search_many (else 413)."),
-    _limit_option("--max-fetch", "max_fetch", "Most ids per fetch request (else 413)."),
+    _limit_option("--max-ids", "max_ids", "Most ids per delete or fetch request (else 413)."),
+    _limit_option(
+        "--max-results", "max_results", "Most matches per search_many: queries x limit (else 413)."
+    ),
+    click.Option(
+        ["--max-collections-per-tenant", "max_collections_per_tenant"],
+        type=click.IntRange(min=1),
+        default=None,
+        help="Quota: collections per tenant (else 409 quota_exceeded). Default: none.",
+    ),
+    click.Option(
+        ["--max-items-per-tenant", "max_items_per_tenant"],
+        type=click.IntRange(min=1),
+        default=None,
+        help="Quota: items per tenant, all collections (else 409 quota_exceeded). Default: none.",
+    ),
+    click.Option(
+        ["--body-timeout", "body_timeout"],
+        type=click.FloatRange(min=0, min_open=True),
+        default=_DEFAULTS.body_timeout,
+        show_default=True,
+        help="Seconds a whole request body may take to arrive (else 400, connection closed).",
+    ),
+    click.Option(
+        ["--ready-timeout", "ready_timeout"],
+        type=click.FloatRange(min=0, min_open=True),
+        default=_DEFAULTS.ready_timeout,
+        show_default=True,
+        help="Seconds /readyz waits for the database (else 503).",
+    ),
     _limit_option("--max-scroll", "max_scroll", "Most items per scroll page (lowered to it)."),
     _limit_option("--max-patches", "max_patches", "Most patches per update request (else 413)."),
 ]
@@ -66,6 +96,16 @@ def _listen(host: str, port: int) -> socket.socket:
         if sock is not None:
             sock.close()
         raise StoreUnavailableError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def _no_query_strings(record: logging.LogRecord) -> bool:
+    """The access log shows paths only: a query string may carry a secret (``?api_key=``)."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+        path, query = args[2].partition("?")[::2]
+        if query:
+            record.args = (*args[:2], f"{path}?[redacted]", *args[3:])
+    return True
 
 
 def _log_to_stderr(level: str) -> None:
@@ -103,7 +143,29 @@ def _log_to_stderr(level: str) -> None:
 @click.option(
     "--access-log/--no-access-log", default=True, show_default=True, help="Log every request."
 )
-def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int) -> None:
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds a request line and headers may take to arrive (else the connection closes).",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Seconds an idle keep-alive connection stays open.",
+)
+def serve(
+    host: str,
+    port: int,
+    log_level: str,
+    access_log: bool,
+    header_timeout: float,
+    idle_timeout: int,
+    **limits: Any,
+) -> None:
     """Serve the HTTP API (contract §9) over the store, with API-key auth.
 
     Create keys first with 'nigh keys create'. OpenAPI at /openapi.json, docs at /docs,
@@ -112,6 +174,7 @@ def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int)
     import uvicorn  # the server extra: imported only by this command
 
     from ..service.app import create_app
+    from ..service.connections import head_deadline_protocol
 
     service_limits = ServiceLimits(**limits)
     with open_cli_store(create=True) as store:
@@ -128,8 +191,11 @@ def serve(host: str, port: int, log_level: str, access_log: bool, **limits: int)
             access_log=access_log,
             lifespan="off",
             server_header=False,
+            http=head_deadline_protocol(header_timeout),
+            timeout_keep_alive=idle_timeout,
         )
         _log_to_stderr(log_level)
+        logging.getLogger("uvicorn.access").addFilter(_no_query_strings)
         uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -12,11 +12,13 @@ segment and ``.``/``..`` are names, never path steps (see ``wire.py``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -25,13 +27,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import InvalidArgumentError, NighError
+from ..errors import (
+    InvalidArgumentError,
+    NighError,
+    StoreUnavailableError,
+    UnauthenticatedError,
+)
 from ..keys import KeyRegistry
 from ..store import Store
 from ..wire import decode_segment, dumps, error_body
 from .auth import authenticate, tenant_for
 from .docs_page import docs_routes
-from .limits import ServiceLimits, read_body
+from .limits import ServiceLimits, SlowBodyError, read_body
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .routes import ROUTES, Call, RouteSpec
 from .schemas import openapi_document
@@ -62,6 +69,12 @@ def create_app(store: Store, *, limits: ServiceLimits | None = None) -> Starlett
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def readyz(request: Request) -> Response:
+        reason = await _not_ready(store, limits.ready_timeout)
+        if reason is None:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "unavailable", "reason": reason}, 503)
+
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
@@ -71,6 +84,7 @@ def create_app(store: Store, *, limits: ServiceLimits | None = None) -> Starlett
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         *docs_routes(),
@@ -122,6 +136,16 @@ class _Service:
         async def endpoint(request: Request) -> Response:
             try:
                 return await self._handle(spec, request)
+            except SlowBodyError as slow:  # the rest of the body is not read: close
+                err = slow.error
+                return _error_response(
+                    self.metrics,
+                    err.http_status,
+                    err.code,
+                    err.message,
+                    err.details,
+                    headers={"Connection": "close"},
+                )
             except NighError as err:
                 return _error_response(
                     self.metrics, err.http_status, err.code, err.message, err.details
@@ -135,7 +159,10 @@ class _Service:
         return endpoint
 
     async def _handle(self, spec: RouteSpec, request: Request) -> Response:
-        header = request.headers.get("authorization")
+        headers = request.headers.getlist("authorization")
+        if len(headers) > 1:  # which one would count is a guess: refuse rather than pick
+            raise UnauthenticatedError("send one Authorization header, not several")
+        header = headers[0] if headers else None
         principal = await run_in_threadpool(authenticate, self.keys, header)
         raw_tenant = request.path_params.get("tenant")
         tenant = ""
@@ -146,12 +173,35 @@ class _Service:
         name = "" if raw_name is None else decode_segment(raw_name)
         body = b""
         if spec.reads_body:
-            body = await read_body(request, self.limits.max_body_bytes)
+            body = await read_body(request, self.limits.max_body_bytes, self.limits.body_timeout)
         call = Call(
-            self.store, self.limits, principal, tenant, name, dict(request.query_params), body
+            self.store,
+            self.limits,
+            principal,
+            tenant,
+            name,
+            dict(request.query_params),
+            body,
+            spec.existence_first,
         )
         status, content = await run_in_threadpool(_run, spec, call)
         return Response(content, status, media_type=JSON)
+
+
+async def _not_ready(keys: KeyRegistry, timeout: float) -> str | None:
+    """Why this node cannot serve now, or None: every worker thread busy (a request would
+    queue), or the database not answering a one-row read within ``timeout`` seconds."""
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    if limiter.available_tokens < 1:
+        return "saturated: every worker is busy"
+    try:
+        # A key id that cannot exist (ids are hex): one indexed read, no tenant data.
+        await asyncio.wait_for(run_in_threadpool(keys.find_key, "readyz"), timeout)
+    except asyncio.TimeoutError:
+        return f"the database did not answer within {timeout:g} s"
+    except StoreUnavailableError as err:
+        return f"the database is unavailable: {err.message}"
+    return None
 
 
 def _run(spec: RouteSpec, call: Call) -> tuple[int, bytes]:

@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CollectionNotFoundError, InvalidArgumentError
-from ..jsontext import decode_json
+from ..errors import CollectionNotFoundError, InvalidArgumentError, QuotaExceededError
 from ..models import Collection
 from ..store import Store
+from ..validation import check_collection
 from ..wire import collection_to_wire, index_to_wire, item_to_wire, match_to_wire
 from .auth import Principal, require_admin
+from .body import parse_object
 from .limits import ServiceLimits
 
 __all__ = ["ROUTES", "Answer", "Call", "Operation", "RouteSpec"]
@@ -37,21 +38,38 @@ class Call:
     name: str
     query: Mapping[str, str]
     body: bytes
+    checks_existence_first: bool = True
+    """False where validation precedes existence (``PUT`` of a collection)."""
 
-    def json(self) -> dict[str, Any]:
-        """The body as a JSON object (an empty body is ``{}``); 400 for anything else."""
-        if not self.body.strip():
-            return {}
+    def json(self, *fields: str) -> dict[str, Any]:
+        """The body's ``fields`` (those present) from a JSON object; 400 for anything else.
+
+        Other members are checked to be JSON but never built (``body.parse_object``). On a
+        collection route a large body is parsed only once the collection is known to exist,
+        and a body that fails to parse is ``collection_not_found`` first where that applies,
+        as the store would answer (existence before validation, contract §2): the answer is
+        the same whatever the body's size, only the work is not.
+        """
+        existence = bool(self.name) and self.checks_existence_first
+        if existence and len(self.body) > _PARSE_AFTER_EXISTENCE:
+            self._require_collection()
         try:
-            data = decode_json(self.body)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidArgumentError(f"the request body is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InvalidArgumentError("the request body must be a JSON object")
-        return data
+            return parse_object(self.body, fields)
+        except InvalidArgumentError:
+            if existence:
+                self._require_collection()
+            raise
+
+    def _require_collection(self) -> None:
+        if self.store.describe_collection(self.tenant, self.name) is None:
+            raise CollectionNotFoundError(self.tenant, self.name)
 
 
 Operation = Callable[[Call], Answer]
+
+# Smaller bodies parse faster than the extra existence query costs; larger ones are parsed
+# only for a collection that exists (the store checks again, so a drop in between is safe).
+_PARSE_AFTER_EXISTENCE = 64 * 1024
 
 
 def list_collections(c: Call) -> Answer:
@@ -66,14 +84,47 @@ def list_collections(c: Call) -> Answer:
 
 
 def put_collection(c: Call) -> Answer:
-    body = c.json()
+    body = c.json("dimensions", "embedding_model", "metric")
     dimensions = body.get("dimensions", 0)
     c.limits.check_dimensions(dimensions)
     wanted = Collection(c.name, dimensions, body.get("embedding_model", ""), body.get("metric", ""))
     # Two concurrent first PUTs may both answer 201; the store still creates one collection.
     existed = c.store.describe_collection(c.tenant, c.name) is not None
+    quota = c.limits.max_collections_per_tenant
+    if not existed and quota is not None:
+        check_collection(wanted)  # a bad request stays invalid_argument, not a quota
+        if len(c.store.list_collections(c.tenant)) >= quota:
+            raise QuotaExceededError(c.tenant, "collections", quota)
     pin = c.store.ensure_collection(c.tenant, wanted)
     return (200 if existed else 201), {"collection": collection_to_wire(pin)}
+
+
+def _check_item_quota(c: Call, items: Any) -> None:
+    """Refuse an upsert that would take the tenant past its item quota, before writing.
+
+    New ids count; replacing an existing item does not. Checked before the write, not in its
+    transaction: writes racing each other can pass the quota by one batch each.
+    """
+    quota = c.limits.max_items_per_tenant
+    if quota is None or not isinstance(items, list):
+        return
+    c._require_collection()  # existence first, as the store orders it
+    given = (i.get("id") for i in items if isinstance(i, dict))
+    ids: list[str] = list(dict.fromkeys(i for i in given if isinstance(i, str)))
+    held = 0
+    for pin in c.store.list_collections(c.tenant):
+        try:
+            held += c.store.count(c.tenant, pin.name)
+        except CollectionNotFoundError:  # dropped since it was listed
+            continue
+    if held + len(ids) <= quota:
+        return
+    existing = 0  # only near the quota: which of the ids are replacements
+    for start in range(0, len(ids), 1_000):
+        chunk = ids[start : start + 1_000]
+        existing += len(c.store.fetch(c.tenant, c.name, chunk))
+    if held + len(ids) - existing > quota:
+        raise QuotaExceededError(c.tenant, "items", quota)
 
 
 def get_collection(c: Call) -> Answer:
@@ -89,8 +140,9 @@ def drop_collection(c: Call) -> Answer:
 
 
 def upsert(c: Call) -> Answer:
-    items: Any = c.json().get("items")
+    items: Any = c.json("items").get("items")
     c.limits.check_items(items)
+    _check_item_quota(c, items)
     return 200, {"upserted": c.store.upsert(c.tenant, c.name, items)}
 
 
@@ -106,8 +158,11 @@ def _search_options(c: Call, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_SEARCH_FIELDS = ("limit", "filter", "ef_search", "exact")
+
+
 def search(c: Call) -> Answer:
-    body = c.json()
+    body = c.json("vector", *_SEARCH_FIELDS)
     options = _search_options(c, body)
     vector: Any = body.get("vector")
     matches = c.store.search(c.tenant, c.name, vector, **options)
@@ -116,31 +171,34 @@ def search(c: Call) -> Answer:
 
 def search_many(c: Call) -> Answer:
     """Not in contract §9: one request (and one snapshot) for ``Store.search_many``."""
-    body = c.json()
+    body = c.json("vectors", *_SEARCH_FIELDS)
     vectors = body.get("vectors")
     c.limits.check_queries(vectors)
     options = _search_options(c, body)
+    c.limits.check_results(vectors, options["limit"])
     results = c.store.search_many(c.tenant, c.name, vectors, **options)
     return 200, {"results": [[match_to_wire(m) for m in row] for row in results]}
 
 
 def delete(c: Call) -> Answer:
     """By ``{"ids": [...]}`` or by ``{"filter": {...}}`` (contract §13; null is "not given")."""
-    body = c.json()
+    body = c.json("ids", "filter")
     ids: Any = body.get("ids")
     filter: Any = body.get("filter")
+    if ids is not None:
+        c.limits.check_ids("delete", ids)
     return 200, {"deleted": c.store.delete(c.tenant, c.name, ids, filter=filter)}
 
 
 def count(c: Call) -> Answer:
     """Contract §13: ``{filter?}`` → ``{"count": n}``."""
-    filter: Any = c.json().get("filter")
+    filter: Any = c.json("filter").get("filter")
     return 200, {"count": c.store.count(c.tenant, c.name, filter=filter)}
 
 
 def update(c: Call) -> Answer:
     """Contract §13: ``{"items": [patch, ...]}`` → ``{"updated": n}``, all or nothing."""
-    patches: Any = c.json().get("items")
+    patches: Any = c.json("items").get("items")
     c.limits.check_patches(patches)
     return 200, {"updated": c.store.update(c.tenant, c.name, patches)}
 
@@ -151,7 +209,7 @@ def scroll(c: Call) -> Answer:
     A ``limit`` above the service's ``max_scroll`` is lowered to it; ``next`` (the last id of
     this page, or null when no item follows) is the ``after`` of the following page.
     """
-    body = c.json()
+    body = c.json("filter", "after", "limit")
     filter: Any = body.get("filter")
     after: Any = body.get("after")
     limit: Any = c.limits.scroll_page(body.get("limit", 100))
@@ -182,7 +240,7 @@ def list_ids(c: Call) -> Answer:
 def list_ids_filtered(c: Call) -> Answer:
     """``list_ids`` with a filter (contract §13): the ``GET …/ids`` page, its parameters in a
     JSON body ``{filter?, after?, limit?}`` so a filter of any size fits."""
-    body = c.json()
+    body = c.json("filter", "after", "limit")
     after, raw, filter = body.get("after"), body.get("limit"), body.get("filter")
     if raw is None:
         page = c.limits.default_page
@@ -196,15 +254,15 @@ def list_ids_filtered(c: Call) -> Answer:
 
 def fetch(c: Call) -> Answer:
     """Beyond §9: ``Store.fetch``, the stored items by id (what export and migrate read)."""
-    ids: Any = c.json().get("ids")
-    c.limits.check_fetch(ids)
+    ids: Any = c.json("ids").get("ids")
+    c.limits.check_ids("fetch", ids)
     return 200, {"items": [item_to_wire(i) for i in c.store.fetch(c.tenant, c.name, ids)]}
 
 
 def create_index(c: Call) -> Answer:
     """Contract §15: build (or rebuild) the collection's approximate index, where the backend
     has one (else ``invalid_argument``, after the existence check)."""
-    body = c.json()
+    body = c.json("m", "ef_construction")
     m, ef_construction = body.get("m", 16), body.get("ef_construction", 64)
     index = c.store.create_index(c.tenant, c.name, m=m, ef_construction=ef_construction)
     return 200, {"index": index_to_wire(index)}
@@ -235,11 +293,20 @@ class RouteSpec:
     summary: str
     reads_body: bool = False
     tenant_scoped: bool = True
+    existence_first: bool = True
+    """The collection's existence is checked before its body is validated (contract §2)."""
 
 
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/collections", list_collections, "List the tenant's collections"),
-    RouteSpec("PUT", "/collections/{name}", put_collection, "Create or check a collection", True),
+    RouteSpec(
+        "PUT",
+        "/collections/{name}",
+        put_collection,
+        "Create or check a collection",
+        reads_body=True,
+        existence_first=False,  # dimensions are checked before existence (contract §12)
+    ),
     RouteSpec("GET", "/collections/{name}", get_collection, "Describe a collection"),
     RouteSpec("DELETE", "/collections/{name}", drop_collection, "Drop a collection"),
     RouteSpec("POST", "/collections/{name}/upsert", upsert, "Insert or replace items", True),

@@ -202,6 +202,7 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
                                 "permission_denied",
                                 "unavailable",
                                 "payload_too_large",
+                                "quota_exceeded",
                                 "internal",
                             ],
                         },
@@ -329,7 +330,7 @@ _ERRORS = {
     "401": "unauthenticated: missing, unknown or revoked key",
     "403": "permission_denied: the key may not act for that tenant",
     "404": "collection_not_found",
-    "409": "collection_conflict",
+    "409": "collection_conflict, or quota_exceeded (a per-tenant quota; nothing written)",
     "413": "payload_too_large",
     "503": "unavailable: the database is unreachable (retry)",
 }
@@ -391,6 +392,16 @@ def openapi_document(limits: ServiceLimits) -> dict[str, Any]:
                 "summary": "Liveness (no key needed)",
                 "operationId": "healthz",
                 "responses": {"200": {"description": 'always {"status": "ok"}'}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness (no key needed): can this node serve now",
+                "operationId": "readyz",
+                "responses": {
+                    "200": {"description": '{"status": "ready"}'},
+                    "503": {"description": '{"status": "unavailable", "reason": …}'},
+                },
             }
         },
         "/metrics": {
