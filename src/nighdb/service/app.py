@@ -1,7 +1,9 @@
 """The ASGI app of ``nigh serve``: ``create_app(store)`` serves contract §9 over any ``Store``.
 
-Every request goes: authenticate (the key decides the tenant) → read the body within the
-limit → run the route's operation in a worker thread (store calls block) → answer JSON.
+Every request goes: admission by the fair scheduler (its tenant's budget, a turn on one of
+the node's worker slots: ``fairness.py``) → authenticate (the key decides the tenant) → read
+the body within the limit → run the route's operation in a worker thread (store calls block)
+→ answer JSON.
 Every failure is the envelope ``{"error": {"code", "message", "details"}}`` with the status
 of the error class (contract §7); anything unexpected is a 500 ``internal`` whose details stay in
 the server log.
@@ -14,23 +16,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import InvalidArgumentError, NighError
+from ..errors import InvalidArgumentError, NighError, RateLimitedError, UnauthenticatedError
 from ..keys import KeyRegistry
 from ..store import Store
 from ..wire import decode_segment, dumps, error_body
 from .auth import authenticate, tenant_for
 from .docs_page import docs_routes
+from .fairness import FairScheduler, FairShare, KeyHints
 from .limits import ServiceLimits, read_body
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .routes import ROUTES, Call, RouteSpec
@@ -44,9 +47,12 @@ JSON = "application/json"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(store: Store, *, limits: ServiceLimits | None = None) -> Starlette:
+def create_app(
+    store: Store, *, limits: ServiceLimits | None = None, share: FairShare | None = None
+) -> Starlette:
     """The service over ``store``, which must also keep the API keys (``KeyRegistry``).
 
+    ``limits`` bound each request, ``share`` how the node's work is shared between tenants.
     The app does not own the store: close it yourself after the server stops.
     """
     if not isinstance(store, KeyRegistry):
@@ -56,7 +62,8 @@ def create_app(store: Store, *, limits: ServiceLimits | None = None) -> Starlett
         )
     limits = limits or ServiceLimits()
     metrics = ServiceMetrics()
-    service = _Service(store, store, limits, metrics)
+    share = share or FairShare()
+    service = _Service(store, store, limits, metrics, FairScheduler(share))
     openapi = openapi_document(limits)
 
     async def healthz(request: Request) -> Response:
@@ -105,26 +112,38 @@ def create_app(store: Store, *, limits: ServiceLimits | None = None) -> Starlett
     app.add_middleware(_RawPathRouting)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.limits = limits
+    app.state.share = share
+    app.state.scheduler = service.scheduler
     app.state.metrics = metrics
     return app
 
 
 class _Service:
     def __init__(
-        self, store: Store, keys: KeyRegistry, limits: ServiceLimits, metrics: ServiceMetrics
+        self,
+        store: Store,
+        keys: KeyRegistry,
+        limits: ServiceLimits,
+        metrics: ServiceMetrics,
+        scheduler: FairScheduler,
     ) -> None:
         self.store = store
         self.keys = keys
         self.limits = limits
         self.metrics = metrics
+        self.scheduler = scheduler
+        self.hints = KeyHints()
 
     def endpoint(self, spec: RouteSpec) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             try:
                 return await self._handle(spec, request)
             except NighError as err:
+                headers = None
+                if isinstance(err, RateLimitedError):
+                    headers = {"Retry-After": str(err.retry_after)}
                 return _error_response(
-                    self.metrics, err.http_status, err.code, err.message, err.details
+                    self.metrics, err.http_status, err.code, err.message, err.details, headers
                 )
             except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
                 return Response(status_code=400)
@@ -136,21 +155,34 @@ class _Service:
 
     async def _handle(self, spec: RouteSpec, request: Request) -> Response:
         header = request.headers.get("authorization")
-        principal = await run_in_threadpool(authenticate, self.keys, header)
         raw_tenant = request.path_params.get("tenant")
-        tenant = ""
-        if spec.tenant_scoped:
-            path_tenant = None if raw_tenant is None else decode_segment(raw_tenant)
-            tenant = tenant_for(principal, path_tenant)
-        raw_name = request.path_params.get("name")
-        name = "" if raw_name is None else decode_segment(raw_name)
-        body = b""
-        if spec.reads_body:
-            body = await read_body(request, self.limits.max_body_bytes)
-        call = Call(
-            self.store, self.limits, principal, tenant, name, dict(request.query_params), body
-        )
-        status, content = await run_in_threadpool(_run, spec, call)
+        # Admission first, before any work: over its budget the request is 429 at once.
+        turn = self.scheduler.admit(self.hints.budget_key(header, raw_tenant))
+        try:
+            await turn.wait()
+            try:
+                principal = await turn.run(partial(authenticate, self.keys, header))
+            except UnauthenticatedError:
+                self.hints.refused(header)
+                raise
+            assert header is not None  # authenticate refuses a missing header
+            self.hints.verified(header, principal.tenant, principal.admin)
+            tenant = ""
+            if spec.tenant_scoped:
+                path_tenant = None if raw_tenant is None else decode_segment(raw_tenant)
+                tenant = tenant_for(principal, path_tenant)
+            raw_name = request.path_params.get("name")
+            name = "" if raw_name is None else decode_segment(raw_name)
+            body = b""
+            if spec.reads_body:
+                # Within the turn: at most one body per running request is buffered.
+                body = await read_body(request, self.limits.max_body_bytes)
+            call = Call(
+                self.store, self.limits, principal, tenant, name, dict(request.query_params), body
+            )
+            status, content = await turn.run(partial(_run, spec, call))
+        finally:
+            turn.leave()
         return Response(content, status, media_type=JSON)
 
 
