@@ -9,6 +9,7 @@ round-robin order is checked on the scheduler itself, in an event loop.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ import pytest
 
 import nighdb
 from nighdb.errors import InvalidArgumentError, RateLimitedError
+from nighdb.service.app import encode_in_slices
 from nighdb.service.fairness import UNVERIFIED, FairScheduler, FairShare, KeyHints
+from nighdb.wire import dumps
 
 from .reliability._procs import ServeNode, create_key
 
@@ -232,3 +235,19 @@ def test_remote_client_retries_rate_limited_only_when_asked(tmp_path: Path) -> N
 def test_remote_retry_options_are_checked(options: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgumentError, match=message):
         nighdb.open_store("http://127.0.0.1:9", api_key="k", **options)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"matches": []},
+        {"results": [[{"id": f"x{i}", "score": i / 7} for i in range(n)] for n in (0, 3, 700)]},
+        {"ids": [str(i) for i in range(1_000)], "next": None},
+        {"items": [{"id": "a", "metadata": {str(i): i for i in range(600)}}], "k": [[]] * 300},
+        [1, [2] * 257, {"a": "\u00e9\U0001f600"}],
+        "plain",
+    ],
+)
+def test_answers_encoded_in_slices_are_the_same_bytes(payload: Any) -> None:
+    assert encode_in_slices(payload) == dumps(payload)
+    assert json.loads(encode_in_slices(payload)) == payload
