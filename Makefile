@@ -16,7 +16,7 @@ DEMO_STAMP := $(VENV)/.demo-stamp
 DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-postgres test lint typecheck pytest soak bench clean
+.PHONY: demo demo-postgres test lint typecheck pytest soak bench load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
+# search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About
+# 3 minutes; LOAD_ARGS="--seconds 2" for a quick run.
+load: $(STAMP)
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from .errors import (
     NighError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    RateLimitedError,
     StoreUnavailableError,
     UnauthenticatedError,
     from_wire,
@@ -141,6 +142,7 @@ _BY_STATUS: dict[int, Callable[[], NighError]] = {
     401: UnauthenticatedError,
     403: PermissionDeniedError,
     413: PayloadTooLargeError,
+    429: RateLimitedError,  # a proxy's own rate limit: retryable like ours
     502: StoreUnavailableError,
     503: StoreUnavailableError,
     504: StoreUnavailableError,

@@ -29,6 +29,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -40,6 +42,7 @@ from ..errors import (
     CollectionNotFoundError,
     InvalidArgumentError,
     NighError,
+    RateLimitedError,
     StoreUnavailableError,
 )
 from ..filters import parse_filter
@@ -230,6 +233,14 @@ class RemoteStore(ClosingContext):
     whole ``client`` (an ``httpx.Client``, which stays yours: ``close`` does not close it).
     ``create`` is accepted and means nothing: opening a service creates nothing, and the
     store behind it exists as long as the service runs.
+
+    A service answers ``rate_limited`` (429) when the tenant is over its budget; nothing was
+    done, so the request can always be sent again. By default the call raises
+    ``RateLimitedError`` (its ``retry_after`` says when to retry). With
+    ``retry_rate_limited=N`` the client itself retries up to N times, each time waiting the
+    ``Retry-After`` the service asked for (plus up to 10 % jitter, so clients refused
+    together do not come back together), unless the service asks for more than
+    ``max_retry_wait`` seconds: then it raises at once rather than wait that long.
     """
 
     def __init__(
@@ -241,8 +252,22 @@ class RemoteStore(ClosingContext):
         transport: httpx.BaseTransport | None = None,
         client: httpx.Client | None = None,
         create: bool = True,
+        retry_rate_limited: int = 0,
+        max_retry_wait: float = 30.0,
     ) -> None:
         del create  # accepted like every backend's; the service's store exists already
+        if isinstance(retry_rate_limited, bool) or not isinstance(retry_rate_limited, int):
+            raise InvalidArgumentError("retry_rate_limited must be an integer >= 0")
+        if retry_rate_limited < 0:
+            raise InvalidArgumentError("retry_rate_limited must be an integer >= 0")
+        if (
+            isinstance(max_retry_wait, bool)
+            or not isinstance(max_retry_wait, (int, float))
+            or not 0 <= max_retry_wait < math.inf
+        ):
+            raise InvalidArgumentError("max_retry_wait must be a finite number of seconds >= 0")
+        self._retries = retry_rate_limited
+        self._max_retry_wait = float(max_retry_wait)
         self._base, url_key = _base_url(url)
         key = api_key or url_key or os.environ.get("NIGH_API_KEY")
         self._headers = {
@@ -272,8 +297,34 @@ class RemoteStore(ClosingContext):
         if self._closed:
             raise InvalidArgumentError("this store is closed; open a new one")
         content = None if body is None else dumps(body)
+        retries = self._retries
+        while True:
+            response = self._send(method, path, content, params)
+            if response.is_success:
+                break
+            error = error_from_response(response.status_code, response.content)
+            if not isinstance(error, RateLimitedError) or retries <= 0:
+                raise error
+            wait = error.retry_after if hasattr(error, "retry_after") else 1
+            if wait > self._max_retry_wait:
+                raise error
+            retries -= 1
+            # A 429 means the request was not run: sending it again is always safe.
+            time.sleep(wait * (1 + random.uniform(0, 0.1)))  # jitter
         try:
-            response = self._client.request(
+            return json.loads(response.content)
+        except ValueError as exc:
+            raise NighError(f"the service at {self._base} answered with invalid JSON") from exc
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        params: Mapping[str, str | int] | None,
+    ) -> httpx.Response:
+        try:
+            return self._client.request(
                 method,
                 self._base + path,
                 content=content,
@@ -289,12 +340,6 @@ class RemoteStore(ClosingContext):
             raise StoreUnavailableError(
                 f"cannot reach the nighdb service at {self._base} ({exc}); retry later"
             ) from exc
-        if not response.is_success:
-            raise error_from_response(response.status_code, response.content)
-        try:
-            return json.loads(response.content)
-        except ValueError as exc:
-            raise NighError(f"the service at {self._base} answered with invalid JSON") from exc
 
     def _path(self, tenant: object, collection: object = _ALL, suffix: str = "") -> str:
         # The shared validation first (contract §12: tenant and name before anything else), which

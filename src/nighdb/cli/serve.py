@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ..errors import StoreUnavailableError
+from ..service.fairness import FairShare
 from ..service.limits import ServiceLimits
 from ..store import redacted_url
 from .common import cli_store_url, open_cli_store, store_option
@@ -21,6 +22,7 @@ from .common import cli_store_url, open_cli_store, store_option
 __all__ = ["serve"]
 
 _DEFAULTS = ServiceLimits()
+_SHARE = FairShare()
 
 
 def _limit_option(flag: str, field: str, text: str) -> click.Option:
@@ -75,6 +77,52 @@ _LIMITS = [
     ),
     _limit_option("--max-scroll", "max_scroll", "Most items per scroll page (lowered to it)."),
     _limit_option("--max-patches", "max_patches", "Most patches per update request (else 413)."),
+]
+
+
+def _share_option(flag: str, field: str, kind: click.ParamType[Any], text: str) -> click.Option:
+    return click.Option(
+        [flag, field], type=kind, default=getattr(_SHARE, field), show_default=True, help=text
+    )
+
+
+_SHARE_OPTIONS = [
+    _share_option(
+        "--max-concurrency",
+        "max_concurrency",
+        click.IntRange(min=1),
+        "Requests running at once on this node; keep it below the PostgreSQL pool size.",
+    ),
+    _share_option(
+        "--tenant-concurrency",
+        "tenant_concurrency",
+        click.IntRange(min=1),
+        "Requests of one tenant running at once.",
+    ),
+    _share_option(
+        "--tenant-queue",
+        "tenant_queue",
+        click.IntRange(min=1),
+        "Requests of one tenant waiting for a turn (one more is 429).",
+    ),
+    _share_option(
+        "--queue-timeout",
+        "queue_timeout",
+        click.FloatRange(min=0, min_open=True, max=3600),
+        "Seconds a request may wait for its turn (then 429).",
+    ),
+    _share_option(
+        "--tenant-rate",
+        "tenant_rate",
+        click.FloatRange(min=0, max=1e9),
+        "Requests per second one tenant may start on average; 0: no rate budget.",
+    ),
+    _share_option(
+        "--tenant-burst",
+        "tenant_burst",
+        click.IntRange(min=1),
+        "Requests one tenant may start at once above its rate.",
+    ),
 ]
 
 
@@ -176,9 +224,10 @@ def serve(
     from ..service.app import create_app
     from ..service.connections import head_deadline_protocol
 
+    share = FairShare(**{name: limits.pop(name) for name in _SHARE_FIELDS})
     service_limits = ServiceLimits(**limits)
     with open_cli_store(create=True) as store:
-        app = create_app(store, limits=service_limits)
+        app = create_app(store, limits=service_limits, share=share)
         sock = _listen(host, port)
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
@@ -200,3 +249,5 @@ def serve(
 
 
 serve.params.extend(_LIMITS)
+serve.params.extend(_SHARE_OPTIONS)
+_SHARE_FIELDS = [option.name for option in _SHARE_OPTIONS if option.name]

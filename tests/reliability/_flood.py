@@ -1,0 +1,68 @@
+"""Tenant A's flood, in its own process: many concurrent heavy requests until told to stop.
+
+``python -m tests.reliability._flood JOB_JSON``; prints ``ready`` once its clients exist,
+starts on a ``go`` line on stdin, stops after ``seconds`` and prints one JSON line: the
+count of answers by HTTP status and the requests sent. Half of the threads send
+``search_many`` (``queries`` x ``limit``), the others upserts of ``batch`` items, each
+thread as fast as answers come back (refused requests are sent again at once: a flood does
+not honour ``Retry-After``). Responses are read and dropped, never parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+
+
+def main() -> None:
+    job: dict[str, Any] = json.loads(sys.argv[1])
+    base, key, name = job["url"], job["key"], job["collection"]
+    dims, threads = int(job["dims"]), int(job["threads"])
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    clients = [httpx.Client(base_url=base, headers=headers, timeout=120) for _ in range(threads)]
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+    rng = random.Random(7)
+    queries = [[rng.random() for _ in range(dims)] for _ in range(int(job["queries"]))]
+    search = json.dumps({"vectors": queries, "limit": int(job["limit"])}).encode()
+    stop = threading.Event()
+
+    def run(n: int) -> None:
+        client, k = clients[n], 0
+        while not stop.is_set():
+            if job.get("only") == "search" or (job.get("only") != "upsert" and n % 2 == 0):
+                answer = client.post(f"/v1/collections/{name}/search_many", content=search)
+            else:
+                items = [
+                    {"id": f"f{n}-{k}-{i}", "vector": [rng.random() for _ in range(dims)]}
+                    for i in range(int(job["batch"]))
+                ]
+                body = json.dumps({"items": items}).encode()
+                answer = client.post(f"/v1/collections/{name}/upsert", content=body)
+                k += 1
+            with lock:
+                statuses[answer.status_code] += 1
+
+    workers = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(threads)]
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for w in workers:
+        w.start()
+    time.sleep(float(job["seconds"]))
+    stop.set()
+    for w in workers:
+        w.join(timeout=300)
+    for c in clients:
+        c.close()
+    print(json.dumps({str(code): n for code, n in sorted(statuses.items())}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
