@@ -8,7 +8,7 @@ or the first line naming one, cosine otherwise), compares the pack with the stor
 writes only the added and changed ones, then deletes the stored ids the pack does not list.
 ``diff_pack`` says what an apply would change, without changing anything; both use one
 comparison, so apply's report and diff's counts agree. Lines follow the one line rule of
-``nighdb.transfer`` (shared with import): an unknown top-level field is refused.
+``nighdb.lines`` (shared with import): an unknown top-level field is refused.
 
 Everything that can be checked is checked before the first write (``plan_pack``): JSON,
 fields, ids (present, valid, unique), vectors (non-empty, one length), one model, one
@@ -36,18 +36,15 @@ from typing import Any
 import numpy as np
 
 from .errors import DimensionMismatchError, InvalidArgumentError, NighError
+from .lines import Header, Record, jsonl_records, line_pin
 from .models import Collection
 from .store import Store
 from .transfer import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
     SILENT,
-    Header,
     Progress,
-    Record,
     iter_batches,
-    jsonl_records,
-    line_pin,
     locate,
     prefixed,
 )

@@ -1,35 +1,29 @@
-"""Streaming import and export of a collection: JSONL lines, or a ``.npy`` matrix with a JSONL
-sidecar, in bounded memory.
+"""Streaming import and export of a collection, in bounded memory: JSONL lines, or a ``.npy``
+matrix with a JSONL sidecar.
 
-JSONL lines are ``{"id", "vector", "metadata"?, "text"?, "model"?, "metric"?}`` (the item
-line of import and of packs alike: one parser, one set of fields, and a line with any other
-top-level field is refused, never silently dropped). The first line may instead be a
-*collection header*, ``{"collection": {"name", "dimensions", "embedding_model", "metric"}}``:
-the pin the items belong to, which export writes and import recreates or checks, so a
-collection round-trips with its vector space. The numpy form keeps the vectors as an
-``(n, dimensions)`` float32 ``.npy`` and row *i*'s ``{"id", "metadata"?, "text"?}`` on item
-line *i* of the sidecar (after its optional header); the ``.npy`` is read through a memory
-map, so a file larger than RAM still imports. Inputs compressed with gzip are read as they are.
+The file format itself (item lines, the collection header, the unknown-field rule, the
+``.npy`` + sidecar pairing, gzip input, the float-exact line writer) is ``nighdb.lines``,
+shared with packs; this module is the orchestration over a ``Store``. Its names stay
+importable from here (``Record``, ``jsonl_records``, ``npy_records``, ``item_json``, ...).
+
+Import takes the pin from the input's collection header, the lines naming a model or metric,
+and the caller; they must agree. The ``.npy`` is read through a memory map, so a file larger
+than RAM still imports.
 
 Memory stays bounded by the batch (``batch_size`` items, at most ``batch_bytes`` of input):
 import reads one batch, upserts it, and reads the next; export pages through ``list_ids`` and
 ``fetch``. Each batch is one upsert (all or nothing); a whole import is not atomic, but it
 is idempotent, so re-running an interrupted import finishes it. Export is not a snapshot:
-items written while it runs may or may not be in the file.
-
-Floats: export writes each float32 as the shortest decimal of its exact float64 value, which
-parses back to the very same float32, so export then import is bit for bit.
+items written while it runs may or may not be in the file. Export then import is bit for bit
+(see ``nighdb.lines.item_json``).
 """
 
 from __future__ import annotations
 
-import gzip
 import itertools
-import json
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, TextIO
 
 import numpy as np
@@ -40,11 +34,22 @@ from .errors import (
     InvalidArgumentError,
     NighError,
 )
-from .jsontext import decode_json
+from .lines import (
+    HEADER_KEY,
+    LINE_FIELDS,
+    Header,
+    Record,
+    header_json,
+    item_json,
+    jsonl_records,
+    line_pin,
+    npy_records,
+    open_input,
+    parse_line,
+)
 from .models import Collection, Item
 from .store import Store, id_pages
 from .validation import (
-    MAX_DIMENSIONS,
     check_collection_name,
     check_tenant,
     normalize_metric,
@@ -55,6 +60,7 @@ __all__ = [
     "DEFAULT_BATCH_BYTES",
     "DEFAULT_BATCH_SIZE",
     "HEADER_KEY",
+    "Header",
     "ImportResult",
     "LINE_FIELDS",
     "Progress",
@@ -102,37 +108,6 @@ class _Silent:
 SILENT: Progress = _Silent()
 
 
-LINE_FIELDS = ("id", "vector", "metadata", "text", "model", "metric")
-"""The top-level fields of an item line, for import and packs alike."""
-HEADER_KEY = "collection"
-"""The one key of a collection header line: ``{"collection": {...pin...}}``."""
-_PIN_FIELDS = ("name", "dimensions", "embedding_model", "metric")
-
-
-@dataclass(frozen=True)
-class Header:
-    """The pin a file's header line names; a field it leaves out is ``""``/``0`` (unnamed)."""
-
-    line: int
-    name: str = ""
-    dimensions: int = 0
-    model: str = ""
-    metric: str = ""
-
-
-@dataclass(frozen=True)
-class Record:
-    """One input item: where it came from (for messages), the item, its size in the input.
-
-    A collection header is a ``Record`` too, with ``header`` set and an empty ``item``; it is
-    only ever the first record of a source."""
-
-    line: int
-    item: Mapping[str, Any]
-    nbytes: int
-    header: Header | None = None
-
-
 @dataclass(frozen=True)
 class ImportResult:
     collection: Collection | None
@@ -159,145 +134,6 @@ def at_line(exc: NighError, where: str) -> NighError:
 def prefixed(exc: NighError, where: str) -> NighError:
     """A copy of ``exc`` (same class and details) whose message starts with ``where``."""
     return exc.with_message(f"{where}: {exc.message}")
-
-
-def parse_line(raw: str | bytes, where: str) -> dict[str, Any]:
-    """One JSONL line as an object (NaN and Infinity are not JSON: refused)."""
-    try:
-        value = decode_json(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidArgumentError(f"{where}: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise InvalidArgumentError(f"{where}: each line must be a JSON object")
-    return value
-
-
-def _header(value: object, where: str, line: int) -> Header:
-    if not isinstance(value, dict):
-        raise InvalidArgumentError(f"{where}: {HEADER_KEY!r} must be an object (the pin)")
-    unknown = sorted(set(value) - set(_PIN_FIELDS))
-    if unknown:
-        raise InvalidArgumentError(
-            f"{where}: unknown field {unknown[0]!r} in the collection header; it has "
-            "name, dimensions, embedding_model and metric"
-        )
-    for key in ("name", "embedding_model", "metric"):
-        if not isinstance(value.get(key, ""), str):
-            raise InvalidArgumentError(f"{where}: the header's {key} must be a string")
-    dims = value.get("dimensions", 0)
-    if isinstance(dims, bool) or not isinstance(dims, int) or not 0 <= dims <= MAX_DIMENSIONS:
-        raise InvalidArgumentError(
-            f"{where}: the header's dimensions must be an integer from 1 to {MAX_DIMENSIONS}"
-        )
-    metric = value.get("metric", "")
-    if metric:
-        metric = _named(where, normalize_metric, metric)
-    return Header(line, value.get("name", ""), dims, value.get("embedding_model", ""), metric)
-
-
-def _named(where: str, check: Any, value: object) -> str:
-    try:
-        return str(check(value))
-    except InvalidArgumentError as exc:
-        raise InvalidArgumentError(exc.reason, f"{where}: {exc.reason}") from None
-
-
-def line_pin(record: Record, where: str) -> tuple[str | None, str | None]:
-    """The ``model`` and ``metric`` an item line names (None where it names none), checked."""
-    model = record.item.get("model")
-    if model is not None and not isinstance(model, str):
-        raise InvalidArgumentError(f"{where}: model must be a string")
-    metric = record.item.get("metric")
-    if metric is not None:
-        if not isinstance(metric, str):
-            raise InvalidArgumentError(f"{where}: metric must be a string")
-        metric = _named(where, normalize_metric, metric)
-    return model, metric
-
-
-def jsonl_records(lines: Iterable[bytes], source: str) -> Iterator[Record]:
-    """The records of JSONL ``lines`` (blank lines skipped), read lazily: a collection header
-    if the first line is one, then the items. The rule for every line, shared by import and
-    packs: a field outside ``LINE_FIELDS`` is ``invalid_argument`` naming the line and the
-    field, because a silently dropped field is lost data (a typo such as ``metdata``, or
-    metadata written at the top level)."""
-    first = True
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        where = f"{source} line {number}"
-        item = parse_line(raw, where)
-        if HEADER_KEY in item and "id" not in item:
-            if not first or len(item) != 1:
-                where_ok = "alone on the first line" if first else "on the first line only"
-                raise InvalidArgumentError(
-                    f"{where}: a collection header {{{HEADER_KEY!r}: {{...}}}} goes {where_ok}"
-                )
-            yield Record(number, {}, len(raw), _header(item[HEADER_KEY], where, number))
-        else:
-            unknown = sorted(set(item) - set(LINE_FIELDS))
-            if unknown:
-                raise InvalidArgumentError(
-                    f"{where}: unknown field {unknown[0]!r}; a line has id, vector, metadata "
-                    "(an object: put filterable fields there), text, model and metric"
-                )
-            yield Record(number, item, len(raw))
-        first = False
-
-
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def open_input(path: Path) -> BinaryIO:
-    """A file opened for reading its bytes, decompressed if it is gzip (by content, not name)."""
-    f: BinaryIO = path.open("rb")
-    try:
-        magic = f.read(2)
-        f.seek(0)
-    except OSError:
-        f.close()
-        raise
-    if magic == _GZIP_MAGIC:
-        f.close()  # a GzipFile given a file object would not close it
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return f
-
-
-def npy_records(vectors: Path, sidecar: Path) -> Iterator[Record]:
-    """Items from a ``(n, d)`` ``.npy`` (memory-mapped) and its JSONL sidecar of ids, metadata
-    and text (after an optional collection header). The sidecar's item count is checked
-    before the first item is yielded."""
-    try:
-        matrix = np.load(vectors, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InvalidArgumentError(f"{vectors}: not a readable .npy file ({exc})") from None
-    if not isinstance(matrix, np.ndarray) or matrix.ndim != 2 or matrix.dtype.kind not in "fiu":
-        raise InvalidArgumentError(f"{vectors}: expected a 2-D array of numbers (rows = items)")
-    try:
-        with open_input(sidecar) as f:
-            lines = sum(1 for r in jsonl_records(f, str(sidecar)) if r.header is None)
-    except OSError as exc:
-        raise InvalidArgumentError(f"{sidecar}: cannot read the sidecar ({exc})") from None
-    if lines != matrix.shape[0]:
-        raise InvalidArgumentError(
-            f"{sidecar} has {lines} items but {vectors} has {matrix.shape[0]} rows; "
-            "item line i of the sidecar describes row i"
-        )
-    row_bytes = matrix.shape[1] * matrix.dtype.itemsize
-    with open_input(sidecar) as f:
-        row = 0
-        for record in jsonl_records(f, str(sidecar)):
-            if record.header is not None:
-                yield record
-                continue
-            if "vector" in record.item:
-                raise InvalidArgumentError(
-                    f"{sidecar} line {record.line}: the sidecar holds ids, metadata and text; "
-                    f"the vector is row {row} of {vectors}"
-                )
-            item = {**record.item, "vector": matrix[row]}
-            yield Record(record.line, item, record.nbytes + row_bytes)
-            row += 1
 
 
 def import_records(
@@ -536,30 +372,6 @@ def _filtered_id_pages(
     while ids := store.list_ids(tenant, collection, after=after, limit=page, filter=filter):
         yield ids
         after = ids[-1]
-
-
-def item_json(item: Item, *, vector: bool = True) -> str:
-    """One JSONL line (without newline); empty metadata and text are left out."""
-    out: dict[str, Any] = {"id": item.id}
-    if vector:
-        # tolist() gives each float32's exact value as a Python float: its repr round-trips.
-        out["vector"] = np.asarray(item.vector, dtype=np.float32).tolist()
-    if item.metadata:
-        out["metadata"] = item.metadata
-    if item.text:
-        out["text"] = item.text
-    return json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def header_json(pin: Collection) -> str:
-    """The collection header line (without newline) that export writes first."""
-    wire = {
-        "name": pin.name,
-        "dimensions": pin.dimensions,
-        "embedding_model": pin.embedding_model,
-        "metric": pin.metric,
-    }
-    return json.dumps({HEADER_KEY: wire}, ensure_ascii=False, separators=(",", ":"))
 
 
 def _pin(

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..transfer import item_json
+from ..lines import item_json
 from ..wire import item_to_wire
 from .common import echo_json, json_option, open_cli_store, store_option
 from .output import JsonValue, RefusedError, count

@@ -18,15 +18,9 @@ from typing import IO, Any
 
 import click
 
+from ..lines import jsonl_records, npy_records, open_input
 from ..models import METRICS
-from ..transfer import (
-    export_jsonl,
-    export_npy,
-    import_records,
-    jsonl_records,
-    npy_records,
-    open_input,
-)
+from ..transfer import export_jsonl, export_npy, import_records
 from ..wire import collection_to_wire
 from .common import echo_json, json_option, open_cli_store, store_option
 from .output import JsonValue, batch_option, cli_progress, count
