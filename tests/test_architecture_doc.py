@@ -30,13 +30,13 @@ def test_every_module_of_a_subpackage_is_named_in_its_row() -> None:
     for folder, row in (
         (PACKAGE / "backends" / "sqlite", "backends/sqlite/"),
         (PACKAGE / "backends" / "postgres", "backends/postgres/"),
+        (PACKAGE / "backends" / "remote", "backends/remote/"),
         (PACKAGE / "service", "service/"),
     ):
         text = _table_row(row)
         for module in sorted(folder.glob("*.py")):
             if module.name != "__init__.py":
                 assert f"`{module.stem}`" in text, f"{row} row does not name {module.stem}"
-    _table_row("backends/remote.py")
     _table_row("cli/")
 
 

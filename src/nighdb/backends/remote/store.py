@@ -1,55 +1,38 @@
-"""The remote backend: ``open_store("http://host:8080", api_key=...)`` over ``nigh serve``.
+"""``RemoteStore``: the ``Store`` methods as requests to ``nigh serve``, with the local errors.
 
-It implements ``Store`` with the local backends' semantics and errors: the service sends each
-error's code and details, and this client raises the same class with the same attributes
-(``errors.from_wire``). httpx exceptions are translated here, once: a service that cannot be
-reached is ``StoreUnavailableError``.
-
-Every call uses the tenant-scoped routes ``/v1/tenants/{tenant}/…``, so the tenant argument
-of the ``Store`` methods keeps its meaning:
+Each method maps its arguments to a route and a body, and the answer back to the library's
+models; sending and error translation are ``transport``'s, and what JSON can carry is
+``sendable``'s. Every call uses the tenant-scoped routes ``/v1/tenants/{tenant}/…``, so the
+tenant argument of the ``Store`` methods keeps its meaning:
 
 * with an **admin key** every tenant is reachable (and ``list_tenants`` works);
 * with a **tenant key** only that key's tenant is: any other tenant raises
   ``PermissionDeniedError``, as does ``list_tenants``.
 
-Faithful errors need care where JSON cannot say what Python can. Values the service would
-validate anyway are sent as they are, so the store decides the error after its existence
-check, exactly as locally. Values JSON cannot carry (NaN, infinities) or would distort (a
-tuple in a filter, a non-string metadata key, a numpy integer ``limit``) are never sent: the
-client only asks the service whether the collection exists (so a missing one still raises
-``CollectionNotFoundError``, contract §2) and then runs the shared validation locally, which
-raises the local backends' error (``InvalidArgumentError`` for NaN, contract §12).
+A value ``sendable`` refuses (NaN, a tuple in a filter, a non-string metadata key…) is never
+sent: the client only asks the service whether the collection exists (so a missing one still
+raises ``CollectionNotFoundError``, contract §2) and then runs the shared validation locally,
+which raises the local backends' error (``InvalidArgumentError`` for NaN, contract §12).
 
-Large searches of many queries are sent in chunks (``search_many``); an upsert is always one
-request, so it stays all-or-nothing, within the service's limits (items and body size).
+Large searches of many queries, and fetches or deletes of many ids, are sent in chunks; an
+upsert or an update is always one request, so it stays all-or-nothing, within the service's
+limits (items and body size).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import random
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 import numpy as np
 
-from .. import __version__
-from ..errors import (
-    CollectionNotFoundError,
-    InvalidArgumentError,
-    NighError,
-    RateLimitedError,
-    StoreUnavailableError,
-)
-from ..filters import parse_filter
-from ..indexes import IndexOptions, check_ef_search, check_exact, check_index_options
-from ..models import Collection, Item, ItemLike, Match, VectorLike
-from ..store import ClosingContext
-from ..validation import (
+from ...errors import CollectionNotFoundError, InvalidArgumentError
+from ...filters import parse_filter
+from ...indexes import IndexOptions, check_ef_search, check_exact, check_index_options
+from ...models import Collection, Item, ItemLike, Match, VectorLike
+from ...store import ClosingContext
+from ...validation import (
     check_collection,
     check_collection_name,
     check_delete_target,
@@ -63,14 +46,9 @@ from ..validation import (
     validate_queries,
     validate_query,
 )
-from ..wire import (
-    collection_from_wire,
-    dumps,
-    encode_segment,
-    error_from_response,
-    index_from_wire,
-    match_from_wire,
-)
+from ...wire import collection_from_wire, encode_segment, index_from_wire, match_from_wire
+from . import sendable
+from .transport import ServiceTransport
 
 __all__ = ["RemoteStore"]
 
@@ -85,128 +63,10 @@ _IDS_PER_FETCH = 256
 _RESULTS_PER_REQUEST = 100_000
 """search_many asks for at most this many matches (queries x limit) per request: the
 service's default bound on one answer."""
-_MAX_DEPTH = 256
-"""Deeper values are not sent; the local validation (limit 64) refuses them instead."""
 
 
 _ALL = object()
 """``_path``'s collection when the route is the tenant's collection list."""
-
-
-class _UnsendableError(Exception):
-    """A value JSON would distort: decide its error with the local validation instead."""
-
-
-def _float(value: float) -> float:
-    if not math.isfinite(value):
-        raise _UnsendableError  # JSON has no NaN or infinity
-    return float(value)
-
-
-def _strict(value: object, depth: int = 0) -> Any:
-    """Exactly the JSON types (filters, ids, texts, limits): nothing is coerced."""
-    if depth > _MAX_DEPTH:
-        raise _UnsendableError
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int) and not isinstance(value, np.generic):
-        return int(value)
-    if isinstance(value, float):
-        return _float(value)
-    if isinstance(value, list):
-        return [_strict(v, depth + 1) for v in value]
-    if isinstance(value, Mapping):
-        return {_key(k): _strict(v, depth + 1) for k, v in value.items()}
-    raise _UnsendableError
-
-
-def _key(key: object) -> str:
-    # json.dumps would turn 1 into "1": the store refuses non-string keys instead.
-    if not isinstance(key, str):
-        raise _UnsendableError
-    return key
-
-
-def _metadata(value: object, depth: int = 0) -> Any:
-    """Metadata as the local validation reads it: numpy scalars become numbers, tuples lists."""
-    if depth > _MAX_DEPTH:
-        raise _UnsendableError
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return _float(value)
-    if isinstance(value, (list, tuple)):
-        return [_metadata(v, depth + 1) for v in value]
-    if isinstance(value, Mapping):
-        return {_key(k): _metadata(v, depth + 1) for k, v in value.items()}
-    raise _UnsendableError
-
-
-def _vector(value: object) -> Any:
-    """A vector as numpy reads it; anything else is sent as is for the store to refuse."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            raise _UnsendableError
-        if value.dtype.kind not in "fiub":
-            raise _UnsendableError
-        if value.dtype.kind == "f" and value.dtype.itemsize > 8:
-            value = value.astype(np.float64)  # tolist() would keep numpy long doubles
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_metadata(v) if isinstance(v, np.generic) else _strict(v) for v in value]
-    return _strict(value)
-
-
-def _queries(queries: object) -> list[Any]:
-    if isinstance(queries, np.ndarray):
-        if queries.ndim != 2:
-            raise _UnsendableError
-        return [_vector(row) for row in queries]
-    if isinstance(queries, (str, bytes, Mapping)) or not isinstance(queries, Iterable):
-        raise _UnsendableError
-    return [_vector(q) for q in queries]
-
-
-def _item(item: object) -> dict[str, Any]:
-    if isinstance(item, Item):
-        fields: Mapping[str, Any] = {
-            "id": item.id,
-            "vector": item.vector,
-            "metadata": item.metadata,
-            "text": item.text,
-        }
-    elif isinstance(item, Mapping):
-        fields = item
-    else:
-        raise _UnsendableError
-    out: dict[str, Any] = {}
-    if "id" in fields:
-        out["id"] = _strict(fields["id"])
-    if "vector" in fields:
-        out["vector"] = _vector(fields["vector"])
-    if fields.get("metadata") is not None:
-        out["metadata"] = _metadata(fields["metadata"])
-    if fields.get("text") is not None:
-        out["text"] = _strict(fields["text"])
-    return out
-
-
-def _patch(patch: object) -> dict[str, Any]:
-    if not isinstance(patch, Mapping):
-        raise _UnsendableError
-    out: dict[str, Any] = {}
-    for key, value in patch.items():
-        if key == "vector" and value is not None:
-            out[key] = _vector(value)
-        elif key in ("metadata", "metadata_patch"):
-            out[key] = _metadata(value)
-        elif key in ("id", "text"):
-            out[key] = _strict(value)
-    return out
 
 
 def _item_from_wire(data: Mapping[str, Any]) -> Item:
@@ -216,12 +76,6 @@ def _item_from_wire(data: Mapping[str, Any]) -> Item:
         dict(data["metadata"]),
         str(data["text"]),
     )
-
-
-def _listed(values: object) -> list[Any]:
-    if isinstance(values, (str, bytes, Mapping, Item)) or not isinstance(values, Iterable):
-        raise _UnsendableError
-    return list(values)
 
 
 class RemoteStore(ClosingContext):
@@ -256,35 +110,18 @@ class RemoteStore(ClosingContext):
         max_retry_wait: float = 30.0,
     ) -> None:
         del create  # accepted like every backend's; the service's store exists already
-        if isinstance(retry_rate_limited, bool) or not isinstance(retry_rate_limited, int):
-            raise InvalidArgumentError("retry_rate_limited must be an integer >= 0")
-        if retry_rate_limited < 0:
-            raise InvalidArgumentError("retry_rate_limited must be an integer >= 0")
-        if (
-            isinstance(max_retry_wait, bool)
-            or not isinstance(max_retry_wait, (int, float))
-            or not 0 <= max_retry_wait < math.inf
-        ):
-            raise InvalidArgumentError("max_retry_wait must be a finite number of seconds >= 0")
-        self._retries = retry_rate_limited
-        self._max_retry_wait = float(max_retry_wait)
-        self._base, url_key = _base_url(url)
-        key = api_key or url_key or os.environ.get("NIGH_API_KEY")
-        self._headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": f"nighdb/{__version__}",
-        }
-        if key:
-            if not key.isascii() or not key.isprintable() or " " in key:
-                raise InvalidArgumentError("api_key must be printable ASCII without spaces")
-            self._headers["Authorization"] = f"Bearer {key}"
-        self._owns_client = client is None
-        self._client = client or httpx.Client(transport=transport, timeout=timeout)
-        self._timeout = timeout
+        self._http = ServiceTransport(
+            url,
+            api_key=api_key,
+            timeout=timeout,
+            transport=transport,
+            client=client,
+            retry_rate_limited=retry_rate_limited,
+            max_retry_wait=max_retry_wait,
+        )
         self._closed = False
 
-    # -- HTTP ---------------------------------------------------------------------------
+    # -- requests -----------------------------------------------------------------------
 
     def _request(
         self,
@@ -296,50 +133,7 @@ class RemoteStore(ClosingContext):
     ) -> Any:
         if self._closed:
             raise InvalidArgumentError("this store is closed; open a new one")
-        content = None if body is None else dumps(body)
-        retries = self._retries
-        while True:
-            response = self._send(method, path, content, params)
-            if response.is_success:
-                break
-            error = error_from_response(response.status_code, response.content)
-            if not isinstance(error, RateLimitedError) or retries <= 0:
-                raise error
-            wait = error.retry_after if hasattr(error, "retry_after") else 1
-            if wait > self._max_retry_wait:
-                raise error
-            retries -= 1
-            # A 429 means the request was not run: sending it again is always safe.
-            time.sleep(wait * (1 + random.uniform(0, 0.1)))  # jitter
-        try:
-            return json.loads(response.content)
-        except ValueError as exc:
-            raise NighError(f"the service at {self._base} answered with invalid JSON") from exc
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        content: bytes | None,
-        params: Mapping[str, str | int] | None,
-    ) -> httpx.Response:
-        try:
-            return self._client.request(
-                method,
-                self._base + path,
-                content=content,
-                params=params,
-                headers=self._headers,
-                timeout=self._timeout,
-            )
-        except httpx.TimeoutException as exc:
-            raise StoreUnavailableError(
-                f"the nighdb service at {self._base} did not answer in time; retry"
-            ) from exc
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise StoreUnavailableError(
-                f"cannot reach the nighdb service at {self._base} ({exc}); retry later"
-            ) from exc
+        return self._http.request(method, path, body=body, params=params)
 
     def _path(self, tenant: object, collection: object = _ALL, suffix: str = "") -> str:
         # The shared validation first (contract §12: tenant and name before anything else), which
@@ -396,8 +190,8 @@ class RemoteStore(ClosingContext):
             return int(self._request("GET", self._path(tenant, collection))["count"])
         path = self._path(tenant, collection, "/count")
         try:
-            body = {"filter": _strict(filter)}
-        except _UnsendableError:
+            body = {"filter": sendable.strict(filter)}
+        except sendable.UnsendableError:
             self._fail_locally(tenant, collection, lambda pin: parse_filter(filter))
         return int(self._request("POST", path, body=body)["count"])
 
@@ -409,9 +203,9 @@ class RemoteStore(ClosingContext):
     def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int:
         path = self._path(tenant, collection, "/upsert")
         try:
-            items = _listed(items)  # an iterator is read once, here
-            body = {"items": [_item(i) for i in items]}
-        except _UnsendableError:
+            items = sendable.listed(items)  # an iterator is read once, here
+            body = {"items": [sendable.item(i) for i in items]}
+        except sendable.UnsendableError:
             self._fail_locally(
                 tenant,
                 collection,
@@ -431,11 +225,11 @@ class RemoteStore(ClosingContext):
         body: dict[str, Any] = {}
         try:
             if ids is not None:
-                ids = _listed(ids)
-                body["ids"] = [_strict(i) for i in ids]
+                ids = sendable.listed(ids)
+                body["ids"] = [sendable.strict(i) for i in ids]
             if filter is not None:
-                body["filter"] = _strict(filter)
-        except _UnsendableError:
+                body["filter"] = sendable.strict(filter)
+        except sendable.UnsendableError:
 
             def check(pin: Collection) -> None:
                 if check_delete_target(ids, filter) is None:
@@ -464,9 +258,9 @@ class RemoteStore(ClosingContext):
         """One request, so the update stays all or nothing (within the service's limits)."""
         path = self._path(tenant, collection, "/update")
         try:
-            patches = _listed(patches)
-            body = {"items": [_patch(p) for p in patches]}
-        except _UnsendableError:
+            patches = sendable.listed(patches)
+            body = {"items": [sendable.patch(p) for p in patches]}
+        except sendable.UnsendableError:
             self._fail_locally(
                 tenant,
                 collection,
@@ -487,10 +281,10 @@ class RemoteStore(ClosingContext):
         the pages are asked for with ``POST …/ids`` (the filter travels in the body)."""
         path = self._path(tenant, collection, "/ids")
         try:
-            sent_filter = None if filter is None else _strict(filter)
-        except _UnsendableError:
+            sent_filter = None if filter is None else sendable.strict(filter)
+        except sendable.UnsendableError:
             self._fail_locally(tenant, collection, lambda pin: parse_filter(filter))
-        if not _sendable_page(after, limit):
+        if not sendable.page_is_sendable(after, limit):
             self._fail_locally(tenant, collection, lambda pin: check_page(after, limit))
         out: list[str] = []
         cursor = after
@@ -524,10 +318,13 @@ class RemoteStore(ClosingContext):
         would see)."""
         path = self._path(tenant, collection, "/scroll")
         try:
-            body: dict[str, Any] = {"filter": _strict(filter), "limit": _strict(limit)}
+            body: dict[str, Any] = {
+                "filter": sendable.strict(filter),
+                "limit": sendable.strict(limit),
+            }
             if after is not None:
-                body["after"] = _strict(after)
-        except _UnsendableError:
+                body["after"] = sendable.strict(after)
+        except sendable.UnsendableError:
 
             def check(pin: Collection) -> None:
                 parse_filter(filter)
@@ -546,9 +343,9 @@ class RemoteStore(ClosingContext):
     def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
         path = self._path(tenant, collection, "/fetch")
         try:
-            ids = _listed(ids)
-            wanted = [_strict(i) for i in ids]
-        except _UnsendableError:
+            ids = sendable.listed(ids)
+            wanted = [sendable.strict(i) for i in ids]
+        except sendable.UnsendableError:
             self._fail_locally(tenant, collection, lambda pin: check_ids(ids))
         if all(isinstance(i, str) for i in wanted):
             wanted = list(dict.fromkeys(wanted))  # each id once, across chunks too
@@ -576,10 +373,10 @@ class RemoteStore(ClosingContext):
         path = self._path(tenant, collection, "/search")
         try:
             body = {
-                "vector": _vector(query),
-                **_search_options(limit, filter, ef_search, exact),
+                "vector": sendable.vector(query),
+                **sendable.search_options(limit, filter, ef_search, exact),
             }
-        except _UnsendableError:
+        except sendable.UnsendableError:
 
             def check(pin: Collection) -> None:
                 validate_query(pin.name, pin.dimensions, pin.metric, query)
@@ -602,9 +399,9 @@ class RemoteStore(ClosingContext):
     ) -> list[list[Match]]:
         path = self._path(tenant, collection, "/search_many")
         try:
-            vectors = _queries(queries)
-            options = _search_options(limit, filter, ef_search, exact)
-        except _UnsendableError:
+            vectors = sendable.queries(queries)
+            options = sendable.search_options(limit, filter, ef_search, exact)
+        except sendable.UnsendableError:
 
             def check(pin: Collection) -> None:
                 validate_queries(pin.name, pin.dimensions, pin.metric, queries)
@@ -629,8 +426,8 @@ class RemoteStore(ClosingContext):
     ) -> IndexOptions:
         path = self._path(tenant, collection, "/index")
         try:
-            body = {"m": _strict(m), "ef_construction": _strict(ef_construction)}
-        except _UnsendableError:
+            body = {"m": sendable.strict(m), "ef_construction": sendable.strict(ef_construction)}
+        except sendable.UnsendableError:
             self._fail_locally(
                 tenant, collection, lambda pin: check_index_options(m, ef_construction)
             )
@@ -653,38 +450,10 @@ class RemoteStore(ClosingContext):
         if self._closed:
             return
         self._closed = True
-        if self._owns_client:
-            self._client.close()
+        self._http.close()
 
     def __repr__(self) -> str:
-        return f"RemoteStore({self._base!r})"  # never the key
-
-
-def _base_url(url: str) -> tuple[str, str | None]:
-    """The service's base URL without credentials, and the API key the URL carries, if any."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise InvalidArgumentError(f"not a valid service URL: {url!r}") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidArgumentError(f"a service URL is http(s)://host[:port][/prefix], not {url!r}")
-    if parsed.query or parsed.fragment:
-        raise InvalidArgumentError("a service URL takes no query string or fragment")
-    key = parsed.password or parsed.username or None
-    return str(parsed.copy_with(userinfo=b"")).rstrip("/"), key
-
-
-def _search_options(
-    limit: object, filter: object, ef_search: object, exact: object
-) -> dict[str, Any]:
-    """The body fields of the search routes. ``ef_search``/``exact`` are sent only when given,
-    so a search without them also works against a service that predates them."""
-    options = {"limit": _strict(limit), "filter": _strict(filter)}
-    if ef_search is not None:
-        options["ef_search"] = _strict(ef_search)
-    if exact is not False:
-        options["exact"] = _strict(exact)
-    return options
+        return f"RemoteStore({self._http.base!r})"  # never the key
 
 
 def _check_search_options(
@@ -697,19 +466,8 @@ def _check_search_options(
     check_exact(exact)
 
 
-def _sendable_page(after: object, limit: object) -> bool:
-    if after is not None and not isinstance(after, str):
-        return False
-    if isinstance(after, str):
-        try:
-            after.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-    return limit is None or (isinstance(limit, int) and not isinstance(limit, bool))
-
-
 if TYPE_CHECKING:
-    from ..store import Store
+    from ...store import Store
 
     def _conforms(store: RemoteStore) -> Store:
         """mypy proves here that the remote backend satisfies the ``Store`` protocol."""
