@@ -121,10 +121,10 @@ def test_streaming_over_budget_equals_cached(url: str, metric: str) -> None:
 
 
 def test_streaming_chunks_merge_ties_by_id(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from nighdb.backends.sqlite import store as backend
+    from nighdb.backends.sqlite import search
 
     # 64-byte chunks hold two 8-d vectors: ties must be merged across many chunks.
-    monkeypatch.setattr(backend, "_STREAM_CHUNK_BYTES", 64)
+    monkeypatch.setattr(search, "_STREAM_CHUNK_BYTES", 64)
     same = [1.0] * DIMS
     tied = [{"id": name, "vector": same} for name in ["m", "b", "Z", "a", "é", "A"]]
     with nighdb.open_store(url, cache_bytes=0) as store:

@@ -1,5 +1,7 @@
 """SQLite file layout, connection set-up and driver-error translation for the embedded backend.
 
+``Pin`` is a collection's row of the registry table, which every method reads first.
+
 Layout (one file, WAL):
 
 * ``nigh_meta(key, value)``: the schema version;
@@ -22,14 +24,19 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import apsw
 
 from ...errors import InvalidArgumentError, NighError, StoreUnavailableError
+from ...models import Collection
 
 __all__ = [
+    "PIN_COLUMNS",
     "SCHEMA_VERSION",
+    "Pin",
     "connect",
+    "count_rows",
     "items_table",
     "parse_sqlite_url",
     "require_store",
@@ -68,6 +75,27 @@ CREATE TABLE IF NOT EXISTS nigh_api_keys (
 def items_table(collection_id: int) -> str:
     """The items table of a collection: named from our integer id, never from user text."""
     return f"nigh_items_{int(collection_id)}"
+
+
+def count_rows(conn: apsw.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+PIN_COLUMNS = "id, name, dimensions, embedding_model, metric, version"
+
+
+class Pin:
+    """A collection's ``nigh_collections`` row (``PIN_COLUMNS``), read inside the caller's
+    transaction."""
+
+    __slots__ = ("collection", "id", "version")
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        cid, name, dims, model, metric, version = row
+        self.id = int(cid)
+        self.version = int(version)
+        self.collection = Collection(str(name), int(dims), str(model), str(metric))
 
 
 def items_ddl(collection_id: int) -> list[str]:

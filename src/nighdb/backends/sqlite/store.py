@@ -1,14 +1,10 @@
-"""The embedded backend: one SQLite file (WAL), searched in-process with numpy.
+"""The embedded backend's ``Store``: one SQLite file (WAL), its transactions and methods.
 
-SQLite is the source of truth; searches rank in-process with numpy over a copy of the
-collection's vectors held in a byte-budgeted cache (``cache``). A search checks the
-collection's version inside its own read transaction and refreshes the copy if another
-connection or process wrote since (only the changed rows, unless rows were deleted), so
-every search sees exactly its snapshot. A collection larger than the budget is streamed
-from the file in bounded chunks instead: slower, still exact.
-
-Filters compile to SQL (``filter``) and select the rows that may rank, so results
-are the top ``min(limit, matches)`` among matching items, never fewer.
+SQLite is the source of truth. Every method checks its arguments, opens a transaction on
+this thread's connection and reads the collection's pin (id, dimensions, metric, version)
+inside it; writes bump the version, which the caches compare. Searching runs in ``search``
+(numpy over cached or streamed vectors), the API keys in ``keys``, the tables and driver
+errors in ``schema``, and filters compile to SQL in ``filter``.
 
 Concurrency: one connection per thread; writers take the lock up front (``BEGIN
 IMMEDIATE``) and queue behind ``busy_timeout``; WAL readers never block.
@@ -20,14 +16,13 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
 import numpy as np
-import numpy.typing as npt
 
 from ...errors import CollectionNotFoundError, InvalidArgumentError
-from ...filters import FilterNode, parse_filter
+from ...filters import parse_filter
 from ...indexes import (
     IndexOptions,
     check_ef_search,
@@ -36,9 +31,8 @@ from ...indexes import (
     no_index_yet,
 )
 from ...jsontext import encode_json
-from ...keys import KEY_COLUMNS, KeyRecord, KeyRegistry
-from ...models import F32, Collection, Item, ItemLike, Match, VectorLike, score_for
-from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
+from ...keys import KeyRecord, KeyRegistry
+from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
 from ...store import ClosingContext, Store
 from ...validation import (
     apply_patches,
@@ -57,11 +51,14 @@ from ...validation import (
     validate_queries,
     validate_query,
 )
+from . import keys
 from .cache import DEFAULT_CACHE_BYTES, BlockCache
-from .columnar import FieldColumn, evaluate
-from .filter import compile_filter, json_path
+from .filter import compile_filter
 from .schema import (
+    PIN_COLUMNS,
+    Pin,
     connect,
+    count_rows,
     create_schema,
     items_ddl,
     items_table,
@@ -69,30 +66,15 @@ from .schema import (
     require_store,
     translate_errors,
 )
+from .search import search_collection
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
-# Rows written per executemany call, and rows read per chunk when streaming.
+# Rows written per executemany call.
 _WRITE_CHUNK = 10_000
-_STREAM_CHUNK_BYTES = 32 * 1024 * 1024
-
-
-class _Pin:
-    """A collection's registry row, read inside the caller's transaction."""
-
-    __slots__ = ("collection", "id", "version")
-
-    def __init__(self, row: tuple[Any, ...]) -> None:
-        cid, name, dims, model, metric, version = row
-        self.id = int(cid)
-        self.version = int(version)
-        self.collection = Collection(str(name), int(dims), str(model), str(metric))
-
-
-_PIN_COLUMNS = "id, name, dimensions, embedding_model, metric, version"
 
 
 class SQLiteStore(ClosingContext):
@@ -162,21 +144,21 @@ class SQLiteStore(ClosingContext):
                 raise
             conn.execute("COMMIT")
 
-    def _pin(self, conn: apsw.Connection, tenant: str, name: str) -> _Pin | None:
+    def _pin(self, conn: apsw.Connection, tenant: str, name: str) -> Pin | None:
         row = conn.execute(
-            f"SELECT {_PIN_COLUMNS} FROM nigh_collections WHERE tenant = ? AND name = ?",
+            f"SELECT {PIN_COLUMNS} FROM nigh_collections WHERE tenant = ? AND name = ?",
             (tenant, name),
         ).fetchone()
-        return None if row is None else _Pin(row)
+        return None if row is None else Pin(row)
 
-    def _require(self, conn: apsw.Connection, tenant: str, name: str) -> _Pin:
+    def _require(self, conn: apsw.Connection, tenant: str, name: str) -> Pin:
         pin = self._pin(conn, tenant, name)
         if pin is None:
             raise CollectionNotFoundError(tenant, name)
         return pin
 
     def _read_collection(
-        self, tenant: str, name: str, body: Callable[[apsw.Connection, _Pin], T]
+        self, tenant: str, name: str, body: Callable[[apsw.Connection, Pin], T]
     ) -> T:
         tenant = check_tenant(tenant)
         name = check_collection_name(name)
@@ -218,10 +200,10 @@ class SQLiteStore(ClosingContext):
         tenant = check_tenant(tenant)
         with self._transaction(write=False) as conn:
             rows = conn.execute(
-                f"SELECT {_PIN_COLUMNS} FROM nigh_collections WHERE tenant = ? ORDER BY name",
+                f"SELECT {PIN_COLUMNS} FROM nigh_collections WHERE tenant = ? ORDER BY name",
                 (tenant,),
             ).fetchall()
-        return [_Pin(r).collection for r in rows]
+        return [Pin(r).collection for r in rows]
 
     def list_tenants(self) -> list[str]:
         with self._transaction(write=False) as conn:
@@ -238,7 +220,7 @@ class SQLiteStore(ClosingContext):
             if pin is None:
                 return 0
             table = items_table(pin.id)
-            removed = _count(conn, table)
+            removed = count_rows(conn, table)
             conn.execute(f"DROP TABLE {table}")
             conn.execute("DELETE FROM nigh_collections WHERE id = ?", (pin.id,))
         self._cache.discard_group(pin.id)
@@ -247,10 +229,10 @@ class SQLiteStore(ClosingContext):
     def count(
         self, tenant: str, collection: str, *, filter: Mapping[str, Any] | None = None
     ) -> int:
-        def body(conn: apsw.Connection, pin: _Pin) -> int:
+        def body(conn: apsw.Connection, pin: Pin) -> int:
             tree = parse_filter(filter)
             if tree is None:
-                return _count(conn, items_table(pin.id))
+                return count_rows(conn, items_table(pin.id))
             where, params = compile_filter(tree)
             row = conn.execute(
                 f"SELECT count(*) FROM {items_table(pin.id)} WHERE {where}", params
@@ -437,7 +419,7 @@ class SQLiteStore(ClosingContext):
         after: str | None = None,
         limit: int = 100,
     ) -> list[Item]:
-        def body(conn: apsw.Connection, pin: _Pin) -> list[Item]:
+        def body(conn: apsw.Connection, pin: Pin) -> list[Item]:
             tree = parse_filter(filter)
             start, count = check_scroll(after, limit)
             where, params = ("1", []) if tree is None else compile_filter(tree)
@@ -456,7 +438,7 @@ class SQLiteStore(ClosingContext):
         return self._read_collection(tenant, collection, body)
 
     def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
-        def body(conn: apsw.Connection, pin: _Pin) -> list[Item]:
+        def body(conn: apsw.Connection, pin: Pin) -> list[Item]:
             wanted = check_ids(ids)
             if not wanted:
                 return []
@@ -489,7 +471,7 @@ class SQLiteStore(ClosingContext):
         """Contract §5; always exact here (no approximate index yet), so ``ef_search`` and
         ``exact`` are checked and change nothing, as on an unindexed PostgreSQL collection."""
 
-        def prepare(pin: _Pin) -> F32:
+        def prepare(pin: Pin) -> F32:
             c = pin.collection
             return validate_query(c.name, c.dimensions, c.metric, query)[np.newaxis, :]
 
@@ -506,7 +488,7 @@ class SQLiteStore(ClosingContext):
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[list[Match]]:
-        def prepare(pin: _Pin) -> F32:
+        def prepare(pin: Pin) -> F32:
             c = pin.collection
             return validate_queries(c.name, c.dimensions, c.metric, queries)
 
@@ -516,13 +498,13 @@ class SQLiteStore(ClosingContext):
         self,
         tenant: str,
         collection: str,
-        prepare: Callable[[_Pin], F32],
+        prepare: Callable[[Pin], F32],
         limit: int,
         filter: Mapping[str, Any] | None,
         ef_search: object,
         exact: object,
     ) -> list[list[Match]]:
-        def body(conn: apsw.Connection, pin: _Pin) -> list[list[Match]]:
+        def body(conn: apsw.Connection, pin: Pin) -> list[list[Match]]:
             matrix = prepare(pin)
             k = check_limit(limit)
             tree = parse_filter(filter)
@@ -530,132 +512,9 @@ class SQLiteStore(ClosingContext):
             check_exact(exact)
             if matrix.shape[0] == 0:
                 return []
-            block = self._cached_block(conn, pin)
-            if block is not None:
-                allowed = None if tree is None else self._filter_mask(conn, pin, block, tree)
-                per_query = [
-                    ordered_hits(block, c, k)
-                    for c in rank_block(block, matrix, pin.collection.metric, k, allowed)
-                ]
-            else:
-                per_query = self._streamed(conn, pin, matrix, k, tree)
-            return self._matches(conn, pin, per_query)
+            return search_collection(conn, self._cache, pin, matrix, k, tree)
 
         return self._read_collection(tenant, collection, body)
-
-    def _filter_mask(
-        self, conn: apsw.Connection, pin: _Pin, block: VectorBlock, tree: FilterNode
-    ) -> npt.NDArray[np.bool_]:
-        """The block rows that pass ``tree``: from cached metadata columns when exact."""
-
-        def column(field: str) -> FieldColumn:
-            key = (pin.id, "field", field)
-            hit = self._cache.get(key)
-            if hit is not None and hit[0] == pin.version and isinstance(hit[1], FieldColumn):
-                return hit[1]
-            if field == "id":
-                col = FieldColumn.from_strings(block.ids)
-            else:
-                # One aggregate row instead of one Python row per item; `->` keeps each
-                # value's JSON exactly as stored (absent and null both become null).
-                row = conn.execute(
-                    "SELECT json_group_array(metadata -> ? ORDER BY rowid) "
-                    f"FROM {items_table(pin.id)}",
-                    (json_path(field),),
-                ).fetchone()
-                col = FieldColumn.from_values(json.loads(row[0]) if row else [])
-            self._cache.put(key, pin.version, col)
-            return col
-
-        mask = evaluate(tree, column, len(block))
-        return mask if mask is not None else self._sql_mask(conn, pin, block, tree)
-
-    def _sql_mask(
-        self, conn: apsw.Connection, pin: _Pin, block: VectorBlock, tree: FilterNode
-    ) -> npt.NDArray[np.bool_]:
-        where, params = compile_filter(tree)
-        rows = conn.execute(
-            f"SELECT rowid FROM {items_table(pin.id)} WHERE {where}", params
-        ).fetchall()
-        passing = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return np.isin(block.rowids, passing, assume_unique=True)
-
-    def _cached_block(self, conn: apsw.Connection, pin: _Pin) -> VectorBlock | None:
-        """The collection's vectors as of this transaction, or None when over budget."""
-        table = items_table(pin.id)
-        key = (pin.id, "vectors")
-        hit = self._cache.get(key)
-        cached: tuple[int, VectorBlock] | None = None
-        if hit is not None and isinstance(hit[1], VectorBlock):
-            cached = (hit[0], hit[1])
-            if hit[0] == pin.version:
-                return hit[1]
-        dims = pin.collection.dimensions
-        count = _count(conn, table)
-        if not self._cache.fits(count * (dims * 4 + 80)):
-            self._cache.discard(key)
-            return None
-        block = None
-        if cached is not None and cached[0] < pin.version:
-            block = _refresh(conn, table, dims, cached, count)
-        if block is None:
-            block = _load(conn, f"SELECT rowid, id, vector FROM {table} ORDER BY rowid", (), dims)
-        self._cache.put(key, pin.version, block)
-        return block
-
-    def _streamed(
-        self,
-        conn: apsw.Connection,
-        pin: _Pin,
-        matrix: F32,
-        k: int,
-        tree: FilterNode | None,
-    ) -> list[list[Hit]]:
-        """Exact search over a collection too large to cache: bounded chunks, merged top-k."""
-        dims = pin.collection.dimensions
-        chunk_rows = max(1, _STREAM_CHUNK_BYTES // (dims * 4))
-        where, params = ("1", []) if tree is None else compile_filter(tree)
-        sql = (
-            f"SELECT rowid, id, vector FROM {items_table(pin.id)} "
-            f"WHERE rowid > ? AND {where} ORDER BY rowid LIMIT ?"
-        )
-        best: list[list[Hit]] = [[] for _ in range(matrix.shape[0])]
-        last = -(2**63)
-        while True:
-            block = _load(conn, sql, (last, *params, chunk_rows), dims)
-            if not len(block):
-                break
-            last = int(block.rowids[-1])
-            for j, cand in enumerate(rank_block(block, matrix, pin.collection.metric, k)):
-                best[j] = merge_hits(best[j], ordered_hits(block, cand), k)
-        return [b[:k] for b in best]
-
-    def _matches(
-        self, conn: apsw.Connection, pin: _Pin, per_query: list[list[Hit]]
-    ) -> list[list[Match]]:
-        rowids = sorted({r for hits in per_query for _, _, r in hits})
-        payload: dict[int, tuple[str, str]] = {}
-        if rowids:
-            for rowid, meta, text in conn.execute(
-                f"SELECT rowid, json(metadata), text FROM {items_table(pin.id)} "
-                "WHERE rowid IN (SELECT value FROM json_each(?))",
-                (json.dumps(rowids),),
-            ):
-                payload[int(rowid)] = (str(meta), str(text))
-        metric = pin.collection.metric
-        return [
-            [
-                Match(
-                    id=item_id,
-                    distance=dist,
-                    score=score_for(metric, dist),
-                    metadata=json.loads(payload[rowid][0]),
-                    text=payload[rowid][1],
-                )
-                for dist, item_id, rowid in hits
-            ]
-            for hits in per_query
-        ]
 
     # -- approximate indexes (contract §15): none on this backend yet --------------------
 
@@ -665,7 +524,7 @@ class SQLiteStore(ClosingContext):
         """Refused (``InvalidArgumentError``) after the names, the collection's existence and
         the options are checked: search here is exact, which an index would only approximate."""
 
-        def body(conn: apsw.Connection, pin: _Pin) -> IndexOptions:
+        def body(conn: apsw.Connection, pin: Pin) -> IndexOptions:
             check_index_options(m, ef_construction)
             raise no_index_yet("SQLite", pin.collection.name)
 
@@ -681,41 +540,19 @@ class SQLiteStore(ClosingContext):
 
     def add_key(self, record: KeyRecord) -> None:
         with self._transaction(write=True) as conn:
-            # Idempotent for migrate: copying a key twice keeps one, and a revocation sticks.
-            conn.execute(
-                "INSERT INTO nigh_api_keys (id, key_hash, tenant, admin, created_at, revoked) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "revoked = max(revoked, excluded.revoked)",
-                (
-                    record.id,
-                    record.key_hash,
-                    record.tenant,
-                    int(record.admin),
-                    record.created_at,
-                    int(record.revoked),
-                ),
-            )
+            keys.add_key(conn, record)
 
     def find_key(self, key_id: str) -> KeyRecord | None:
         with self._transaction(write=False) as conn:
-            row = conn.execute(
-                f"SELECT {KEY_COLUMNS} FROM nigh_api_keys WHERE id = ?", (key_id,)
-            ).fetchone()
-        return None if row is None else KeyRecord.from_row(row)
+            return keys.find_key(conn, key_id)
 
     def list_keys(self) -> list[KeyRecord]:
         with self._transaction(write=False) as conn:
-            rows = conn.execute(
-                f"SELECT {KEY_COLUMNS} FROM nigh_api_keys ORDER BY created_at, id"
-            ).fetchall()
-        return [KeyRecord.from_row(r) for r in rows]
+            return keys.list_keys(conn)
 
     def revoke_key(self, key_id: str) -> bool:
         with self._transaction(write=True) as conn:
-            conn.execute(
-                "UPDATE nigh_api_keys SET revoked = 1 WHERE id = ? AND revoked = 0", (key_id,)
-            )
-            return int(conn.changes()) > 0
+            return keys.revoke_key(conn, key_id)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -732,56 +569,6 @@ class SQLiteStore(ClosingContext):
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
-
-
-def _count(conn: apsw.Connection, table: str) -> int:
-    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return 0 if row is None else int(row[0])
-
-
-def _load(conn: apsw.Connection, sql: str, params: Sequence[object], dims: int) -> VectorBlock:
-    rows = conn.execute(sql, params).fetchall()
-    rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    ids = [str(r[1]) for r in rows]
-    if rows:
-        blobs = [cast(bytes, r[2]) for r in rows]
-        vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, dims)
-        vectors = vectors.astype(np.float32, copy=False)
-    else:
-        vectors = np.empty((0, dims), dtype=np.float32)
-    return VectorBlock.build(rowids, ids, vectors)
-
-
-def _refresh(
-    conn: apsw.Connection,
-    table: str,
-    dims: int,
-    cached: tuple[int, VectorBlock],
-    count: int,
-) -> VectorBlock | None:
-    """Apply the rows written since the cached version; None if a full reload is needed.
-
-    Only upserts leave a trace (``seq``); if the merged copy has more rows than the table,
-    some cached rows were deleted, so the caller reloads instead.
-    """
-    version, old = cached
-    delta = _load(
-        conn,
-        f"SELECT rowid, id, vector FROM {table} WHERE seq > ? ORDER BY rowid",
-        (version,),
-        dims,
-    )
-    if not len(delta):
-        return old if len(old) == count else None
-    keep = ~np.isin(old.rowids, delta.rowids, assume_unique=True)
-    if int(keep.sum()) + len(delta) != count:
-        return None
-    rowids = np.concatenate([old.rowids[keep], delta.rowids])
-    order = np.argsort(rowids, kind="stable")
-    kept_ids = [i for i, k in zip(old.ids, keep.tolist(), strict=True) if k]
-    ids_all = kept_ids + delta.ids
-    vectors = np.concatenate([old.vectors[keep], delta.vectors])[order]
-    return VectorBlock.build(rowids[order], [ids_all[i] for i in order.tolist()], vectors)
 
 
 if TYPE_CHECKING:

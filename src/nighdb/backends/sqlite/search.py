@@ -1,0 +1,215 @@
+"""Search for the embedded backend: rank a collection's vectors in-process with numpy.
+
+``SQLiteStore`` validates the request and opens the read transaction; this module does the
+rest inside it. The collection's vectors come from the byte-budgeted cache (``cache``) when
+the cached copy's version is the snapshot's; a stale copy is refreshed from the rows whose
+``seq`` is newer (only the changed rows, unless rows were deleted), so every search sees
+exactly its snapshot. A collection larger than the budget is streamed from the file in
+bounded chunks instead: slower, still exact.
+
+A filter becomes a boolean mask over the cached block (``columnar`` over cached metadata
+columns, or ``filter``'s SQL when numpy cannot decide exactly), or the ``WHERE`` of the
+streamed scan, so results are the top ``min(limit, matches)`` among matching items.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import cast
+
+import apsw
+import numpy as np
+import numpy.typing as npt
+
+from ...filters import FilterNode
+from ...models import F32, Match, score_for
+from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
+from .cache import BlockCache
+from .columnar import FieldColumn, evaluate
+from .filter import compile_filter, json_path
+from .schema import Pin, count_rows, items_table
+
+__all__ = ["search_collection"]
+
+# Rows read per chunk when streaming a collection too large to cache.
+_STREAM_CHUNK_BYTES = 32 * 1024 * 1024
+
+
+def search_collection(
+    conn: apsw.Connection,
+    cache: BlockCache,
+    pin: Pin,
+    matrix: F32,
+    k: int,
+    tree: FilterNode | None,
+) -> list[list[Match]]:
+    """The top ``k`` matches of each row of ``matrix``, as of ``conn``'s transaction."""
+    block = _cached_block(conn, cache, pin)
+    if block is not None:
+        allowed = None if tree is None else _filter_mask(conn, cache, pin, block, tree)
+        per_query = [
+            ordered_hits(block, c, k)
+            for c in rank_block(block, matrix, pin.collection.metric, k, allowed)
+        ]
+    else:
+        per_query = _streamed(conn, pin, matrix, k, tree)
+    return _matches(conn, pin, per_query)
+
+
+def _filter_mask(
+    conn: apsw.Connection, cache: BlockCache, pin: Pin, block: VectorBlock, tree: FilterNode
+) -> npt.NDArray[np.bool_]:
+    """The block rows that pass ``tree``: from cached metadata columns when exact."""
+
+    def column(field: str) -> FieldColumn:
+        key = (pin.id, "field", field)
+        hit = cache.get(key)
+        if hit is not None and hit[0] == pin.version and isinstance(hit[1], FieldColumn):
+            return hit[1]
+        if field == "id":
+            col = FieldColumn.from_strings(block.ids)
+        else:
+            # One aggregate row instead of one Python row per item; `->` keeps each
+            # value's JSON exactly as stored (absent and null both become null).
+            row = conn.execute(
+                f"SELECT json_group_array(metadata -> ? ORDER BY rowid) FROM {items_table(pin.id)}",
+                (json_path(field),),
+            ).fetchone()
+            col = FieldColumn.from_values(json.loads(row[0]) if row else [])
+        cache.put(key, pin.version, col)
+        return col
+
+    mask = evaluate(tree, column, len(block))
+    return mask if mask is not None else _sql_mask(conn, pin, block, tree)
+
+
+def _sql_mask(
+    conn: apsw.Connection, pin: Pin, block: VectorBlock, tree: FilterNode
+) -> npt.NDArray[np.bool_]:
+    where, params = compile_filter(tree)
+    rows = conn.execute(f"SELECT rowid FROM {items_table(pin.id)} WHERE {where}", params).fetchall()
+    passing = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    return np.isin(block.rowids, passing, assume_unique=True)
+
+
+def _cached_block(conn: apsw.Connection, cache: BlockCache, pin: Pin) -> VectorBlock | None:
+    """The collection's vectors as of this transaction, or None when over budget."""
+    table = items_table(pin.id)
+    key = (pin.id, "vectors")
+    hit = cache.get(key)
+    cached: tuple[int, VectorBlock] | None = None
+    if hit is not None and isinstance(hit[1], VectorBlock):
+        cached = (hit[0], hit[1])
+        if hit[0] == pin.version:
+            return hit[1]
+    dims = pin.collection.dimensions
+    count = count_rows(conn, table)
+    if not cache.fits(count * (dims * 4 + 80)):
+        cache.discard(key)
+        return None
+    block = None
+    if cached is not None and cached[0] < pin.version:
+        block = _refresh(conn, table, dims, cached, count)
+    if block is None:
+        block = _load(conn, f"SELECT rowid, id, vector FROM {table} ORDER BY rowid", (), dims)
+    cache.put(key, pin.version, block)
+    return block
+
+
+def _streamed(
+    conn: apsw.Connection,
+    pin: Pin,
+    matrix: F32,
+    k: int,
+    tree: FilterNode | None,
+) -> list[list[Hit]]:
+    """Exact search over a collection too large to cache: bounded chunks, merged top-k."""
+    dims = pin.collection.dimensions
+    chunk_rows = max(1, _STREAM_CHUNK_BYTES // (dims * 4))
+    where, params = ("1", []) if tree is None else compile_filter(tree)
+    sql = (
+        f"SELECT rowid, id, vector FROM {items_table(pin.id)} "
+        f"WHERE rowid > ? AND {where} ORDER BY rowid LIMIT ?"
+    )
+    best: list[list[Hit]] = [[] for _ in range(matrix.shape[0])]
+    last = -(2**63)
+    while True:
+        block = _load(conn, sql, (last, *params, chunk_rows), dims)
+        if not len(block):
+            break
+        last = int(block.rowids[-1])
+        for j, cand in enumerate(rank_block(block, matrix, pin.collection.metric, k)):
+            best[j] = merge_hits(best[j], ordered_hits(block, cand), k)
+    return [b[:k] for b in best]
+
+
+def _matches(conn: apsw.Connection, pin: Pin, per_query: list[list[Hit]]) -> list[list[Match]]:
+    rowids = sorted({r for hits in per_query for _, _, r in hits})
+    payload: dict[int, tuple[str, str]] = {}
+    if rowids:
+        for rowid, meta, text in conn.execute(
+            f"SELECT rowid, json(metadata), text FROM {items_table(pin.id)} "
+            "WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps(rowids),),
+        ):
+            payload[int(rowid)] = (str(meta), str(text))
+    metric = pin.collection.metric
+    return [
+        [
+            Match(
+                id=item_id,
+                distance=dist,
+                score=score_for(metric, dist),
+                metadata=json.loads(payload[rowid][0]),
+                text=payload[rowid][1],
+            )
+            for dist, item_id, rowid in hits
+        ]
+        for hits in per_query
+    ]
+
+
+def _load(conn: apsw.Connection, sql: str, params: Sequence[object], dims: int) -> VectorBlock:
+    rows = conn.execute(sql, params).fetchall()
+    rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    ids = [str(r[1]) for r in rows]
+    if rows:
+        blobs = [cast(bytes, r[2]) for r in rows]
+        vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, dims)
+        vectors = vectors.astype(np.float32, copy=False)
+    else:
+        vectors = np.empty((0, dims), dtype=np.float32)
+    return VectorBlock.build(rowids, ids, vectors)
+
+
+def _refresh(
+    conn: apsw.Connection,
+    table: str,
+    dims: int,
+    cached: tuple[int, VectorBlock],
+    count: int,
+) -> VectorBlock | None:
+    """Apply the rows written since the cached version; None if a full reload is needed.
+
+    Only upserts leave a trace (``seq``); if the merged copy has more rows than the table,
+    some cached rows were deleted, so the caller reloads instead.
+    """
+    version, old = cached
+    delta = _load(
+        conn,
+        f"SELECT rowid, id, vector FROM {table} WHERE seq > ? ORDER BY rowid",
+        (version,),
+        dims,
+    )
+    if not len(delta):
+        return old if len(old) == count else None
+    keep = ~np.isin(old.rowids, delta.rowids, assume_unique=True)
+    if int(keep.sum()) + len(delta) != count:
+        return None
+    rowids = np.concatenate([old.rowids[keep], delta.rowids])
+    order = np.argsort(rowids, kind="stable")
+    kept_ids = [i for i, k in zip(old.ids, keep.tolist(), strict=True) if k]
+    ids_all = kept_ids + delta.ids
+    vectors = np.concatenate([old.vectors[keep], delta.vectors])[order]
+    return VectorBlock.build(rowids[order], [ids_all[i] for i in order.tolist()], vectors)
