@@ -1,7 +1,9 @@
 """The PostgreSQL + pgvector backend (extra ``nighdb[postgres]``): psycopg is imported here only.
 
-``store`` is the ``Store``; ``schema`` the registry, the per-collection tables and the
-driver's error translation; ``filter`` the filter's SQL leaves over jsonb; ``write`` the
+``store`` is the ``Store``; ``schema`` the layout, the bootstrap and the driver's error
+translation; ``registry`` the collections table's statements; ``pins`` the pin cache and the
+runner of per-collection calls (retries); ``rows`` the item statements besides upsert and
+search; ``filter`` the filter's SQL leaves over jsonb; ``write`` the
 upsert path (binary arrays and COPY); ``search`` the ranking statements; ``scan`` the
 client-side streamed ranking of many queries; ``index`` the HNSW index; ``vector`` pgvector's
 binary vector codec; ``keys`` the API-key table.
