@@ -35,7 +35,8 @@ def test_unknown_options_of_the_remote_and_postgres_backends() -> None:
         nighdb.open_store("http://127.0.0.1:1", key="k", cache_bytes=1)
     assert str(info.value) == (
         "unknown store options 'cache_bytes', 'key' for http:// stores; "
-        "the options are api_key, client, create, timeout, transport"
+        "the options are api_key, client, create, max_retry_wait, retry_rate_limited, timeout, "
+        "transport"
     )
     with pytest.raises(InvalidArgumentError, match=r"'api_key' for postgresql:// stores; "):
         nighdb.open_store("postgresql://nobody@127.0.0.1:1/none", api_key="k")

@@ -92,7 +92,9 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
     _seed(url)
     key_a, key_b = create_key(url, "tenant-a"), create_key(url, "tenant-b")
     flood_seconds = scale.seconds(6.0, 60.0)
-    threads = 24  # eight times A's running budget (3): most of A's requests queue or are refused
+    # More than A's running budget (3) plus its queue (32): however fast the node answers,
+    # some of A's requests find no room and are refused at once, so the 429 is certain.
+    threads = 48
     with ServeNode.nigh_serve(url, "--no-access-log") as node:
         job = {
             "url": node.url,
