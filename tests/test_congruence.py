@@ -360,6 +360,26 @@ def upsert_case(batch: list[dict[str, Any]]) -> Call:
     return lambda s: s.upsert(TENANT, NAMES["cosine"], batch)
 
 
+def count_case(spec: dict[str, Any] | None) -> Call:
+    return lambda s: s.count(TENANT, NAMES["cosine"], filter=spec)
+
+
+def filtered_ids_case(spec: dict[str, Any] | None) -> Call:
+    return lambda s: sorted(s.list_ids(TENANT, NAMES["cosine"], filter=spec))
+
+
+def scroll_case(spec: dict[str, Any] | None) -> Call:
+    def pages(s: nighdb.Store) -> list[list[nighdb.Item]]:
+        out: list[list[nighdb.Item]] = []
+        after: str | None = None
+        while page := s.scroll(TENANT, NAMES["cosine"], filter=spec, after=after, limit=23):
+            out.append(page)
+            after = page[-1].id
+        return out
+
+    return pages
+
+
 def read_cases() -> dict[str, Call]:
     cases: dict[str, Call] = {}
     cosine = NAMES["cosine"]
@@ -377,6 +397,10 @@ def read_cases() -> dict[str, Call]:
         cases[f"filter-{label}"] = filter_case(spec)
     for label, spec in BAD_FILTERS.items():
         cases[f"bad-filter-{label}"] = bad_filter_case(spec)
+    for label, spec in list(FILTERS.items())[::3]:  # operations by filter (contract §13)
+        cases[f"count-{label}"] = count_case(spec)
+        cases[f"list_ids-filter-{label}"] = filtered_ids_case(spec)
+        cases[f"scroll-{label}"] = scroll_case(spec)
     probe = [some_id("cosine", i) for i in (5, 0, 5, 17, 3)] + ["absent", some_id("l2", 1)]
     cases["fetch"] = lambda s: s.fetch(TENANT, cosine, probe)
     cases["fetch-none"] = lambda s: s.fetch(TENANT, cosine, [])
