@@ -86,6 +86,25 @@ def test_over_its_concurrency_budget_a_tenant_gets_429_and_others_keep_going(
         assert call(http, a).status_code == 200
 
 
+def test_readyz_is_503_while_every_worker_slot_is_taken(
+    node: tuple[ServeNode, dict[str, str]],
+) -> None:
+    server, keys = node
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        for key in keys.values():
+            assert call(http, key).status_code == 200  # the keys are known to this node
+        assert http.get("/readyz").status_code == 200
+        acme, globex = keys["acme"], keys["globex"]
+        with held_upload(server.url, acme, "acme"), held_upload(server.url, globex, "globex"):
+            time.sleep(0.3)  # both admitted: the node's two slots are taken
+            busy = http.get("/readyz")
+            assert busy.status_code == 503
+            assert busy.json()["reason"] == "saturated: every worker is busy"
+            assert http.get("/healthz").status_code == 200  # liveness is not readiness
+        time.sleep(0.3)
+        assert http.get("/readyz").status_code == 200
+
+
 def test_a_request_waiting_past_the_queue_timeout_is_429(
     node: tuple[ServeNode, dict[str, str]],
 ) -> None:

@@ -78,7 +78,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        reason = await _not_ready(store, limits.ready_timeout)
+        reason = await _not_ready(store, service.scheduler, limits.ready_timeout)
         if reason is None:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", "reason": reason}, 503)
@@ -223,11 +223,12 @@ class _Service:
         return Response(content, status, media_type=JSON)
 
 
-async def _not_ready(keys: KeyRegistry, timeout: float) -> str | None:
-    """Why this node cannot serve now, or None: every worker thread busy (a request would
-    queue), or the database not answering a one-row read within ``timeout`` seconds."""
-    limiter = anyio.to_thread.current_default_thread_limiter()
-    if limiter.available_tokens < 1:
+async def _not_ready(keys: KeyRegistry, scheduler: FairScheduler, timeout: float) -> str | None:
+    """Why this node cannot serve now, or None: every worker slot of the fair scheduler busy
+    (a request would queue), or the database not answering a one-row read within ``timeout``
+    seconds. Requests run on the scheduler's slots, not anyio's default thread pool, so the
+    slots are what saturation means."""
+    if scheduler.running >= scheduler.share.max_concurrency:
         return "saturated: every worker is busy"
     try:
         # A key id that cannot exist (ids are hex): one indexed read, no tenant data.
