@@ -30,7 +30,6 @@ __all__ = [
     "as_vector",
     "check_item_text",
     "check_vector_values",
-    "metadata_json",
     "plain_metadata",
     "validate_items",
     "validate_queries",
@@ -270,13 +269,6 @@ def check_item_text(raw: object, item_id: str) -> str:
         raise InvalidArgumentError(f"the text of item {item_id!r} contains a NUL character")
     check_unicode(f"the text of item {item_id!r}", raw)
     return raw
-
-
-def metadata_json(raw: object, item_id: str) -> str:
-    """Validate metadata and return its canonical JSON text (compact, UTF-8, no NaN)."""
-    text = encode_json(plain_metadata(raw, item_id))
-    check_unicode(f"the metadata of item {item_id!r}", text)
-    return text
 
 
 def plain_metadata(raw: object, item_id: str) -> dict[str, object]:
