@@ -119,14 +119,11 @@ class ImportResult:
 def at_line(exc: NighError, where: str) -> NighError:
     """The same error, its message saying which input line caused it."""
     if isinstance(exc, InvalidArgumentError):
-        return InvalidArgumentError(exc.reason, f"{where}: {exc.reason}")
+        return exc.with_message(f"{where}: {exc.reason}")
     if isinstance(exc, DimensionMismatchError):
-        return DimensionMismatchError(
-            exc.collection,
-            exc.expected,
-            exc.got,
+        return exc.with_message(
             f"{where}: a {exc.got}-dimensional vector; collection {exc.collection!r} holds "
-            f"{exc.expected}-dimensional vectors",
+            f"{exc.expected}-dimensional vectors"
         )
     return exc
 
