@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,12 +150,34 @@ def connect(
             parent.mkdir(parents=True, exist_ok=True)
     conn = apsw.Connection(os.fspath(path), flags=flags)
     conn.set_busy_timeout(busy_timeout_ms)
-    mode = conn.execute("PRAGMA journal_mode").fetchone()
-    if mode is None or str(mode[0]).lower() != "wal":
-        conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn, busy_timeout_ms)
     conn.execute(f"PRAGMA synchronous={synchronous}")  # a fixed keyword, checked by the caller
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def _use_wal(conn: apsw.Connection, busy_timeout_ms: int) -> None:
+    """Switch a new file to WAL, waiting out other processes that open it at the same moment.
+
+    While the file is still in rollback mode, a connection that must wait for another's
+    lock to change the journal mode can get SQLITE_BUSY at once: SQLite skips the busy
+    handler where waiting could deadlock. Several processes creating one store together then
+    failed on open (seen once in the concurrent-ensure test); this retries for as long as
+    the busy timeout allows.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    delay = 0.001
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except apsw.BusyError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 def require_store(path: str) -> None:
