@@ -12,6 +12,7 @@ for ``count``, the first ``scroll`` page (100 items), a whole ``scroll`` walk (p
 what an application writes without a filter: the same call over the whole collection. Each
 filtered figure is then measured again with the GIN index on ``metadata`` dropped (what a
 version-1 store did: the same statements, a sequential scan), so the index's share shows.
+Last, the index's price: the ingest rate of a fifth as many items with and without it.
 
 Each figure is the median of repeated calls within ``--seconds`` (at least 3 calls). The
 machine is shared: compare ratios from one run, not absolute times across runs.
@@ -115,6 +116,30 @@ def _drop_gin(url: str) -> None:
         conn.execute("ANALYZE")
 
 
+def _ingest_rate(url: str, name: str, rows: int, dims: int, *, gin: bool) -> float:
+    """Items per second of ``rows`` upserts in batches of 1,000 into a new collection, with
+    or without the GIN index (its upkeep is the price of the filtered speed-ups)."""
+    rng = np.random.default_rng(5)
+    with nighdb.open_store(url) as store:
+        store.ensure_collection(T, Collection(name, dims, "random", "cosine"))
+        if not gin:
+            _drop_gin(url)
+        t = time.perf_counter()
+        for start in range(0, rows, 1000):
+            vectors = rng.standard_normal((1000, dims), dtype=np.float32)
+            store.upsert(
+                T,
+                name,
+                [
+                    {"id": f"i-{start + i}", "vector": vectors[i], "metadata": {"b": i % 100}}
+                    for i in range(1000)
+                ],
+            )
+        elapsed = time.perf_counter() - t
+        store.drop_collection(T, name)
+    return rows / elapsed
+
+
 def run(url: str, rows: int, dims: int, seconds: float) -> dict[str, dict[str, float]]:
     """Median milliseconds: ``{operation: {filter (and "<filter> no GIN"): ms}}``."""
     out: dict[str, dict[str, float]] = {}
@@ -134,6 +159,11 @@ def run(url: str, rows: int, dims: int, seconds: float) -> dict[str, dict[str, f
                 if f is not None:
                     out[op][f"{name} no GIN"] = _median_ms(partial(call, f), seconds)
             print(op, "no GIN done", file=sys.stderr)
+    ingest = max(1000, rows // 5)
+    out["ingest (items/s)"] = {
+        "none": _ingest_rate(url, "plain", ingest, dims, gin=False),
+        "gin": _ingest_rate(url, "gin", ingest, dims, gin=True),
+    }
     return out
 
 
@@ -150,12 +180,20 @@ def render(results: dict[str, dict[str, float]], rows: int, dims: int) -> str:
         "|---" * (2 + 2 * len(names)) + "|",
     ]
     for op, figures in results.items():
+        if op == "ingest (items/s)":
+            continue
         base = figures["none"]
         cells = [op, f"{base:.1f}"]
         for n in names:
             cells.append(f"{figures[n]:.2f} ({base / figures[n]:.1f}x)")
             cells.append(f"{figures[n + ' no GIN']:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
+    rates = results["ingest (items/s)"]
+    lines += [
+        "",
+        f"ingest, batches of 1,000: {rates['gin']:,.0f} items/s with the GIN index, "
+        f"{rates['none']:,.0f} without ({rates['gin'] / rates['none']:.2f}x)",
+    ]
     return "\n".join(lines)
 
 
