@@ -16,7 +16,7 @@ DEMO_STAMP := $(VENV)/.demo-stamp
 DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-postgres test lint typecheck pytest soak bench load clean
+.PHONY: demo demo-postgres test lint typecheck pytest browser soak bench load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +52,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest -q
+
+# The console's browser tests (tests/test_console_browser.py) drive Debian's chromium and
+# chromedriver: installed here when missing, where this user may (root with apt-get).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q chromium chromium-driver || \
+	      (apt-get update -q && apt-get install -y -q chromium chromium-driver); \
+	  else \
+	    echo "the console's browser tests need: apt-get install chromium chromium-driver" >&2; \
+	  fi; \
+	fi
 
 # The long versions of tests/reliability (docs/reliability.md): 50 SIGKILLs per backend,
 # a minute of load per deployment, thousands of fuzz cases. `make test` runs the short ones.
