@@ -169,8 +169,8 @@ async function loadPage(after) {
     row.dataset.id = item.id;
     row.addEventListener("click", () => showItem(item));
     cell(row, item.id, "id");
-    cell(row, short(JSON.stringify(item.metadata)));
-    cell(row, short(item.text || ""));
+    cell(row, short(JSON.stringify(item.metadata), 60));
+    cell(row, short(item.text || "", 60));
   }
   $("next-page").disabled = page.next === null;
   $("first-page").disabled = after === null;
@@ -225,7 +225,7 @@ async function search() {
     cell(row, m.id, "id");
     cell(row, m.score.toFixed(4), "number");
     cell(row, m.distance.toFixed(4), "number");
-    cell(row, short(m.text || ""));
+    cell(row, short(m.text || "", 60));
   });
   $("matches").hidden = false;
   say(`${matches.length} match${matches.length === 1 ? "" : "es"}`);

@@ -69,8 +69,11 @@ export function draw(canvas, points, hits, query) {
     (canvas.width - 2 * MARGIN) / Math.max(x1 - x0, 1e-12),
     (canvas.height - 2 * MARGIN) / Math.max(y1 - y0, 1e-12),
   );
-  const sx = (x) => MARGIN + (x - x0) * scale;
-  const sy = (y) => canvas.height - MARGIN - (y - y0) * scale;
+  // One scale for both axes (distances on the map mean the same either way), centred.
+  const left = (canvas.width - (x1 - x0) * scale) / 2;
+  const bottom = (canvas.height - (y1 - y0) * scale) / 2;
+  const sx = (x) => left + (x - x0) * scale;
+  const sy = (y) => canvas.height - bottom - (y - y0) * scale;
   const screen = [];
   ctx.globalAlpha = 0.8;
   for (const p of points) {
