@@ -18,6 +18,7 @@ from PIL import Image
 
 import nighdb
 from nighdb import Collection
+from nighdb.keys import KeyRegistry, key_id_of
 
 from .browser import Browser
 from .harness import ServeNode
@@ -38,6 +39,7 @@ def _on_white(rgb: tuple[int, int, int]) -> np.ndarray:
 @dataclass(frozen=True)
 class Site:
     url: str
+    store: str
     acme: str
     admin: str
     vectors: dict[str, list[float]]
@@ -75,7 +77,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         store.upsert("globex", "secret-plans", [{"id": "plan-x", "vector": [1.0, 0.0]}])
         acme, admin = create_key(store, tenant="acme"), create_key(store)
     with ServeNode.nigh_serve(url) as node:
-        yield Site(node.url, acme, admin, vectors)
+        yield Site(node.url, url, acme, admin, vectors)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +144,24 @@ def test_a_wrong_key_is_refused(browser: Browser, site: Site) -> None:
     assert b.run("return sessionStorage.length") == 0  # a refused key is not kept
     errors = b.console_errors()
     assert errors and all("401" in e for e in errors), errors  # only the refused request
+
+
+def test_a_key_revoked_meanwhile_signs_out(browser: Browser, site: Site) -> None:
+    b = browser
+    with nighdb.open_store(site.store) as store:
+        key = create_key(store, tenant="acme")
+    _sign_in(b, site, key)
+    b.wait(lambda: _collection_names(b) == ["points"])
+    with nighdb.open_store(site.store) as store:
+        assert isinstance(store, KeyRegistry)
+        key_id = key_id_of(key)
+        assert key_id is not None and store.revoke_key(key_id)
+    b.find('#collections tr[data-name="points"] button').click()
+    b.wait(lambda: b.find("#sign-in").is_displayed())
+    assert "unauthenticated" in _status(b)
+    assert not b.find("#workspace").is_displayed()
+    assert b.run("return sessionStorage.length") == 0
+    assert all("401" in e for e in b.console_errors())
 
 
 def test_a_tenant_key_sees_its_own_tenant_only(browser: Browser, site: Site) -> None:

@@ -29,8 +29,20 @@ function say(message, isError = false) {
 }
 
 function fail(err) {
-  if (err instanceof ApiError) say(`${err.code}: ${err.message}`, true);
-  else say(String(err.message || err), true);
+  if (err instanceof ApiError) {
+    if (err.status === 401 && state.api) showSignIn(); // revoked meanwhile: forget the key
+    say(`${err.code}: ${err.message}`, true);
+  } else {
+    say(String(err.message || err), true);
+  }
+}
+
+function showSignIn() {
+  sessionStorage.removeItem(KEY);
+  state.api = null;
+  $("workspace").hidden = true;
+  $("who").hidden = true;
+  $("sign-in").hidden = false;
 }
 
 function cell(row, text, className) {
