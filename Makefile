@@ -86,10 +86,10 @@ soak: $(STAMP)
 # The benchmark suite (bench/, docs/benchmarks.md): nighdb's backends next to numpy,
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
 # BENCH_ARGS="--quick" for a smoke run, "--datasets wordnet,100k,1m" to add 1M vectors.
-# Then approximate indexes (bench/ann.py: nighdb's SQLite HNSW next to numpy, sqlite-vec,
-# pgvector HNSW and FAISS HNSW at 100k and on WordNet; ANN_ARGS="--rows 20000" is quicker).
 # Then operations by filter on PostgreSQL (bench/pg_filtered.py, about 5 minutes at 100k;
-# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run).
+# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run), and approximate indexes
+# (bench/ann.py: nighdb's SQLite HNSW next to numpy, sqlite-vec, pgvector HNSW and FAISS
+# HNSW at 100k and on WordNet; ANN_ARGS="--rows 20000" for a quicker run).
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
