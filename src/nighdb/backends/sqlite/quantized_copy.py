@@ -138,15 +138,25 @@ def _build(conn: apsw.Connection, table: str, dims: int, count: int) -> Quantize
 def _refresh(
     conn: apsw.Connection, table: str, dims: int, start: tuple[int, QuantizedBlock], count: int
 ) -> QuantizedBlock | None:
-    """``start`` with the rows written since its version applied; None if rows were deleted
-    (the merged copy would not have the table's row count), so the caller rebuilds."""
+    """``start`` with the rows written since its version applied and the deleted rows
+    dropped; None if that cannot give the table's rows (the caller then rebuilds)."""
     version, old = start
     parts = [quantize(r, v) for r, v in _changed_chunks(conn, table, dims, version)]
+    keep = np.ones(len(old), dtype=bool)
+    if parts:
+        delta = QuantizedBlock.concat(parts) if len(parts) > 1 else parts[0]
+        keep &= ~np.isin(old.rowids, delta.rowids, assume_unique=True)
+    if int(keep.sum()) + sum(len(p) for p in parts) != count:
+        # Deletes leave no row behind: the rows still present are read from the seq index,
+        # whose entries hold only (seq, rowid), a small fraction of the table's pages.
+        row = conn.execute(
+            f"SELECT json_group_array(rowid) FROM {table} INDEXED BY {table}_seq"
+        ).fetchone()
+        present = np.asarray(json.loads(row[0]) if row else [], dtype=np.int64)
+        keep &= np.isin(old.rowids, present)
+        if int(keep.sum()) + sum(len(p) for p in parts) != count:
+            return None
     if not parts:
-        return old if len(old) == count else None
-    delta = QuantizedBlock.concat(parts) if len(parts) > 1 else parts[0]
-    keep = ~np.isin(old.rowids, delta.rowids, assume_unique=True)
-    if int(keep.sum()) + len(delta) != count:
-        return None
-    merged = QuantizedBlock.concat([old.take(keep), delta])
+        return old if bool(keep.all()) else old.take(keep)
+    merged = QuantizedBlock.concat([old.take(keep), *parts])
     return merged.take(np.argsort(merged.rowids, kind="stable"))

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ def save(
             "crc32": crc,
         }
     ).encode()
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    # One temporary name per process and thread: two threads may build the copy at once.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(MAGIC + struct.pack("<I", len(header)) + header)
