@@ -2,10 +2,11 @@
 
 The copy in the byte-budgeted cache is tagged with the collection version it reflects and
 used only at the version the caller's transaction reads (another process's writes bump it).
-A stale copy takes the rows written since (``seq`` newer than its version) and is rebuilt
-only when rows were deleted. A process without a copy starts from the one persisted beside
-the database (``quantized_file``) when that one is sound, else builds from every row, in
-bounded chunks written straight into the final arrays, and persists the result.
+A stale copy takes the rows written since (``seq`` newer than its version) and drops the
+rows deleted since (the rowids still present, read from the ``seq`` index). A process
+without a copy starts from the one persisted beside the database (``quantized_file``) when
+that one is sound, else builds from every row, in bounded chunks written straight into the
+final arrays, and persists the result.
 """
 
 from __future__ import annotations
