@@ -222,3 +222,56 @@ def test_many_exact_queries_stream_the_collection_once(
         many = indexed.search_many(T, "plain", queries, limit=15, filter=spec)
         assert many == [indexed.search(T, "plain", q, limit=15, filter=spec) for q in queries]
     assert calls == [scan.STREAM_MIN_QUERIES] * 2  # singles scan on the server
+
+
+def test_a_3072_dimension_collection_is_indexed_as_halfvec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Contract §17: past pgvector's 2,000-dimension limit for vector, the index holds halfvec;
+    # searches walk it and re-rank in float64, so distances are the exact ones.
+    dims = 3072
+    rng = np.random.default_rng(30)
+    vectors = rng.normal(size=(300, dims)).astype(np.float32)
+    url = url_for(tmp_path)
+    with nighdb.open_store(url) as store:
+        assert isinstance(store, PostgresStore)
+        store.ensure_collection(T, Collection("wide", dims))
+        store.upsert(T, "wide", [{"id": f"w{i:03d}", "vector": v} for i, v in enumerate(vectors)])
+        assert store.create_index(T, "wide") == HnswIndex(16, 64)
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%hnsw'")
+            indexdef = str(row.fetchone())
+        assert "halfvec(3072)" in indexdef and "halfvec_cosine_ops" in indexdef, indexdef
+        seen = _ranking_statements(monkeypatch)
+        for i in (0, 123, 299):
+            got = store.search(T, "wide", vectors[i], limit=5)
+            exact = {m.id: m.distance for m in store.search(T, "wide", vectors[i], exact=True)}
+            assert got[0].id == f"w{i:03d}" and len(got) == 5
+            for m in got:  # float64 distances, whichever path found the item
+                if m.id in exact:
+                    assert m.distance == exact[m.id]
+        monkeypatch.undo()
+        with psycopg.connect(url) as conn:
+            store._configure(conn)  # the vector codec
+            # 300 rows are cheaper to scan: ask whether the index *can* serve the statement.
+            conn.execute("SET enable_seqscan = off")
+            query, params = seen[0]
+            plan = "\n".join(
+                str(r[0]) for r in conn.execute(sql.SQL("EXPLAIN ") + query, params).fetchall()
+            )
+        assert "Index Scan using nigh_items_" in plan and "_hnsw" in plan, plan[:400]
+
+
+def _ranking_statements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, Any]]:
+    """Record the search statements the store sends (those with an ORDER BY)."""
+    seen: list[tuple[Any, Any]] = []
+    original = psycopg.Connection.execute
+
+    def spy(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
+        if "ORDER BY" in text:
+            seen.append((query, params))
+        return original(self, query, params, **kw)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spy)
+    return seen
