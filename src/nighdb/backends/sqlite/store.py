@@ -51,6 +51,7 @@ from .ann_search import DEFAULT_EXACT_BELOW, search_with_graph
 from .ann_state import AnnIndexes, read_record
 from .cache import DEFAULT_CACHE_BYTES, BlockCache
 from .filter import compile_filter
+from .quantized_file import path_for
 from .schema import (
     PIN_COLUMNS,
     Pin,
@@ -63,7 +64,7 @@ from .schema import (
     require_store,
     translate_errors,
 )
-from .search import search_collection
+from .search import CACHE_PRECISIONS, search_collection
 
 __all__ = ["SQLiteStore"]
 
@@ -92,9 +93,16 @@ class SQLiteStore(IndexMethods, ClosingContext):
         busy_timeout: float = 30.0,
         synchronous: str = "full",
         create: bool = True,
+        cache_precision: str = "auto",
         exact_below: int = DEFAULT_EXACT_BELOW,
     ) -> None:
         self.path = parse_sqlite_url(url)
+        if cache_precision not in CACHE_PRECISIONS:
+            raise InvalidArgumentError(
+                f"cache_precision must be one of {', '.join(map(repr, CACHE_PRECISIONS))}, "
+                f"not {cache_precision!r}"
+            )
+        self._precision = cache_precision
         if isinstance(exact_below, bool) or not isinstance(exact_below, int) or exact_below < 0:
             raise InvalidArgumentError("exact_below must be an integer >= 0")
         self._exact_below = exact_below
@@ -228,6 +236,9 @@ class SQLiteStore(IndexMethods, ClosingContext):
             conn.execute(f"DROP TABLE {table}")
             conn.execute("DELETE FROM nigh_collections WHERE id = ?", (pin.id,))
         self._cache.discard_group(pin.id)
+        # Ids are never reused, so a leftover copy could never be loaded; it only takes space.
+        with contextlib.suppress(OSError):
+            path_for(self.path, pin.id).unlink()
         self._ann.remove(None, pin.id)  # its nigh_indexes row went with the collection's
         return removed
 
@@ -520,13 +531,26 @@ class SQLiteStore(IndexMethods, ClosingContext):
                 check_exact(exact)
                 return []
             record = None if check_exact(exact) else read_record(conn, pin.id)
+
+            def exactly(queries: F32) -> list[list[Match]]:
+                return search_collection(
+                    conn,
+                    self._cache,
+                    pin,
+                    queries,
+                    k,
+                    tree,
+                    precision=self._precision,
+                    db_path=self.path,
+                )
+
             if record is None:
-                return search_collection(conn, self._cache, pin, matrix, k, tree)
+                return exactly(matrix)
             graph = self._ann.current_graph(conn, pin, record)
             saving.append(pin.id)
             return search_with_graph(
                 conn, self._cache, pin, graph, matrix, k, tree,
-                ef_search=ef, exact_below=self._exact_below,
+                ef_search=ef, exact_below=self._exact_below, exact=exactly,
             )  # fmt: skip
 
         results = self._read_collection(tenant, collection, body)
