@@ -27,6 +27,9 @@ from .pg_server import url_for
 
 T = "acme"
 N = 5_000
+DIMS = 256
+"""Rows of about 1 KB, as real embeddings make them: with tiny rows the whole table is a
+few pages, and a plain scan is rightly cheaper than any index."""
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +37,9 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One collection for the module's tests, which only read it."""
     url = url_for(tmp_path_factory.mktemp("filter-index"))
     with nighdb.open_store(url) as store:
-        store.ensure_collection(T, Collection("docs", 4))
+        store.ensure_collection(T, Collection("docs", DIMS))
         rng = np.random.default_rng(7)
-        vectors = rng.standard_normal((N, 4)).astype(np.float32)
+        vectors = rng.standard_normal((N, DIMS)).astype(np.float32)
         store.upsert(
             T,
             "docs",
