@@ -16,7 +16,7 @@ DEMO_STAMP := $(VENV)/.demo-stamp
 DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-postgres test lint typecheck pytest soak bench load clean
+.PHONY: demo demo-postgres test lint typecheck pytest pgbouncer soak bench load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -52,8 +52,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) pgbouncer
 	$(BIN)/pytest -q
+
+# The conformance suite also runs through a real PgBouncer in transaction mode
+# (tests/pgbouncer.py): Debian's package, installed here on a fresh machine.
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -q pgbouncer || { $$sudo apt-get update -q && $$sudo apt-get install -y -q pgbouncer; }; }
 
 # The long versions of tests/reliability (docs/reliability.md): 50 SIGKILLs per backend,
 # a minute of load per deployment, thousands of fuzz cases. `make test` runs the short ones.

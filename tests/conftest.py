@@ -14,10 +14,18 @@ import pytest
 
 import nighdb
 
-from . import pg_server
+from . import pg_server, pgbouncer
 from .async_bridge import SyncOverAsync
 
-BACKENDS = ["sqlite", "sqlite-stream", "sqlite-async", "remote", "postgres", "postgres-async"]
+BACKENDS = [
+    "sqlite",
+    "sqlite-stream",
+    "sqlite-async",
+    "remote",
+    "postgres",
+    "postgres-async",
+    "postgres-pgbouncer",
+]
 
 # The conformance suite asks for ``limit=100_000`` to see every match; the service's default
 # limits (tested in tests/test_service_limits.py) are deployment policy, not Store semantics.
@@ -53,6 +61,10 @@ def _open(backend: str, tmp_path: Path) -> nighdb.Store:
     if backend == "postgres-async":
         bridge = SyncOverAsync(nighdb.open_async_store(pg_server.url_for(tmp_path)))
         return cast(nighdb.Store, bridge)
+    if backend == "postgres-pgbouncer":
+        # The same server through a real PgBouncer in transaction mode (tests/pgbouncer.py):
+        # no session state may outlive a transaction (contract §17).
+        return nighdb.open_store(pgbouncer.url_for(tmp_path))
     raise AssertionError(f"unknown backend {backend}")
 
 
