@@ -32,6 +32,7 @@ from psycopg.rows import TupleRow
 
 from ...models import F32, Match, score_for
 from ...ranking import exact_distances
+from .filter import prepare_option
 from .index import indexed
 from .scan import STREAM_MIN_QUERIES, scan_many
 from .schema import Conn, Layout
@@ -191,7 +192,7 @@ class Ranker:
         """The candidate rows of the queries ``which``: ``fetch`` per query, unordered
         (``_rerank`` orders them).
 
-        An exact scan ranks ids alone and joins the payload to the winners by primary key:
+        An exact scan ranks primary keys alone and joins the payload to the winners by them:
         carrying every scanned row's vector, metadata and text through the sort made it
         measurably slower than the same scan returning ids. An index scan visits few rows,
         and there the join would cost more than it saves.
@@ -208,13 +209,16 @@ class Ranker:
             params: list[Any] = [*where_params, plan.queries[which[0]], fetch]
             query = ranked.format(columns=_PAYLOAD, table=table, where=where, order=order)
             if exact:
-                ids = ranked.format(columns=sql.SQL("id"), table=table, where=where, order=order)
+                ids = ranked.format(
+                    columns=sql.SQL("id_hash"), table=table, where=where, order=order
+                )
                 query = sql.SQL(
-                    "SELECT {payload} FROM ({ids}) AS c JOIN {table} AS t USING (id)"
+                    "SELECT {payload} FROM ({ids}) AS c JOIN {table} AS t USING (id_hash)"
                 ).format(payload=_PAYLOAD, ids=ids, table=table)
-            return [conn.execute(query, params, binary=True).fetchall()]
+            prepare = prepare_option(where_params)
+            return [conn.execute(query, params, binary=True, prepare=prepare).fetchall()]
         order = self._order(metric, exact, sql.SQL("q.v"), plan.queries.shape[1])
-        columns = sql.SQL("id") if exact else _PAYLOAD
+        columns = sql.SQL("id_hash") if exact else _PAYLOAD
         inner = ranked.format(columns=columns, table=table, where=where, order=order)
         lateral = sql.SQL(
             "SELECT q.ord, {payload} FROM unnest(%b::{vector}[]) WITH ORDINALITY AS q(v, ord) "
@@ -223,14 +227,15 @@ class Ranker:
             payload=_PAYLOAD if exact else _PAYLOAD_OF_C,
             vector=self._layout.vector_type,
             inner=inner,
-            join=sql.SQL(" JOIN {} AS t USING (id)").format(table) if exact else sql.SQL(""),
+            join=sql.SQL(" JOIN {} AS t USING (id_hash)").format(table) if exact else sql.SQL(""),
         )
         out: list[list[TupleRow]] = []
         for start in range(0, len(which), _QUERY_CHUNK):
             chunk = which[start : start + _QUERY_CHUNK]
             per_query: list[list[TupleRow]] = [[] for _ in chunk]
             params = [[plan.queries[j] for j in chunk], *where_params, fetch]
-            for row in conn.execute(lateral, params, binary=True):
+            prepare = prepare_option(where_params)
+            for row in conn.execute(lateral, params, binary=True, prepare=prepare):
                 per_query[int(row[0]) - 1].append(row[1:])
             out.extend(per_query)
         return out

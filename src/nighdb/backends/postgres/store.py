@@ -77,6 +77,7 @@ from .schema import (
     translate_errors,
 )
 from .search import Ranker, SearchPlan
+from .upgrade import upgrade
 from .vector import register_vector
 from .write import write_items
 
@@ -137,6 +138,7 @@ class PostgresStore(ClosingContext):
         self._lock = threading.Lock()
         with translate_errors(self._timeout), psycopg.connect(url, **kwargs) as conn:
             boot = bootstrap(conn, create=create)
+            upgrade(conn, boot.layout)
         self._layout: Layout = boot.layout
         self._pins = Pins(boot.layout, self._connection)
         self._vector_info = boot.vector_info
