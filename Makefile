@@ -95,7 +95,9 @@ soak: $(STAMP)
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
 # BENCH_ARGS="--quick" for a smoke run, "--datasets wordnet,100k,1m" to add 1M vectors.
 # Then operations by filter on PostgreSQL (bench/pg_filtered.py, about 5 minutes at 100k;
-# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run).
+# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run). Last, PostgreSQL at scale
+# against raw SQL (bench/pgscale.py: ingest vs binary COPY, exact search vs the natural raw
+# query, search_many through HNSW; about 10 minutes at 100k; PGSCALE_ARGS="--rows 20000").
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
@@ -105,6 +107,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.pg_filtered $(PG_FILTERED_ARGS)
+	$(BIN)/python -m bench.pgscale $(PGSCALE_ARGS)
 
 # The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
 # search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About
