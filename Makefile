@@ -17,7 +17,7 @@ DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
 CONSOLE_STAMP := $(VENV)/.console-stamp
 
-.PHONY: demo demo-postgres console test lint typecheck pytest browser soak bench load clean
+.PHONY: demo demo-postgres console test lint typecheck pytest browser pgbouncer soak bench load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser pgbouncer
 	$(BIN)/pytest -q
 
 # The console's browser tests (tests/test_console_browser.py) drive Debian's chromium and
@@ -77,6 +77,14 @@ browser:
 	  fi; \
 	fi
 
+# The conformance suite also runs through a real PgBouncer in transaction mode
+# (tests/pgbouncer.py): Debian's package, installed here when missing (as root with apt-get,
+# else with sudo).
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -q pgbouncer || { $$sudo apt-get update -q && $$sudo apt-get install -y -q pgbouncer; }; }
+
 # The long versions of tests/reliability (docs/reliability.md): 50 SIGKILLs per backend,
 # a minute of load per deployment, thousands of fuzz cases. `make test` runs the short ones.
 # The figures land in .pytest_cache/reliability-figures.json (also printed at the end).
@@ -87,7 +95,9 @@ soak: $(STAMP)
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
 # BENCH_ARGS="--quick" for a smoke run, "--datasets wordnet,100k,1m" to add 1M vectors.
 # Then operations by filter on PostgreSQL (bench/pg_filtered.py, about 5 minutes at 100k;
-# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run).
+# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run). Last, PostgreSQL at scale
+# against raw SQL (bench/pgscale.py: ingest vs binary COPY, exact search vs the natural raw
+# query, search_many through HNSW; about 10 minutes at 100k; PGSCALE_ARGS="--rows 20000").
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
@@ -97,6 +107,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.pg_filtered $(PG_FILTERED_ARGS)
+	$(BIN)/python -m bench.pgscale $(PGSCALE_ARGS)
 
 # The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
 # search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About

@@ -205,6 +205,20 @@ def _log_to_stderr(level: str) -> None:
     show_default=True,
     help="Seconds an idle keep-alive connection stays open.",
 )
+@click.option(
+    "--read-url",
+    "read_urls",
+    multiple=True,
+    metavar="URL",
+    envvar="NIGH_READ_URLS",
+    help="A streaming replica of the PostgreSQL store for searches, counts, scrolls and "
+    "fetches (repeatable; $NIGH_READ_URLS: URLs separated by spaces).",
+)
+@click.option(
+    "--read-your-writes",
+    is_flag=True,
+    help="Reads that a replica has not replayed this node's last write yet go to the primary.",
+)
 def serve(
     host: str,
     port: int,
@@ -212,6 +226,8 @@ def serve(
     access_log: bool,
     header_timeout: float,
     idle_timeout: int,
+    read_urls: tuple[str, ...],
+    read_your_writes: bool,
     **limits: Any,
 ) -> None:
     """Serve the HTTP API (contract §9) over the store, with API-key auth.
@@ -226,7 +242,14 @@ def serve(
 
     share = FairShare(**{name: limits.pop(name) for name in _SHARE_FIELDS})
     service_limits = ServiceLimits(**limits)
-    with open_cli_store(create=True) as store:
+    # PostgreSQL deployments (contract §17); passed only when asked for, so another backend
+    # refuses them by name rather than ignoring them.
+    deployment: dict[str, Any] = {}
+    if read_urls:
+        deployment["read_urls"] = list(read_urls)
+    if read_your_writes:
+        deployment["read_your_writes"] = True
+    with open_cli_store(create=True, **deployment) as store:
         app = create_app(store, limits=service_limits, share=share)
         sock = _listen(host, port)
         bound = sock.getsockname()[1]
