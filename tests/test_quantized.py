@@ -13,6 +13,7 @@ import json
 import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numkong
@@ -300,3 +301,26 @@ def test_dropping_a_collection_removes_its_copy(url: str, tmp_path: Path) -> Non
         store.drop_collection("t", "c")
     assert not path.exists()
     assert path == path_for(str(tmp_path / "int8.db"), int(path.name.rsplit("-", 1)[1]))
+
+
+def test_threads_building_at_once_leave_one_sound_copy(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each thread of a cold store may build and save the copy: the saves must not tear it."""
+    data = dataset(600, seed=7)
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("t", Collection("c", DIMS))
+        store.upsert("t", "c", data)
+    queries = np.stack([np.asarray(d["vector"], dtype=np.float32) for d in data[:8]])
+    expected = [brute_force(data, q, 8, "cosine") for q in queries]
+    with nighdb.open_store(url, cache_precision="int8") as store:
+
+        def search(i: int) -> list[tuple[str, float]]:
+            return [(m.id, m.distance) for m in store.search("t", "c", queries[i], limit=8)]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            assert list(pool.map(search, range(8))) == expected
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    builds = spy_builds(monkeypatch)
+    assert first_search(url, queries[0]) == expected[0]
+    assert builds == []
