@@ -9,7 +9,7 @@ foreign file) is ignored and replaced. ``save`` writes a temporary file, syncs i
 it over the old one, so a reader sees either the old copy or the new, never half of one.
 
 Layout: ``MAGIC``, a 4-byte little-endian header length, the JSON header, then each array of
-``QuantizedBlock`` in ``_FIELDS`` order as raw little-endian bytes.
+``QuantizedBlock`` in ``_DTYPES`` order as raw little-endian bytes.
 """
 
 from __future__ import annotations
@@ -118,5 +118,12 @@ def load(
         offset += nbytes
     if offset != len(data) or check != crc:
         return None
-    arrays["codes"] = arrays["codes"].reshape(rows, dims)
-    return saved_version, QuantizedBlock(**arrays)
+    block = QuantizedBlock(
+        arrays["rowids"],
+        arrays["codes"].reshape(rows, dims),
+        arrays["scales"],
+        arrays["code_norms"],
+        arrays["residuals"],
+        arrays["norms"],
+    )
+    return saved_version, block
