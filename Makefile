@@ -95,9 +95,11 @@ soak: $(STAMP)
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
 # BENCH_ARGS="--quick" for a smoke run, "--datasets wordnet,100k,1m" to add 1M vectors.
 # Then operations by filter on PostgreSQL (bench/pg_filtered.py, about 5 minutes at 100k;
-# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run). Last, PostgreSQL at scale
+# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run). Then PostgreSQL at scale
 # against raw SQL (bench/pgscale.py: ingest vs binary COPY, exact search vs the natural raw
 # query, search_many through HNSW; about 10 minutes at 100k; PGSCALE_ARGS="--rows 20000").
+# Last, approximate indexes (bench/ann.py: nighdb's SQLite HNSW next to numpy, sqlite-vec,
+# pgvector HNSW and FAISS HNSW at 100k and on WordNet; ANN_ARGS="--rows 20000" for a quicker run).
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
@@ -108,6 +110,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.pg_filtered $(PG_FILTERED_ARGS)
 	$(BIN)/python -m bench.pgscale $(PGSCALE_ARGS)
+	$(BIN)/python -m bench.ann $(ANN_ARGS)
 
 # The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
 # search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About
