@@ -192,8 +192,14 @@ class Layout:
         ]
 
 
-def connect_options(url: str, *, connect_timeout: int, timeout: float) -> dict[str, Any]:
-    """Connection options the URL does not set itself; rejects a malformed URL early."""
+def connect_options(
+    url: str, *, connect_timeout: int, timeout: float, prepare: bool = False
+) -> dict[str, Any]:
+    """Connection options the URL does not set itself; rejects a malformed URL early.
+
+    Without ``prepare``, psycopg never prepares statements on the server: a transaction-mode
+    pooler (PgBouncer before 1.21) hands each transaction to any server connection, where a
+    statement prepared on another one does not exist (contract §17)."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.Error as exc:
@@ -209,6 +215,8 @@ def connect_options(url: str, *, connect_timeout: int, timeout: float) -> dict[s
     }
     options = {k: v for k, v in defaults.items() if k not in params}
     options["autocommit"] = True
+    if not prepare:
+        options["prepare_threshold"] = None
     return options
 
 
