@@ -178,3 +178,12 @@ def test_from_texts_builds_a_store(adapter_urls: AdapterURLs) -> None:
         assert _ids(retriever.invoke("cherry")) == ["a"]
     with pytest.raises(nighdb.InvalidArgumentError, match="tenant="):
         NighVectorStore.from_texts(["apple"], TableEmbeddings(), collection="x")
+
+
+def test_the_tenant_comes_from_the_remote_key(adapter_urls: AdapterURLs) -> None:
+    url = adapter_urls.url("remote")  # holds a key of TENANT
+    with NighVectorStore(TableEmbeddings(), url=url, tenant="other", collection="docs") as s:
+        with pytest.raises(nighdb.PermissionDeniedError):
+            s.add_texts(["apple"], ids=["a"])
+        with pytest.raises(nighdb.PermissionDeniedError):
+            s.similarity_search("apple", k=1)
