@@ -16,8 +16,12 @@ DEMO_STAMP := $(VENV)/.demo-stamp
 DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
 CONSOLE_STAMP := $(VENV)/.console-stamp
+RAG_STAMP := $(VENV)/.rag-stamp
+# examples/rag.py needs torch (through sentence-transformers). Its CPU build is installed
+# first, pinned: left to the resolver, pip picks the default build, several GB of CUDA.
+TORCH_CPU := torch==2.13.0
 
-.PHONY: demo demo-postgres console test lint typecheck pytest browser pgbouncer soak bench load clean
+.PHONY: demo demo-postgres console rag test lint typecheck pytest browser pgbouncer soak bench load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +37,14 @@ $(DEMO_PG_STAMP): pyproject.toml | $(VENV_STAMP)
 	touch $(DEMO_STAMP) $(DEMO_PG_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet '$(TORCH_CPU)'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(DEMO_STAMP) $(DEMO_PG_STAMP) $(CONSOLE_STAMP) $(STAMP)
+	touch $(DEMO_STAMP) $(DEMO_PG_STAMP) $(CONSOLE_STAMP) $(RAG_STAMP) $(STAMP)
+
+$(RAG_STAMP): pyproject.toml | $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet '$(TORCH_CPU)'
+	$(BIN)/python -m pip install --quiet -e '.[rag]'
+	touch $(DEMO_STAMP) $(RAG_STAMP)
 
 $(CONSOLE_STAMP): pyproject.toml | $(VENV_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[server]'
@@ -51,6 +61,12 @@ demo-postgres: $(DEMO_PG_STAMP)
 # serves until Ctrl-C. CONSOLE_ARGS="--port 0" for any free port.
 console: $(CONSOLE_STAMP)
 	$(BIN)/python examples/console.py $(CONSOLE_ARGS)
+
+# Offline retrieval over this repository's own docs (examples/rag.py): the LangChain adapter,
+# all-MiniLM-L6-v2 from a package that ships its weights, answers printed with their sources.
+# RAG_ARGS='"How do I filter by metadata?"' asks your own question.
+rag: $(RAG_STAMP)
+	$(BIN)/python examples/rag.py $(RAG_ARGS)
 
 test: lint typecheck pytest
 
