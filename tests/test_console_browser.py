@@ -317,13 +317,23 @@ def test_search_and_the_map(browser: Browser, site: Site) -> None:
     assert b.console_errors() == []
 
 
-def test_the_projection_is_pca(browser: Browser, site: Site) -> None:
-    """pca.js's two axes are numpy's first two principal axes (up to sign)."""
+def _spread(rng: np.random.Generator, n: int, d: int, singular: list[float]) -> np.ndarray:
+    """An n-by-d matrix whose centred form has exactly these leading singular values."""
+    k = len(singular)
+    u = np.linalg.qr(rng.normal(size=(n, k)) - rng.normal(size=(n, k)).mean(axis=0))[0]
+    u = np.linalg.qr(u - u.mean(axis=0))[0]  # columns orthogonal to the ones vector
+    v = np.linalg.qr(rng.normal(size=(d, k)))[0]
+    return np.asarray(u @ np.diag(singular) @ v.T + rng.normal(size=d))
+
+
+@pytest.mark.parametrize(("n", "d"), [(200, 12), (8, 30)])  # covariance, then Gram matrix
+def test_the_projection_is_pca(browser: Browser, site: Site, n: int, d: int) -> None:
+    """pca.js's two axes are numpy's first two principal axes (up to sign), whether it forms
+    the covariance (more vectors than dimensions) or the Gram matrix (fewer)."""
     b = browser
     _open(b, site)
-    rng = np.random.default_rng(7)
-    data = rng.normal(size=(200, 12)) * np.array([8, 4, *np.linspace(2, 1, 10)])  # clear gaps
-    data = data @ np.linalg.qr(rng.normal(size=(12, 12)))[0] + 3.0
+    rng = np.random.default_rng(n)
+    data = _spread(rng, n, d, [9.0, 7.0, 5.0, 3.0, 2.0, 1.0])
     axes = b.run_async(
         """const done = arguments[arguments.length - 1];
         import(new URL('console/static/pca.js', document.baseURI).href)
