@@ -30,6 +30,7 @@ PER_COLOUR = 100
 # plot.js draws points at 80% opacity on white: what a palette colour looks like on the map.
 PALETTE = ((0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E), (0x2C, 0xA0, 0x2C))
 OTHER = (0xC7, 0xC7, 0xC7)
+ODD = "../odd name/ü?#%2F"
 
 
 def _on_white(rgb: tuple[int, int, int]) -> np.ndarray:
@@ -75,6 +76,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         store.upsert("acme", "points", items)
         store.ensure_collection("globex", Collection("secret-plans", dimensions=2))
         store.upsert("globex", "secret-plans", [{"id": "plan-x", "vector": [1.0, 0.0]}])
+        # A name that is not a path: the page must send it as one segment.
+        store.ensure_collection("globex", Collection(ODD, dimensions=2))
+        store.upsert("globex", ODD, [{"id": "a/b?c#d", "vector": [0.0, 1.0]}])
         acme, admin = create_key(store, tenant="acme"), create_key(store)
     with ServeNode.nigh_serve(url) as node:
         yield Site(node.url, url, acme, admin, vectors)
@@ -201,8 +205,12 @@ def test_an_admin_key_picks_a_tenant(browser: Browser, site: Site) -> None:
     choice.clear()
     choice.send_keys("globex")
     b.find("#tenant-go").click()
-    b.wait(lambda: _collection_names(b) == ["secret-plans"])
+    b.wait(lambda: _collection_names(b) == [ODD, "secret-plans"])
     assert b.find("#tenant-name").text == "globex"
+    b.find("#collections tbody tr:first-child button").click()
+    b.wait(lambda: _item_ids(b) == ["a/b?c#d"])
+    assert b.find("#count").text == "1 item match"
+    assert b.find("#collection-name").text == ODD
     assert b.console_errors() == []
 
 
@@ -215,8 +223,13 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
     b.find("#next-page").click()
     b.wait(lambda: _item_ids(b) != first)
     assert _item_ids(b) == sorted(site.vectors)[50:100]
+    b.find("#next-page").click()
+    b.wait(lambda: _item_ids(b) == sorted(site.vectors)[100:150])
+    b.find("#previous-page").click()
+    b.wait(lambda: _item_ids(b) == sorted(site.vectors)[50:100])
     b.find("#first-page").click()
     b.wait(lambda: _item_ids(b) == first)
+    assert b.find("#previous-page").get_attribute("disabled") is not None
 
     box = b.find("#filter")
     box.clear()

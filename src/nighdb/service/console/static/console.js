@@ -186,6 +186,7 @@ async function loadPage(after) {
   }
   $("next-page").disabled = page.next === null;
   $("first-page").disabled = after === null;
+  $("previous-page").disabled = after === null;
   say(`page ${state.cursors.length}: ${page.items.length} item${page.items.length === 1 ? "" : "s"}`);
 }
 
@@ -372,6 +373,10 @@ function start() {
   $("tenant-go").addEventListener("click", run(() => showTenant($("tenant-choice").value)));
   $("apply-filter").addEventListener("click", run(applyFilter));
   $("next-page").addEventListener("click", run(() => loadPage(state.next)));
+  $("previous-page").addEventListener("click", run(() => {
+    state.cursors.pop(); // this page's cursor; the one before it reads the previous page
+    return loadPage(state.cursors.pop() ?? null);
+  }));
   $("first-page").addEventListener("click", run(() => {
     state.cursors = [];
     return loadPage(null);
