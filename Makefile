@@ -86,6 +86,8 @@ soak: $(STAMP)
 # The benchmark suite (bench/, docs/benchmarks.md): nighdb's backends next to numpy,
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
 # BENCH_ARGS="--quick" for a smoke run, "--datasets wordnet,100k,1m" to add 1M vectors.
+# Then operations by filter on PostgreSQL (bench/pg_filtered.py, about 5 minutes at 100k;
+# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run).
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
@@ -94,6 +96,7 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.pg_filtered $(PG_FILTERED_ARGS)
 
 # The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
 # search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About
