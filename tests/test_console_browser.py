@@ -328,6 +328,18 @@ def test_search_and_the_map(browser: Browser, site: Site) -> None:
     hits = _rows(b, "#matches tbody tr", "id")
     assert len(hits) == 5 and all(200 <= int(h[1:]) < 300 for h in hits)
     assert b.console_errors() == []
+    if takes_text:  # contract §14 on this service: text alone, under the same filter
+        box.clear()
+        box.send_keys("{}")
+        b.find("#apply-filter").click()
+        b.wait(lambda: b.find("#count").text == "300 items match")
+        b.find("#query").clear()
+        b.find("#query-text").send_keys("green")
+        b.find("#search").click()
+        b.wait(lambda: _rows(b, "#matches tbody tr", "id")[:1] != hits[:1])
+        texts = _rows(b, "#matches tbody tr", "id")
+        assert len(texts) == 5 and all(100 <= int(h[1:]) < 200 for h in texts), texts
+        assert b.console_errors() == []
 
 
 def _spread(rng: np.random.Generator, n: int, d: int, singular: list[float]) -> np.ndarray:
