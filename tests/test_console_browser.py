@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from selenium.webdriver.common.action_chains import ActionChains
 
 import nighdb
 from nighdb import Collection
@@ -305,6 +306,17 @@ def test_search_and_the_map(browser: Browser, site: Site) -> None:
         for j in range(i):
             assert np.linalg.norm(centres[i] - centres[j]) > 60, centres
     assert _dark_pixels(b.screenshot(canvas)) == 0  # no search yet: no hit ringed
+
+    # A click on a point of the first colour of the legend shows one of its items.
+    first_value = b.find("#legend li:first-child").text.split(" ")[0].strip('"')
+    blue = where[0]
+    row, col = blue[np.argmin(np.linalg.norm(blue - centres[0], axis=1))]
+    size = canvas.size
+    ActionChains(b.driver).move_to_element_with_offset(
+        canvas, int(col - size["width"] / 2), int(row - size["height"] / 2)
+    ).click().perform()
+    b.wait(lambda: b.find("#detail").is_displayed())
+    assert json.loads(b.find("#detail-metadata").text)["colour"] == first_value
 
     query = site.vectors["p007"]
     b.find("#query").send_keys(json.dumps(query))
