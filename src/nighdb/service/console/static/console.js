@@ -115,9 +115,15 @@ async function showTenant(tenant) {
 
 async function loadCollections() {
   const { collections } = await state.api.listCollections();
-  const indexes = await Promise.all(
-    collections.map((c) => state.api.describeIndex(c.name).then((a) => a.index, () => undefined)),
-  );
+  // A few at a time: the tenant's concurrency budget (429 beyond it) is shared with its
+  // other clients. A failed look-up shows "?" rather than hiding the collection.
+  const indexes = [];
+  for (let at = 0; at < collections.length; at += 4) {
+    const batch = collections.slice(at, at + 4);
+    indexes.push(...(await Promise.all(
+      batch.map((c) => state.api.describeIndex(c.name).then((a) => a.index, () => undefined)),
+    )));
+  }
   const body = $("collections").tBodies[0];
   clear(body);
   collections.forEach((c, i) => {
