@@ -245,6 +245,11 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
     assert json.loads(b.find("#detail-metadata").text) == {"colour": "green", "n": 123}
     assert b.find("#detail-text").text == "point 123 of the green cluster"
     assert b.find("#detail-vector").text.startswith(f"{DIMS} dimensions: [")
+    b.find("#use-vector").click()  # the item's whole vector becomes the query
+    b.wait(lambda: _rows(b, "#matches tbody tr", "id")[:1] == ["p123"])
+    query = json.loads(b.find("#query").get_attribute("value") or "")
+    stored = np.array(site.vectors["p123"], dtype=np.float32)  # the store keeps float32
+    assert np.array_equal(np.array(query, dtype=np.float32), stored)
     assert b.console_errors() == []
 
     box.clear()

@@ -20,6 +20,7 @@ const state = {
   map: null, // {items, pca, screen}
   hits: [], // [{id, vector}] of the last search
   query: null,
+  detailVector: null, // the full vector of the item shown (the panel shows its head)
 };
 
 function say(message, isError = false) {
@@ -201,6 +202,8 @@ function showItem(item) {
   $("detail-id").textContent = item.id;
   $("detail-metadata").textContent = JSON.stringify(item.metadata, null, 2);
   $("detail-text").textContent = item.text || "(no text)";
+  state.detailVector = item.vector || null;
+  $("use-vector").hidden = !item.vector;
   if (item.vector) {
     const head = item.vector.slice(0, 8).map((x) => x.toPrecision(4)).join(", ");
     $("detail-vector").textContent = `${item.vector.length} dimensions: [${head}${item.vector.length > 8 ? ", …" : ""}]`;
@@ -392,6 +395,10 @@ function start() {
     return loadPage(null);
   }));
   $("search").addEventListener("click", run(search));
+  $("use-vector").addEventListener("click", run(() => {
+    $("query").value = JSON.stringify(state.detailVector);
+    return search();
+  }));
   $("draw-map").addEventListener("click", run(drawMap));
   $("colour-by").addEventListener("change", () => state.map && redraw());
   $("map").addEventListener("click", clickMap);
