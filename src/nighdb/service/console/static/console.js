@@ -20,6 +20,7 @@ const state = {
   map: null, // {items, pca, screen}
   hits: [], // [{id, vector}] of the last search
   query: null,
+  detailVector: null, // the full vector of the item shown (the panel shows its head)
 };
 
 function say(message, isError = false) {
@@ -115,9 +116,15 @@ async function showTenant(tenant) {
 
 async function loadCollections() {
   const { collections } = await state.api.listCollections();
-  const indexes = await Promise.all(
-    collections.map((c) => state.api.describeIndex(c.name).then((a) => a.index, () => undefined)),
-  );
+  // A few at a time: the tenant's concurrency budget (429 beyond it) is shared with its
+  // other clients. A failed look-up shows "?" rather than hiding the collection.
+  const indexes = [];
+  for (let at = 0; at < collections.length; at += 4) {
+    const batch = collections.slice(at, at + 4);
+    indexes.push(...(await Promise.all(
+      batch.map((c) => state.api.describeIndex(c.name).then((a) => a.index, () => undefined)),
+    )));
+  }
   const body = $("collections").tBodies[0];
   clear(body);
   collections.forEach((c, i) => {
@@ -186,6 +193,7 @@ async function loadPage(after) {
   }
   $("next-page").disabled = page.next === null;
   $("first-page").disabled = after === null;
+  $("previous-page").disabled = after === null;
   say(`page ${state.cursors.length}: ${page.items.length} item${page.items.length === 1 ? "" : "s"}`);
 }
 
@@ -194,6 +202,8 @@ function showItem(item) {
   $("detail-id").textContent = item.id;
   $("detail-metadata").textContent = JSON.stringify(item.metadata, null, 2);
   $("detail-text").textContent = item.text || "(no text)";
+  state.detailVector = item.vector || null;
+  $("use-vector").hidden = !item.vector;
   if (item.vector) {
     const head = item.vector.slice(0, 8).map((x) => x.toPrecision(4)).join(", ");
     $("detail-vector").textContent = `${item.vector.length} dimensions: [${head}${item.vector.length > 8 ? ", …" : ""}]`;
@@ -372,6 +382,10 @@ function start() {
   $("tenant-go").addEventListener("click", run(() => showTenant($("tenant-choice").value)));
   $("apply-filter").addEventListener("click", run(applyFilter));
   $("next-page").addEventListener("click", run(() => loadPage(state.next)));
+  $("previous-page").addEventListener("click", run(() => {
+    state.cursors.pop(); // this page's cursor; the one before it reads the previous page
+    return loadPage(state.cursors.pop() ?? null);
+  }));
   $("first-page").addEventListener("click", run(() => {
     state.cursors = [];
     return loadPage(null);
@@ -381,6 +395,10 @@ function start() {
     return loadPage(null);
   }));
   $("search").addEventListener("click", run(search));
+  $("use-vector").addEventListener("click", run(() => {
+    $("query").value = JSON.stringify(state.detailVector);
+    return search();
+  }));
   $("draw-map").addEventListener("click", run(drawMap));
   $("colour-by").addEventListener("change", () => state.map && redraw());
   $("map").addEventListener("click", clickMap);
