@@ -12,6 +12,13 @@ Layout, in the connection's current schema (the first existing schema on ``searc
   text exactly as validated (what searches return: jsonb would reorder keys and rewrite
   numbers such as ``1e+300``); ``text``.
 
+  Its primary key is ``id_hash``, the SHA-256 of the id's UTF-8 bytes, not the id itself:
+  a btree entry may not exceed about 2,700 bytes, and an id the contract allows (1,024
+  characters of four bytes) is 4,096. Id order (paging, scrolling) is served by a btree
+  on the id's first 512 characters (at most 2,048 bytes), the full id breaking ties:
+  comparing the prefixes first, then the ids, is the ids' own byte order. A GIN index
+  (``jsonb_path_ops``) on ``metadata`` serves the equality filters (``filter``).
+
 Text columns that are sorted or paged (``id``, ``tenant``, ``name``) use ``COLLATE "C"``: byte
 order, the same on every server whatever its locale, and the same as SQLite's.
 
@@ -42,6 +49,10 @@ __all__ = [
     "Layout",
     "bootstrap",
     "connect_options",
+    "after_id",
+    "hashed_ids",
+    "id_hash",
+    "ID_ORDER",
     "lock_key",
     "translate_errors",
 ]
@@ -49,7 +60,39 @@ __all__ = [
 Conn = psycopg.Connection[TupleRow]
 """A connection of the pool (rows as tuples)."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The layout this code creates and reads; older databases are upgraded (``upgrade``)."""
+
+_ID_PREFIX = 512
+"""Characters of the id in the id-order index: 4 bytes each at most, under btree's limit."""
+
+ID_ORDER = sql.SQL("left(id, {n}), id").format(n=sql.Literal(_ID_PREFIX))
+"""``ORDER BY`` this for id (byte) order served by the id-order index."""
+
+_HASH = "sha256(convert_to({}, 'UTF8'))"
+"""The primary key of an id (the database is UTF8, checked by ``bootstrap``)."""
+
+
+def hashed_ids(ids: sql.Composable) -> sql.Composed:
+    """The primary keys of a ``text[]`` of ids, for ``id_hash = ANY(...)``."""
+    return sql.SQL("ARRAY(SELECT {} FROM unnest({}::text[]) AS v)").format(
+        sql.SQL(_HASH).format(sql.SQL("v")), ids
+    )
+
+
+def id_hash(value: sql.Composable) -> sql.Composed:
+    """The primary key of one id (an expression or a placeholder)."""
+    return sql.SQL(_HASH).format(value)
+
+
+def after_id(cursor: sql.Composable) -> sql.Composed:
+    """``id > cursor``, with the prefix bound that lets the id-order index start there.
+
+    ``cursor`` appears twice: pass its parameter twice."""
+    return sql.SQL("left(id, {n}) >= left({c}::text, {n}) AND id > {c}::text").format(
+        n=sql.Literal(_ID_PREFIX), c=cursor
+    )
+
 
 _OPS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}
 # The functions behind <=>, <->, <#>: the same C code as the operators, but an ORDER BY on a
@@ -106,10 +149,22 @@ class Layout:
     def opclass(self, metric: str) -> sql.Identifier:
         return sql.Identifier(self.vector_schema, _OPS[metric])
 
-    def items_ddl(self, collection_id: int, dimensions: int) -> sql.Composed:
-        return sql.SQL(
+    @staticmethod
+    def order_index_name(collection_id: int) -> str:
+        """The btree serving id order (paging, scrolling)."""
+        return f"nigh_items_{int(collection_id)}_order"
+
+    @staticmethod
+    def metadata_index_name(collection_id: int) -> str:
+        """The GIN index serving equality filters."""
+        return f"nigh_items_{int(collection_id)}_meta"
+
+    def items_ddl(self, collection_id: int, dimensions: int) -> list[sql.Composed]:
+        """The statements creating a collection's items table at ``SCHEMA_VERSION``."""
+        create = sql.SQL(
             """CREATE TABLE {table} (
-                id            text COLLATE "C" PRIMARY KEY,
+                id_hash       bytea PRIMARY KEY,
+                id            text COLLATE "C" NOT NULL,
                 embedding     {vector}({dims}) NOT NULL,
                 metadata      jsonb NOT NULL,
                 metadata_json text NOT NULL,
@@ -120,10 +175,31 @@ class Layout:
             vector=self.vector_type,
             dims=sql.Literal(int(dimensions)),
         )
+        return [create, *self.items_indexes_ddl(collection_id)]
+
+    def items_indexes_ddl(self, collection_id: int) -> list[sql.Composed]:
+        """The id-order and metadata indexes of an items table (schema version 2)."""
+        table = self.items(collection_id)
+        return [
+            sql.SQL("CREATE INDEX {name} ON {table} (left(id, {n}))").format(
+                name=sql.Identifier(self.order_index_name(collection_id)),
+                table=table,
+                n=sql.Literal(_ID_PREFIX),
+            ),
+            sql.SQL("CREATE INDEX {name} ON {table} USING gin (metadata jsonb_path_ops)").format(
+                name=sql.Identifier(self.metadata_index_name(collection_id)), table=table
+            ),
+        ]
 
 
-def connect_options(url: str, *, connect_timeout: int, timeout: float) -> dict[str, Any]:
-    """Connection options the URL does not set itself; rejects a malformed URL early."""
+def connect_options(
+    url: str, *, connect_timeout: int, timeout: float, prepare: bool = False
+) -> dict[str, Any]:
+    """Connection options the URL does not set itself; rejects a malformed URL early.
+
+    Without ``prepare``, psycopg never prepares statements on the server: a transaction-mode
+    pooler (PgBouncer before 1.21) hands each transaction to any server connection, where a
+    statement prepared on another one does not exist (contract §17)."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.Error as exc:
@@ -139,6 +215,8 @@ def connect_options(url: str, *, connect_timeout: int, timeout: float) -> dict[s
     }
     options = {k: v for k, v in defaults.items() if k not in params}
     options["autocommit"] = True
+    if not prepare:
+        options["prepare_threshold"] = None
     return options
 
 

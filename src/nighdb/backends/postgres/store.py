@@ -66,6 +66,7 @@ from .filter import compile_filter
 from .index import HnswIndex
 from .pins import Pins, retrying
 from .registry import Pin
+from .replicas import ReadRouter
 from .rows import Where
 from .schema import (
     Conn,
@@ -76,6 +77,7 @@ from .schema import (
     translate_errors,
 )
 from .search import Ranker, SearchPlan
+from .upgrade import upgrade
 from .vector import register_vector
 from .write import write_items
 
@@ -96,6 +98,12 @@ class PostgresStore(ClosingContext):
     if missing; ``create=False`` refuses a schema without them with ``InvalidArgumentError``
     and creates nothing). The database itself must exist either way: nighdb never creates
     PostgreSQL databases or schemas.
+
+    Deployments (contract §17, ``replicas``): ``read_urls`` are streaming replicas of this
+    primary that serve searches, counts, scrolls and fetches (round robin; one that does not
+    answer is skipped); ``read_your_writes`` sends a read to the primary when the replica has
+    not replayed this store's last write yet. ``prepare`` (default false) lets psycopg prepare
+    statements on the server, which a transaction-mode pooler such as PgBouncer breaks.
     """
 
     def __init__(
@@ -108,6 +116,9 @@ class PostgresStore(ClosingContext):
         connect_timeout: int = 5,
         ef_search: int = 40,
         create: bool = True,
+        read_urls: Sequence[str] = (),
+        read_your_writes: bool = False,
+        prepare: bool = False,
     ) -> None:
         if not 0 <= pool_min_size <= pool_max_size or pool_max_size < 1:
             raise InvalidArgumentError("need 0 <= pool_min_size <= pool_max_size, 1 <= max")
@@ -115,12 +126,19 @@ class PostgresStore(ClosingContext):
             raise InvalidArgumentError("timeout must be positive")
         self._ef_search = hnsw.check_ef_search(ef_search)
         self._timeout = float(timeout)
-        kwargs = connect_options(url, connect_timeout=connect_timeout, timeout=timeout)
+        if isinstance(read_urls, str) or not all(isinstance(u, str) for u in read_urls):
+            raise InvalidArgumentError("read_urls must be a list of PostgreSQL URLs")
+        for read_url in read_urls:  # a malformed replica URL is refused before connecting
+            connect_options(read_url, connect_timeout=connect_timeout, timeout=timeout)
+        kwargs = connect_options(
+            url, connect_timeout=connect_timeout, timeout=timeout, prepare=bool(prepare)
+        )
         self._where = redacted_url(url)
         self._closed = False
         self._lock = threading.Lock()
         with translate_errors(self._timeout), psycopg.connect(url, **kwargs) as conn:
             boot = bootstrap(conn, create=create)
+            upgrade(conn, boot.layout)
         self._layout: Layout = boot.layout
         self._pins = Pins(boot.layout, self._connection)
         self._vector_info = boot.vector_info
@@ -147,6 +165,14 @@ class PostgresStore(ClosingContext):
         except BaseException:
             self._pool.close()
             raise
+        self._router = ReadRouter(
+            list(read_urls),
+            pool_max_size=pool_max_size,
+            timeout=self._timeout,
+            prepare=bool(prepare),
+            configure=self._configure,
+            read_your_writes=bool(read_your_writes),
+        )
 
     def _configure(self, conn: Conn) -> None:
         # Binary vector codecs on every pooled connection; the type was looked up once.
@@ -161,6 +187,12 @@ class PostgresStore(ClosingContext):
             raise InvalidArgumentError("this store is closed; open a new one")
         with translate_errors(self._timeout), self._pool.connection() as conn:
             yield conn
+
+    def _read(self, work: Callable[[Conn], S]) -> S:
+        """A read that may lag a little (contract §17): on a replica when there is one."""
+        if self._closed:
+            raise InvalidArgumentError("this store is closed; open a new one")
+        return self._router.run(work, self._pins.on_primary)
 
     # -- collections ------------------------------------------------------------------
 
@@ -180,6 +212,7 @@ class PostgresStore(ClosingContext):
                     return check_compatible(pin.collection, wanted)
                 check_new_collection(wanted)
                 pin = registry.insert_collection(conn, self._layout, tenant, wanted)
+            self._router.wrote(conn)
         self._pins.remember(tenant, wanted.name, pin)
         return wanted
 
@@ -204,6 +237,7 @@ class PostgresStore(ClosingContext):
         name = check_collection_name(name)
         with self._connection() as conn:
             removed = retrying(partial(registry.drop_collection, conn, self._layout, tenant, name))
+            self._router.wrote(conn)
         self._pins.remember(tenant, name, None)
         return removed
 
@@ -213,7 +247,9 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, where: Where) -> int:
             return rows.count_items(conn, self._layout.items(pin.id), where)
 
-        return self._pins.run(tenant, collection, lambda _pin: rows.where(filter), execute)
+        return self._pins.run(
+            tenant, collection, lambda _pin: rows.where(filter), execute, via=self._read
+        )
 
     # -- writes -----------------------------------------------------------------------
 
@@ -227,6 +263,7 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, batch: ItemBatch) -> int:
             if len(batch):
                 write_items(conn, self._layout, pin.id, self._vector_info.oid, batch)
+                self._router.wrote(conn)
             return len(batch)
 
         return self._pins.run(tenant, collection, prepare, execute)
@@ -248,7 +285,9 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, where: Where | None) -> int:
             if where is None:
                 return 0
-            return rows.delete_items(conn, self._layout.items(pin.id), where)
+            removed = rows.delete_items(conn, self._layout.items(pin.id), where)
+            self._router.wrote(conn)
+            return removed
 
         asked = None if ids is None else _replayable(ids)
         return self._pins.run(tenant, collection, prepare, execute)
@@ -264,7 +303,9 @@ class PostgresStore(ClosingContext):
 
         def execute(conn: Conn, pin: Pin, checked: list[Patch]) -> int:
             table = self._layout.items(pin.id)
-            return rows.update_items(conn, table, pin.collection.name, checked)
+            updated = rows.update_items(conn, table, pin.collection.name, checked)
+            self._router.wrote(conn)
+            return updated
 
         return self._pins.run(tenant, collection, prepare, execute)
 
@@ -278,7 +319,9 @@ class PostgresStore(ClosingContext):
             return rows.fetch_items(conn, self._layout.items(pin.id), wanted)
 
         asked = _replayable(ids)
-        return self._pins.run(tenant, collection, lambda _pin: check_ids(asked), execute)
+        return self._pins.run(
+            tenant, collection, lambda _pin: check_ids(asked), execute, via=self._read
+        )
 
     def list_ids(
         self,
@@ -296,7 +339,7 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, page: tuple[str | None, int | None, Where]) -> list[str]:
             return rows.list_item_ids(conn, self._layout.items(pin.id), *page)
 
-        return self._pins.run(tenant, collection, prepare, execute)
+        return self._pins.run(tenant, collection, prepare, execute, via=self._read)
 
     def scroll(
         self,
@@ -315,7 +358,7 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, page: tuple[Where, str, int]) -> list[Item]:
             return rows.scroll_items(conn, self._layout.items(pin.id), *page)
 
-        return self._pins.run(tenant, collection, prepare, execute)
+        return self._pins.run(tenant, collection, prepare, execute, via=self._read)
 
     def search(
         self,
@@ -377,7 +420,7 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, plan: SearchPlan) -> list[list[Match]]:
             return self._ranker.search(conn, pin.id, pin.collection.metric, plan)
 
-        return self._pins.run(tenant, collection, prepare, execute)
+        return self._pins.run(tenant, collection, prepare, execute, via=self._read)
 
     # -- HNSW indexes -----------------------------------------------------------------
 
@@ -398,9 +441,9 @@ class PostgresStore(ClosingContext):
                 raise InvalidArgumentError(
                     f"collection {name!r} holds {pin.collection.dimensions}-dimensional vectors; "
                     f"pgvector's HNSW index takes at most {hnsw.MAX_INDEX_DIMENSIONS} "
-                    "dimensions, so it stays exact"
+                    "dimensions (as halfvec), so it stays exact"
                 )
-            hnsw.build(conn, self._layout, pin.id, pin.collection.metric, wanted)
+            hnsw.build(conn, self._layout, pin.id, pin.collection, wanted)
         self._pins.remember(tenant, name, None)
         return wanted
 
@@ -457,6 +500,7 @@ class PostgresStore(ClosingContext):
             self._closed = True
         with contextlib.suppress(psycopg.Error):
             self._pool.close()
+        self._router.close()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where})"
