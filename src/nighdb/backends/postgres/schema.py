@@ -10,7 +10,13 @@ Layout, in the connection's current schema (the first existing schema on ``searc
 * ``nigh_items_<id>``: one row per item: ``embedding vector(N)``; ``metadata`` jsonb for
   filtering (see ``filter.filter_document``); ``metadata_json``, the canonical JSON
   text exactly as validated (what searches return: jsonb would reorder keys and rewrite
-  numbers such as ``1e+300``); ``text``.
+  numbers such as ``1e+300``); ``text``;
+* ``nigh_postings_<id>``: the text postings of the collection's items (``postings``), with
+  ``nigh_collections.text_items``/``text_length``, for BM25 (contract §14).
+
+Upgrades: ``UPGRADES`` lists (target version, step); opening an older database runs the
+steps above its version in order, in one transaction under the bootstrap lock. A new
+database is created at ``SCHEMA_VERSION`` directly.
 
 Text columns that are sorted or paged (``id``, ``tenant``, ``name``) use ``COLLATE "C"``: byte
 order, the same on every server whatever its locale, and the same as SQLite's.
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +45,7 @@ from ...errors import InvalidArgumentError, NighError, StoreUnavailableError
 __all__ = [
     "Conn",
     "SCHEMA_VERSION",
+    "UPGRADES",
     "Layout",
     "bootstrap",
     "connect_options",
@@ -49,7 +56,7 @@ __all__ = [
 Conn = psycopg.Connection[TupleRow]
 """A connection of the pool (rows as tuples)."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 _OPS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}
 # The functions behind <=>, <->, <#>: the same C code as the operators, but an ORDER BY on a
@@ -105,6 +112,17 @@ class Layout:
 
     def opclass(self, metric: str) -> sql.Identifier:
         return sql.Identifier(self.vector_schema, _OPS[metric])
+
+    def postings(self, collection_id: int) -> sql.Identifier:
+        """The text postings of a collection (``postings``), named from its integer id."""
+        return self.table(f"nigh_postings_{int(collection_id)}")
+
+    def postings_ddl(self, collection_id: int) -> sql.Composed:
+        # Keyed by (term, item): a query term's postings are one range of the index.
+        return sql.SQL(
+            'CREATE TABLE {} (term text COLLATE "C" NOT NULL, item text COLLATE "C" NOT NULL, '
+            "tf integer NOT NULL, length integer NOT NULL, PRIMARY KEY (term, item))"
+        ).format(self.postings(collection_id))
 
     def items_ddl(self, collection_id: int, dimensions: int) -> sql.Composed:
         return sql.SQL(
@@ -166,6 +184,9 @@ _REGISTRY_DDL = [
         hnsw_m               integer,
         hnsw_ef_construction integer,
         created_at           timestamptz NOT NULL DEFAULT now(),
+        text_analyzer        text NOT NULL DEFAULT 'plain',
+        text_items           bigint NOT NULL DEFAULT 0,
+        text_length          bigint NOT NULL DEFAULT 0,
         UNIQUE (tenant, name)
     )""",
     """CREATE TABLE IF NOT EXISTS {api_keys} (
@@ -235,6 +256,12 @@ def bootstrap(conn: Conn, *, create: bool = True) -> Bootstrap:
                 (str(SCHEMA_VERSION),),
             )
     _check_version(conn, layout)
+    if _stored_version(conn, layout) < SCHEMA_VERSION:  # upgrading creates no store
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (lock_key("bootstrap", layout.schema),)
+            )
+            _upgrade(conn, layout)
     ext = conn.execute(
         "SELECT n.nspname, e.extversion FROM pg_extension e "
         "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'"
@@ -290,6 +317,65 @@ def _check_version(conn: Conn, layout: Layout) -> None:
             f"this database uses nighdb schema {row[0]}, newer than this version understands "
             f"({SCHEMA_VERSION}); upgrade nighdb"
         )
+
+
+def _stored_version(conn: Conn, layout: Layout) -> int:
+    row = conn.execute(
+        sql.SQL("SELECT value FROM {} WHERE key = 'schema_version'").format(layout.meta)
+    ).fetchone()
+    return SCHEMA_VERSION if row is None else int(str(row[0]))
+
+
+def _upgrade(conn: Conn, layout: Layout) -> None:
+    """Run the steps above the stored version (read again under the lock), then record it."""
+    version = _stored_version(conn, layout)
+    for target, step in UPGRADES:
+        if target > version:
+            step(conn, layout)
+    conn.execute(
+        sql.SQL("UPDATE {} SET value = %s WHERE key = 'schema_version'").format(layout.meta),
+        (str(max(version, SCHEMA_VERSION)),),
+    )
+
+
+def _add_text_postings(conn: Conn, layout: Layout) -> None:
+    """Version 3 (text search, contract §14): the analyzer pin, the collection statistics
+    and every collection's postings, backfilled from the texts already stored. Applies to a
+    database of version 1 or 2 alike."""
+    from .postings import add_postings  # postings imports this module
+
+    for column, ddl in (
+        ("text_analyzer", "text NOT NULL DEFAULT 'plain'"),
+        ("text_items", "bigint NOT NULL DEFAULT 0"),
+        ("text_length", "bigint NOT NULL DEFAULT 0"),
+    ):
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                layout.collections, sql.Identifier(column), sql.SQL(ddl)
+            )
+        )
+    collections = conn.execute(
+        sql.SQL("SELECT id, text_analyzer FROM {}").format(layout.collections)
+    ).fetchall()
+    for raw_id, analyzer in collections:
+        cid = int(raw_id)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(layout.postings(cid)))
+        conn.execute(layout.postings_ddl(cid))
+        conn.execute(
+            sql.SQL("UPDATE {} SET text_items = 0, text_length = 0 WHERE id = %s").format(
+                layout.collections
+            ),
+            (cid,),
+        )
+        texts = conn.execute(sql.SQL("SELECT id, text FROM {}").format(layout.items(cid)))
+        stored = [(str(i), str(t)) for i, t in texts.fetchall()]
+        add_postings(conn, layout, cid, str(analyzer), stored, len(stored))
+
+
+UPGRADES: list[tuple[int, Callable[[Conn, Layout], None]]] = [
+    (3, _add_text_postings),
+]
+"""(target version, step), in order; each step applies to any earlier version."""
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

@@ -30,7 +30,7 @@ from .columnar import FieldColumn, evaluate
 from .filter import compile_filter, json_path
 from .schema import Pin, count_rows, items_table
 
-__all__ = ["search_collection"]
+__all__ = ["search_collection", "vector_hits"]
 
 # Rows read per chunk when streaming a collection too large to cache.
 _STREAM_CHUNK_BYTES = 32 * 1024 * 1024
@@ -45,6 +45,18 @@ def search_collection(
     tree: FilterNode | None,
 ) -> list[list[Match]]:
     """The top ``k`` matches of each row of ``matrix``, as of ``conn``'s transaction."""
+    return _matches(conn, pin, vector_hits(conn, cache, pin, matrix, k, tree))
+
+
+def vector_hits(
+    conn: apsw.Connection,
+    cache: BlockCache,
+    pin: Pin,
+    matrix: F32,
+    k: int,
+    tree: FilterNode | None,
+) -> list[list[Hit]]:
+    """The exact top ``k`` of each row of ``matrix`` as (distance, id, rowid), in order."""
     block = _cached_block(conn, cache, pin)
     if block is not None:
         allowed = None if tree is None else _filter_mask(conn, cache, pin, block, tree)
@@ -54,7 +66,7 @@ def search_collection(
         ]
     else:
         per_query = _streamed(conn, pin, matrix, k, tree)
-    return _matches(conn, pin, per_query)
+    return per_query
 
 
 def _filter_mask(
