@@ -15,8 +15,9 @@ VENV_STAMP := $(VENV)/.venv-stamp
 DEMO_STAMP := $(VENV)/.demo-stamp
 DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
+CONSOLE_STAMP := $(VENV)/.console-stamp
 
-.PHONY: demo demo-postgres test lint typecheck pytest soak bench load clean
+.PHONY: demo demo-postgres console test lint typecheck pytest browser soak bench load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +34,11 @@ $(DEMO_PG_STAMP): pyproject.toml | $(VENV_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(DEMO_STAMP) $(DEMO_PG_STAMP) $(STAMP)
+	touch $(DEMO_STAMP) $(DEMO_PG_STAMP) $(CONSOLE_STAMP) $(STAMP)
+
+$(CONSOLE_STAMP): pyproject.toml | $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[server]'
+	touch $(DEMO_STAMP) $(CONSOLE_STAMP)
 
 demo: $(DEMO_STAMP)
 	$(BIN)/python examples/demo.py
@@ -41,6 +46,11 @@ demo: $(DEMO_STAMP)
 # The same demo on PostgreSQL + pgvector, started for it in a temporary directory.
 demo-postgres: $(DEMO_PG_STAMP)
 	$(BIN)/python examples/demo_postgres.py
+
+# The web console (docs/console.md) on the demo data: prints its address and a new key, and
+# serves until Ctrl-C. CONSOLE_ARGS="--port 0" for any free port.
+console: $(CONSOLE_STAMP)
+	$(BIN)/python examples/console.py $(CONSOLE_ARGS)
 
 test: lint typecheck pytest
 
@@ -52,8 +62,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest -q
+
+# The console's browser tests (tests/test_console_browser.py) drive Debian's chromium and
+# chromedriver: installed here when missing, where this user may (root with apt-get).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q chromium chromium-driver || \
+	      (apt-get update -q && apt-get install -y -q chromium chromium-driver); \
+	  else \
+	    echo "the console's browser tests need: apt-get install chromium chromium-driver" >&2; \
+	  fi; \
+	fi
 
 # The long versions of tests/reliability (docs/reliability.md): 50 SIGKILLs per backend,
 # a minute of load per deployment, thousands of fuzz cases. `make test` runs the short ones.
@@ -64,6 +86,8 @@ soak: $(STAMP)
 # The benchmark suite (bench/, docs/benchmarks.md): nighdb's backends next to numpy,
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
 # BENCH_ARGS="--quick" for a smoke run, "--datasets wordnet,100k,1m" to add 1M vectors.
+# Then operations by filter on PostgreSQL (bench/pg_filtered.py, about 5 minutes at 100k;
+# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run).
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
@@ -72,6 +96,7 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.pg_filtered $(PG_FILTERED_ARGS)
 
 # The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
 # search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About

@@ -148,7 +148,7 @@ def targets(rows: Sequence[Row], ds: str) -> list[dict[str, Any]]:
             _target(
                 "embedded peak RSS, serving (MB)",
                 qs.get("search_rss_mb"),
-                600,
+                700,
                 "<",
                 f"ingest process {qs.get('ingest_rss_mb') or 0:.0f} MB (holds the input array)",
             )

@@ -17,7 +17,7 @@ import nighdb
 from . import pg_server
 from .async_bridge import SyncOverAsync
 
-BACKENDS = ["sqlite", "sqlite-stream", "sqlite-async", "remote", "postgres", "postgres-async"]
+BACKENDS = ["sqlite", "sqlite-stream", "sqlite-async-int8", "remote", "postgres", "postgres-async"]
 
 # The conformance suite asks for ``limit=100_000`` to see every match; the service's default
 # limits (tested in tests/test_service_limits.py) are deployment policy, not Store semantics.
@@ -31,9 +31,13 @@ def _open(backend: str, tmp_path: Path) -> nighdb.Store:
         # No cache budget: every search streams the file and filters in SQL (the path a
         # collection larger than the budget takes), so that path keeps the whole contract.
         return nighdb.open_store(f"sqlite:///{tmp_path / 'store.db'}", cache_bytes=0)
-    if backend == "sqlite-async":
-        # Every call goes through nighdb.open_async_store's coroutines.
-        bridge: Any = SyncOverAsync(nighdb.open_async_store(f"sqlite:///{tmp_path / 'store.db'}"))
+    if backend == "sqlite-async-int8":
+        # Every call goes through nighdb.open_async_store's coroutines, and every search ranks
+        # through the int8 copy with exact rescoring (the path of a collection whose float32
+        # copy would not fit the budget), so both keep the whole contract.
+        bridge: Any = SyncOverAsync(
+            nighdb.open_async_store(f"sqlite:///{tmp_path / 'store.db'}", cache_precision="int8")
+        )
         return cast(nighdb.Store, bridge)
     if backend == "remote":
         # A RemoteStore with an admin key over `nigh serve`'s app, in-process (an httpx

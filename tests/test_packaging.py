@@ -101,6 +101,8 @@ def test_wheel_holds_the_typed_package_and_its_license(built: Built) -> None:
         meta = whl.read(f"{info}/METADATA").decode()
     assert "nighdb/py.typed" in names
     assert "nighdb/__init__.py" in names
+    assert "nighdb/service/console/static/index.html" in names  # the console's files (§19)
+    assert "nighdb/service/console/static/console.js" in names
     assert f"{info}/licenses/LICENSE" in names
     assert not any(n.startswith(("tests/", "bench/", "examples/")) for n in names)
     assert "License-Expression: Apache-2.0" in meta

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
+from psycopg import sql
 
 import nighdb
 from nighdb import Collection
@@ -103,8 +105,7 @@ def test_exact_fallback_when_the_index_runs_short(indexed: PostgresStore, indexe
     # Without iterative scans (pgvector < 0.8) the index yields at most ef_search rows before
     # the filter: the store must notice and scan exactly. One connection, scans turned off.
     with PostgresStore(indexed_url, pool_max_size=1) as one:
-        with one._pool.connection() as conn:
-            conn.execute("SET hnsw.iterative_scan = off")
+        one._ranker._iterative = False  # as on pgvector < 0.8
         q = np.random.default_rng(5).normal(size=DIMS)
         got = one.search(T, "c", q, limit=50, filter={"tag": 4}, ef_search=10)
         with one._pool.connection() as conn:
@@ -112,14 +113,35 @@ def test_exact_fallback_when_the_index_runs_short(indexed: PostgresStore, indexe
     assert got == indexed.search(T, "plain", q, limit=50, filter={"tag": 4})
 
 
+def _settings_sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Record each search's local settings: (ef_search, iterative scans set)."""
+    seen: list[tuple[str, bool]] = []
+    original = psycopg.Connection.execute
+
+    def spy(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
+        if "set_config('hnsw.ef_search'" in text:
+            assert text.count(", true)") == text.count("set_config(")  # local to the search
+            ef = text.split("'hnsw.ef_search', '")[1].split("'")[0]
+            seen.append((ef, "'hnsw.iterative_scan', 'relaxed_order'" in text))
+        return original(self, query, params, **kw)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spy)
+    return seen
+
+
 def _setting(conn: Any, name: str) -> str:
     return str(conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0])
 
 
-def test_each_search_gets_its_ef_search(indexed_url: str) -> None:
-    # ef_search is the pooled session's, set only when a search asks for another value.
+def test_each_search_gets_its_ef_search(indexed_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Contract §17: each indexed search sets its ef_search (and iterative scans) with SET
+    # LOCAL in its own transaction, so the pooled session keeps the server's defaults and a
+    # transaction-mode pooler may hand it to anyone.
+    settings = _settings_sent(monkeypatch)
     q = np.random.default_rng(8).normal(size=DIMS)
     with PostgresStore(indexed_url, pool_max_size=1, ef_search=25) as one:
+        defaults = ("40", "off")  # pgvector's own, once a search has loaded it
         for asked, limit, expected in [
             (None, 5, 25),
             (7, 5, 7),
@@ -129,14 +151,15 @@ def test_each_search_gets_its_ef_search(indexed_url: str) -> None:
         ]:
             got = one.search(T, "c", q, limit=limit, ef_search=asked)
             assert len(got) == limit
+            assert settings.pop() == (str(expected), True)
             with one._pool.connection() as conn:
-                assert _setting(conn, "hnsw.ef_search") == str(expected)
-                assert _setting(conn, "hnsw.iterative_scan") == "relaxed_order"
+                left = (_setting(conn, "hnsw.ef_search"), _setting(conn, "hnsw.iterative_scan"))
+            assert left == defaults
         # A filtered search explores FILTERED_EF_FACTOR times more, up to pgvector's 1000.
         for asked, expected in [(7, 70), (200, 1000)]:
             one.search(T, "c", q, limit=5, filter={"tag": 3}, ef_search=asked)
-            with one._pool.connection() as conn:
-                assert _setting(conn, "hnsw.ef_search") == str(expected)
+            assert settings.pop() == (str(expected), True)
+        assert not settings
         # An exact search leaves the session alone and ignores the index.
         assert one.search(T, "c", q, limit=5, exact=True) == one.search(T, "plain", q, limit=5)
 
@@ -175,7 +198,7 @@ def test_index_lifecycle(tmp_path: Path) -> None:
         store.ensure_collection(T, Collection("c", 3))
         assert store.describe_index(T, "c") is None
 
-        store.ensure_collection(T, Collection("wide", 2001))
+        store.ensure_collection(T, Collection("wide", 4001))  # halfvec's limit is 4,000
         with pytest.raises(nighdb.InvalidArgumentError):
             store.create_index(T, "wide")
 
@@ -199,3 +222,56 @@ def test_many_exact_queries_stream_the_collection_once(
         many = indexed.search_many(T, "plain", queries, limit=15, filter=spec)
         assert many == [indexed.search(T, "plain", q, limit=15, filter=spec) for q in queries]
     assert calls == [scan.STREAM_MIN_QUERIES] * 2  # singles scan on the server
+
+
+def test_a_3072_dimension_collection_is_indexed_as_halfvec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Contract §17: past pgvector's 2,000-dimension limit for vector, the index holds halfvec;
+    # searches walk it and re-rank in float64, so distances are the exact ones.
+    dims = 3072
+    rng = np.random.default_rng(30)
+    vectors = rng.normal(size=(300, dims)).astype(np.float32)
+    url = url_for(tmp_path)
+    with nighdb.open_store(url) as store:
+        assert isinstance(store, PostgresStore)
+        store.ensure_collection(T, Collection("wide", dims))
+        store.upsert(T, "wide", [{"id": f"w{i:03d}", "vector": v} for i, v in enumerate(vectors)])
+        assert store.create_index(T, "wide") == HnswIndex(16, 64)
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%hnsw'")
+            indexdef = str(row.fetchone())
+        assert "halfvec(3072)" in indexdef and "halfvec_cosine_ops" in indexdef, indexdef
+        seen = _ranking_statements(monkeypatch)
+        for i in (0, 123, 299):
+            got = store.search(T, "wide", vectors[i], limit=5)
+            exact = {m.id: m.distance for m in store.search(T, "wide", vectors[i], exact=True)}
+            assert got[0].id == f"w{i:03d}" and len(got) == 5
+            for m in got:  # float64 distances, whichever path found the item
+                if m.id in exact:
+                    assert m.distance == exact[m.id]
+        monkeypatch.undo()
+        with psycopg.connect(url) as conn:
+            store._configure(conn)  # the vector codec
+            # 300 rows are cheaper to scan: ask whether the index *can* serve the statement.
+            conn.execute("SET enable_seqscan = off")
+            query, params = seen[0]
+            plan = "\n".join(
+                str(r[0]) for r in conn.execute(sql.SQL("EXPLAIN ") + query, params).fetchall()
+            )
+        assert "Index Scan using nigh_items_" in plan and "_hnsw" in plan, plan[:400]
+
+
+def _ranking_statements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, Any]]:
+    """Record the search statements the store sends (those with an ORDER BY)."""
+    seen: list[tuple[Any, Any]] = []
+    original = psycopg.Connection.execute
+
+    def spy(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
+        if "ORDER BY" in text:
+            seen.append((query, params))
+        return original(self, query, params, **kw)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spy)
+    return seen

@@ -2,8 +2,9 @@
 analyzer pin and the statistics appear, every collection's postings are backfilled from the
 texts already stored, and text search then gives the scores of a store created new.
 
-A version-1 store is made from a new one by undoing exactly what text search added (its
-tables, its columns, the version), which is the whole difference between the layouts."""
+A version-1 SQLite store (and a version-2 PostgreSQL one) is made from a new one by undoing
+exactly what text search added (its tables, its columns, the version), which is the whole
+difference between the layouts; a version-1 PostgreSQL store is written by version 1's DDL."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from nighdb import Collection
 
 from . import pg_server
 from .reference_text import bm25
+from .test_postgres_upgrade import _version_one
 
 TEXTS = {"a": "red fox", "b": "Red red DOG", "c": "", "d": "a fox and a dog"}
 
@@ -73,6 +75,20 @@ def test_sqlite_version_1_is_upgraded(tmp_path: Path) -> None:
 
 
 def test_postgres_version_1_is_upgraded(tmp_path: Path) -> None:
+    """Version 1 as nighdb 1 wrote it (``test_postgres_upgrade``'s DDL): both steps run."""
+    url = pg_server.url_for(tmp_path)
+    _version_one(url)
+    texts = {f"item-{i:03d}": f"text {i}" for i in range(100)}
+    with nighdb.open_store(url) as store:
+        got = store.search("acme", "docs", text="TEXT 7", limit=3)
+        want = bm25(texts, "text 7", lambda _: True)[:3]
+        assert [m.id for m in got] == [i for i, _ in want]
+        assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+        assert store.search("acme", "empty", text="text") == []
+
+
+def test_postgres_version_2_is_upgraded(tmp_path: Path) -> None:
+    """Version 2 (hash-keyed items, without text search): only the text step runs."""
     url = pg_server.url_for(tmp_path)
     with nighdb.open_store(url) as store:
         _fill(store)
@@ -85,7 +101,7 @@ def test_postgres_version_1_is_upgraded(tmp_path: Path) -> None:
                     sql.Identifier(column)
                 )
             )
-        conn.execute("UPDATE nigh_meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute("UPDATE nigh_meta SET value = '2' WHERE key = 'schema_version'")
     with nighdb.open_store(url) as store:
         _check(store)
     with psycopg.connect(url) as conn:

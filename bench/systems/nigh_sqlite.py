@@ -2,8 +2,11 @@
 
 Ingest: ``upsert`` of ``ctx.batch`` items at a time (id, vector, metadata), the store's
 default durability (``synchronous=full``). Search: ``search``/``search_many`` with the
-default cache budget; the ``search-streamed`` phase reopens the file with a budget of a
-quarter of the collection, so every search streams it from the file (still exact).
+default cache budget (over it, the int8 copy with exact rescoring); the ``search-streamed``
+phase reopens the file with a budget of a quarter of the collection, so every search streams
+it from the file (still exact). Over the budget, ``search-cold`` first times the first query
+of a process with no persisted int8 copy (it builds and persists one); the ``search`` phase
+after it then reports the first query of a process that loads the persisted copy.
 """
 
 from __future__ import annotations
@@ -79,8 +82,9 @@ class NighSqlite:
     def phases(self, ctx: Context) -> list[str]:
         # Over the default budget the plain search phase streams; then show the cached path
         # with a budget that fits, else show streaming with a budget that does not.
-        extra = "search-cached" if _cache_bytes(ctx) > DEFAULT_CACHE_BYTES else "search-streamed"
-        return ["ingest", "search", extra]
+        if _cache_bytes(ctx) > DEFAULT_CACHE_BYTES:
+            return ["ingest", "search-cold", "search", "search-cached"]
+        return ["ingest", "search", "search-streamed"]
 
     def run(self, phase: str, ctx: Context) -> dict[str, Any]:
         path = ctx.workdir / "nigh.db"
@@ -93,6 +97,8 @@ class NighSqlite:
                 "disk_bytes": file_bytes(path, path.with_name("nigh.db-wal")),
                 "ingest_rss_mb": peak_rss_mb(),
             }
+        if phase == "search-cold":
+            return _cold_first_query(path, ctx)
         options: dict[str, Any] = {}
         variant = "exact"
         if phase == "search-streamed":
@@ -106,7 +112,10 @@ class NighSqlite:
             variant = f"cached ({budget / 2**20:.0f} MiB cache budget)"
         note = ""
         if phase == "search" and _cache_bytes(ctx) > DEFAULT_CACHE_BYTES:
-            note = f"streamed: over the default {DEFAULT_CACHE_BYTES >> 20} MiB cache budget"
+            note = (
+                f"int8 copy + exact rescoring (float32 over the default "
+                f"{DEFAULT_CACHE_BYTES >> 20} MiB budget); first query loads the persisted copy"
+            )
         with nighdb.open_store(str(path), **options) as store:
             result = run_searches(
                 NighSearcher(store, ctx.ds.name),
@@ -119,3 +128,22 @@ class NighSqlite:
         if note:
             result["note"] = note
         return {"variants": {variant: result}}
+
+
+def _cold_first_query(path: Any, ctx: Context) -> dict[str, Any]:
+    """The first query of a process when no persisted int8 copy exists: it reads every row,
+    quantizes it and persists the copy (which the next phase's process then loads)."""
+    for stale in path.parent.glob(f"{path.name}-nigh-int8-*"):
+        stale.unlink()
+    query = ctx.ds.query_vectors()[0]
+    t = time.perf_counter()
+    with nighdb.open_store(str(path)) as store:
+        store.search(TENANT, ctx.ds.name, query, limit=10)
+        first_ms = (time.perf_counter() - t) * 1000.0
+    persisted = sum(f.stat().st_size for f in path.parent.glob(f"{path.name}-nigh-int8-*"))
+    variant = "first query, no persisted int8 copy (builds it)"
+    return {
+        "variants": {
+            variant: {"first_ms": first_ms, "note": f"persisted {persisted / 1e6:.0f} MB"}
+        },
+    }

@@ -5,12 +5,13 @@ pass the filter; an item missing from the text ranking (no query term) gets 0 fr
 
 The definition ranks *every* item, but no backend should rank a whole collection by vector
 for each hybrid search. The text ranking is complete (postings are exact and cheap); the
-vector ranking is read to a depth ``D`` and deepened only while an item below ``D`` could
-still reach the top ``limit``: such an item scores at most ``(1 - w)/(60 + D + 1) +
-w/(60 + r)``, with ``r`` the best text rank among the items not yet seen by vector. Once the
-``limit``-th best fully known item scores more than that bound, the known top is the exact
-answer (a tie at the bound deepens again, since ids then decide). Every backend runs this
-same code over its own exact vector search, so the fused order is the same everywhere.
+vector ranking is read to a depth ``D`` (a few times ``limit``), and read whole only if an
+item below ``D`` could still reach the top ``limit``: such an item scores at most ``(1 - w)/
+(60 + D + 1) + w/(60 + r)``, with ``r`` the best text rank among the items not yet seen by
+vector. Once the ``limit``-th best fully known item scores more than that bound, the known
+top is the exact answer (a tie at the bound reads on, since ids then decide). Every backend
+runs this same code over its own exact vector search, so the fused order is the same
+everywhere.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ RRF_K = 60
 # The first vector depth read, as a multiple of the limit (deepened 4x at a time).
 _FIRST_DEPTH = 4
 _MIN_DEPTH = 64
+_COMPLETE = 2**62  # "every item": no collection is larger
 
 VectorTop = Callable[[int], list[tuple[float, str]]]
 """``depth`` -> the first ``depth`` items of the exact vector ranking as (distance, id),
@@ -63,7 +65,10 @@ def fuse(text: TextRanking, vector_top: VectorTop, limit: int, weight: float) ->
         top = known[:limit]
         if complete or _settled(top, limit, text, ranked, depth, weight):
             return [FusedHit(item_id, -neg, distance) for neg, item_id, distance in top]
-        depth *= 4
+        # Not settled at the first depth means a top text item lies deep in the vector
+        # ranking (the rankings disagree); deepening step by step then cost more than
+        # reading the whole ranking at once (measured in bench/text.py).
+        depth = _COMPLETE
 
 
 def _settled(

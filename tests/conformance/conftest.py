@@ -19,7 +19,7 @@ def store_url(backend: str, tmp_path: Path, store: nighdb.Store) -> str:
     its branch here (the tests then check that the child processes really share ``store``'s
     data, so a wrong URL fails loudly).
     """
-    if backend in ("sqlite", "sqlite-stream", "sqlite-async"):
+    if backend in ("sqlite", "sqlite-stream", "sqlite-async-int8"):
         # tests/conftest.py opens f"sqlite:///{tmp_path / 'store.db'}"; tmp_path is absolute.
         # (The children use the sync API; the async twin wraps the same file.)
         return f"sqlite:///{tmp_path / 'store.db'}"

@@ -40,6 +40,7 @@ from ..keys import KeyRegistry
 from ..store import Store
 from ..wire import decode_segment, dumps, error_body
 from .auth import authenticate, tenant_for
+from .console import console_routes
 from .docs_page import docs_routes
 from .fairness import FairScheduler, FairShare, KeyHints
 from .limits import ServiceLimits, SlowBodyError, read_body
@@ -96,6 +97,7 @@ def create_app(
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         *docs_routes(),
+        *console_routes(),
     ]
     for spec in ROUTES:
         endpoint = service.endpoint(spec)

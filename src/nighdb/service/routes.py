@@ -291,6 +291,12 @@ def list_tenants(c: Call) -> Answer:
     return 200, {"tenants": c.store.list_tenants()}
 
 
+def whoami(c: Call) -> Answer:
+    """Not in contract §9: who the key is (its tenant, or null for an admin key), so a client
+    such as the console (contract §19) can say which tenant it shows without being told."""
+    return 200, {"tenant": c.principal.tenant, "admin": c.principal.admin}
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     """One route. Tenant-scoped routes are served at ``/v1{path}`` (the key's tenant) and at
@@ -344,4 +350,5 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/collections/{name}/index", describe_index, "Describe the index"),
     RouteSpec("DELETE", "/collections/{name}/index", drop_index, "Drop the index"),
     RouteSpec("GET", "/tenants", list_tenants, "List tenants (admin)", tenant_scoped=False),
+    RouteSpec("GET", "/whoami", whoami, "The key's tenant and role", tenant_scoped=False),
 )

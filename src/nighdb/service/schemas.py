@@ -339,6 +339,14 @@ _ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 _ANSWERS["list_ids_filtered"] = _ANSWERS["list_ids"]
+_ANSWERS["whoami"] = {
+    "type": "object",
+    "required": ["tenant", "admin"],
+    "properties": {
+        "tenant": {"type": ["string", "null"], "description": "null for an admin key"},
+        "admin": {"type": "boolean"},
+    },
+}
 
 _ERRORS = {
     "400": "invalid_argument or dimension_mismatch",

@@ -96,13 +96,17 @@ class Pins:
         collection: str,
         prepare: Callable[[Pin], P],
         execute: Callable[[Conn, Pin, P], T],
+        *,
+        via: Callable[[Callable[[Conn], T]], T] | None = None,
     ) -> T:
         """Validate names, find the collection, ``prepare`` (validate input), ``execute``.
 
         the contract order: names, then existence, then input. ``prepare`` is pure; a validation
         error against a cached pin is re-checked against a fresh one, so a collection
-        dropped by another node reports not-found first.
+        dropped by another node reports not-found first. ``via`` runs the execution on a
+        connection of its choice (a read replica, ``replicas``); by default the primary's.
         """
+        on = self.on_primary if via is None else via
         tenant = check_tenant(tenant)
         name = check_collection_name(collection)
         use_cache = True
@@ -116,8 +120,7 @@ class Pins:
                 use_cache = False
                 continue
             try:
-                with self._connection() as conn:
-                    return retrying(partial(_execute, conn, pin, prepared, execute))
+                return on(partial(_execute, pin=pin, prepared=prepared, execute=execute))
             except StaleTableError:
                 self.remember(tenant, name, None)
                 use_cache = False
@@ -125,8 +128,13 @@ class Pins:
                     raise CollectionNotFoundError(tenant, name) from None
         raise CollectionNotFoundError(tenant, name)
 
+    def on_primary(self, work: Callable[[Conn], T]) -> T:
+        """``work`` on a primary connection, run again after a deadlock."""
+        with self._connection() as conn:
+            return retrying(partial(work, conn))
 
-def _execute(conn: Conn, pin: Pin, prepared: P, execute: Callable[[Conn, Pin, P], T]) -> T:
+
+def _execute(conn: Conn, *, pin: Pin, prepared: P, execute: Callable[[Conn, Pin, P], T]) -> T:
     try:
         return execute(conn, pin, prepared)
     except psycopg.errors.UndefinedTable as exc:

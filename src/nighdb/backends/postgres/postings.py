@@ -1,9 +1,12 @@
 """Text postings of the pgvector backend (contract §14): kept exact, read for BM25.
 
-Per collection, ``nigh_postings_<id>(term, item, tf, length)``: one row per distinct term
-of each item's analyzed text (``item`` the item's id, ``length`` the item's length in
-terms, repeated so a search reads no other table), keyed by (term, item), so a query term's
-postings are one index range. ``nigh_collections.text_items``/``text_length`` hold the
+Per collection, ``nigh_postings_<id>(term_hash, item_hash, item, tf, length)``: one row
+per distinct term of each item's analyzed text (``item`` the item's id, ``length`` the
+item's length in terms, repeated so an unfiltered search reads no other table), keyed by
+the hashes of the term and of the id (``item_hash`` is the items table's ``id_hash``, which
+a filtered search joins on): a term is a run of letters of any length and an id may be
+4 KiB, more than a btree entry holds. A query term's postings are one index range.
+``nigh_collections.text_items``/``text_length`` hold the
 collection's item count and total length, the N and average length of BM25.
 
 Every write of items takes the collection's registry row ``FOR UPDATE`` first
@@ -15,6 +18,7 @@ go in with ``COPY``. Scores are computed by ``nighdb.text.bm25_scores``, as on S
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 import numpy as np
@@ -35,6 +39,16 @@ __all__ = [
 
 def postings_table(layout: Layout, collection_id: int) -> sql.Identifier:
     return layout.postings(collection_id)
+
+
+def term_key(term: str) -> bytes:
+    """The key of a term (16 bytes of BLAKE2b: collisions are out of reach)."""
+    return hashlib.blake2b(term.encode("utf-8"), digest_size=16).digest()
+
+
+def item_key(item_id: str) -> bytes:
+    """An id's key: the items table's ``id_hash`` (SHA-256 of the UTF-8 bytes)."""
+    return hashlib.sha256(item_id.encode("utf-8")).digest()
 
 
 def lock_collection(conn: Conn, layout: Layout, collection_id: int) -> None:
@@ -67,22 +81,23 @@ def remove_postings(
     removed_items: int,
 ) -> None:
     """Forget the postings of ``old`` (id, text) items and ``removed_items`` from the count."""
-    terms: list[str] = []
-    items: list[str] = []
+    terms: list[bytes] = []
+    items: list[bytes] = []
     length = 0
     for item_id, text in old:
         if not text:
             continue
         analyzed = analyze(text, analyzer)
         length += analyzed.length
+        key = item_key(item_id)
         for term in analyzed.terms:
-            terms.append(term)
-            items.append(item_id)
+            terms.append(term_key(term))
+            items.append(key)
     if terms:
         conn.execute(
             sql.SQL(
-                "DELETE FROM {} AS p USING unnest(%s::text[], %s::text[]) AS d(term, item) "
-                "WHERE p.term = d.term AND p.item = d.item"
+                "DELETE FROM {} AS p USING unnest(%s::bytea[], %s::bytea[]) AS d(t, i) "
+                "WHERE p.term_hash = d.t AND p.item_hash = d.i"
             ).format(postings_table(layout, collection_id)),
             (terms, items),
         )
@@ -99,15 +114,19 @@ def add_postings(
 ) -> None:
     """Index ``new`` (id, text) items, whose old postings are gone, with ``COPY``."""
     length = 0
-    rows: list[tuple[str, str, int, int]] = []
+    rows: list[tuple[bytes, bytes, str, int, int]] = []
     for item_id, text in new:
         if not text:
             continue
         analyzed = analyze(text, analyzer)
         length += analyzed.length
-        rows.extend((term, item_id, tf, analyzed.length) for term, tf in analyzed.terms.items())
+        key = item_key(item_id)
+        rows.extend(
+            (term_key(term), key, item_id, tf, analyzed.length)
+            for term, tf in analyzed.terms.items()
+        )
     if rows:
-        query = sql.SQL("COPY {} (term, item, tf, length) FROM STDIN").format(
+        query = sql.SQL("COPY {} (term_hash, item_hash, item, tf, length) FROM STDIN").format(
             postings_table(layout, collection_id)
         )
         with conn.cursor() as cur, cur.copy(query) as copy:
@@ -151,36 +170,39 @@ def text_postings(
     ).fetchone()
     n_items, total_length = (0, 0) if stats is None else (int(stats[0]), int(stats[1]))
     postings = postings_table(layout, collection_id)
-    dfs: dict[str, int] = {
-        str(term): int(count)
+    hashes = [term_key(t) for t in terms]
+    dfs: dict[bytes, int] = {
+        bytes(term): int(count)
         for term, count in conn.execute(
             sql.SQL(
-                "SELECT term, count(*) FROM {} WHERE term = ANY(%s::text[]) GROUP BY term"
+                "SELECT term_hash, count(*) FROM {} WHERE term_hash = ANY(%s::bytea[]) "
+                "GROUP BY term_hash"
             ).format(postings),
-            (terms,),
+            (hashes,),
         )
     }
     if where is None:
         query = sql.SQL(
-            "SELECT term, item, tf, length FROM {} WHERE term = ANY(%s::text[])"
+            "SELECT term_hash, item, tf, length FROM {} WHERE term_hash = ANY(%s::bytea[])"
         ).format(postings)
-        params: list[object] = [terms]
+        params: list[object] = [hashes]
     else:
         query = sql.SQL(
-            "SELECT p.term, p.item, p.tf, p.length FROM {} AS p JOIN {} AS t ON t.id = p.item "
-            "WHERE p.term = ANY(%s::text[]) AND ({})"
+            "SELECT p.term_hash, p.item, p.tf, p.length FROM {} AS p "
+            "JOIN {} AS t ON t.id_hash = p.item_hash "
+            "WHERE p.term_hash = ANY(%s::bytea[]) AND ({})"
         ).format(postings, layout.items(collection_id), where[0])
-        params = [terms, *where[1]]
+        params = [hashes, *where[1]]
     rows = conn.execute(query, params).fetchall() if dfs else []
     keys: dict[str, int] = {}
-    per_term: dict[str, list[tuple[int, int, int]]] = {t: [] for t in terms}
+    per_term: dict[bytes, list[tuple[int, int, int]]] = {h: [] for h in hashes}
     for term, item, tf, length in rows:
         key = keys.setdefault(str(item), len(keys))
-        per_term[str(term)].append((key, int(tf), int(length)))
+        per_term[bytes(term)].append((key, int(tf), int(length)))
     parts: list[tuple[int, I64, I64, I64]] = []
-    for term in terms:
-        arr = np.array(per_term[term], dtype=np.int64).reshape(-1, 3)
-        parts.append((int(dfs.get(term, 0)), arr[:, 0], arr[:, 1], arr[:, 2]))
+    for h in hashes:
+        arr = np.array(per_term[h], dtype=np.int64).reshape(-1, 3)
+        parts.append((int(dfs.get(h, 0)), arr[:, 0], arr[:, 1], arr[:, 2]))
     key_array, scores = bm25_scores(n_items, total_length, parts)
     ids = list(keys)
     return [ids[k] for k in key_array.tolist()], scores

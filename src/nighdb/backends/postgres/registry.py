@@ -78,7 +78,8 @@ def insert_collection(conn: Conn, layout: Layout, tenant: str, wanted: Collectio
     ).fetchone()
     assert row is not None
     pin = Pin.from_row(row)
-    conn.execute(layout.items_ddl(pin.id, wanted.dimensions))
+    for ddl in layout.items_ddl(pin.id, wanted.dimensions):
+        conn.execute(ddl)
     conn.execute(layout.postings_ddl(pin.id))
     return pin
 

@@ -15,13 +15,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from psycopg import sql
+from psycopg.adapt import PyFormat
 
 from ...filters import parse_filter
 from ...jsontext import encode_json
 from ...models import Item
 from ...validation import Patch, apply_patches
-from .filter import compile_filter, filter_document
-from .schema import Conn
+from .filter import compile_filter, filter_document, prepare_option
+from .schema import ID_ORDER, Conn, after_id, hashed_ids, id_hash
 
 __all__ = [
     "Where",
@@ -49,19 +50,25 @@ def where(filter: Mapping[str, Any] | None) -> Where:
 
 def ids_where(ids: list[str]) -> Where:
     """The rows with these ids."""
-    return sql.SQL("id = ANY(%s::text[])"), [ids]
+    return sql.SQL("id_hash = ANY({})").format(hashed_ids(sql.Placeholder())), [ids]
 
 
 def count_items(conn: Conn, table: sql.Identifier, condition: Where) -> int:
     row = conn.execute(
-        sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, condition[0]), condition[1]
+        sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, condition[0]),
+        condition[1],
+        prepare=prepare_option(condition[1]),
     ).fetchone()
     return 0 if row is None else int(row[0])
 
 
 def delete_items(conn: Conn, table: sql.Identifier, condition: Where) -> int:
     # One statement, so one transaction (the connection autocommits): all or nothing.
-    cur = conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(table, condition[0]), condition[1])
+    cur = conn.execute(
+        sql.SQL("DELETE FROM {} WHERE {}").format(table, condition[0]),
+        condition[1],
+        prepare=prepare_option(condition[1]),
+    )
     return cur.rowcount
 
 
@@ -74,9 +81,9 @@ def update_items(conn: Conn, table: sql.Identifier, collection: str, patches: li
     with conn.transaction():
         found = conn.execute(
             sql.SQL(
-                "SELECT id, metadata_json FROM {} WHERE id = ANY(%s::text[]) "
+                "SELECT id, metadata_json FROM {} WHERE id_hash = ANY({}) "
                 'ORDER BY id COLLATE "C" FOR UPDATE'
-            ).format(table),
+            ).format(table, hashed_ids(sql.Placeholder())),
             (sorted({p.id for p in patches}),),
         ).fetchall()
         stored = {str(i): json.loads(m) for i, m in found}
@@ -92,8 +99,8 @@ def update_items(conn: Conn, table: sql.Identifier, collection: str, patches: li
                     "UPDATE {} SET embedding = coalesce(%s, embedding), "
                     "metadata = coalesce(%s::jsonb, metadata), "
                     "metadata_json = coalesce(%s::text, metadata_json), "
-                    "text = coalesce(%s::text, text) WHERE id = %s"
-                ).format(table),
+                    "text = coalesce(%s::text, text) WHERE id_hash = {}"
+                ).format(table, id_hash(sql.SQL("%s::text"))),
                 params,
             )
     return len(patches)
@@ -105,9 +112,9 @@ def fetch_items(conn: Conn, table: sql.Identifier, wanted: list[str]) -> list[It
     if not wanted:
         return []
     rows = conn.execute(
-        sql.SQL(
-            "SELECT id, embedding, metadata_json, text FROM {} WHERE id = ANY(%b::text[])"
-        ).format(table),
+        sql.SQL("SELECT id, embedding, metadata_json, text FROM {} WHERE id_hash = ANY({})").format(
+            table, hashed_ids(sql.Placeholder(format=PyFormat.BINARY))
+        ),
         (wanted,),
         binary=True,
     ).fetchall()
@@ -125,12 +132,14 @@ def list_item_ids(
     where_sql, params = condition
     if after is None and limit is None:
         everything = sql.SQL("SELECT id FROM {} WHERE {}").format(table, where_sql)
-        rows = conn.execute(everything, params).fetchall()
+        rows = conn.execute(everything, params, prepare=prepare_option(params)).fetchall()
     else:
-        paged = sql.SQL("SELECT id FROM {} WHERE id > %s AND {} ORDER BY id LIMIT %s")
+        cursor = "" if after is None else after
+        paged = sql.SQL("SELECT id FROM {} WHERE {} AND {} ORDER BY {} LIMIT %s")
         rows = conn.execute(
-            paged.format(table, where_sql),
-            ["" if after is None else after, *params, limit],
+            paged.format(table, after_id(sql.Placeholder()), where_sql, ID_ORDER),
+            [cursor, cursor, *params, limit],
+            prepare=prepare_option(params),
         ).fetchall()
     return [str(r[0]) for r in rows]
 
@@ -142,10 +151,10 @@ def scroll_items(
     where_sql, params = condition
     rows = conn.execute(
         sql.SQL(
-            "SELECT id, embedding, metadata_json, text FROM {} "
-            "WHERE id > %s AND {} ORDER BY id LIMIT %s"
-        ).format(table, where_sql),
-        [after, *params, limit],
+            "SELECT id, embedding, metadata_json, text FROM {} WHERE {} AND {} ORDER BY {} LIMIT %s"
+        ).format(table, after_id(sql.Placeholder()), where_sql, ID_ORDER),
+        [after, after, *params, limit],
         binary=True,
+        prepare=prepare_option(params),
     ).fetchall()
     return [Item(str(i), v, json.loads(m), str(t)) for i, v, m, t in rows]

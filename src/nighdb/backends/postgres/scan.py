@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 from psycopg import sql
+from psycopg.adapt import PyFormat
 from psycopg.rows import TupleRow
 
 from ...models import F32
 from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
-from .schema import Conn, Layout
+from .schema import Conn, Layout, hashed_ids
 from .vector import from_binary
 
 __all__ = ["STREAM_MIN_QUERIES", "scan_many"]
@@ -71,8 +72,8 @@ def scan_many(
         winners = sorted({hit[1] for hits in best for hit in hits})
         payload = conn.execute(
             sql.SQL(
-                "SELECT id, embedding, metadata_json, text FROM {} WHERE id = ANY(%b::text[])"
-            ).format(table),
+                "SELECT id, embedding, metadata_json, text FROM {} WHERE id_hash = ANY({})"
+            ).format(table, hashed_ids(sql.Placeholder(format=PyFormat.BINARY))),
             (winners,),
             binary=True,
         ).fetchall()

@@ -14,9 +14,12 @@ Layout, in the connection's current schema (the first existing schema on ``searc
 * ``nigh_postings_<id>``: the text postings of the collection's items (``postings``), with
   ``nigh_collections.text_items``/``text_length``, for BM25 (contract §14).
 
-Upgrades: ``UPGRADES`` lists (target version, step); opening an older database runs the
-steps above its version in order, in one transaction under the bootstrap lock. A new
-database is created at ``SCHEMA_VERSION`` directly.
+  Its primary key is ``id_hash``, the SHA-256 of the id's UTF-8 bytes, not the id itself:
+  a btree entry may not exceed about 2,700 bytes, and an id the contract allows (1,024
+  characters of four bytes) is 4,096. Id order (paging, scrolling) is served by a btree
+  on the id's first 512 characters (at most 2,048 bytes), the full id breaking ties:
+  comparing the prefixes first, then the ids, is the ids' own byte order. A GIN index
+  (``jsonb_path_ops``) on ``metadata`` serves the equality filters (``filter``).
 
 Text columns that are sorted or paged (``id``, ``tenant``, ``name``) use ``COLLATE "C"``: byte
 order, the same on every server whatever its locale, and the same as SQLite's.
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +48,13 @@ from ...errors import InvalidArgumentError, NighError, StoreUnavailableError
 __all__ = [
     "Conn",
     "SCHEMA_VERSION",
-    "UPGRADES",
     "Layout",
     "bootstrap",
     "connect_options",
+    "after_id",
+    "hashed_ids",
+    "id_hash",
+    "ID_ORDER",
     "lock_key",
     "translate_errors",
 ]
@@ -57,6 +63,38 @@ Conn = psycopg.Connection[TupleRow]
 """A connection of the pool (rows as tuples)."""
 
 SCHEMA_VERSION = 3
+"""The layout this code creates and reads; older databases are upgraded (``upgrade``)."""
+
+_ID_PREFIX = 512
+"""Characters of the id in the id-order index: 4 bytes each at most, under btree's limit."""
+
+ID_ORDER = sql.SQL("left(id, {n}), id").format(n=sql.Literal(_ID_PREFIX))
+"""``ORDER BY`` this for id (byte) order served by the id-order index."""
+
+_HASH = "sha256(convert_to({}, 'UTF8'))"
+"""The primary key of an id (the database is UTF8, checked by ``bootstrap``)."""
+
+
+def hashed_ids(ids: sql.Composable) -> sql.Composed:
+    """The primary keys of a ``text[]`` of ids, for ``id_hash = ANY(...)``."""
+    return sql.SQL("ARRAY(SELECT {} FROM unnest({}::text[]) AS v)").format(
+        sql.SQL(_HASH).format(sql.SQL("v")), ids
+    )
+
+
+def id_hash(value: sql.Composable) -> sql.Composed:
+    """The primary key of one id (an expression or a placeholder)."""
+    return sql.SQL(_HASH).format(value)
+
+
+def after_id(cursor: sql.Composable) -> sql.Composed:
+    """``id > cursor``, with the prefix bound that lets the id-order index start there.
+
+    ``cursor`` appears twice: pass its parameter twice."""
+    return sql.SQL("left(id, {n}) >= left({c}::text, {n}) AND id > {c}::text").format(
+        n=sql.Literal(_ID_PREFIX), c=cursor
+    )
+
 
 _OPS = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops", "ip": "vector_ip_ops"}
 # The functions behind <=>, <->, <#>: the same C code as the operators, but an ORDER BY on a
@@ -118,16 +156,30 @@ class Layout:
         return self.table(f"nigh_postings_{int(collection_id)}")
 
     def postings_ddl(self, collection_id: int) -> sql.Composed:
-        # Keyed by (term, item): a query term's postings are one range of the index.
+        # Keyed by hashes, as the items are: a term (a run of letters) or an id can exceed
+        # btree's entry size. A query term's postings are one range of the index.
         return sql.SQL(
-            'CREATE TABLE {} (term text COLLATE "C" NOT NULL, item text COLLATE "C" NOT NULL, '
-            "tf integer NOT NULL, length integer NOT NULL, PRIMARY KEY (term, item))"
+            "CREATE TABLE {} (term_hash bytea NOT NULL, item_hash bytea NOT NULL, "
+            "item text NOT NULL, tf integer NOT NULL, length integer NOT NULL, "
+            "PRIMARY KEY (term_hash, item_hash))"
         ).format(self.postings(collection_id))
 
-    def items_ddl(self, collection_id: int, dimensions: int) -> sql.Composed:
-        return sql.SQL(
+    @staticmethod
+    def order_index_name(collection_id: int) -> str:
+        """The btree serving id order (paging, scrolling)."""
+        return f"nigh_items_{int(collection_id)}_order"
+
+    @staticmethod
+    def metadata_index_name(collection_id: int) -> str:
+        """The GIN index serving equality filters."""
+        return f"nigh_items_{int(collection_id)}_meta"
+
+    def items_ddl(self, collection_id: int, dimensions: int) -> list[sql.Composed]:
+        """The statements creating a collection's items table at ``SCHEMA_VERSION``."""
+        create = sql.SQL(
             """CREATE TABLE {table} (
-                id            text COLLATE "C" PRIMARY KEY,
+                id_hash       bytea PRIMARY KEY,
+                id            text COLLATE "C" NOT NULL,
                 embedding     {vector}({dims}) NOT NULL,
                 metadata      jsonb NOT NULL,
                 metadata_json text NOT NULL,
@@ -138,10 +190,31 @@ class Layout:
             vector=self.vector_type,
             dims=sql.Literal(int(dimensions)),
         )
+        return [create, *self.items_indexes_ddl(collection_id)]
+
+    def items_indexes_ddl(self, collection_id: int) -> list[sql.Composed]:
+        """The id-order and metadata indexes of an items table (schema version 2)."""
+        table = self.items(collection_id)
+        return [
+            sql.SQL("CREATE INDEX {name} ON {table} (left(id, {n}))").format(
+                name=sql.Identifier(self.order_index_name(collection_id)),
+                table=table,
+                n=sql.Literal(_ID_PREFIX),
+            ),
+            sql.SQL("CREATE INDEX {name} ON {table} USING gin (metadata jsonb_path_ops)").format(
+                name=sql.Identifier(self.metadata_index_name(collection_id)), table=table
+            ),
+        ]
 
 
-def connect_options(url: str, *, connect_timeout: int, timeout: float) -> dict[str, Any]:
-    """Connection options the URL does not set itself; rejects a malformed URL early."""
+def connect_options(
+    url: str, *, connect_timeout: int, timeout: float, prepare: bool = False
+) -> dict[str, Any]:
+    """Connection options the URL does not set itself; rejects a malformed URL early.
+
+    Without ``prepare``, psycopg never prepares statements on the server: a transaction-mode
+    pooler (PgBouncer before 1.21) hands each transaction to any server connection, where a
+    statement prepared on another one does not exist (contract §17)."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.Error as exc:
@@ -157,6 +230,8 @@ def connect_options(url: str, *, connect_timeout: int, timeout: float) -> dict[s
     }
     options = {k: v for k, v in defaults.items() if k not in params}
     options["autocommit"] = True
+    if not prepare:
+        options["prepare_threshold"] = None
     return options
 
 
@@ -256,12 +331,6 @@ def bootstrap(conn: Conn, *, create: bool = True) -> Bootstrap:
                 (str(SCHEMA_VERSION),),
             )
     _check_version(conn, layout)
-    if _stored_version(conn, layout) < SCHEMA_VERSION:  # upgrading creates no store
-        with conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(%s)", (lock_key("bootstrap", layout.schema),)
-            )
-            _upgrade(conn, layout)
     ext = conn.execute(
         "SELECT n.nspname, e.extversion FROM pg_extension e "
         "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'"
@@ -317,65 +386,6 @@ def _check_version(conn: Conn, layout: Layout) -> None:
             f"this database uses nighdb schema {row[0]}, newer than this version understands "
             f"({SCHEMA_VERSION}); upgrade nighdb"
         )
-
-
-def _stored_version(conn: Conn, layout: Layout) -> int:
-    row = conn.execute(
-        sql.SQL("SELECT value FROM {} WHERE key = 'schema_version'").format(layout.meta)
-    ).fetchone()
-    return SCHEMA_VERSION if row is None else int(str(row[0]))
-
-
-def _upgrade(conn: Conn, layout: Layout) -> None:
-    """Run the steps above the stored version (read again under the lock), then record it."""
-    version = _stored_version(conn, layout)
-    for target, step in UPGRADES:
-        if target > version:
-            step(conn, layout)
-    conn.execute(
-        sql.SQL("UPDATE {} SET value = %s WHERE key = 'schema_version'").format(layout.meta),
-        (str(max(version, SCHEMA_VERSION)),),
-    )
-
-
-def _add_text_postings(conn: Conn, layout: Layout) -> None:
-    """Version 3 (text search, contract §14): the analyzer pin, the collection statistics
-    and every collection's postings, backfilled from the texts already stored. Applies to a
-    database of version 1 or 2 alike."""
-    from .postings import add_postings  # postings imports this module
-
-    for column, ddl in (
-        ("text_analyzer", "text NOT NULL DEFAULT 'plain'"),
-        ("text_items", "bigint NOT NULL DEFAULT 0"),
-        ("text_length", "bigint NOT NULL DEFAULT 0"),
-    ):
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                layout.collections, sql.Identifier(column), sql.SQL(ddl)
-            )
-        )
-    collections = conn.execute(
-        sql.SQL("SELECT id, text_analyzer FROM {}").format(layout.collections)
-    ).fetchall()
-    for raw_id, analyzer in collections:
-        cid = int(raw_id)
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(layout.postings(cid)))
-        conn.execute(layout.postings_ddl(cid))
-        conn.execute(
-            sql.SQL("UPDATE {} SET text_items = 0, text_length = 0 WHERE id = %s").format(
-                layout.collections
-            ),
-            (cid,),
-        )
-        texts = conn.execute(sql.SQL("SELECT id, text FROM {}").format(layout.items(cid)))
-        stored = [(str(i), str(t)) for i, t in texts.fetchall()]
-        add_postings(conn, layout, cid, str(analyzer), stored, len(stored))
-
-
-UPGRADES: list[tuple[int, Callable[[Conn, Layout], None]]] = [
-    (3, _add_text_postings),
-]
-"""(target version, step), in order; each step applies to any earlier version."""
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

@@ -7,9 +7,12 @@ here they get their float64 distances (the same code as SQLite's ranking) and ar
 error exceeds the whole margin's spread of distances.
 
 Exact scans order by pgvector's distance functions, which no index serves. Indexed
-(approximate) scans order by the operators, with the session's ``hnsw.ef_search`` and
-iterative scans (pgvector >= 0.8), and any query that got fewer than ``limit`` rows is run
-again exactly: the result always has ``min(limit, matches)`` items.
+(approximate) scans order by the operators (on ``halfvec`` above 2,000 dimensions, as the
+index does: ``index``), with ``hnsw.ef_search`` and iterative scans (pgvector >= 0.8) set by
+``SET LOCAL`` inside the search's own transaction, so nothing is left on the session for a
+pooled or PgBouncer-shared connection to carry to the next user (contract §17). Any query
+that got fewer than ``limit`` rows is run again exactly: the result always has
+``min(limit, matches)`` items.
 
 ``search_many`` sends its queries as one ``vector[]`` parameter and ranks them with a
 ``LATERAL`` join: one round trip per chunk of queries. An exact one of many queries reads
@@ -19,8 +22,6 @@ the collection once instead (``scan``).
 from __future__ import annotations
 
 import json
-import threading
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ from psycopg.rows import TupleRow
 
 from ...models import F32, Match, score_for
 from ...ranking import exact_distances
+from .filter import prepare_option
+from .index import indexed
 from .scan import STREAM_MIN_QUERIES, scan_many
 from .schema import Conn, Layout
 
@@ -79,9 +82,6 @@ class Ranker:
     def __init__(self, layout: Layout, *, iterative_scans: bool) -> None:
         self._layout = layout
         self._iterative = iterative_scans
-        # Each pooled connection's session hnsw.ef_search; gone with the connection.
-        self._ef_search: weakref.WeakKeyDictionary[Conn, int] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
 
     def search(
         self, conn: Conn, collection_id: int, metric: str, plan: SearchPlan
@@ -118,25 +118,37 @@ class Ranker:
             return sql.SQL("true"), []
         return plan.where
 
-    def _order(self, metric: str, exact: bool, query: sql.Composable) -> sql.Composed:
+    def _order(
+        self, metric: str, exact: bool, query: sql.Composable, dimensions: int
+    ) -> sql.Composed:
         if exact:
             return sql.SQL("{}(embedding, {}), id").format(
                 self._layout.exact_distance(metric), query
             )
-        # The operator alone, so that the planner can use the HNSW index.
-        return sql.SQL("embedding {} {}").format(self._layout.operator(metric), query)
+        # The operator alone, on the expression the index holds, so the planner uses it.
+        column = indexed(self._layout, dimensions, sql.Identifier("embedding"))
+        value = indexed(self._layout, dimensions, query)
+        return sql.SQL("{} {} {}").format(column, self._layout.operator(metric), value)
 
     def configure(self, conn: Conn) -> None:
-        """Session settings of a new pooled connection: iterative index scans (pgvector
-        >= 0.8), so a filtered HNSW scan goes on until it has ``limit`` matching rows.
+        """Session settings of a new pooled connection: none. Index-scan settings are set
+        per search, in its transaction (``_settings``)."""
+
+    def _settings(self, ef_search: int) -> sql.Composed:
+        """``SET LOCAL`` of an index search: ``ef_search``, and iterative index scans
+        (pgvector >= 0.8), so a filtered HNSW scan goes on until it has ``limit`` rows.
 
         ``relaxed_order`` rather than ``strict_order``: it found more of the true neighbours
         under a filter (recall@10 0.95 against 0.84 for a 1% filter at 100k, bench/), and
         its slight disorder does not matter here, since every result is re-ranked exactly.
-        These settings only change index scans, which only approximate searches use.
         """
+        # set_config(…, true) is SET LOCAL as one statement, which a pipeline requires.
+        settings = sql.SQL("SELECT set_config('hnsw.ef_search', {}, true)").format(
+            sql.Literal(str(ef_search))
+        )
         if self._iterative:
-            conn.execute("SET hnsw.iterative_scan = relaxed_order")
+            settings += sql.SQL(", set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+        return settings
 
     def _indexed(
         self, conn: Conn, collection_id: int, metric: str, plan: SearchPlan
@@ -157,20 +169,14 @@ class Ranker:
         else:
             fetch = candidates(plan.limit)
             ef_search = max(ef_search, min(ef_search * FILTERED_EF_FACTOR, _MAX_EF_SEARCH))
-        self._set_ef_search(conn, max(ef_search, min(fetch, _MAX_EF_SEARCH)))
+        settings = self._settings(max(ef_search, min(fetch, _MAX_EF_SEARCH)))
         every = list(range(plan.queries.shape[0]))
-        return self._run(conn, collection_id, metric, plan, every, fetch, exact=False)
-
-    def _set_ef_search(self, conn: Conn, ef_search: int) -> None:
-        """``hnsw.ef_search`` for the session, sent only when it changes: a transaction
-        with ``SET LOCAL`` would cost four round trips a search, as much as the scan."""
-        with self._lock:
-            current = self._ef_search.get(conn)
-        if current == ef_search:
-            return
-        conn.execute(sql.SQL("SET hnsw.ef_search = {}").format(sql.Literal(ef_search)))
-        with self._lock:
-            self._ef_search[conn] = ef_search
+        # One pipeline: BEGIN, the settings and the search leave in one round trip, and
+        # COMMIT in a second (a session SET cached per connection took one, but a pooler
+        # or a pool reset loses it).
+        with conn.pipeline(), conn.transaction():
+            conn.execute(settings)
+            return self._run(conn, collection_id, metric, plan, every, fetch, exact=False)
 
     def _run(
         self,
@@ -186,7 +192,7 @@ class Ranker:
         """The candidate rows of the queries ``which``: ``fetch`` per query, unordered
         (``_rerank`` orders them).
 
-        An exact scan ranks ids alone and joins the payload to the winners by primary key:
+        An exact scan ranks primary keys alone and joins the payload to the winners by them:
         carrying every scanned row's vector, metadata and text through the sort made it
         measurably slower than the same scan returning ids. An index scan visits few rows,
         and there the join would cost more than it saves.
@@ -197,17 +203,22 @@ class Ranker:
             "SELECT {columns} FROM {table} AS t WHERE {where} ORDER BY {order} LIMIT %s"
         )
         if len(which) == 1:
-            order = self._order(metric, exact, sql.Placeholder(format=PyFormat.BINARY))
+            order = self._order(
+                metric, exact, sql.Placeholder(format=PyFormat.BINARY), plan.queries.shape[1]
+            )
             params: list[Any] = [*where_params, plan.queries[which[0]], fetch]
             query = ranked.format(columns=_PAYLOAD, table=table, where=where, order=order)
             if exact:
-                ids = ranked.format(columns=sql.SQL("id"), table=table, where=where, order=order)
+                ids = ranked.format(
+                    columns=sql.SQL("id_hash"), table=table, where=where, order=order
+                )
                 query = sql.SQL(
-                    "SELECT {payload} FROM ({ids}) AS c JOIN {table} AS t USING (id)"
+                    "SELECT {payload} FROM ({ids}) AS c JOIN {table} AS t USING (id_hash)"
                 ).format(payload=_PAYLOAD, ids=ids, table=table)
-            return [conn.execute(query, params, binary=True).fetchall()]
-        order = self._order(metric, exact, sql.SQL("q.v"))
-        columns = sql.SQL("id") if exact else _PAYLOAD
+            prepare = prepare_option(where_params)
+            return [conn.execute(query, params, binary=True, prepare=prepare).fetchall()]
+        order = self._order(metric, exact, sql.SQL("q.v"), plan.queries.shape[1])
+        columns = sql.SQL("id_hash") if exact else _PAYLOAD
         inner = ranked.format(columns=columns, table=table, where=where, order=order)
         lateral = sql.SQL(
             "SELECT q.ord, {payload} FROM unnest(%b::{vector}[]) WITH ORDINALITY AS q(v, ord) "
@@ -216,14 +227,15 @@ class Ranker:
             payload=_PAYLOAD if exact else _PAYLOAD_OF_C,
             vector=self._layout.vector_type,
             inner=inner,
-            join=sql.SQL(" JOIN {} AS t USING (id)").format(table) if exact else sql.SQL(""),
+            join=sql.SQL(" JOIN {} AS t USING (id_hash)").format(table) if exact else sql.SQL(""),
         )
         out: list[list[TupleRow]] = []
         for start in range(0, len(which), _QUERY_CHUNK):
             chunk = which[start : start + _QUERY_CHUNK]
             per_query: list[list[TupleRow]] = [[] for _ in chunk]
             params = [[plan.queries[j] for j in chunk], *where_params, fetch]
-            for row in conn.execute(lateral, params, binary=True):
+            prepare = prepare_option(where_params)
+            for row in conn.execute(lateral, params, binary=True, prepare=prepare):
                 per_query[int(row[0]) - 1].append(row[1:])
             out.extend(per_query)
         return out

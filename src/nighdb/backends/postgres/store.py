@@ -68,6 +68,7 @@ from .filter import compile_filter
 from .index import HnswIndex
 from .pins import Pins, retrying
 from .registry import Pin
+from .replicas import ReadRouter
 from .rows import Where
 from .schema import (
     Conn,
@@ -79,6 +80,7 @@ from .schema import (
 )
 from .search import Ranker, SearchPlan
 from .textsearch import hybrid_search, text_search
+from .upgrade import upgrade
 from .vector import register_vector
 from .write import write_items
 
@@ -99,6 +101,12 @@ class PostgresStore(ClosingContext):
     if missing; ``create=False`` refuses a schema without them with ``InvalidArgumentError``
     and creates nothing). The database itself must exist either way: nighdb never creates
     PostgreSQL databases or schemas.
+
+    Deployments (contract §17, ``replicas``): ``read_urls`` are streaming replicas of this
+    primary that serve searches, counts, scrolls and fetches (round robin; one that does not
+    answer is skipped); ``read_your_writes`` sends a read to the primary when the replica has
+    not replayed this store's last write yet. ``prepare`` (default false) lets psycopg prepare
+    statements on the server, which a transaction-mode pooler such as PgBouncer breaks.
     """
 
     def __init__(
@@ -111,6 +119,9 @@ class PostgresStore(ClosingContext):
         connect_timeout: int = 5,
         ef_search: int = 40,
         create: bool = True,
+        read_urls: Sequence[str] = (),
+        read_your_writes: bool = False,
+        prepare: bool = False,
     ) -> None:
         if not 0 <= pool_min_size <= pool_max_size or pool_max_size < 1:
             raise InvalidArgumentError("need 0 <= pool_min_size <= pool_max_size, 1 <= max")
@@ -118,12 +129,19 @@ class PostgresStore(ClosingContext):
             raise InvalidArgumentError("timeout must be positive")
         self._ef_search = hnsw.check_ef_search(ef_search)
         self._timeout = float(timeout)
-        kwargs = connect_options(url, connect_timeout=connect_timeout, timeout=timeout)
+        if isinstance(read_urls, str) or not all(isinstance(u, str) for u in read_urls):
+            raise InvalidArgumentError("read_urls must be a list of PostgreSQL URLs")
+        for read_url in read_urls:  # a malformed replica URL is refused before connecting
+            connect_options(read_url, connect_timeout=connect_timeout, timeout=timeout)
+        kwargs = connect_options(
+            url, connect_timeout=connect_timeout, timeout=timeout, prepare=bool(prepare)
+        )
         self._where = redacted_url(url)
         self._closed = False
         self._lock = threading.Lock()
         with translate_errors(self._timeout), psycopg.connect(url, **kwargs) as conn:
             boot = bootstrap(conn, create=create)
+            upgrade(conn, boot.layout)
         self._layout: Layout = boot.layout
         self._pins = Pins(boot.layout, self._connection)
         self._vector_info = boot.vector_info
@@ -150,6 +168,14 @@ class PostgresStore(ClosingContext):
         except BaseException:
             self._pool.close()
             raise
+        self._router = ReadRouter(
+            list(read_urls),
+            pool_max_size=pool_max_size,
+            timeout=self._timeout,
+            prepare=bool(prepare),
+            configure=self._configure,
+            read_your_writes=bool(read_your_writes),
+        )
 
     def _configure(self, conn: Conn) -> None:
         # Binary vector codecs on every pooled connection; the type was looked up once.
@@ -164,6 +190,12 @@ class PostgresStore(ClosingContext):
             raise InvalidArgumentError("this store is closed; open a new one")
         with translate_errors(self._timeout), self._pool.connection() as conn:
             yield conn
+
+    def _read(self, work: Callable[[Conn], S]) -> S:
+        """A read that may lag a little (contract §17): on a replica when there is one."""
+        if self._closed:
+            raise InvalidArgumentError("this store is closed; open a new one")
+        return self._router.run(work, self._pins.on_primary)
 
     # -- collections ------------------------------------------------------------------
 
@@ -183,6 +215,7 @@ class PostgresStore(ClosingContext):
                     return check_compatible(pin.collection, wanted)
                 wanted = check_new_collection(wanted)
                 pin = registry.insert_collection(conn, self._layout, tenant, wanted)
+            self._router.wrote(conn)
         self._pins.remember(tenant, wanted.name, pin)
         return wanted
 
@@ -207,6 +240,7 @@ class PostgresStore(ClosingContext):
         name = check_collection_name(name)
         with self._connection() as conn:
             removed = retrying(partial(registry.drop_collection, conn, self._layout, tenant, name))
+            self._router.wrote(conn)
         self._pins.remember(tenant, name, None)
         return removed
 
@@ -216,7 +250,9 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, where: Where) -> int:
             return rows.count_items(conn, self._layout.items(pin.id), where)
 
-        return self._pins.run(tenant, collection, lambda _pin: rows.where(filter), execute)
+        return self._pins.run(
+            tenant, collection, lambda _pin: rows.where(filter), execute, via=self._read
+        )
 
     # -- writes -----------------------------------------------------------------------
 
@@ -239,6 +275,7 @@ class PostgresStore(ClosingContext):
                     # The last occurrence of an id is the one written.
                     final = dict(zip(batch.ids, batch.texts, strict=True))
                     postings.add_postings(conn, layout, pin.id, analyzer, final.items(), len(final))
+                self._router.wrote(conn)
             return len(batch)
 
         return self._pins.run(tenant, collection, prepare, execute)
@@ -265,10 +302,12 @@ class PostgresStore(ClosingContext):
                 postings.lock_collection(conn, layout, pin.id)
                 if filter == {}:  # every item: no need to analyze their texts
                     postings.clear_postings(conn, layout, pin.id)
-                    return rows.delete_items(conn, layout.items(pin.id), where)
-                old = postings.stored_texts(conn, layout, pin.id, where)
-                postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
-                return rows.delete_items(conn, layout.items(pin.id), where)
+                else:
+                    old = postings.stored_texts(conn, layout, pin.id, where)
+                    postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
+                removed = rows.delete_items(conn, layout.items(pin.id), where)
+            self._router.wrote(conn)
+            return removed
 
         asked = None if ids is None else _replayable(ids)
         return self._pins.run(tenant, collection, prepare, execute)
@@ -286,16 +325,17 @@ class PostgresStore(ClosingContext):
             layout, analyzer = self._layout, pin.collection.text_analyzer
             table = layout.items(pin.id)
             retexted = sorted({p.id for p in checked if p.text is not None})
-            if not retexted:
-                return rows.update_items(conn, table, pin.collection.name, checked)
             with conn.transaction():
-                postings.lock_collection(conn, layout, pin.id)
-                where = rows.ids_where(retexted)
-                old = postings.stored_texts(conn, layout, pin.id, where)
-                postings.remove_postings(conn, layout, pin.id, analyzer, old, 0)
+                if retexted:
+                    postings.lock_collection(conn, layout, pin.id)
+                    where = rows.ids_where(retexted)
+                    old = postings.stored_texts(conn, layout, pin.id, where)
+                    postings.remove_postings(conn, layout, pin.id, analyzer, old, 0)
                 updated = rows.update_items(conn, table, pin.collection.name, checked)
-                new = postings.stored_texts(conn, layout, pin.id, where)
-                postings.add_postings(conn, layout, pin.id, analyzer, new, 0)
+                if retexted:
+                    new = postings.stored_texts(conn, layout, pin.id, where)
+                    postings.add_postings(conn, layout, pin.id, analyzer, new, 0)
+            self._router.wrote(conn)
             return updated
 
         return self._pins.run(tenant, collection, prepare, execute)
@@ -310,7 +350,9 @@ class PostgresStore(ClosingContext):
             return rows.fetch_items(conn, self._layout.items(pin.id), wanted)
 
         asked = _replayable(ids)
-        return self._pins.run(tenant, collection, lambda _pin: check_ids(asked), execute)
+        return self._pins.run(
+            tenant, collection, lambda _pin: check_ids(asked), execute, via=self._read
+        )
 
     def list_ids(
         self,
@@ -328,7 +370,7 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, page: tuple[str | None, int | None, Where]) -> list[str]:
             return rows.list_item_ids(conn, self._layout.items(pin.id), *page)
 
-        return self._pins.run(tenant, collection, prepare, execute)
+        return self._pins.run(tenant, collection, prepare, execute, via=self._read)
 
     def scroll(
         self,
@@ -347,7 +389,7 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, page: tuple[Where, str, int]) -> list[Item]:
             return rows.scroll_items(conn, self._layout.items(pin.id), *page)
 
-        return self._pins.run(tenant, collection, prepare, execute)
+        return self._pins.run(tenant, collection, prepare, execute, via=self._read)
 
     def search(
         self,
@@ -457,7 +499,7 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, plan: SearchPlan) -> list[list[Match]]:
             return self._ranker.search(conn, pin.id, pin.collection.metric, plan)
 
-        return self._pins.run(tenant, collection, prepare, execute)
+        return self._pins.run(tenant, collection, prepare, execute, via=self._read)
 
     # -- HNSW indexes -----------------------------------------------------------------
 
@@ -478,9 +520,9 @@ class PostgresStore(ClosingContext):
                 raise InvalidArgumentError(
                     f"collection {name!r} holds {pin.collection.dimensions}-dimensional vectors; "
                     f"pgvector's HNSW index takes at most {hnsw.MAX_INDEX_DIMENSIONS} "
-                    "dimensions, so it stays exact"
+                    "dimensions (as halfvec), so it stays exact"
                 )
-            hnsw.build(conn, self._layout, pin.id, pin.collection.metric, wanted)
+            hnsw.build(conn, self._layout, pin.id, pin.collection, wanted)
         self._pins.remember(tenant, name, None)
         return wanted
 
@@ -537,6 +579,7 @@ class PostgresStore(ClosingContext):
             self._closed = True
         with contextlib.suppress(psycopg.Error):
             self._pool.close()
+        self._router.close()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where})"

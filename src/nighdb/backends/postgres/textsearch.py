@@ -18,6 +18,7 @@ from ...fusion import fuse
 from ...models import F32, Match
 from ...text import rank_text
 from .postings import text_postings
+from .rows import ids_where
 from .schema import Conn, Layout
 from .search import Ranker, SearchPlan
 
@@ -83,10 +84,11 @@ def _payload(
 ) -> dict[str, tuple[dict[str, Any], str]]:
     if not ids:
         return {}
+    condition, params = ids_where(ids)
     rows = conn.execute(
-        sql.SQL("SELECT id, metadata_json, text FROM {} WHERE id = ANY(%s::text[])").format(
-            layout.items(collection_id)
+        sql.SQL("SELECT id, metadata_json, text FROM {} WHERE {}").format(
+            layout.items(collection_id), condition
         ),
-        (ids,),
+        params,
     ).fetchall()
     return {str(i): (json.loads(m), str(t)) for i, m, t in rows}

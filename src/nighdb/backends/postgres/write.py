@@ -32,7 +32,7 @@ from psycopg.pq import Format
 
 from ...validation import ItemBatch
 from .filter import filter_document
-from .schema import Conn, Layout
+from .schema import Conn, Layout, id_hash
 from .vector import binary_fields
 
 __all__ = ["COPY_THRESHOLD", "write_items"]
@@ -42,7 +42,7 @@ COPY_THRESHOLD = 1000
 
 _MERGE = sql.SQL("""
     ORDER BY id COLLATE "C"
-    ON CONFLICT (id) DO UPDATE SET
+    ON CONFLICT (id_hash) DO UPDATE SET
         embedding = excluded.embedding,
         metadata = excluded.metadata,
         metadata_json = excluded.metadata_json,
@@ -152,11 +152,16 @@ def _insert_unnest(
         cur.adapters.register_dumper(_BinaryArray, _BinaryArrayDumper)
         cur.execute(
             sql.SQL(
-                "INSERT INTO {table} (id, embedding, metadata, metadata_json, text) "
-                "SELECT u.id, u.embedding, u.filter::jsonb, u.metadata_json, u.body "
+                "INSERT INTO {table} (id_hash, id, embedding, metadata, metadata_json, text) "
+                "SELECT {hash}, u.id, u.embedding, u.filter::jsonb, u.metadata_json, u.body "
                 "FROM unnest(%b::text[], %b::{vector}[], %b::text[], %b::text[], %b::text[]) "
                 "AS u(id, embedding, filter, metadata_json, body) {merge}"
-            ).format(table=table, vector=layout.vector_type, merge=_MERGE),
+            ).format(
+                table=table,
+                hash=id_hash(sql.SQL("u.id")),
+                vector=layout.vector_type,
+                merge=_MERGE,
+            ),
             params,
         )
 
@@ -187,9 +192,10 @@ def _insert_copy(
         copy.write(_COPY_TRAILER)
     conn.execute(
         sql.SQL(
-            "INSERT INTO {table} (id, embedding, metadata, metadata_json, text) "
-            "SELECT id, embedding, filter::jsonb, metadata_json, body FROM nigh_staging {merge}"
-        ).format(table=table, merge=_MERGE)
+            "INSERT INTO {table} (id_hash, id, embedding, metadata, metadata_json, text) "
+            "SELECT {hash}, id, embedding, filter::jsonb, metadata_json, body "
+            "FROM nigh_staging {merge}"
+        ).format(table=table, hash=id_hash(sql.SQL("id")), merge=_MERGE)
     )
 
 

@@ -28,9 +28,13 @@ from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
 from .cache import BlockCache
 from .columnar import FieldColumn, evaluate
 from .filter import compile_filter, json_path
+from .quantized import I64, search_quantized
+from .quantized_copy import current_int8, int8_block
 from .schema import Pin, count_rows, items_table
 
-__all__ = ["search_collection", "vector_hits"]
+__all__ = ["CACHE_PRECISIONS", "search_collection", "vector_hits"]
+
+CACHE_PRECISIONS = ("auto", "float32", "int8")
 
 # Rows read per chunk when streaming a collection too large to cache.
 _STREAM_CHUNK_BYTES = 32 * 1024 * 1024
@@ -43,9 +47,19 @@ def search_collection(
     matrix: F32,
     k: int,
     tree: FilterNode | None,
+    *,
+    precision: str = "auto",
+    db_path: str | None = None,
 ) -> list[list[Match]]:
-    """The top ``k`` matches of each row of ``matrix``, as of ``conn``'s transaction."""
-    return _matches(conn, pin, vector_hits(conn, cache, pin, matrix, k, tree))
+    """The top ``k`` matches of each row of ``matrix``, as of ``conn``'s transaction.
+
+    ``precision`` (``CACHE_PRECISIONS``) picks the in-memory copy: ``float32`` the full
+    vectors, ``int8`` the quantized copy (``quantized``), ``auto`` the float32 copy when it
+    fits the budget, else the int8 copy. A copy that does not fit is streamed instead. The
+    int8 copy is persisted beside ``db_path`` when one is given.
+    """
+    hits = vector_hits(conn, cache, pin, matrix, k, tree, precision=precision, db_path=db_path)
+    return _matches(conn, pin, hits)
 
 
 def vector_hits(
@@ -55,24 +69,40 @@ def vector_hits(
     matrix: F32,
     k: int,
     tree: FilterNode | None,
+    *,
+    precision: str = "auto",
+    db_path: str | None = None,
 ) -> list[list[Hit]]:
     """The exact top ``k`` of each row of ``matrix`` as (distance, id, rowid), in order."""
-    block = _cached_block(conn, cache, pin)
+    metric = pin.collection.metric
+    quantized = None
+    if precision != "float32":
+        quantized = current_int8(cache, pin)
+    block = None
+    if quantized is None and precision != "int8":
+        block = _cached_block(conn, cache, pin)
     if block is not None:
-        allowed = None if tree is None else _filter_mask(conn, cache, pin, block, tree)
+        allowed = None if tree is None else _filter_mask(conn, cache, pin, block.rowids, tree)
         per_query = [
-            ordered_hits(block, c, k)
-            for c in rank_block(block, matrix, pin.collection.metric, k, allowed)
+            ordered_hits(block, c, k) for c in rank_block(block, matrix, metric, k, allowed)
         ]
-    else:
-        per_query = _streamed(conn, pin, matrix, k, tree)
-    return per_query
+        return per_query
+    if quantized is None and precision != "float32":
+        quantized = int8_block(conn, cache, pin, db_path)
+    if quantized is not None:
+        allowed = None if tree is None else _filter_mask(conn, cache, pin, quantized.rowids, tree)
+        table = items_table(pin.id)
+        return [
+            search_quantized(conn, table, quantized, query, metric, k, allowed) for query in matrix
+        ]
+    return _streamed(conn, pin, matrix, k, tree)
 
 
 def _filter_mask(
-    conn: apsw.Connection, cache: BlockCache, pin: Pin, block: VectorBlock, tree: FilterNode
+    conn: apsw.Connection, cache: BlockCache, pin: Pin, rowids: I64, tree: FilterNode
 ) -> npt.NDArray[np.bool_]:
-    """The block rows that pass ``tree``: from cached metadata columns when exact."""
+    """The rows (``rowids``, in rowid order) that pass ``tree``: from cached metadata
+    columns when exact."""
 
     def column(field: str) -> FieldColumn:
         key = (pin.id, "field", field)
@@ -80,7 +110,10 @@ def _filter_mask(
         if hit is not None and hit[0] == pin.version and isinstance(hit[1], FieldColumn):
             return hit[1]
         if field == "id":
-            col = FieldColumn.from_strings(block.ids)
+            row = conn.execute(
+                f"SELECT json_group_array(id ORDER BY rowid) FROM {items_table(pin.id)}"
+            ).fetchone()
+            col = FieldColumn.from_strings(json.loads(row[0]) if row else [])
         else:
             # One aggregate row instead of one Python row per item; `->` keeps each
             # value's JSON exactly as stored (absent and null both become null).
@@ -92,17 +125,17 @@ def _filter_mask(
         cache.put(key, pin.version, col)
         return col
 
-    mask = evaluate(tree, column, len(block))
-    return mask if mask is not None else _sql_mask(conn, pin, block, tree)
+    mask = evaluate(tree, column, len(rowids))
+    return mask if mask is not None else _sql_mask(conn, pin, rowids, tree)
 
 
 def _sql_mask(
-    conn: apsw.Connection, pin: Pin, block: VectorBlock, tree: FilterNode
+    conn: apsw.Connection, pin: Pin, rowids: I64, tree: FilterNode
 ) -> npt.NDArray[np.bool_]:
     where, params = compile_filter(tree)
     rows = conn.execute(f"SELECT rowid FROM {items_table(pin.id)} WHERE {where}", params).fetchall()
     passing = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    return np.isin(block.rowids, passing, assume_unique=True)
+    return np.isin(rowids, passing, assume_unique=True)
 
 
 def _cached_block(conn: apsw.Connection, cache: BlockCache, pin: Pin) -> VectorBlock | None:

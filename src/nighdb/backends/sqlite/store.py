@@ -55,6 +55,7 @@ from ...validation import (
 from . import keys
 from .cache import DEFAULT_CACHE_BYTES, BlockCache
 from .filter import compile_filter
+from .quantized_file import path_for
 from .schema import (
     PIN_COLUMNS,
     Pin,
@@ -68,7 +69,7 @@ from .schema import (
     require_store,
     translate_errors,
 )
-from .search import search_collection
+from .search import CACHE_PRECISIONS, search_collection
 from .textindex import clear_postings, reindex_rows, remove_postings, stored_texts
 from .textsearch import hybrid_search, text_search
 
@@ -97,8 +98,15 @@ class SQLiteStore(ClosingContext):
         busy_timeout: float = 30.0,
         synchronous: str = "full",
         create: bool = True,
+        cache_precision: str = "auto",
     ) -> None:
         self.path = parse_sqlite_url(url)
+        if cache_precision not in CACHE_PRECISIONS:
+            raise InvalidArgumentError(
+                f"cache_precision must be one of {', '.join(map(repr, CACHE_PRECISIONS))}, "
+                f"not {cache_precision!r}"
+            )
+        self._precision = cache_precision
         self._create = bool(create)
         if synchronous.lower() not in _SYNCHRONOUS:
             raise InvalidArgumentError("synchronous must be 'full', 'normal' or 'extra'")
@@ -236,6 +244,9 @@ class SQLiteStore(ClosingContext):
             conn.execute(f"DROP TABLE {postings_table(pin.id)}")
             conn.execute("DELETE FROM nigh_collections WHERE id = ?", (pin.id,))
         self._cache.discard_group(pin.id)
+        # Ids are never reused, so a leftover copy could never be loaded; it only takes space.
+        with contextlib.suppress(OSError):
+            path_for(self.path, pin.id).unlink()
         return removed
 
     def count(
@@ -523,6 +534,8 @@ class SQLiteStore(ClosingContext):
                 inputs.text_weight,
                 k,
                 tree,
+                precision=self._precision,
+                db_path=self.path,
             )
 
         return self._read_collection(tenant, collection, body)
@@ -562,7 +575,16 @@ class SQLiteStore(ClosingContext):
             check_exact(exact)
             if matrix.shape[0] == 0:
                 return []
-            return search_collection(conn, self._cache, pin, matrix, k, tree)
+            return search_collection(
+                conn,
+                self._cache,
+                pin,
+                matrix,
+                k,
+                tree,
+                precision=self._precision,
+                db_path=self.path,
+            )
 
         return self._read_collection(tenant, collection, body)
 

@@ -18,7 +18,7 @@ from ...fusion import fuse
 from ...models import F32, Match
 from ...text import F64, I64, TextRanking, rank_text
 from .cache import BlockCache
-from .schema import Pin, items_table
+from .schema import Pin, count_rows, items_table
 from .search import vector_hits
 from .textindex import text_postings
 
@@ -52,15 +52,23 @@ def hybrid_search(
     weight: float,
     k: int,
     tree: FilterNode | None,
+    *,
+    precision: str = "auto",
+    db_path: str | None = None,
 ) -> list[Match]:
     """Reciprocal rank fusion of the vector and text rankings: ``score`` the fused score,
     ``distance`` the vector distance."""
     rowids, scores = text_postings(conn, pin.id, terms, tree) if terms else _nothing()
     ranking = _ranking(conn, pin, rowids, scores)
     matrix = query[np.newaxis, :]
+    items = count_rows(conn, items_table(pin.id))
 
     def vector_top(depth: int) -> list[tuple[float, str]]:
-        return [(d, i) for d, i, _ in vector_hits(conn, cache, pin, matrix, depth, tree)[0]]
+        depth = min(depth, items)  # "the whole ranking" sizes nothing beyond the collection
+        hits = vector_hits(
+            conn, cache, pin, matrix, depth, tree, precision=precision, db_path=db_path
+        )[0]
+        return [(d, i) for d, i, _ in hits]
 
     hits = fuse(ranking, vector_top, k, weight)
     payload = _payload(conn, pin, [h.id for h in hits])

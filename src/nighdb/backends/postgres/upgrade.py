@@ -1,0 +1,126 @@
+"""In-place upgrades of an older PostgreSQL store to this code's layout (``SCHEMA_VERSION``).
+
+``STEPS`` is an ordered list of ``(target_version, function)``; a database at version ``v``
+runs every step whose target is above ``v``, in order, in one transaction, under the same
+advisory lock as the bootstrap, and ends at the newest target. Each step must apply to a
+version-1 database by itself (steps are written independently, and a database may skip a
+version whose code it never ran). A fresh database is created at the newest version and
+runs none.
+
+Version 2: items are keyed by the SHA-256 of the id (``schema``: an id the contract allows
+can exceed btree's entry size) and get the id-order and metadata indexes.
+
+Version 3: text search (contract §14): the analyzer pin, the collection statistics and every
+collection's postings, backfilled from the texts already stored (``postings``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from psycopg import sql
+
+from .schema import SCHEMA_VERSION, Conn, Layout, id_hash, lock_key
+
+__all__ = ["STEPS", "upgrade"]
+
+Step = Callable[[Conn, Layout], None]
+
+
+def _items_tables(conn: Conn, layout: Layout) -> list[int]:
+    rows = conn.execute(sql.SQL("SELECT id FROM {} ORDER BY id").format(layout.collections))
+    return [int(r[0]) for r in rows.fetchall()]
+
+
+def _hash_keyed_items(conn: Conn, layout: Layout) -> None:
+    """Version 2: ``id_hash`` primary key, id-order btree, GIN on ``metadata``."""
+    for collection_id in _items_tables(conn, layout):
+        table = layout.items(collection_id)
+        conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN id_hash bytea").format(table))
+        conn.execute(sql.SQL("UPDATE {} SET id_hash = {}").format(table, id_hash(sql.SQL("id"))))
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN id_hash SET NOT NULL").format(table))
+        # The version-1 key is the id itself; its constraint's name is PostgreSQL's choice.
+        row = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+            (table.as_string(conn),),
+        ).fetchone()
+        if row is not None:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    table, sql.Identifier(str(row[0]))
+                )
+            )
+        conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (id_hash)").format(table))
+        for ddl in layout.items_indexes_ddl(collection_id):
+            conn.execute(ddl)
+
+
+def _text_postings(conn: Conn, layout: Layout) -> None:
+    """Version 3: ``text_analyzer``/``text_items``/``text_length`` on the registry, and the
+    postings of every collection. Reads only the items' ``id`` and ``text``, which every
+    version has, so it applies to a version-1 database as well as to a version-2 one."""
+    from .postings import add_postings  # postings imports schema, as this module does
+
+    for column, ddl in (
+        ("text_analyzer", "text NOT NULL DEFAULT 'plain'"),
+        ("text_items", "bigint NOT NULL DEFAULT 0"),
+        ("text_length", "bigint NOT NULL DEFAULT 0"),
+    ):
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                layout.collections, sql.Identifier(column), sql.SQL(ddl)
+            )
+        )
+    rows = conn.execute(sql.SQL("SELECT id, text_analyzer FROM {}").format(layout.collections))
+    for raw_id, analyzer in rows.fetchall():
+        cid = int(raw_id)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(layout.postings(cid)))
+        conn.execute(layout.postings_ddl(cid))
+        texts = conn.execute(sql.SQL("SELECT id, text FROM {}").format(layout.items(cid)))
+        stored = [(str(i), str(t)) for i, t in texts.fetchall()]
+        conn.execute(
+            sql.SQL("UPDATE {} SET text_items = 0, text_length = 0 WHERE id = %s").format(
+                layout.collections
+            ),
+            (cid,),
+        )
+        add_postings(conn, layout, cid, str(analyzer), stored, len(stored))
+
+
+STEPS: list[tuple[int, Step]] = [
+    (2, _hash_keyed_items),
+    (3, _text_postings),
+]
+
+
+def _stored_version(conn: Conn, layout: Layout) -> int:
+    row = conn.execute(
+        sql.SQL("SELECT value FROM {} WHERE key = 'schema_version'").format(layout.meta)
+    ).fetchone()
+    return 1 if row is None else int(str(row[0]))
+
+
+def upgrade(conn: Conn, layout: Layout) -> int:
+    """Bring the store in ``layout`` to ``SCHEMA_VERSION``; return the version it was at.
+
+    A no-op (one read) on a current database. Concurrent openers wait on the lock and then
+    find the work done.
+    """
+    before = _stored_version(conn, layout)
+    if before >= SCHEMA_VERSION:
+        return before
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("bootstrap", layout.schema),))
+        before = _stored_version(conn, layout)
+        for target, step in STEPS:
+            if before < target <= SCHEMA_VERSION:
+                step(conn, layout)
+        if before < SCHEMA_VERSION:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (key, value) VALUES ('schema_version', %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                ).format(layout.meta),
+                (str(SCHEMA_VERSION),),
+            )
+    return before

@@ -1,0 +1,397 @@
+// The console's page logic: sign in, the tenant's collections, the item browser, search and
+// the map. Every value from the service is shown with textContent, never as HTML.
+
+import { Api, ApiError, searchTakesText } from "./api.js";
+import { pca2 } from "./pca.js";
+import { colouring, draw } from "./plot.js";
+
+const KEY = "nigh.console.key"; // sessionStorage: gone when the tab closes
+const SCROLL_PAGE = 1000; // the service's largest scroll page by default
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  api: null,
+  admin: false,
+  collection: null, // the pin of the collection shown
+  filter: {},
+  cursors: [], // `after` of each page shown so far (paging back to the first)
+  next: null,
+  map: null, // {items, pca, screen}
+  hits: [], // [{id, vector}] of the last search
+  query: null,
+};
+
+function say(message, isError = false) {
+  const status = $("status");
+  status.textContent = message;
+  status.className = isError ? "error" : "";
+}
+
+function fail(err) {
+  if (err instanceof ApiError) {
+    if (err.status === 401 && state.api) showSignIn(); // revoked meanwhile: forget the key
+    say(`${err.code}: ${err.message}`, true);
+  } else {
+    say(String(err.message || err), true);
+  }
+}
+
+function showSignIn() {
+  sessionStorage.removeItem(KEY);
+  state.api = null;
+  $("workspace").hidden = true;
+  $("who").hidden = true;
+  $("sign-in").hidden = false;
+}
+
+function cell(row, text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  row.appendChild(td);
+  return td;
+}
+
+function clear(element) {
+  while (element.firstChild) element.removeChild(element.firstChild);
+}
+
+function short(text, length = 80) {
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
+}
+
+function parseJson(text, what) {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`the ${what} is not valid JSON: ${err.message}`);
+  }
+}
+
+// -- signing in --------------------------------------------------------------------------
+
+async function signIn(key) {
+  const api = new Api(key);
+  const who = await api.whoami(); // 401 for a wrong key: nothing is kept
+  sessionStorage.setItem(KEY, key);
+  state.api = api;
+  state.admin = who.admin;
+  $("sign-in").hidden = true;
+  $("who").hidden = false;
+  $("workspace").hidden = false;
+  $("admin-picker").hidden = !who.admin;
+  $("text-row").hidden = !(await searchTakesText());
+  if (who.admin) {
+    const { tenants } = await api.tenants();
+    const list = $("tenant-list");
+    clear(list);
+    for (const t of tenants) {
+      const option = document.createElement("option");
+      option.value = t;
+      list.appendChild(option);
+    }
+    if (tenants.length) await showTenant(tenants[0]);
+    else say("signed in with an admin key: type a tenant to show");
+  } else {
+    await showTenant(who.tenant);
+  }
+}
+
+function signOut() {
+  sessionStorage.removeItem(KEY);
+  window.location.reload();
+}
+
+async function showTenant(tenant) {
+  if (state.admin) state.api.tenant = tenant; // a tenant key always uses its own routes
+  $("tenant-name").textContent = tenant;
+  $("tenant-choice").value = tenant;
+  $("collection").hidden = true;
+  await loadCollections();
+}
+
+// -- collections -------------------------------------------------------------------------
+
+async function loadCollections() {
+  const { collections } = await state.api.listCollections();
+  const indexes = await Promise.all(
+    collections.map((c) => state.api.describeIndex(c.name).then((a) => a.index, () => undefined)),
+  );
+  const body = $("collections").tBodies[0];
+  clear(body);
+  collections.forEach((c, i) => {
+    const row = body.insertRow();
+    row.dataset.name = c.name;
+    const link = document.createElement("button");
+    link.type = "button";
+    link.className = "link";
+    link.textContent = c.name;
+    link.addEventListener("click", () => openCollection(c).catch(fail));
+    cell(row, "").appendChild(link);
+    cell(row, String(c.count), "number");
+    cell(row, String(c.dimensions), "number");
+    cell(row, c.metric);
+    cell(row, c.embedding_model || "—");
+    const index = indexes[i];
+    cell(row, index === undefined ? "?" : index === null ? "none (exact)" : `HNSW m=${index.m} ef_construction=${index.ef_construction}`);
+  });
+  $("no-collections").hidden = collections.length > 0;
+  say(`${collections.length} collection${collections.length === 1 ? "" : "s"}`);
+}
+
+async function openCollection(pin) {
+  state.collection = pin;
+  state.hits = [];
+  state.query = null;
+  state.map = null;
+  $("collection-name").textContent = pin.name;
+  $("collection").hidden = false;
+  $("detail").hidden = true;
+  $("matches").hidden = true;
+  $("filter").value = "{}";
+  $("query").value = "";
+  $("legend").textContent = "";
+  $("map-note").textContent = "";
+  draw($("map"), [], [], null);
+  await applyFilter();
+}
+
+// -- the item browser ---------------------------------------------------------------------
+
+async function applyFilter() {
+  const filter = parseJson($("filter").value.trim() || "{}", "filter");
+  const name = state.collection.name;
+  const { count } = await state.api.count(name, filter); // the service validates the filter
+  state.filter = filter;
+  state.cursors = [];
+  $("count").textContent = `${count} item${count === 1 ? "" : "s"} match`;
+  await loadPage(null);
+}
+
+async function loadPage(after) {
+  const limit = Number($("page-size").value);
+  const page = await state.api.scroll(state.collection.name, state.filter, after, limit);
+  state.cursors.push(after);
+  state.next = page.next;
+  const body = $("items").tBodies[0];
+  clear(body);
+  for (const item of page.items) {
+    const row = body.insertRow();
+    row.dataset.id = item.id;
+    row.addEventListener("click", () => showItem(item));
+    cell(row, item.id, "id");
+    cell(row, short(JSON.stringify(item.metadata), 60));
+    cell(row, short(item.text || "", 60));
+  }
+  $("next-page").disabled = page.next === null;
+  $("first-page").disabled = after === null;
+  say(`page ${state.cursors.length}: ${page.items.length} item${page.items.length === 1 ? "" : "s"}`);
+}
+
+function showItem(item) {
+  $("detail").hidden = false;
+  $("detail-id").textContent = item.id;
+  $("detail-metadata").textContent = JSON.stringify(item.metadata, null, 2);
+  $("detail-text").textContent = item.text || "(no text)";
+  if (item.vector) {
+    const head = item.vector.slice(0, 8).map((x) => x.toPrecision(4)).join(", ");
+    $("detail-vector").textContent = `${item.vector.length} dimensions: [${head}${item.vector.length > 8 ? ", …" : ""}]`;
+  } else {
+    $("detail-vector").textContent = "";
+  }
+}
+
+async function showItemById(id) {
+  const { items } = await state.api.fetchItems(state.collection.name, [id]);
+  if (items.length) showItem(items[0]);
+}
+
+// -- search -------------------------------------------------------------------------------
+
+async function search() {
+  const request = { limit: Number($("limit").value) || 10, filter: state.filter };
+  const vectorText = $("query").value.trim();
+  if (vectorText) {
+    const vector = parseJson(vectorText, "query vector");
+    if (!Array.isArray(vector)) throw new Error("the query vector must be a JSON array of numbers");
+    request.vector = vector;
+  }
+  const text = $("query-text").value.trim();
+  if (!$("text-row").hidden && text) {
+    request.text = text;
+    request.text_weight = Number($("text-weight").value);
+  }
+  if (request.vector === undefined && request.text === undefined) {
+    throw new Error("paste a query vector (a JSON array) first");
+  }
+  const name = state.collection.name;
+  const { matches } = await state.api.search(name, request);
+  const body = $("matches").tBodies[0];
+  clear(body);
+  matches.forEach((m, i) => {
+    const row = body.insertRow();
+    row.dataset.id = m.id;
+    row.addEventListener("click", () => showItemById(m.id).catch(fail));
+    cell(row, String(i + 1), "number");
+    cell(row, m.id, "id");
+    cell(row, m.score.toFixed(4), "number");
+    cell(row, m.distance.toFixed(4), "number");
+    cell(row, short(m.text || "", 60));
+  });
+  $("matches").hidden = false;
+  say(`${matches.length} match${matches.length === 1 ? "" : "es"}`);
+  // The hits' vectors (search answers carry none), to place them on the map.
+  const ids = matches.map((m) => m.id);
+  const fetched = ids.length ? (await state.api.fetchItems(name, ids)).items : [];
+  state.hits = fetched.map((item) => ({ id: item.id, vector: item.vector }));
+  state.query = request.vector || null;
+  if (state.map) redraw();
+}
+
+// -- the map ------------------------------------------------------------------------------
+
+async function drawMap() {
+  const wanted = Number($("sample").value);
+  const name = state.collection.name;
+  const items = [];
+  let after = null;
+  say("reading the sample…");
+  while (items.length < wanted) {
+    const limit = Math.min(SCROLL_PAGE, wanted - items.length);
+    const page = await state.api.scroll(name, state.filter, after, limit);
+    items.push(...page.items);
+    if (page.next === null) break;
+    after = page.next;
+  }
+  if (!items.length) {
+    state.map = null;
+    draw($("map"), [], [], null);
+    say("no items pass the filter: nothing to map");
+    return;
+  }
+  const pca = pca2(items.map((item) => item.vector));
+  state.map = { items, pca, screen: [] };
+  fillColourChoices(items);
+  redraw();
+  $("map-note").textContent = `${items.length} items (the first by id that pass the filter), first two principal components`;
+  say(`map of ${items.length} items`);
+}
+
+function fillColourChoices(items) {
+  const select = $("colour-by");
+  const current = select.value;
+  const fields = new Set();
+  for (const item of items.slice(0, 500)) for (const key of Object.keys(item.metadata)) fields.add(key);
+  clear(select);
+  const none = document.createElement("option");
+  none.value = "";
+  none.textContent = "(none)";
+  select.appendChild(none);
+  for (const field of [...fields].sort()) {
+    const option = document.createElement("option");
+    option.value = field;
+    option.textContent = field;
+    select.appendChild(option);
+  }
+  select.value = fields.has(current) ? current : "";
+}
+
+function redraw() {
+  const { items, pca } = state.map;
+  const { colour, legend } = colouring(items, $("colour-by").value);
+  const points = items.map((item) => {
+    const [x, y] = pca.project(item.vector);
+    return { x, y, id: item.id, colour: colour(item.metadata) };
+  });
+  const dims = state.collection.dimensions;
+  const hits = state.hits.filter((h) => h.vector && h.vector.length === dims).map((h) => {
+    const [x, y] = pca.project(h.vector);
+    return { x, y, id: h.id };
+  });
+  let query = null;
+  if (state.query && state.query.length === dims) {
+    const [x, y] = pca.project(state.query);
+    query = { x, y };
+  }
+  state.map.screen = draw($("map"), points, hits, query);
+  const list = $("legend");
+  clear(list);
+  for (const [label, swatch] of legend) {
+    const li = document.createElement("li");
+    const box = document.createElement("span");
+    box.className = "swatch";
+    box.style.backgroundColor = swatch; // CSSOM, which the style-src policy allows
+    li.appendChild(box);
+    li.appendChild(document.createTextNode(label));
+    list.appendChild(li);
+  }
+  if (hits.length) {
+    const li = document.createElement("li");
+    li.textContent = `○ ${hits.length} search hit${hits.length === 1 ? "" : "s"}${query ? ", × the query" : ""}`;
+    list.appendChild(li);
+  }
+}
+
+function clickMap(event) {
+  if (!state.map) return;
+  const canvas = $("map");
+  const rect = canvas.getBoundingClientRect();
+  const x = ((event.clientX - rect.left) * canvas.width) / rect.width;
+  const y = ((event.clientY - rect.top) * canvas.height) / rect.height;
+  let best = null;
+  let bestDistance = 64; // within 8 pixels
+  for (const p of state.map.screen) {
+    const d = (p.x - x) ** 2 + (p.y - y) ** 2;
+    if (d < bestDistance) [best, bestDistance] = [p, d];
+  }
+  if (best) {
+    const item = state.map.items.find((i) => i.id === best.id);
+    if (item) showItem(item);
+  }
+}
+
+// -- wiring -------------------------------------------------------------------------------
+
+function run(action) {
+  return () => action().catch(fail);
+}
+
+function start() {
+  $("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = $("key").value.trim();
+    $("key").value = "";
+    if (!key) return say("paste an API key first", true);
+    signIn(key).catch((err) => {
+      sessionStorage.removeItem(KEY);
+      fail(err);
+    });
+  });
+  $("sign-out").addEventListener("click", signOut);
+  $("tenant-go").addEventListener("click", run(() => showTenant($("tenant-choice").value)));
+  $("apply-filter").addEventListener("click", run(applyFilter));
+  $("next-page").addEventListener("click", run(() => loadPage(state.next)));
+  $("first-page").addEventListener("click", run(() => {
+    state.cursors = [];
+    return loadPage(null);
+  }));
+  $("page-size").addEventListener("change", run(() => {
+    state.cursors = [];
+    return loadPage(null);
+  }));
+  $("search").addEventListener("click", run(search));
+  $("draw-map").addEventListener("click", run(drawMap));
+  $("colour-by").addEventListener("change", () => state.map && redraw());
+  $("map").addEventListener("click", clickMap);
+  const saved = sessionStorage.getItem(KEY);
+  if (saved) {
+    signIn(saved).catch((err) => {
+      sessionStorage.removeItem(KEY);
+      $("sign-in").hidden = false;
+      fail(err);
+    });
+  }
+}
+
+start();

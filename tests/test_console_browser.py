@@ -1,0 +1,341 @@
+"""The console (contract §19) in a real headless Chromium against a real ``nigh serve`` on
+loopback: sign in, collections, browse with a filter and pages, an item, search, the map drawn
+(a screenshot of the canvas, its pixels counted), the PCA checked against numpy, a wrong key
+refused, a tenant key kept to its tenant, the policy header sent and the browser console free
+of errors. One server and one browser for the module (about 20 s in all).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+import nighdb
+from nighdb import Collection
+from nighdb.keys import KeyRegistry, key_id_of
+
+from .browser import Browser
+from .harness import ServeNode
+from .service_support import create_key
+
+DIMS = 16
+COLOURS = ("red", "green", "blue")
+PER_COLOUR = 100
+# plot.js draws points at 80% opacity on white: what a palette colour looks like on the map.
+PALETTE = ((0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E), (0x2C, 0xA0, 0x2C))
+OTHER = (0xC7, 0xC7, 0xC7)
+
+
+def _on_white(rgb: tuple[int, int, int]) -> np.ndarray:
+    return 0.8 * np.array(rgb, dtype=np.float64) + 0.2 * 255
+
+
+@dataclass(frozen=True)
+class Site:
+    url: str
+    store: str
+    acme: str
+    admin: str
+    vectors: dict[str, list[float]]
+
+
+def _points() -> tuple[list[dict[str, object]], dict[str, list[float]]]:
+    """Three clusters, one per colour, far apart along their own axes."""
+    rng = np.random.default_rng(19)
+    items: list[dict[str, object]] = []
+    for c, colour in enumerate(COLOURS):
+        centre = np.zeros(DIMS)
+        centre[c] = 10.0
+        for i in range(PER_COLOUR):
+            n = c * PER_COLOUR + i
+            vector = centre + rng.normal(0, 0.5, DIMS)
+            items.append(
+                {
+                    "id": f"p{n:03d}",
+                    "vector": vector.tolist(),
+                    "metadata": {"colour": colour, "n": n},
+                    "text": f"point {n} of the {colour} cluster",
+                }
+            )
+    return items, {str(i["id"]): list(i["vector"]) for i in items}  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'store.db'}"
+    items, vectors = _points()
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("acme", Collection("points", dimensions=DIMS, metric="l2"))
+        store.upsert("acme", "points", items)
+        store.ensure_collection("globex", Collection("secret-plans", dimensions=2))
+        store.upsert("globex", "secret-plans", [{"id": "plan-x", "vector": [1.0, 0.0]}])
+        acme, admin = create_key(store, tenant="acme"), create_key(store)
+    with ServeNode.nigh_serve(url) as node:
+        yield Site(node.url, url, acme, admin, vectors)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with Browser() as b:
+        yield b
+
+
+def _status(b: Browser) -> str:
+    return str(b.find("#status").text)
+
+
+def _open(b: Browser, site: Site) -> None:
+    """The console, signed out."""
+    # Cleared from another page of the origin: on /console itself a sign-in still under way
+    # with the stored key could store it again.
+    b.get(f"{site.url}/healthz")
+    b.run("sessionStorage.clear()")
+    b.get(f"{site.url}/console")
+    b.wait(lambda: b.find("#sign-in").is_displayed())
+    b.console_errors()  # start each test with an empty log
+
+
+def _sign_in(b: Browser, site: Site, key: str) -> None:
+    _open(b, site)
+    b.find("#key").send_keys(key)
+    b.find("#sign-in-button").click()
+
+
+def _rows(b: Browser, css: str, field: str) -> list[str]:
+    """One data attribute of every row, read in one script (rows are replaced as they load)."""
+    rows = b.run(f"return Array.from(document.querySelectorAll({css!r}), r => r.dataset.{field})")
+    return [str(r) for r in rows]
+
+
+def _collection_names(b: Browser) -> list[str]:
+    return _rows(b, "#collections tbody tr", "name")
+
+
+def _open_points(b: Browser, site: Site) -> None:
+    _sign_in(b, site, site.acme)
+    b.wait(lambda: _collection_names(b) == ["points"])
+    b.find('#collections tr[data-name="points"] button').click()
+    b.wait(lambda: len(_item_ids(b)) == 50)
+
+
+def _item_ids(b: Browser) -> list[str]:
+    return _rows(b, "#items tbody tr", "id")
+
+
+def test_the_policy_header_reaches_the_browser(site: Site) -> None:
+    page = httpx.get(f"{site.url}/console")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "'unsafe-inline'" not in page.headers["content-security-policy"]
+
+
+def test_a_wrong_key_is_refused(browser: Browser, site: Site) -> None:
+    b = browser
+    _sign_in(b, site, "nigh_not_a_key")
+    b.wait(lambda: "unauthenticated" in _status(b))
+    assert b.find("#sign-in").is_displayed()
+    assert not b.find("#workspace").is_displayed()
+    assert b.run("return sessionStorage.length") == 0  # a refused key is not kept
+    errors = b.console_errors()
+    assert errors and all("401" in e for e in errors), errors  # only the refused request
+
+
+def test_a_key_revoked_meanwhile_signs_out(browser: Browser, site: Site) -> None:
+    b = browser
+    with nighdb.open_store(site.store) as store:
+        key = create_key(store, tenant="acme")
+    _sign_in(b, site, key)
+    b.wait(lambda: _collection_names(b) == ["points"])
+    with nighdb.open_store(site.store) as store:
+        assert isinstance(store, KeyRegistry)
+        key_id = key_id_of(key)
+        assert key_id is not None and store.revoke_key(key_id)
+    b.find('#collections tr[data-name="points"] button').click()
+    b.wait(lambda: b.find("#sign-in").is_displayed())
+    assert "unauthenticated" in _status(b)
+    assert not b.find("#workspace").is_displayed()
+    assert b.run("return sessionStorage.length") == 0
+    assert all("401" in e for e in b.console_errors())
+
+
+def test_a_tenant_key_sees_its_own_tenant_only(browser: Browser, site: Site) -> None:
+    b = browser
+    _sign_in(b, site, site.acme)
+    b.wait(lambda: _collection_names(b) == ["points"])
+    assert b.find("#tenant-name").text == "acme"
+    assert not b.find("#admin-picker").is_displayed()
+    row = [c.text for c in b.find_all('#collections tr[data-name="points"] td')]
+    assert row == ["points", "300", "16", "l2", "—", "none (exact)"]
+    assert "secret-plans" not in b.driver.page_source
+    assert b.console_errors() == []
+    # The key is in session storage only: never in the address.
+    assert b.run("return sessionStorage.getItem('nigh.console.key')") == site.acme
+    assert site.acme not in b.driver.current_url
+    # The page's own credentials cannot reach another tenant: the service refuses them.
+    statuses = b.run_async(
+        """const done = arguments[arguments.length - 1];
+        const key = sessionStorage.getItem('nigh.console.key');
+        const get = (path) => fetch(path, {headers: {Authorization: 'Bearer ' + key}})
+          .then(async (r) => [r.status, await r.text()]);
+        Promise.all([get('v1/tenants/globex/collections'), get('v1/tenants')]).then(done);"""
+    )
+    assert [s for s, _ in statuses] == [403, 403]
+    assert all("secret-plans" not in body and "globex" not in body for _, body in statuses)
+    b.console_errors()
+
+
+def test_an_admin_key_picks_a_tenant(browser: Browser, site: Site) -> None:
+    b = browser
+    _sign_in(b, site, site.admin)
+    b.wait(lambda: b.find("#admin-picker").is_displayed())
+    b.wait(lambda: _collection_names(b) == ["points"])  # the first tenant: acme
+    options = b.find_all("#tenant-list option")
+    assert [o.get_attribute("value") for o in options] == ["acme", "globex"]
+    choice = b.find("#tenant-choice")
+    choice.clear()
+    choice.send_keys("globex")
+    b.find("#tenant-go").click()
+    b.wait(lambda: _collection_names(b) == ["secret-plans"])
+    assert b.find("#tenant-name").text == "globex"
+    assert b.console_errors() == []
+
+
+def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
+    b = browser
+    _open_points(b, site)
+    assert b.find("#count").text == "300 items match"
+    first = _item_ids(b)
+    assert first == sorted(site.vectors)[:50]
+    b.find("#next-page").click()
+    b.wait(lambda: _item_ids(b) != first)
+    assert _item_ids(b) == sorted(site.vectors)[50:100]
+    b.find("#first-page").click()
+    b.wait(lambda: _item_ids(b) == first)
+
+    box = b.find("#filter")
+    box.clear()
+    box.send_keys('{"colour": "green", "n": {"lt": 150}}')
+    b.find("#apply-filter").click()
+    b.wait(lambda: b.find("#count").text == "50 items match")
+    b.wait(lambda: _item_ids(b) == [f"p{n:03d}" for n in range(100, 150)])
+    assert b.find("#next-page").get_attribute("disabled") is not None  # the only page
+
+    b.find('#items tr[data-id="p123"]').click()
+    b.wait(lambda: b.find("#detail").is_displayed())
+    assert json.loads(b.find("#detail-metadata").text) == {"colour": "green", "n": 123}
+    assert b.find("#detail-text").text == "point 123 of the green cluster"
+    assert b.find("#detail-vector").text.startswith(f"{DIMS} dimensions: [")
+    assert b.console_errors() == []
+
+    box.clear()
+    box.send_keys('{"colour": null}')  # contract §6: a null operand is refused
+    b.find("#apply-filter").click()
+    b.wait(lambda: "invalid_argument" in _status(b))
+    assert b.find("#count").text == "50 items match"  # the last good filter's answer stays
+    assert all("400" in e for e in b.console_errors())
+    box.clear()
+    box.send_keys("{colour")
+    b.find("#apply-filter").click()
+    b.wait(lambda: "not valid JSON" in _status(b))
+
+
+def _palette_pixels(image: Image.Image) -> tuple[int, list[np.ndarray]]:
+    """Drawn (non-white) pixels, and the positions of the pixels of each palette colour."""
+    pixels = np.asarray(image, dtype=np.float64)
+    drawn = int((pixels.min(axis=2) < 250).sum())
+    where = []
+    for rgb in PALETTE:
+        close = np.abs(pixels - _on_white(rgb)).max(axis=2) <= 12
+        where.append(np.argwhere(close))
+    return drawn, where
+
+
+def _dark_pixels(image: Image.Image) -> int:
+    return int((np.asarray(image).max(axis=2) < 40).sum())  # the black rings of search hits
+
+
+def test_search_and_the_map(browser: Browser, site: Site) -> None:
+    b = browser
+    _open_points(b, site)
+    takes_text = (
+        "text"
+        in httpx.get(f"{site.url}/openapi.json").json()["components"]["schemas"]["SearchRequest"][
+            "properties"
+        ]
+    )
+    assert b.find("#text-row").is_displayed() == takes_text
+
+    b.find("#sample").send_keys("500")
+    b.find("#draw-map").click()
+    b.wait(lambda: "map of 300 items" in _status(b))
+    colour_by = b.find("#colour-by")
+    assert {o.get_attribute("value") for o in b.find_all("#colour-by option")} == {
+        "",
+        "colour",
+        "n",
+    }
+    colour_by.send_keys("colour")
+    b.wait(lambda: len(b.find_all("#legend li")) == 3)
+    canvas = b.find("#map")
+    drawn, where = _palette_pixels(b.screenshot(canvas))
+    assert drawn > 3_000  # 300 points of radius 3
+    centres = [w.mean(axis=0) for w in where]
+    assert all(len(w) > 500 for w in where), [len(w) for w in where]
+    # the clusters are apart on the map: the projection separated them
+    for i in range(3):
+        for j in range(i):
+            assert np.linalg.norm(centres[i] - centres[j]) > 60, centres
+    assert _dark_pixels(b.screenshot(canvas)) == 0  # no search yet: no hit ringed
+
+    query = site.vectors["p007"]
+    b.find("#query").send_keys(json.dumps(query))
+    b.find("#limit").clear()
+    b.find("#limit").send_keys("5")
+    b.find("#search").click()
+    b.wait(lambda: len(_rows(b, "#matches tbody tr", "id")) == 5)
+    top = [c.text for c in b.find_all("#matches tbody tr:first-child td")]
+    assert top[:4] == ["1", "p007", "0.0000", "0.0000"]  # its own vector: distance 0
+    b.wait(lambda: "5 search hits" in b.find("#legend").text)
+    assert _dark_pixels(b.screenshot(canvas)) > 50  # the hits are ringed on the map
+
+    # under the browser's filter, search only sees the blue cluster
+    box = b.find("#filter")
+    box.clear()
+    box.send_keys('{"colour": "blue"}')
+    b.find("#apply-filter").click()
+    b.wait(lambda: b.find("#count").text == "100 items match")
+    b.find("#search").click()
+    b.wait(lambda: _rows(b, "#matches tbody tr", "id")[:1] != ["p007"])
+    hits = _rows(b, "#matches tbody tr", "id")
+    assert len(hits) == 5 and all(200 <= int(h[1:]) < 300 for h in hits)
+    assert b.console_errors() == []
+
+
+def test_the_projection_is_pca(browser: Browser, site: Site) -> None:
+    """pca.js's two axes are numpy's first two principal axes (up to sign)."""
+    b = browser
+    _open(b, site)
+    rng = np.random.default_rng(7)
+    data = rng.normal(size=(200, 12)) * np.array([8, 4, *np.linspace(2, 1, 10)])  # clear gaps
+    data = data @ np.linalg.qr(rng.normal(size=(12, 12)))[0] + 3.0
+    axes = b.run_async(
+        """const done = arguments[arguments.length - 1];
+        import(new URL('console/static/pca.js', document.baseURI).href)
+          .then((m) => { const p = m.pca2(arguments[0]);
+                         done([Array.from(p.axes[0]), Array.from(p.axes[1]),
+                               p.project(arguments[0][0])]); });""",
+        data.tolist(),
+    )
+    centred = data - data.mean(axis=0)
+    expected = np.linalg.svd(centred, full_matrices=False)[2][:2]
+    for axis, want in zip(axes[:2], expected, strict=True):
+        got = np.array(axis)
+        assert min(np.abs(got - want).max(), np.abs(got + want).max()) < 1e-6
+    assert np.allclose(axes[2], np.array(axes[:2]) @ centred[0], atol=1e-9)
+    assert b.console_errors() == []

@@ -1,0 +1,106 @@
+"""The console's page and files (contract §19), in-process: served from the package, nothing
+from another host, a strict Content-Security-Policy, and the one route it adds to the API
+(``GET /v1/whoami``), which needs a key like every other. The console in a real browser is
+``tests/test_console_browser.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nighdb.service.console import STATIC
+
+from .service_support import InProcessService
+from .test_service_docs import _external_urls
+
+_REFERENCES = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.I)
+_IMPORTS = re.compile(r"""from\s+["'](\./[^"']+)["']""")
+_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[InProcessService]:
+    with InProcessService(f"sqlite:///{tmp_path / 'store.db'}") as svc:
+        yield svc
+
+
+def _directives(policy: str) -> dict[str, str]:
+    return dict(d.strip().split(" ", 1) for d in policy.split(";"))
+
+
+def assert_console_offline(http: httpx.Client) -> None:
+    """GET /console and every file it loads (scripts' imports too): all from this service,
+    under a policy that forbids inline code and other hosts."""
+    page = http.get("/console")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = _directives(page.headers["content-security-policy"])
+    assert policy["default-src"] == "'self'"
+    for directive in ("script-src", "style-src", "connect-src", "img-src"):
+        assert policy[directive] == "'self'", directive  # no 'unsafe-inline', no other host
+    assert policy["frame-ancestors"] == "'none'"
+    assert re.search(r"<script(?![^>]*\ssrc=)", page.text) is None  # no inline script
+    assert "<style" not in page.text and " style=" not in page.text
+    assert _external_urls(page.text, page.url) == []
+
+    pending = [page.url.join(ref) for ref in _REFERENCES.findall(page.text)]
+    seen: set[str] = set()
+    while pending:
+        url = pending.pop()
+        if str(url) in seen:
+            continue
+        seen.add(str(url))
+        assert (url.host, url.port) == (page.url.host, page.url.port), url
+        asset = http.get(url)
+        assert asset.status_code == 200, url
+        suffix = Path(url.path).suffix
+        assert asset.headers["content-type"].startswith(_TYPES[suffix]), url
+        assert asset.headers["x-content-type-options"] == "nosniff"
+        if suffix == ".js":
+            assert _external_urls(asset.text, page.url) == [], url
+            assert "innerHTML" not in asset.text, url  # data is shown as text, never parsed
+            pending += [url.join(found) for found in _IMPORTS.findall(asset.text)]
+    # every shipped file is reachable from the page, so none is dead weight
+    shipped = {p.name for p in STATIC.iterdir()} - {"index.html"}
+    assert {Path(httpx.URL(u).path).name for u in seen} == shipped
+
+
+def test_console_is_offline_and_strict(service: InProcessService) -> None:
+    assert_console_offline(service.client)
+
+
+def test_only_the_console_files_are_served(service: InProcessService) -> None:
+    http = service.client
+    for path in ("/console/static/index.py", "/console/static/..%2F__init__.py", "/console/x"):
+        answer = http.get(path)
+        assert answer.status_code == 404, path
+        assert b"STATIC" not in answer.content
+
+
+def test_whoami_names_the_keys_tenant(service: InProcessService) -> None:
+    http = service.client
+    tenant_key = service.create_key(tenant="acme")
+    admin_key = service.create_key()
+    me = http.get("/v1/whoami", headers={"Authorization": f"Bearer {tenant_key}"})
+    assert me.status_code == 200
+    assert me.json() == {"tenant": "acme", "admin": False}
+    admin = http.get("/v1/whoami", headers={"Authorization": f"Bearer {admin_key}"})
+    assert admin.json() == {"tenant": None, "admin": True}
+    for headers in ({}, {"Authorization": "Bearer nigh_wrong"}):
+        refused = http.get("/v1/whoami", headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "unauthenticated"
+    document = http.get("/openapi.json").json()
+    operation = document["paths"]["/v1/whoami"]["get"]
+    assert operation["security"] == [{"apiKey": []}]
+    assert set(
+        operation["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    ) == {
+        "tenant",
+        "admin",
+    }
