@@ -42,9 +42,10 @@ def test_ls_lists_pins_and_counts(url: str) -> None:
     data = json.loads(run("--store", url, "ls", "acme", "--json").stdout)
     assert data == {
         "collections": [
-            {"name": "Alpha", "dimensions": 2, "embedding_model": "", "metric": "l2", "count": 1},
+            {"name": "Alpha", "dimensions": 2, "embedding_model": "", "metric": "l2"}
+            | {"text_analyzer": "plain", "count": 1},
             {"name": "docs", "dimensions": 3, "embedding_model": "toy-3d", "metric": "cosine"}
-            | {"count": 3},
+            | {"text_analyzer": "plain", "count": 3},
         ]
     }
 
@@ -73,7 +74,7 @@ def test_show_and_its_ids(url: str) -> None:
     data = json.loads(run("show", "acme", "docs", "--ids", "--json", "--store", url).stdout)
     assert data == {
         "collection": {"name": "docs", "dimensions": 3, "embedding_model": "toy-3d"}
-        | {"metric": "cosine"},
+        | {"metric": "cosine", "text_analyzer": "plain"},
         "count": 3,
         "ids": ["[b]c", "a", "b"],
     }
