@@ -100,8 +100,6 @@ def _add_indexes_table(conn: apsw.Connection) -> None:
     conn.execute(_INDEXES)
 
 
-
-
 def items_table(collection_id: int) -> str:
     """The items table of a collection: named from our integer id, never from user text."""
     return f"nigh_items_{int(collection_id)}"
