@@ -391,3 +391,38 @@ def test_the_projection_is_pca(browser: Browser, site: Site, n: int, d: int) -> 
         assert min(np.abs(got - want).max(), np.abs(got + want).max()) < 1e-6
     assert np.allclose(axes[2], np.array(axes[:2]) @ centred[0], atol=1e-9)
     assert b.console_errors() == []
+
+
+def test_the_map_sample_is_random_where_it_can_be(browser: Browser, site: Site) -> None:
+    """sample.js: a uniform draw from the items that pass the filter (ids, then fetch), every
+    item when the sample would hold them all, the first ids past its ``randomUpTo``."""
+    b = browser
+    _open(b, site)
+    runs = b.run_async(
+        """const done = arguments[arguments.length - 1];
+        const base = document.baseURI;
+        Promise.all([import(new URL('console/static/api.js', base).href),
+                     import(new URL('console/static/sample.js', base).href)])
+          .then(async ([api, sample]) => {
+            const a = new api.Api(arguments[0]);
+            const green = {colour: 'green'};
+            const draw = async (wanted, upTo) => {
+              const s = await sample.sampleItems(a, 'points', green, wanted, upTo);
+              return [s.random, s.items.map((i) => [i.id, i.metadata.colour, i.vector.length])];
+            };
+            done([await draw(40), await draw(40), await draw(500), await draw(40, 50)]);
+          });""",
+        site.acme,
+    )
+    greens = sorted(i for i in site.vectors if 100 <= int(i[1:]) < 200)
+    for _, items in runs:
+        assert all(colour == "green" and dims == DIMS for _, colour, dims in items)
+    (r1, first), (r2, second), (r3, every), (r4, head) = runs
+    assert r1 and r2 and not r3 and not r4
+    ids1, ids2 = [i for i, _, _ in first], [i for i, _, _ in second]
+    assert len(set(ids1)) == 40 and set(ids1) <= set(greens)
+    assert sorted(ids1) != greens[:40]  # random, not the first ids (by chance: 1 in 1e28)
+    assert ids1 != ids2  # two draws differ
+    assert sorted(i for i, _, _ in every) == greens  # fewer items than the sample: all of them
+    assert [i for i, _, _ in head] == greens[:40]  # past randomUpTo: the first by id
+    assert b.console_errors() == []
