@@ -193,6 +193,10 @@ def test_a_tenant_key_sees_its_own_tenant_only(browser: Browser, site: Site) -> 
     assert [s for s, _ in statuses] == [403, 403]
     assert all("secret-plans" not in body and "globex" not in body for _, body in statuses)
     b.console_errors()
+    b.find("#sign-out").click()  # forgets the key
+    b.wait(lambda: b.find("#sign-in").is_displayed())
+    assert b.run("return sessionStorage.length") == 0
+    assert not b.find("#workspace").is_displayed()
 
 
 def test_an_admin_key_picks_a_tenant(browser: Browser, site: Site) -> None:
