@@ -28,14 +28,9 @@ from .service_support import create_key
 DIMS = 16
 COLOURS = ("red", "green", "blue")
 PER_COLOUR = 100
-# plot.js draws points at 80% opacity on white: what a palette colour looks like on the map.
+# plot.js's first three colours. Points are drawn at 80% opacity on white, and overlap.
 PALETTE = ((0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E), (0x2C, 0xA0, 0x2C))
-OTHER = (0xC7, 0xC7, 0xC7)
 ODD = "../odd name/ü?#%2F"
-
-
-def _on_white(rgb: tuple[int, int, int]) -> np.ndarray:
-    return 0.8 * np.array(rgb, dtype=np.float64) + 0.2 * 255
 
 
 @dataclass(frozen=True)
@@ -269,14 +264,22 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
 
 
 def _palette_pixels(image: Image.Image) -> tuple[int, list[np.ndarray]]:
-    """Drawn (non-white) pixels, and the positions of the pixels of each palette colour."""
+    """Drawn (non-white) pixels, and the positions of the pixels of each palette colour.
+
+    A colour c drawn over white at any opacity, once or in overlapping layers, gives
+    255 - a(255 - c) for some a in (0, 1]: the pixel's distance from white points the same
+    way as the colour's, whatever the layers. Pixels are classified by that direction.
+    """
     pixels = np.asarray(image, dtype=np.float64)
-    drawn = int((pixels.min(axis=2) < 250).sum())
+    ink = 255 - pixels
+    strength = np.linalg.norm(ink, axis=2)
+    drawn = strength > 8
     where = []
     for rgb in PALETTE:
-        close = np.abs(pixels - _on_white(rgb)).max(axis=2) <= 12
-        where.append(np.argwhere(close))
-    return drawn, where
+        direction = (255 - np.array(rgb, dtype=np.float64)) / np.linalg.norm(255 - np.array(rgb))
+        cosine = (ink @ direction) / np.maximum(strength, 1e-9)
+        where.append(np.argwhere(drawn & (cosine > 0.998)))
+    return int(drawn.sum()), where
 
 
 def _dark_pixels(image: Image.Image) -> int:
