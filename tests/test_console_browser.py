@@ -28,14 +28,9 @@ from .service_support import create_key
 DIMS = 16
 COLOURS = ("red", "green", "blue")
 PER_COLOUR = 100
-# plot.js draws points at 80% opacity on white: what a palette colour looks like on the map.
+# plot.js's first three colours. Points are drawn at 80% opacity on white, and overlap.
 PALETTE = ((0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E), (0x2C, 0xA0, 0x2C))
-OTHER = (0xC7, 0xC7, 0xC7)
 ODD = "../odd name/ü?#%2F"
-
-
-def _on_white(rgb: tuple[int, int, int]) -> np.ndarray:
-    return 0.8 * np.array(rgb, dtype=np.float64) + 0.2 * 255
 
 
 @dataclass(frozen=True)
@@ -193,6 +188,10 @@ def test_a_tenant_key_sees_its_own_tenant_only(browser: Browser, site: Site) -> 
     assert [s for s, _ in statuses] == [403, 403]
     assert all("secret-plans" not in body and "globex" not in body for _, body in statuses)
     b.console_errors()
+    b.find("#sign-out").click()  # forgets the key
+    b.wait(lambda: b.find("#sign-in").is_displayed())
+    assert b.run("return sessionStorage.length") == 0
+    assert not b.find("#workspace").is_displayed()
 
 
 def test_an_admin_key_picks_a_tenant(browser: Browser, site: Site) -> None:
@@ -265,14 +264,22 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
 
 
 def _palette_pixels(image: Image.Image) -> tuple[int, list[np.ndarray]]:
-    """Drawn (non-white) pixels, and the positions of the pixels of each palette colour."""
+    """Drawn (non-white) pixels, and the positions of the pixels of each palette colour.
+
+    A colour c drawn over white at any opacity, once or in overlapping layers, gives
+    255 - a(255 - c) for some a in (0, 1]: the pixel's distance from white points the same
+    way as the colour's, whatever the layers. Pixels are classified by that direction.
+    """
     pixels = np.asarray(image, dtype=np.float64)
-    drawn = int((pixels.min(axis=2) < 250).sum())
+    ink = 255 - pixels
+    strength = np.linalg.norm(ink, axis=2)
+    drawn = strength > 8
     where = []
     for rgb in PALETTE:
-        close = np.abs(pixels - _on_white(rgb)).max(axis=2) <= 12
-        where.append(np.argwhere(close))
-    return drawn, where
+        direction = (255 - np.array(rgb, dtype=np.float64)) / np.linalg.norm(255 - np.array(rgb))
+        cosine = (ink @ direction) / np.maximum(strength, 1e-9)
+        where.append(np.argwhere(drawn & (cosine > 0.998)))
+    return int(drawn.sum()), where
 
 
 def _dark_pixels(image: Image.Image) -> int:
@@ -390,4 +397,39 @@ def test_the_projection_is_pca(browser: Browser, site: Site, n: int, d: int) -> 
         got = np.array(axis)
         assert min(np.abs(got - want).max(), np.abs(got + want).max()) < 1e-6
     assert np.allclose(axes[2], np.array(axes[:2]) @ centred[0], atol=1e-9)
+    assert b.console_errors() == []
+
+
+def test_the_map_sample_is_random_where_it_can_be(browser: Browser, site: Site) -> None:
+    """sample.js: a uniform draw from the items that pass the filter (ids, then fetch), every
+    item when the sample would hold them all, the first ids past its ``randomUpTo``."""
+    b = browser
+    _open(b, site)
+    runs = b.run_async(
+        """const done = arguments[arguments.length - 1];
+        const base = document.baseURI;
+        Promise.all([import(new URL('console/static/api.js', base).href),
+                     import(new URL('console/static/sample.js', base).href)])
+          .then(async ([api, sample]) => {
+            const a = new api.Api(arguments[0]);
+            const green = {colour: 'green'};
+            const draw = async (wanted, upTo) => {
+              const s = await sample.sampleItems(a, 'points', green, wanted, upTo);
+              return [s.random, s.items.map((i) => [i.id, i.metadata.colour, i.vector.length])];
+            };
+            done([await draw(40), await draw(40), await draw(500), await draw(40, 50)]);
+          });""",
+        site.acme,
+    )
+    greens = sorted(i for i in site.vectors if 100 <= int(i[1:]) < 200)
+    for _, items in runs:
+        assert all(colour == "green" and dims == DIMS for _, colour, dims in items)
+    (r1, first), (r2, second), (r3, every), (r4, head) = runs
+    assert r1 and r2 and not r3 and not r4
+    ids1, ids2 = [i for i, _, _ in first], [i for i, _, _ in second]
+    assert len(set(ids1)) == 40 and set(ids1) <= set(greens)
+    assert sorted(ids1) != greens[:40]  # random, not the first ids (by chance: 1 in 1e28)
+    assert ids1 != ids2  # two draws differ
+    assert sorted(i for i, _, _ in every) == greens  # fewer items than the sample: all of them
+    assert [i for i, _, _ in head] == greens[:40]  # past randomUpTo: the first by id
     assert b.console_errors() == []

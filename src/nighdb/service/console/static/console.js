@@ -4,9 +4,9 @@
 import { Api, ApiError, searchTakesText } from "./api.js";
 import { pca2 } from "./pca.js";
 import { colouring, draw } from "./plot.js";
+import { sampleItems } from "./sample.js";
 
 const KEY = "nigh.console.key"; // sessionStorage: gone when the tab closes
-const SCROLL_PAGE = 1000; // the service's largest scroll page by default
 
 const $ = (id) => document.getElementById(id);
 
@@ -263,17 +263,8 @@ async function search() {
 
 async function drawMap() {
   const wanted = Number($("sample").value);
-  const name = state.collection.name;
-  const items = [];
-  let after = null;
   say("reading the sample…");
-  while (items.length < wanted) {
-    const limit = Math.min(SCROLL_PAGE, wanted - items.length);
-    const page = await state.api.scroll(name, state.filter, after, limit);
-    items.push(...page.items);
-    if (page.next === null) break;
-    after = page.next;
-  }
+  const { items, random } = await sampleItems(state.api, state.collection.name, state.filter, wanted);
   if (!items.length) {
     state.map = null;
     draw($("map"), [], [], null);
@@ -284,7 +275,8 @@ async function drawMap() {
   state.map = { items, pca, screen: [] };
   fillColourChoices(items);
   redraw();
-  $("map-note").textContent = `${items.length} items (the first by id that pass the filter), first two principal components`;
+  const which = random ? "a random sample of the items that pass the filter" : items.length < wanted ? "every item that passes the filter" : "the first by id that pass the filter";
+  $("map-note").textContent = `${items.length} items (${which}), first two principal components`;
   say(`map of ${items.length} items`);
 }
 
