@@ -198,14 +198,16 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
     assert set(a_statuses) <= {"200", "429"}, a_statuses
     assert peak < RSS_BOUND_MB, f"peak memory {peak:.0f} MB"
     if loaded_p99 > SLOWDOWN * idle_p99:
-        # Not met, and reported as such rather than loosened (docs/reliability.md, "The noisy
-        # neighbour"): A's running requests are CPU-bound Python in the server's own process,
-        # and their garbage collections and GIL turns delay B's requests on the event loop
-        # and in the worker threads, whatever the scheduler does. The admission part (B is
-        # never refused, never waits for a slot or a connection) is asserted above.
+        # Not always met on the shared 2-core machine, and reported as such rather than
+        # loosened (docs/reliability.md, "The noisy neighbour"). With worker processes
+        # (A's work niced, in processes of its own) B's p99 under the flood fell from about
+        # 200x to 4-9x its idle p99; what is left is CPU the node's one server process
+        # spends receiving A's bodies and answers, and the machine's other load, which moves
+        # both p99s. The admission part (B never refused, A served and refused) and the
+        # memory bound are asserted above.
         pytest.xfail(
             f"B's p99 went from {idle_p99:.1f} ms idle to {loaded_p99:.1f} ms under A's flood "
-            f"({loaded_p99 / idle_p99:.0f}x; the goal is {SLOWDOWN:g}x)"
+            f"({loaded_p99 / idle_p99:.1f}x; the goal is {SLOWDOWN:g}x)"
         )
 
 

@@ -180,10 +180,6 @@ class _Service:
                 headers = None
                 if isinstance(err, RateLimitedError):
                     headers = {"Retry-After": str(err.retry_after)}
-                    if spec.reads_body:
-                        # Refused before its body was read: closing costs the node nothing,
-                        # where keeping the connection means receiving the body to skip it.
-                        headers["Connection"] = "close"
                 return _error_response(
                     self.metrics, err.http_status, err.code, err.message, err.details, headers
                 )
