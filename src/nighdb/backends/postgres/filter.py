@@ -17,8 +17,8 @@ containment instead: ``metadata @> '{"field": value}'`` (``@> ANY(array)`` for `
 the filter document it means exactly the typed equality above (``_contains`` says why),
 and the GIN ``jsonb_path_ops`` index on ``metadata`` (``schema``) serves it, so a selective
 equality reads only its matching rows instead of the whole table. It also gives the planner
-a row estimate from the column's statistics, where a ``CASE`` would get a fixed guess (which
-made it choose the index for a 10% filter, slower than the plain scan).
+a row estimate from the column's statistics (1,010 rows for a filter matching 1,000 of
+100,000), where a ``CASE`` gets a fixed guess, and its plans follow the estimate.
 """
 
 from __future__ import annotations
