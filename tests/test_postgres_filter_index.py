@@ -111,3 +111,19 @@ def test_a_selective_filter_is_fast_in_every_call_not_only_the_first(url: str) -
         with store._pool.connection() as conn:
             prepared = conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
     assert not any("@>" in str(row[0]) for row in prepared), prepared
+
+
+@pytest.mark.parametrize(
+    ("filter", "index"),
+    [
+        ({"id": "item-00042"}, "_pkey"),
+        ({"id": {"in": ["item-00042", "item-04242"]}}, "_pkey"),
+        ({"id": {"gte": "item-04990"}}, "_order"),
+        ({"id": {"lt": "item-00010"}}, "_order"),
+    ],
+    ids=repr,
+)
+def test_id_filters_read_an_index(url: str, filter: dict[str, Any], index: str) -> None:
+    # The primary key is the id's hash, so an id filter must say so to use it.
+    plan = _count_plan(url, filter)
+    assert index in plan and "Seq Scan" not in plan, plan

@@ -17,8 +17,8 @@ containment instead: ``metadata @> '{"field": value}'`` (``@> ANY(array)`` for `
 the filter document it means exactly the typed equality above (``_contains`` says why),
 and the GIN ``jsonb_path_ops`` index on ``metadata`` (``schema``) serves it, so a selective
 equality reads only its matching rows instead of the whole table. It also gives the planner
-a row estimate from the column's statistics, where a ``CASE`` would get a fixed guess (which
-made it choose the index for a 10% filter, slower than the plain scan).
+a row estimate from the column's statistics (1,010 rows for a filter matching 1,000 of
+100,000), where a ``CASE`` gets a fixed guess, and its plans follow the estimate.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from ...filters import (
     fold,
 )
 from ...jsontext import encode_json
+from .schema import ID_HASH, ID_PREFIX
 
 __all__ = [
     "compile_filter",
@@ -104,6 +105,12 @@ def _filter_value(value: object) -> object:
     return value
 
 
+_ID_HASH_OF_PARAM = ID_HASH.format("%s::text")
+# schema.ID_HASH of each id of the parameter (the test of id filters fails if they differ).
+_ID_HASHES_OF_PARAM = "ARRAY(SELECT sha256(convert_to(v, 'UTF8')) FROM unnest(%s::text[]) AS v)"
+_ID_PREFIX = f"left(id, {ID_PREFIX})"
+
+
 def _contains(field: str, values: Sequence[str | Number | bool]) -> SqlFragment:
     """``field`` holds one of ``values`` (one or more): jsonb containment of ``{field: v}``.
 
@@ -152,11 +159,20 @@ class _PostgresLeaves(SqlConnectives):
         return ("coalesce(jsonb_typeof(metadata -> %s::text) <> 'null', false)", (field,))
 
     def id_compare(self, op: CompareOp, value: str) -> SqlFragment:
-        # The id is a "C"-collated column: byte order, which is code point order in UTF-8.
-        return (f"(id {_SQL_OPS[op]} %s::text)", (value,))
+        # Equality is the primary key's (the hash of the id). A range gets a bound on the id's
+        # prefix as well, which the id-order index serves; it is implied by the comparison
+        # (the prefix of a smaller id is no greater), so it never changes the result. The id
+        # is a "C"-collated column: byte order, which is code point order in UTF-8.
+        if op == "eq":
+            return (f"(id_hash = {_ID_HASH_OF_PARAM})", (value,))
+        bound = ">=" if op in ("gt", "gte") else "<="
+        return (
+            f"({_ID_PREFIX} {bound} left(%s::text, {ID_PREFIX}) AND id {_SQL_OPS[op]} %s::text)",
+            (value, value),
+        )
 
     def id_in(self, values: Sequence[str]) -> SqlFragment:
-        return ("(id = ANY(%s::text[]))", (list(values),))
+        return (f"(id_hash = ANY({_ID_HASHES_OF_PARAM}))", (list(values),))
 
     def compare_string(self, field: str, op: CompareOp, value: str) -> SqlFragment:
         if op == "eq":
