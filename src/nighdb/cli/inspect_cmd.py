@@ -145,6 +145,13 @@ def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
     type=JsonValue(dict, "a JSON object"),
     help='A metadata filter (docs/contract.md §6), e.g. \'{"lang": "en"}\', or @FILE.',
 )
+@click.option("--exact", is_flag=True, help="Ignore the collection's approximate index.")
+@click.option(
+    "--ef-search",
+    type=int,
+    default=None,
+    help="An index's search width (1-1000): higher finds more, slower.",
+)
 @json_option
 @store_option
 def search(
@@ -153,11 +160,21 @@ def search(
     vector: list[Any],
     limit: int,
     filter_: dict[str, Any] | None,
+    exact: bool,
+    ef_search: int | None,
     as_json: bool,
 ) -> None:
     """Search COLLECTION for the nearest neighbours of a vector, filtered before ranking."""
     with open_cli_store(create=False) as store:
-        matches = store.search(tenant, collection, vector, limit=limit, filter=filter_)
+        matches = store.search(
+            tenant,
+            collection,
+            vector,
+            limit=limit,
+            filter=filter_,
+            ef_search=ef_search,
+            exact=exact,
+        )
     if as_json:
         echo_json({"matches": [match_to_wire(m) for m in matches]})
     elif not matches:

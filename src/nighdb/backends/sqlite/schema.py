@@ -10,6 +10,9 @@ Layout (one file, WAL):
   in-process caches compare it); AUTOINCREMENT, so a dropped collection's id, and so its
   table name, is never reused;
 * ``nigh_api_keys``: the service's API keys, hashed (``nighdb.keys``);
+* ``nigh_indexes`` (schema 3): one row per collection with an approximate index, its
+  options and the collection version its file ``<db>-nighidx/<collection id>.usearch``
+  reflects; the row's id is the build's generation (``ann_state``);
 * ``nigh_items_<id>``: one row per item; ``vector`` is little-endian float32 (numpy reads
   it without a copy); ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
   twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
@@ -23,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ from ...models import Collection
 __all__ = [
     "PIN_COLUMNS",
     "SCHEMA_VERSION",
+    "UPGRADES",
     "Pin",
     "connect",
     "count_rows",
@@ -43,8 +47,6 @@ __all__ = [
     "require_store",
     "translate_errors",
 ]
-
-SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS nigh_meta (
@@ -71,6 +73,31 @@ CREATE TABLE IF NOT EXISTS nigh_api_keys (
     revoked    INTEGER NOT NULL DEFAULT 0
 );
 """
+
+_INDEXES = """
+CREATE TABLE IF NOT EXISTS nigh_indexes (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_id   INTEGER NOT NULL UNIQUE
+                    REFERENCES nigh_collections (id) ON DELETE CASCADE,
+    m               INTEGER NOT NULL,
+    ef_construction INTEGER NOT NULL,
+    version         INTEGER NOT NULL,
+    created_at      REAL NOT NULL DEFAULT (unixepoch('subsec'))
+);
+"""
+
+
+def _add_indexes_table(conn: apsw.Connection) -> None:
+    conn.execute(_INDEXES)
+
+
+UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = ((3, _add_indexes_table),)
+"""Ordered upgrade steps ``(target version, step)``. Each step applies cleanly to a database
+at any older version (version 2, the text postings, is another step of the list; a step
+never depends on its predecessors). A fresh database runs every step and starts at the
+newest version."""
+
+SCHEMA_VERSION = max(version for version, _ in UPGRADES)
 
 
 def items_table(collection_id: int) -> str:
@@ -206,15 +233,20 @@ def create_schema(conn: apsw.Connection) -> None:
     try:
         conn.execute(_SCHEMA)
         row = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            conn.execute(
-                "INSERT INTO nigh_meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-        elif int(row[0]) > SCHEMA_VERSION:
+        found = 0 if row is None else int(row[0])  # 0: a fresh file, every step applies
+        if found > SCHEMA_VERSION:
             raise InvalidArgumentError(
-                f"this database uses nighdb schema {row[0]}, newer than this version "
+                f"this database uses nighdb schema {found}, newer than this version "
                 f"understands ({SCHEMA_VERSION}); upgrade nighdb"
+            )
+        if found < SCHEMA_VERSION:
+            for version, step in UPGRADES:
+                if version > found:
+                    step(conn)
+            conn.execute(
+                "INSERT INTO nigh_meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
             )
         conn.execute("COMMIT")
     except BaseException:
