@@ -1,6 +1,6 @@
 """PostgreSQL at scale (contract §17): nighdb against the raw SQL an application would write.
 
-``python -m bench.pgscale [--rows 100000] [--dims 384] [--queries 40] [--pg-url URL]``
+``python -m bench.pgscale [--rows 100000] [--dims 384] [--queries 100] [--pg-url URL]``
 on an embedded server with the benchmark's durable settings (``bench/pgserver.py``) unless
 ``--pg-url``. Seeded unit vectors, in one run:
 
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.pgscale", description=__doc__)
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--dims", type=int, default=384)
-    p.add_argument("--queries", type=int, default=40)
+    p.add_argument("--queries", type=int, default=100)
     p.add_argument("--pg-url", help="an existing server (default: an embedded one)")
     args = p.parse_args(argv)
     server = BenchServer(args.pg_url)
