@@ -78,6 +78,10 @@ def test_the_kernel_sums_int8_products_exactly() -> None:
     out = np.empty((1, 50))
     numkong.cdist(query, codes, metric="dot", out=out)
     assert np.array_equal(out[0], codes.astype(np.int64) @ query[0].astype(np.int64))
+    # The packed kernel that search_many uses, with several queries at once.
+    queries = np.concatenate([query, codes[:3], -codes[:1]])
+    packed = np.asarray(numkong.dots_packed(codes, numkong.dots_pack(queries)))
+    assert np.array_equal(packed, codes.astype(np.int64) @ queries.T.astype(np.int64))
 
 
 @pytest.fixture
@@ -112,7 +116,8 @@ def brute_force(
 def test_results_are_those_of_exact_search(url: str, metric: str) -> None:
     data = dataset(3000, seed=1)
     rng = np.random.default_rng(2)
-    queries = rng.standard_normal((6, DIMS)).astype(np.float32)
+    # 11 queries: search_many scans them in groups (of 8), one kernel pass per group.
+    queries = rng.standard_normal((11, DIMS)).astype(np.float32)
     queries[0] = np.asarray(data[1500]["vector"])  # the query sits on the run of ties
     with nighdb.open_store(url, cache_precision="float32") as exact:
         exact.ensure_collection("t", Collection("c", DIMS, metric=metric))
