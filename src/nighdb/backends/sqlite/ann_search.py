@@ -31,7 +31,6 @@ from .cache import BlockCache, Sized
 from .columnar import FieldColumn, evaluate
 from .filter import compile_filter, json_path
 from .schema import Pin, count_rows, items_table
-from .search import search_collection
 
 __all__ = ["DEFAULT_EXACT_BELOW", "EXACT_SHARE", "search_with_graph"]
 
@@ -57,9 +56,11 @@ def search_with_graph(
     *,
     ef_search: int | None,
     exact_below: int,
+    exact: Callable[[F32], list[list[Match]]],
 ) -> list[list[Match]]:
     """The (approximate) top ``k`` of each query, ``min(k, matches)`` hits each, exact
-    distances, (distance, id) order."""
+    distances, (distance, id) order. ``exact(queries)`` is the store's exact search of
+    those queries (same ``k`` and filter), for the queries the graph cannot answer."""
     table = items_table(pin.id)
     total = count_rows(conn, table)
     allowed: I64 | None = None
@@ -68,7 +69,7 @@ def search_with_graph(
         allowed = _allowed(conn, cache, pin, tree)
         matching = len(allowed)
     if matching < exact_below or matching < EXACT_SHARE * total or matching == 0:
-        return search_collection(conn, cache, pin, matrix, k, tree)
+        return exact(matrix)
     want = min(k, matching)
     ef = DEFAULT_EF_SEARCH if ef_search is None else ef_search
     # The beam holds ``ef`` candidates anyway: rescoring all of them exactly costs little and
@@ -96,8 +97,8 @@ def search_with_graph(
     out: list[list[Match] | None] = [None] * matrix.shape[0]
     if len(pending):
         # The graph could not find enough (a filter it misses, rows it lost): answer exactly.
-        exact = search_collection(conn, cache, pin, matrix[pending], k, tree)
-        for position, matches in zip(pending.tolist(), exact, strict=True):
+        exact_answers = exact(matrix[pending])
+        for position, matches in zip(pending.tolist(), exact_answers, strict=True):
             out[position] = matches
     found = [(i, h) for i, h in enumerate(answers) if h is not None]
     for (position, _), matches in zip(

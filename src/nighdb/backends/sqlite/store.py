@@ -583,22 +583,26 @@ class SQLiteStore(IndexMethods, ClosingContext):
                 check_exact(exact)
                 return []
             record = None if check_exact(exact) else read_record(conn, pin.id)
-            if record is None:
+
+            def exactly(queries: F32) -> list[list[Match]]:
                 return search_collection(
                     conn,
                     self._cache,
                     pin,
-                    matrix,
+                    queries,
                     k,
                     tree,
                     precision=self._precision,
                     db_path=self.path,
                 )
+
+            if record is None:
+                return exactly(matrix)
             graph = self._ann.current_graph(conn, pin, record)
             saving.append(pin.id)
             return search_with_graph(
                 conn, self._cache, pin, graph, matrix, k, tree,
-                ef_search=ef, exact_below=self._exact_below,
+                ef_search=ef, exact_below=self._exact_below, exact=exactly,
             )  # fmt: skip
 
         results = self._read_collection(tenant, collection, body)
