@@ -16,8 +16,21 @@ import nighdb
 
 from . import pg_server
 from .async_bridge import SyncOverAsync
+from .indexed_store import INDEXED_MODULES, IndexedStore
 
-BACKENDS = ["sqlite", "sqlite-stream", "sqlite-async-int8", "remote", "postgres", "postgres-async"]
+BACKENDS = [
+    "sqlite",
+    "sqlite-stream",
+    "sqlite-async-int8",
+    "remote",
+    "postgres",
+    "postgres-async",
+    # Every collection with an approximate index (tests/indexed_store.py); these run only the
+    # conformance modules that search (INDEXED_MODULES), see pytest_collection_modifyitems.
+    "sqlite-indexed",
+    "postgres-indexed",
+    "remote-indexed",
+]
 
 # The conformance suite asks for ``limit=100_000`` to see every match; the service's default
 # limits (tested in tests/test_service_limits.py) are deployment policy, not Store semantics.
@@ -25,6 +38,11 @@ REMOTE_LIMITS = {"max_search_limit": 1_000_000, "max_results": 1_000_000}
 
 
 def _open(backend: str, tmp_path: Path) -> nighdb.Store:
+    if backend == "sqlite-indexed":
+        inner = nighdb.open_store(f"sqlite:///{tmp_path / 'store.db'}", exact_below=0)
+        return cast(nighdb.Store, IndexedStore(inner))
+    if backend.endswith("-indexed"):
+        return cast(nighdb.Store, IndexedStore(_open(backend.removesuffix("-indexed"), tmp_path)))
     if backend == "sqlite":
         return nighdb.open_store(f"sqlite:///{tmp_path / 'store.db'}")
     if backend == "sqlite-stream":
@@ -58,6 +76,22 @@ def _open(backend: str, tmp_path: Path) -> nighdb.Store:
         bridge = SyncOverAsync(nighdb.open_async_store(pg_server.url_for(tmp_path)))
         return cast(nighdb.Store, bridge)
     raise AssertionError(f"unknown backend {backend}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The indexed variants run only the conformance modules that search (INDEXED_MODULES)."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        variant = "" if callspec is None else str(callspec.params.get("backend", ""))
+        module = item.path.stem
+        if variant.endswith("-indexed") and module not in INDEXED_MODULES:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(params=BACKENDS)

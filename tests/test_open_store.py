@@ -19,7 +19,8 @@ def test_an_unknown_sqlite_option_names_it_and_the_valid_ones(tmp_path: Path) ->
         nighdb.open_store(f"sqlite:///{path}", cache_byte=1)
     assert str(info.value) == (
         "unknown store option 'cache_byte' for sqlite:// stores; "
-        "the options are busy_timeout, cache_bytes, cache_precision, create, synchronous"
+        "the options are busy_timeout, cache_bytes, cache_precision, create, exact_below, "
+        "synchronous"
     )
     assert not path.exists()  # refused before anything was opened
 

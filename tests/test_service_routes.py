@@ -435,7 +435,7 @@ def test_openapi_and_docs(client: httpx.Client) -> None:
 
 
 def test_index_routes_and_search_options(client: httpx.Client, keys: Keys) -> None:
-    """Contract §15 over HTTP, on a SQLite store: no approximate index there yet."""
+    """Contract §15 over HTTP, on a SQLite store (its usearch graph beside the file)."""
     k = keys.acme
     missing = call(client, k, "GET", "/v1/collections/docs/index")
     assert missing.status_code == 404
@@ -446,10 +446,11 @@ def test_index_routes_and_search_options(client: httpx.Client, keys: Keys) -> No
     )
     assert call(client, k, "GET", "/v1/collections/docs/index").json() == {"index": None}
     assert call(client, k, "DELETE", "/v1/collections/docs/index").json() == {"dropped": False}
-    refused = call(client, k, "PUT", "/v1/collections/docs/index", {"m": 8})
-    assert refused.status_code == 400
-    assert error_of(refused)["code"] == "invalid_argument"
-    assert "not available" in error_of(refused)["message"]
+    built = call(client, k, "PUT", "/v1/collections/docs/index", {"m": 8})
+    assert built.status_code == 200
+    assert built.json() == {"index": {"m": 8, "ef_construction": 64}}
+    assert call(client, k, "GET", "/v1/collections/docs/index").json() == built.json()
+    assert call(client, k, "DELETE", "/v1/collections/docs/index").json() == {"dropped": True}
     bad = call(client, k, "PUT", "/v1/collections/docs/index", {"m": 1})
     assert "m must be" in error_of(bad)["message"]
     body: dict[str, Any] = {"vector": [1, 0], "exact": True, "ef_search": 64}

@@ -1,15 +1,9 @@
 """Approximate-index options and their validation, shared by every backend (contract §15).
 
 Every backend takes the same index calls with the same keywords and rules, so a bad option
-is the same ``InvalidArgumentError`` everywhere, whether or not the backend can build an
-index yet. The ranges are pgvector's HNSW rules: the only index implemented today, and
-the rules a future index on another backend keeps, so that options move between backends.
-
-Where a backend has no approximate index yet (SQLite, today), ``create_index`` refuses with
-``InvalidArgumentError`` after checking the names, the collection's existence and the
-options (contract §2 order); ``describe_index`` answers ``None``, ``drop_index`` ``False``;
-``search(exact=...)`` and ``ef_search`` are accepted and checked, and change nothing,
-exactly as on a PostgreSQL collection without an index: search is exact.
+is the same ``InvalidArgumentError`` everywhere. The ranges are pgvector's HNSW rules, which
+the SQLite backend's usearch graphs (``backends/sqlite/ann.py``) keep too, so that options
+move between backends.
 """
 
 from __future__ import annotations
@@ -23,7 +17,6 @@ __all__ = [
     "check_ef_search",
     "check_exact",
     "check_index_options",
-    "no_index_yet",
 ]
 
 
@@ -65,12 +58,3 @@ def check_exact(exact: object) -> bool:
     if not isinstance(exact, bool):
         raise InvalidArgumentError("exact must be true or false")
     return exact
-
-
-def no_index_yet(backend: str, collection: str) -> InvalidArgumentError:
-    """What ``create_index`` raises on a backend without approximate indexes."""
-    return InvalidArgumentError(
-        f"approximate indexes are not available on the {backend} backend yet, so collection "
-        f"{collection!r} stays exact: every search already returns the exact nearest "
-        "neighbours (exact=true is implied); use a PostgreSQL store for an HNSW index"
-    )

@@ -129,8 +129,8 @@ class Store(Protocol):
     def create_index(
         self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
     ) -> IndexOptions:
-        """Build (or rebuild) the collection's approximate index; ``InvalidArgumentError``
-        where the backend has none yet (search stays exact there)."""
+        """Build (or rebuild) the collection's approximate (HNSW) index; searches use it
+        unless ``exact=True`` (contract §15). On SQLite it needs the ``[ann]`` extra."""
         ...
 
     def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:

@@ -160,14 +160,22 @@ TIED_ORDER = ["10", "9", "A", "B", "Z", "_", "a", "a-", "a0", "b", "é", "\ufffd
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
-def test_ties_are_broken_by_id_in_byte_order(store: nighdb.Store, metric: str) -> None:
+def test_ties_are_broken_by_id_in_byte_order(
+    store: nighdb.Store, metric: str, backend: str
+) -> None:
     make(store, "docs", 3, metric=metric)
     store.upsert(TENANT, "docs", [{"id": i, "vector": [1.0, 2.0, 3.0]} for i in TIED_IDS])
     store.upsert(TENANT, "docs", [{"id": "far", "vector": [-1.0, -2.0, -3.5]}])
     assert ids(store.search(TENANT, "docs", [1.0, 2.0, 3.0], limit=BIG)) == [*TIED_ORDER, "far"]
-    # The limit cuts inside the tie: the first ids in byte order are kept.
-    assert ids(store.search(TENANT, "docs", [1.0, 2.0, 3.0], limit=4)) == TIED_ORDER[:4]
-    assert ids(store.search(TENANT, "docs", [1.0, 2.0, 3.0], limit=1)) == ["10"]
+    # The limit cuts inside the tie: the first ids in byte order are kept. An approximate
+    # index (the indexed variants) may find other members of the tie: still `limit` of them,
+    # in id order; exact=True keeps the exact answer.
+    for limit, first in [(4, TIED_ORDER[:4]), (1, ["10"])]:
+        got = ids(store.search(TENANT, "docs", [1.0, 2.0, 3.0], limit=limit))
+        if backend.endswith("-indexed"):
+            assert len(got) == limit and got == sorted(got) and set(got) <= set(TIED_ORDER)
+            got = ids(store.search(TENANT, "docs", [1.0, 2.0, 3.0], limit=limit, exact=True))
+        assert got == first
 
 
 def test_ties_under_a_filter_are_broken_by_id(store: nighdb.Store) -> None:
@@ -470,9 +478,11 @@ def _oracle(vectors: Any, query: Any, metric: str) -> Any:
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
-def test_search_is_exact(store: nighdb.Store, metric: str) -> None:
+def test_search_is_exact(store: nighdb.Store, metric: str, backend: str) -> None:
     # contract §5: exact by default. Every returned distance is the true one, and the list is the
-    # true top-k (positions may only swap between distances equal to 1e-6).
+    # true top-k (positions may only swap between distances equal to 1e-6). On the indexed
+    # variants (tests/indexed_store.py) exact=True must give the same, ignoring the index (§15).
+    exact = {"exact": True} if backend.endswith("-indexed") else {}
     n, dims, k = 3000, 32, 25
     make(store, "docs", dims, metric=metric)
     rng = np.random.default_rng(2024)
@@ -485,7 +495,9 @@ def test_search_is_exact(store: nighdb.Store, metric: str) -> None:
     queries = rng.standard_normal((4, dims))
     for flt, rows in [(None, np.arange(n)), ({"b": 3}, np.arange(3, n, 7))]:
         for query, got in zip(
-            queries, store.search_many(TENANT, "docs", queries, limit=k, filter=flt), strict=True
+            queries,
+            store.search_many(TENANT, "docs", queries, limit=k, filter=flt, **exact),
+            strict=True,
         ):
             truth = _oracle(vectors[rows], query, metric)
             order = np.argsort(truth, kind="stable")[:k]

@@ -33,6 +33,7 @@ def main(ctx: click.Context, store_url: str | None) -> None:
 def _register() -> None:
     # One module per command (or command group); add new ones here.
     from .import_from_cmd import import_from
+    from .index_cmd import index
     from .inspect_cmd import list_collections, remove, search, show
     from .items_cmd import count_items, delete_items, get_items, tenants
     from .keys import keys
@@ -46,7 +47,7 @@ def _register() -> None:
     main.add_command(import_from)
     for command in (list_collections, show, remove, search, import_, export, diff, apply, migrate):
         main.add_command(command)
-    for command in (tenants, count_items, get_items, delete_items):
+    for command in (tenants, count_items, get_items, delete_items, index):
         main.add_command(command)
 
 

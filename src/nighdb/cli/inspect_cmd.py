@@ -155,6 +155,13 @@ def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
     type=JsonValue(dict, "a JSON object"),
     help='A metadata filter (docs/contract.md §6), e.g. \'{"lang": "en"}\', or @FILE.',
 )
+@click.option("--exact", is_flag=True, help="Ignore the collection's approximate index.")
+@click.option(
+    "--ef-search",
+    type=int,
+    default=None,
+    help="An index's search width (1-1000): higher finds more, slower.",
+)
 @json_option
 @store_option
 def search(
@@ -165,6 +172,8 @@ def search(
     text_weight: float,
     limit: int,
     filter_: dict[str, Any] | None,
+    exact: bool,
+    ef_search: int | None,
     as_json: bool,
 ) -> None:
     """Search COLLECTION by a vector (nearest neighbours), a text (BM25), or both (hybrid),
@@ -180,6 +189,8 @@ def search(
             limit=limit,
             filter=filter_,
             text_weight=text_weight,
+            ef_search=ef_search,
+            exact=exact,
         )
     if as_json:
         echo_json({"matches": [match_to_wire(m) for m in matches]})

@@ -10,6 +10,9 @@ Layout (one file, WAL):
   in-process caches compare it); AUTOINCREMENT, so a dropped collection's id, and so its
   table name, is never reused;
 * ``nigh_api_keys``: the service's API keys, hashed (``nighdb.keys``);
+* ``nigh_indexes`` (schema 3): one row per collection with an approximate index, its
+  options and the collection version its file ``<db>-nighidx/<collection id>.usearch``
+  reflects; the row's id is the build's generation (``ann_state``);
 * ``nigh_items_<id>``: one row per item; ``vector`` is little-endian float32 (numpy reads
   it without a copy); ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
   twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
@@ -18,8 +21,8 @@ Layout (one file, WAL):
   ``nigh_collections.text_length`` their total length (``textindex``, contract §14).
 
 Upgrades: a database keeps its schema version in ``nigh_meta``; opening an older one runs
-the steps of ``UPGRADES`` above its version, in order, in one transaction. A new database
-is created at ``SCHEMA_VERSION`` directly.
+the steps of ``UPGRADES`` above its version, in order, in one transaction (a new file runs
+them all: each step checks what already exists).
 
 No user-supplied text ever reaches SQL: table names come from the integer id.
 """
@@ -52,8 +55,6 @@ __all__ = [
     "translate_errors",
 ]
 
-SCHEMA_VERSION = 2
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS nigh_meta (
     key   TEXT PRIMARY KEY,
@@ -81,6 +82,58 @@ CREATE TABLE IF NOT EXISTS nigh_api_keys (
     revoked    INTEGER NOT NULL DEFAULT 0
 );
 """
+
+_INDEXES = """
+CREATE TABLE IF NOT EXISTS nigh_indexes (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_id   INTEGER NOT NULL UNIQUE
+                    REFERENCES nigh_collections (id) ON DELETE CASCADE,
+    m               INTEGER NOT NULL,
+    ef_construction INTEGER NOT NULL,
+    version         INTEGER NOT NULL,
+    created_at      REAL NOT NULL DEFAULT (unixepoch('subsec'))
+);
+"""
+
+
+def _add_indexes_table(conn: apsw.Connection) -> None:
+    conn.execute(_INDEXES)
+
+
+def _add_text_postings(conn: apsw.Connection) -> None:
+    """Version 2 (text search, contract §14): the analyzer pin, the postings of every
+    collection, backfilled from the texts already stored."""
+    from .textindex import add_postings  # the step needs the analyzer; textindex needs us
+
+    columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(nigh_collections)")}
+    if "text_analyzer" not in columns:
+        conn.execute(
+            "ALTER TABLE nigh_collections ADD COLUMN text_analyzer TEXT NOT NULL DEFAULT 'plain'"
+        )
+    if "text_length" not in columns:
+        conn.execute(
+            "ALTER TABLE nigh_collections ADD COLUMN text_length INTEGER NOT NULL DEFAULT 0"
+        )
+    collections = conn.execute("SELECT id, text_analyzer FROM nigh_collections").fetchall()
+    for raw_id, analyzer in collections:
+        cid = int(cast(int, raw_id))
+        conn.execute(f"DROP TABLE IF EXISTS {postings_table(cid)}")
+        conn.execute(postings_ddl(cid))
+        conn.execute("UPDATE nigh_collections SET text_length = 0 WHERE id = ?", (cid,))
+        rows = conn.execute(f"SELECT rowid, text FROM {items_table(cid)}").fetchall()
+        add_postings(conn, cid, str(analyzer), ((int(cast(int, r)), str(t)) for r, t in rows))
+
+
+UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = (
+    (2, _add_text_postings),
+    (3, _add_indexes_table),
+)
+"""Ordered upgrade steps ``(target version, step)``. Each step applies cleanly to a database
+at any older version (version 2, the text postings, is another step of the list; a step
+never depends on its predecessors). A fresh database runs every step and starts at the
+newest version."""
+
+SCHEMA_VERSION = max(version for version, _ in UPGRADES)
 
 
 def items_table(collection_id: int) -> str:
@@ -231,18 +284,21 @@ def create_schema(conn: apsw.Connection) -> None:
     try:
         conn.execute(_SCHEMA)
         row = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            conn.execute(
-                "INSERT INTO nigh_meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-        elif int(row[0]) > SCHEMA_VERSION:
+        found = 0 if row is None else int(row[0])  # 0: a fresh file, every step applies
+        if found > SCHEMA_VERSION:
             raise InvalidArgumentError(
-                f"this database uses nighdb schema {row[0]}, newer than this version "
+                f"this database uses nighdb schema {found}, newer than this version "
                 f"understands ({SCHEMA_VERSION}); upgrade nighdb"
             )
-        elif int(row[0]) < SCHEMA_VERSION:
-            _upgrade(conn, int(row[0]))
+        if found < SCHEMA_VERSION:
+            for version, step in UPGRADES:
+                if version > found:
+                    step(conn)
+            conn.execute(
+                "INSERT INTO nigh_meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -279,43 +335,3 @@ def translate_errors(path: str) -> Iterator[None]:
         raise StoreUnavailableError(f"SQLite error on {path!r}: {exc}") from exc
     except OSError as exc:
         raise StoreUnavailableError(f"cannot use the SQLite database {path!r}: {exc}") from exc
-
-
-def _upgrade(conn: apsw.Connection, version: int) -> None:
-    """Run the steps above ``version`` in order (inside the caller's write transaction)."""
-    for target, step in UPGRADES:
-        if target > version:
-            step(conn)
-    conn.execute(
-        "UPDATE nigh_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
-    )
-
-
-def _add_text_postings(conn: apsw.Connection) -> None:
-    """Version 2 (text search, contract §14): the analyzer pin, the postings of every
-    collection, backfilled from the texts already stored."""
-    from .textindex import add_postings  # the step needs the analyzer; textindex needs us
-
-    columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(nigh_collections)")}
-    if "text_analyzer" not in columns:
-        conn.execute(
-            "ALTER TABLE nigh_collections ADD COLUMN text_analyzer TEXT NOT NULL DEFAULT 'plain'"
-        )
-    if "text_length" not in columns:
-        conn.execute(
-            "ALTER TABLE nigh_collections ADD COLUMN text_length INTEGER NOT NULL DEFAULT 0"
-        )
-    collections = conn.execute("SELECT id, text_analyzer FROM nigh_collections").fetchall()
-    for raw_id, analyzer in collections:
-        cid = int(cast(int, raw_id))
-        conn.execute(f"DROP TABLE IF EXISTS {postings_table(cid)}")
-        conn.execute(postings_ddl(cid))
-        conn.execute("UPDATE nigh_collections SET text_length = 0 WHERE id = ?", (cid,))
-        rows = conn.execute(f"SELECT rowid, text FROM {items_table(cid)}").fetchall()
-        add_postings(conn, cid, str(analyzer), ((int(cast(int, r)), str(t)) for r, t in rows))
-
-
-UPGRADES: list[tuple[int, Callable[[apsw.Connection], None]]] = [
-    (2, _add_text_postings),
-]
-"""(target version, step): each step applies to a database of any earlier version."""

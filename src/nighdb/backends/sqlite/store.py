@@ -23,13 +23,7 @@ import numpy as np
 
 from ...errors import CollectionNotFoundError, InvalidArgumentError
 from ...filters import parse_filter
-from ...indexes import (
-    IndexOptions,
-    check_ef_search,
-    check_exact,
-    check_index_options,
-    no_index_yet,
-)
+from ...indexes import IndexOptions, check_ef_search, check_exact, check_index_options
 from ...jsontext import encode_json
 from ...keys import KeyRecord, KeyRegistry
 from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
@@ -53,6 +47,9 @@ from ...validation import (
     validate_search,
 )
 from . import keys
+from .ann import require_usearch
+from .ann_search import DEFAULT_EXACT_BELOW, search_with_graph
+from .ann_state import AnnIndexes, read_record
 from .cache import DEFAULT_CACHE_BYTES, BlockCache
 from .filter import compile_filter
 from .quantized_file import path_for
@@ -87,7 +84,8 @@ class SQLiteStore(ClosingContext):
 
     ``create`` (default true) creates a missing file, its folders and the tables; with
     ``create=False`` the file must already hold a nighdb store, else ``InvalidArgumentError``
-    naming the path, and nothing is created.
+    naming the path, and nothing is created. ``exact_below``: a search of an indexed
+    collection whose filter passes fewer items than this is exact (docs/indexes.md).
     """
 
     def __init__(
@@ -99,6 +97,7 @@ class SQLiteStore(ClosingContext):
         synchronous: str = "full",
         create: bool = True,
         cache_precision: str = "auto",
+        exact_below: int = DEFAULT_EXACT_BELOW,
     ) -> None:
         self.path = parse_sqlite_url(url)
         if cache_precision not in CACHE_PRECISIONS:
@@ -107,6 +106,10 @@ class SQLiteStore(ClosingContext):
                 f"not {cache_precision!r}"
             )
         self._precision = cache_precision
+        if isinstance(exact_below, bool) or not isinstance(exact_below, int) or exact_below < 0:
+            raise InvalidArgumentError("exact_below must be an integer >= 0")
+        self._exact_below = exact_below
+        self._ann = AnnIndexes(self.path)
         self._create = bool(create)
         if synchronous.lower() not in _SYNCHRONOUS:
             raise InvalidArgumentError("synchronous must be 'full', 'normal' or 'extra'")
@@ -247,6 +250,7 @@ class SQLiteStore(ClosingContext):
         # Ids are never reused, so a leftover copy could never be loaded; it only takes space.
         with contextlib.suppress(OSError):
             path_for(self.path, pin.id).unlink()
+        self._ann.remove(None, pin.id)  # its nigh_indexes row went with the collection's
         return removed
 
     def count(
@@ -506,9 +510,9 @@ class SQLiteStore(ClosingContext):
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[Match]:
-        """Contract §5 and §14; always exact here (no approximate index yet), so ``ef_search``
-        and ``exact`` are checked and change nothing, as on an unindexed PostgreSQL
-        collection."""
+        """Contract §5, §14 and §15: a vector search goes through the collection's HNSW index
+        when it has one and ``exact`` is false (``ann_search``), else the exact scan. Text
+        and hybrid searches rank exactly here, index or not (``textsearch``)."""
         if text is None and query is not None:
 
             def prepare(pin: Pin) -> F32:
@@ -567,46 +571,80 @@ class SQLiteStore(ClosingContext):
         ef_search: object,
         exact: object,
     ) -> list[list[Match]]:
+        saving: list[int] = []
+
         def body(conn: apsw.Connection, pin: Pin) -> list[list[Match]]:
             matrix = prepare(pin)
             k = check_limit(limit)
             tree = parse_filter(filter)
-            check_ef_search(ef_search)  # the same order as PostgreSQL's, meaningless here
-            check_exact(exact)
+            ef = check_ef_search(ef_search)
             if matrix.shape[0] == 0:
+                check_exact(exact)
                 return []
-            return search_collection(
-                conn,
-                self._cache,
-                pin,
-                matrix,
-                k,
-                tree,
-                precision=self._precision,
-                db_path=self.path,
-            )
+            record = None if check_exact(exact) else read_record(conn, pin.id)
+            if record is None:
+                return search_collection(
+                    conn,
+                    self._cache,
+                    pin,
+                    matrix,
+                    k,
+                    tree,
+                    precision=self._precision,
+                    db_path=self.path,
+                )
+            graph = self._ann.current_graph(conn, pin, record)
+            saving.append(pin.id)
+            return search_with_graph(
+                conn, self._cache, pin, graph, matrix, k, tree,
+                ef_search=ef, exact_below=self._exact_below,
+            )  # fmt: skip
 
-        return self._read_collection(tenant, collection, body)
+        results = self._read_collection(tenant, collection, body)
+        for collection_id in saving:
+            self._save_index(collection_id)
+        return results
 
-    # -- approximate indexes (contract §15): none on this backend yet --------------------
+    # -- approximate indexes (contract §15): HNSW graphs beside the file (ann_state) -------
 
     def create_index(
         self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
     ) -> IndexOptions:
-        """Refused (``InvalidArgumentError``) after the names, the collection's existence and
-        the options are checked: search here is exact, which an index would only approximate."""
+        """Build the graph from one snapshot, then record it and write its file in one write
+        transaction; writes that land in between are caught up by the next search."""
 
-        def body(conn: apsw.Connection, pin: Pin) -> IndexOptions:
-            check_index_options(m, ef_construction)
-            raise no_index_yet("SQLite", pin.collection.name)
+        tenant = check_tenant(tenant)
+        name = check_collection_name(collection)
+        with self._transaction(write=False) as conn:
+            pin = self._require(conn, tenant, name)
+            options = check_index_options(m, ef_construction)
+            require_usearch()
+            graph = self._ann.build(conn, pin, options)
+        with self._transaction(write=True) as conn:
+            current = self._require(conn, tenant, name)
+            if current.id != pin.id:  # dropped and re-created meanwhile: build the new one
+                graph = self._ann.build(conn, current, options)
+            self._ann.record(conn, current, options, graph)
+        return options
+
+    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
+        def body(conn: apsw.Connection, pin: Pin) -> IndexOptions | None:
+            record = read_record(conn, pin.id)
+            return None if record is None else record.options
 
         return self._read_collection(tenant, collection, body)
 
-    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
-        return self._read_collection(tenant, collection, lambda conn, pin: None)
-
     def drop_index(self, tenant: str, collection: str) -> bool:
-        return self._read_collection(tenant, collection, lambda conn, pin: False)
+        tenant = check_tenant(tenant)
+        name = check_collection_name(collection)
+        with self._transaction(write=True) as conn:
+            return self._ann.remove(conn, self._require(conn, tenant, name).id)
+
+    def _save_index(self, collection_id: int) -> None:
+        graph = self._ann.wants_saving(collection_id)
+        if graph is not None:
+            with self._transaction(write=True) as conn:
+                self._ann.save_if_newer(conn, collection_id, graph)
 
     # -- API keys (nighdb.keys.KeyRegistry) ------------------------------------------
 
