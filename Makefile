@@ -17,7 +17,7 @@ DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
 CONSOLE_STAMP := $(VENV)/.console-stamp
 
-.PHONY: demo demo-postgres console test lint typecheck pytest browser soak bench load clean
+.PHONY: demo demo-postgres console test lint typecheck pytest browser soak bench bench-text load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,12 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.pg_filtered $(PG_FILTERED_ARGS)
+
+# Text and hybrid search (bench/text.py, docs/benchmarks.md): ingest with and without text,
+# text search next to FTS5 and tsvector/ts_rank, hybrid next to vector-only, at 100k items.
+# TEXT_ARGS="--rows 10000 --queries 10" for a smoke run.
+bench-text: $(BENCH_STAMP)
+	$(BIN)/python -m bench.text $(TEXT_ARGS)
 
 # The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
 # search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About
