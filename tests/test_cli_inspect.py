@@ -132,7 +132,7 @@ def test_search_by_text_and_hybrid_are_the_store_results(url: str) -> None:
         result = run("search", "acme", "docs", *args, "--json", "--store", url)
         assert result.exit_code == 0, result.output
         with nighdb.open_store(url) as store:
-            expected = store.search("acme", "docs", **kwargs)  # type: ignore[arg-type]
+            expected = store.search("acme", "docs", **kwargs)
         got = json.loads(result.stdout)["matches"]
         assert [(m["id"], m["score"]) for m in got] == [(m.id, m.score) for m in expected]
     neither = run("search", "acme", "docs", "--store", url)
