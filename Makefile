@@ -21,7 +21,7 @@ RAG_STAMP := $(VENV)/.rag-stamp
 # first, pinned: left to the resolver, pip picks the default build, several GB of CUDA.
 TORCH_CPU := torch==2.13.0
 
-.PHONY: demo demo-postgres console rag test lint typecheck pytest browser pgbouncer soak bench load clean
+.PHONY: demo demo-postgres console rag test lint typecheck pytest browser pgbouncer soak bench bench-text load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -127,6 +127,12 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.pg_filtered $(PG_FILTERED_ARGS)
 	$(BIN)/python -m bench.pgscale $(PGSCALE_ARGS)
 	$(BIN)/python -m bench.ann $(ANN_ARGS)
+
+# Text and hybrid search (bench/text.py, docs/benchmarks.md): ingest with and without text,
+# text search next to FTS5 and tsvector/ts_rank, hybrid next to vector-only, at 100k items.
+# TEXT_ARGS="--rows 10000 --queries 10" for a smoke run.
+bench-text: $(BENCH_STAMP)
+	$(BIN)/python -m bench.text $(TEXT_ARGS)
 
 # The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
 # search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About

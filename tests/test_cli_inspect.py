@@ -121,6 +121,24 @@ def test_search_prints_a_table_of_matches(url: str) -> None:
     assert len(lines) == 4
 
 
+def test_search_by_text_and_hybrid_are_the_store_results(url: str) -> None:
+    for args, kwargs in (
+        (["--text", "RED one"], {"text": "RED one"}),
+        (
+            ["--text", "red", "--vector", "[1, 0, 0]", "--text-weight", "0.9"],
+            {"query": [1, 0, 0], "text": "red", "text_weight": 0.9},
+        ),
+    ):
+        result = run("search", "acme", "docs", *args, "--json", "--store", url)
+        assert result.exit_code == 0, result.output
+        with nighdb.open_store(url) as store:
+            expected = store.search("acme", "docs", **kwargs)
+        got = json.loads(result.stdout)["matches"]
+        assert [(m["id"], m["score"]) for m in got] == [(m.id, m.score) for m in expected]
+    neither = run("search", "acme", "docs", "--store", url)
+    assert neither.exit_code != 0 and "--vector, --text, or both" in neither.output
+
+
 def test_search_json_is_the_store_result(url: str, tmp_path: Path) -> None:
     query = tmp_path / "q.json"
     query.write_text("[0.5, 1, 0]")

@@ -21,8 +21,8 @@ Layout (one file, WAL):
   ``nigh_collections.text_length`` their total length (``textindex``, contract §14).
 
 Upgrades: a database keeps its schema version in ``nigh_meta``; opening an older one runs
-the steps of ``UPGRADES`` above its version, in order, in one transaction. A new database
-is created at ``SCHEMA_VERSION`` directly.
+the steps of ``UPGRADES`` above its version, in order, in one transaction (a new file runs
+them all: each step checks what already exists).
 
 No user-supplied text ever reaches SQL: table names come from the integer id.
 """
@@ -98,6 +98,42 @@ CREATE TABLE IF NOT EXISTS nigh_indexes (
 
 def _add_indexes_table(conn: apsw.Connection) -> None:
     conn.execute(_INDEXES)
+
+
+def _add_text_postings(conn: apsw.Connection) -> None:
+    """Version 2 (text search, contract §14): the analyzer pin, the postings of every
+    collection, backfilled from the texts already stored."""
+    from .textindex import add_postings  # the step needs the analyzer; textindex needs us
+
+    columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(nigh_collections)")}
+    if "text_analyzer" not in columns:
+        conn.execute(
+            "ALTER TABLE nigh_collections ADD COLUMN text_analyzer TEXT NOT NULL DEFAULT 'plain'"
+        )
+    if "text_length" not in columns:
+        conn.execute(
+            "ALTER TABLE nigh_collections ADD COLUMN text_length INTEGER NOT NULL DEFAULT 0"
+        )
+    collections = conn.execute("SELECT id, text_analyzer FROM nigh_collections").fetchall()
+    for raw_id, analyzer in collections:
+        cid = int(cast(int, raw_id))
+        conn.execute(f"DROP TABLE IF EXISTS {postings_table(cid)}")
+        conn.execute(postings_ddl(cid))
+        conn.execute("UPDATE nigh_collections SET text_length = 0 WHERE id = ?", (cid,))
+        rows = conn.execute(f"SELECT rowid, text FROM {items_table(cid)}").fetchall()
+        add_postings(conn, cid, str(analyzer), ((int(cast(int, r)), str(t)) for r, t in rows))
+
+
+UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = (
+    (2, _add_text_postings),
+    (3, _add_indexes_table),
+)
+"""Ordered upgrade steps ``(target version, step)``. Each step applies cleanly to a database
+at any older version (version 2, the text postings, is another step of the list; a step
+never depends on its predecessors). A fresh database runs every step and starts at the
+newest version."""
+
+SCHEMA_VERSION = max(version for version, _ in UPGRADES)
 
 
 def items_table(collection_id: int) -> str:
@@ -299,38 +335,3 @@ def translate_errors(path: str) -> Iterator[None]:
         raise StoreUnavailableError(f"SQLite error on {path!r}: {exc}") from exc
     except OSError as exc:
         raise StoreUnavailableError(f"cannot use the SQLite database {path!r}: {exc}") from exc
-
-
-def _add_text_postings(conn: apsw.Connection) -> None:
-    """Version 2 (text search, contract §14): the analyzer pin, the postings of every
-    collection, backfilled from the texts already stored."""
-    from .textindex import add_postings  # the step needs the analyzer; textindex needs us
-
-    columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(nigh_collections)")}
-    if "text_analyzer" not in columns:
-        conn.execute(
-            "ALTER TABLE nigh_collections ADD COLUMN text_analyzer TEXT NOT NULL DEFAULT 'plain'"
-        )
-    if "text_length" not in columns:
-        conn.execute(
-            "ALTER TABLE nigh_collections ADD COLUMN text_length INTEGER NOT NULL DEFAULT 0"
-        )
-    collections = conn.execute("SELECT id, text_analyzer FROM nigh_collections").fetchall()
-    for raw_id, analyzer in collections:
-        cid = int(cast(int, raw_id))
-        conn.execute(f"DROP TABLE IF EXISTS {postings_table(cid)}")
-        conn.execute(postings_ddl(cid))
-        conn.execute("UPDATE nigh_collections SET text_length = 0 WHERE id = ?", (cid,))
-        rows = conn.execute(f"SELECT rowid, text FROM {items_table(cid)}").fetchall()
-        add_postings(conn, cid, str(analyzer), ((int(cast(int, r)), str(t)) for r, t in rows))
-
-
-UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = (
-    (2, _add_text_postings),
-    (3, _add_indexes_table),
-)
-"""Ordered upgrade steps ``(target version, step)``. Each step applies cleanly to a database
-at any older version (a step never depends on its predecessors). A fresh database runs
-every step and starts at the newest version."""
-
-SCHEMA_VERSION = max(version for version, _ in UPGRADES)

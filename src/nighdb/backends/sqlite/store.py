@@ -511,9 +511,9 @@ class SQLiteStore(IndexMethods, ClosingContext):
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[Match]:
-        """Contract §5, §14 and §15. A vector-only search goes through the collection's HNSW
-        index when it has one and ``exact`` is false (``ann_search``), else the exact scan. Text
-        and hybrid searches rank exactly (the vector leg of a hybrid search too)."""
+        """Contract §5, §14 and §15: a vector search goes through the collection's HNSW index
+        when it has one and ``exact`` is false (``ann_search``), else the exact scan. Text
+        and hybrid searches rank exactly here, index or not (``textsearch``)."""
         if text is None and query is not None:
 
             def prepare(pin: Pin) -> F32:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import cast
 
 import apsw
@@ -75,8 +76,9 @@ def add_postings(
         added_length += analyzed.length
         postings.extend((term, rowid, tf, analyzed.length) for term, tf in analyzed.terms.items())
     if postings:
-        # Sorted by the primary key: the B-tree fills in order instead of at random.
-        postings.sort()
+        # Sorted by term (the key's first column; stable, so items keep their order): the
+        # B-tree fills in order instead of at random, about twice as fast to insert.
+        postings.sort(key=itemgetter(0))
         conn.executemany(
             f"INSERT INTO {postings_table(collection_id)} (term, item, tf, length) "
             "VALUES (?, ?, ?, ?)",
