@@ -44,6 +44,7 @@ from ...validation import (
     validate_patches,
     validate_queries,
     validate_query,
+    validate_search,
 )
 from . import keys
 from .ann_methods import IndexMethods
@@ -61,10 +62,13 @@ from .schema import (
     items_ddl,
     items_table,
     parse_sqlite_url,
+    postings_table,
     require_store,
     translate_errors,
 )
 from .search import CACHE_PRECISIONS, search_collection
+from .textindex import clear_postings, reindex_rows, remove_postings, stored_texts
+from .textsearch import hybrid_search, text_search
 
 __all__ = ["SQLiteStore"]
 
@@ -191,11 +195,18 @@ class SQLiteStore(IndexMethods, ClosingContext):
             pin = self._pin(conn, tenant, wanted.name)
             if pin is not None:
                 return check_compatible(pin.collection, wanted)
-            check_new_collection(wanted)
+            wanted = check_new_collection(wanted)
             conn.execute(
                 "INSERT INTO nigh_collections (tenant, name, dimensions, embedding_model, "
-                "metric) VALUES (?, ?, ?, ?, ?)",
-                (tenant, wanted.name, wanted.dimensions, wanted.embedding_model, wanted.metric),
+                "metric, text_analyzer) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    tenant,
+                    wanted.name,
+                    wanted.dimensions,
+                    wanted.embedding_model,
+                    wanted.metric,
+                    wanted.text_analyzer,
+                ),
             )
             for ddl in items_ddl(conn.last_insert_rowid()):
                 conn.execute(ddl)
@@ -234,6 +245,7 @@ class SQLiteStore(IndexMethods, ClosingContext):
             table = items_table(pin.id)
             removed = count_rows(conn, table)
             conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"DROP TABLE {postings_table(pin.id)}")
             conn.execute("DELETE FROM nigh_collections WHERE id = ?", (pin.id,))
         self._cache.discard_group(pin.id)
         # Ids are never reused, so a leftover copy could never be loaded; it only takes space.
@@ -280,6 +292,8 @@ class SQLiteStore(IndexMethods, ClosingContext):
                 )
             version = self._bump(conn, current.id)
             table = items_table(current.id)
+            distinct_ids = list(dict.fromkeys(batch.ids))
+            old_texts = stored_texts(conn, current.id, distinct_ids)
             sql = (
                 f"INSERT INTO {table} (id, vector, metadata, text, seq) "
                 "VALUES (?, ?, jsonb(?), ?, ?) "
@@ -301,6 +315,8 @@ class SQLiteStore(IndexMethods, ClosingContext):
                     strict=True,
                 )
                 conn.executemany(sql, rows)
+            analyzer = current.collection.text_analyzer
+            reindex_rows(conn, current.id, analyzer, distinct_ids, old_texts)
         return len(batch)
 
     def delete(
@@ -329,6 +345,10 @@ class SQLiteStore(IndexMethods, ClosingContext):
             )
         with self._transaction(write=True) as conn:
             pin = self._require(conn, tenant, name)
+            if where == "1":
+                clear_postings(conn, pin.id)
+            else:
+                remove_postings(conn, pin.id, pin.collection.text_analyzer, where, params)
             conn.execute(f"DELETE FROM {items_table(pin.id)} WHERE {where}", params)
             removed = int(conn.changes())
             if removed:
@@ -367,6 +387,8 @@ class SQLiteStore(IndexMethods, ClosingContext):
                 )
             }
             rows = apply_patches(name, checked, stored)
+            retexted = sorted({r.id for r in rows if r.text is not None})
+            old_texts = stored_texts(conn, current.id, retexted)
             version = self._bump(conn, current.id)
             conn.executemany(
                 f"UPDATE {table} SET vector = coalesce(?, vector), "
@@ -383,6 +405,9 @@ class SQLiteStore(IndexMethods, ClosingContext):
                     for r in rows
                 ],
             )
+            if retexted:
+                analyzer = current.collection.text_analyzer
+                reindex_rows(conn, current.id, analyzer, retexted, old_texts)
         return len(checked)
 
     @staticmethod
@@ -477,21 +502,48 @@ class SQLiteStore(IndexMethods, ClosingContext):
         self,
         tenant: str,
         collection: str,
-        query: VectorLike,
+        query: VectorLike | None = None,
         *,
+        text: str | None = None,
         limit: int = 10,
         filter: Mapping[str, Any] | None = None,
+        text_weight: float = 0.5,
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[Match]:
-        """Contract §5 and §15: through the collection's HNSW index when it has one and
-        ``exact`` is false (``ann_search``), else the exact scan."""
+        """Contract §5, §14 and §15: a vector search goes through the collection's HNSW index
+        when it has one and ``exact`` is false (``ann_search``), else the exact scan. Text
+        and hybrid searches rank exactly here, index or not (``textsearch``)."""
+        if text is None and query is not None:
 
-        def prepare(pin: Pin) -> F32:
-            c = pin.collection
-            return validate_query(c.name, c.dimensions, c.metric, query)[np.newaxis, :]
+            def prepare(pin: Pin) -> F32:
+                c = pin.collection
+                return validate_query(c.name, c.dimensions, c.metric, query)[np.newaxis, :]
 
-        return self._search(tenant, collection, prepare, limit, filter, ef_search, exact)[0]
+            return self._search(tenant, collection, prepare, limit, filter, ef_search, exact)[0]
+
+        def body(conn: apsw.Connection, pin: Pin) -> list[Match]:
+            inputs = validate_search(pin.collection, query, text, text_weight)
+            k = check_limit(limit)
+            tree = parse_filter(filter)
+            check_ef_search(ef_search)
+            check_exact(exact)
+            if inputs.query is None:
+                return text_search(conn, pin, inputs.terms or [], k, tree)
+            return hybrid_search(
+                conn,
+                self._cache,
+                pin,
+                inputs.query,
+                inputs.terms or [],
+                inputs.text_weight,
+                k,
+                tree,
+                precision=self._precision,
+                db_path=self.path,
+            )
+
+        return self._read_collection(tenant, collection, body)
 
     def search_many(
         self,
