@@ -169,3 +169,10 @@ def test_read_urls_from_the_environment_and_other_backends_refuse_them(tmp_path:
     assert done.exit_code != 0 and "read_urls" in done.stderr, done.stderr
     done = CliRunner().invoke(main, ["serve", "--store", store, "--read-your-writes"])
     assert done.exit_code != 0 and "read_your_writes" in done.stderr, done.stderr
+
+
+def test_wal_positions_compare_as_numbers() -> None:
+    # pg_lsn text is two hex halves: '0/FFFFFFFF' is before '1/0', though not as text.
+    assert replicas.parse_lsn("16/B374D848") == 0x16_B374D848
+    assert replicas.parse_lsn("0/FFFFFFFF") < replicas.parse_lsn("1/0")
+    assert replicas.parse_lsn("0/A") > replicas.parse_lsn("0/9")
