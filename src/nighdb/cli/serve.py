@@ -213,6 +213,20 @@ def _log_to_stderr(level: str) -> None:
     show_default=True,
     help="Seconds an idle keep-alive connection stays open.",
 )
+@click.option(
+    "--read-url",
+    "read_urls",
+    multiple=True,
+    metavar="URL",
+    envvar="NIGH_READ_URLS",
+    help="A streaming replica of the PostgreSQL store for searches, counts, scrolls and "
+    "fetches (repeatable; $NIGH_READ_URLS: URLs separated by spaces).",
+)
+@click.option(
+    "--read-your-writes",
+    is_flag=True,
+    help="Reads that a replica has not replayed this node's last write yet go to the primary.",
+)
 def serve(
     host: str,
     port: int,
@@ -220,6 +234,8 @@ def serve(
     access_log: bool,
     header_timeout: float,
     idle_timeout: int,
+    read_urls: tuple[str, ...],
+    read_your_writes: bool,
     threads: bool,
     **limits: Any,
 ) -> None:
@@ -236,17 +252,29 @@ def serve(
 
     share = FairShare(**{name: limits.pop(name) for name in _SHARE_FIELDS})
     service_limits = ServiceLimits(**limits)
+    # PostgreSQL deployments (contract §17); passed only when asked for, so another backend
+    # refuses them by name rather than ignoring them.
+    deployment: dict[str, Any] = {}
+    if read_urls:
+        deployment["read_urls"] = list(read_urls)
+    if read_your_writes:
+        deployment["read_your_writes"] = True
     _log_to_stderr(log_level)
-    with open_cli_store(create=True):
+    with open_cli_store(create=True, **deployment):
         pass  # create the store first: the workers and this process only open it
     with contextlib.ExitStack() as stack:
         workers = None
         if not threads:
             # Forked before this process opens its store or starts a thread (workers.py).
             workers = stack.enter_context(
-                WorkerPool(cli_store_url(), slots=share.max_concurrency, limits=service_limits)
+                WorkerPool(
+                    cli_store_url(),
+                    slots=share.max_concurrency,
+                    limits=service_limits,
+                    store_options=deployment,
+                )
             )
-        store = stack.enter_context(open_cli_store(create=False))
+        store = stack.enter_context(open_cli_store(create=False, **deployment))
         app = create_app(store, limits=service_limits, share=share, workers=workers)
         sock = _listen(host, port)
         bound = sock.getsockname()[1]

@@ -51,6 +51,7 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
                 "dimensions": {"type": "integer"},
                 "embedding_model": {"type": "string"},
                 "metric": {"type": "string", "enum": ["cosine", "l2", "ip"]},
+                "text_analyzer": {"type": "string", "enum": ["plain", "english"]},
             },
         },
         "CollectionRequest": {
@@ -64,6 +65,12 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
                 },
                 "embedding_model": {"type": "string", "default": ""},
                 "metric": {"type": "string", "enum": ["cosine", "l2", "ip", ""]},
+                "text_analyzer": {
+                    "type": "string",
+                    "enum": ["plain", "english", ""],
+                    "default": "plain",
+                    "description": "how item texts are analyzed for text search; '': don't care",
+                },
             },
         },
         "Item": {
@@ -138,9 +145,17 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
         },
         "SearchRequest": {
             "type": "object",
-            "required": ["vector"],
+            "description": "vector, text, or both (hybrid: reciprocal rank fusion)",
             "properties": {
                 "vector": vector,
+                "text": {"type": "string", "description": "BM25 text query (contract §14)"},
+                "text_weight": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "default": 0.5,
+                    "description": "the text ranking's share of a hybrid search",
+                },
                 "limit": {"type": "integer", "default": 10, "maximum": limits.max_search_limit},
                 "filter": _ref("Filter"),
                 **search_options,

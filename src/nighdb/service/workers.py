@@ -41,6 +41,7 @@ import os
 import pickle
 import signal
 from collections import deque
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkContext, SpawnContext
 from multiprocessing.process import BaseProcess
@@ -140,12 +141,19 @@ class WorkerPool:
     """``slots`` normal and ``slots`` low-priority workers over the store at ``url``."""
 
     def __init__(
-        self, url: str, *, slots: int, limits: ServiceLimits, low_nice: int = LOW_NICE
+        self,
+        url: str,
+        *,
+        slots: int,
+        limits: ServiceLimits,
+        low_nice: int = LOW_NICE,
+        store_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._url = url
         self._limits = limits
         self._low_nice = low_nice
-        self._options = worker_store_options(url, 2 * slots)
+        # The deployment's options (read replicas, contract §17) plus each worker's share.
+        self._options = {**(store_options or {}), **worker_store_options(url, 2 * slots)}
         self._idle: dict[bool, deque[Worker]] = {False: deque(), True: deque()}
         self._all: list[Worker] = []
         for low in (False, True):

@@ -10,7 +10,9 @@ Layout, in the connection's current schema (the first existing schema on ``searc
 * ``nigh_items_<id>``: one row per item: ``embedding vector(N)``; ``metadata`` jsonb for
   filtering (see ``filter.filter_document``); ``metadata_json``, the canonical JSON
   text exactly as validated (what searches return: jsonb would reorder keys and rewrite
-  numbers such as ``1e+300``); ``text``.
+  numbers such as ``1e+300``); ``text``;
+* ``nigh_postings_<id>``: the text postings of the collection's items (``postings``), with
+  ``nigh_collections.text_items``/``text_length``, for BM25 (contract §14).
 
   Its primary key is ``id_hash``, the SHA-256 of the id's UTF-8 bytes, not the id itself:
   a btree entry may not exceed about 2,700 bytes, and an id the contract allows (1,024
@@ -52,7 +54,9 @@ __all__ = [
     "after_id",
     "hashed_ids",
     "id_hash",
+    "ID_HASH",
     "ID_ORDER",
+    "ID_PREFIX",
     "lock_key",
     "translate_errors",
 ]
@@ -60,29 +64,29 @@ __all__ = [
 Conn = psycopg.Connection[TupleRow]
 """A connection of the pool (rows as tuples)."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The layout this code creates and reads; older databases are upgraded (``upgrade``)."""
 
-_ID_PREFIX = 512
+ID_PREFIX = 512
 """Characters of the id in the id-order index: 4 bytes each at most, under btree's limit."""
 
-ID_ORDER = sql.SQL("left(id, {n}), id").format(n=sql.Literal(_ID_PREFIX))
+ID_ORDER = sql.SQL("left(id, {n}), id").format(n=sql.Literal(ID_PREFIX))
 """``ORDER BY`` this for id (byte) order served by the id-order index."""
 
-_HASH = "sha256(convert_to({}, 'UTF8'))"
+ID_HASH = "sha256(convert_to({}, 'UTF8'))"
 """The primary key of an id (the database is UTF8, checked by ``bootstrap``)."""
 
 
 def hashed_ids(ids: sql.Composable) -> sql.Composed:
     """The primary keys of a ``text[]`` of ids, for ``id_hash = ANY(...)``."""
     return sql.SQL("ARRAY(SELECT {} FROM unnest({}::text[]) AS v)").format(
-        sql.SQL(_HASH).format(sql.SQL("v")), ids
+        sql.SQL(ID_HASH).format(sql.SQL("v")), ids
     )
 
 
 def id_hash(value: sql.Composable) -> sql.Composed:
     """The primary key of one id (an expression or a placeholder)."""
-    return sql.SQL(_HASH).format(value)
+    return sql.SQL(ID_HASH).format(value)
 
 
 def after_id(cursor: sql.Composable) -> sql.Composed:
@@ -90,7 +94,7 @@ def after_id(cursor: sql.Composable) -> sql.Composed:
 
     ``cursor`` appears twice: pass its parameter twice."""
     return sql.SQL("left(id, {n}) >= left({c}::text, {n}) AND id > {c}::text").format(
-        n=sql.Literal(_ID_PREFIX), c=cursor
+        n=sql.Literal(ID_PREFIX), c=cursor
     )
 
 
@@ -149,6 +153,19 @@ class Layout:
     def opclass(self, metric: str) -> sql.Identifier:
         return sql.Identifier(self.vector_schema, _OPS[metric])
 
+    def postings(self, collection_id: int) -> sql.Identifier:
+        """The text postings of a collection (``postings``), named from its integer id."""
+        return self.table(f"nigh_postings_{int(collection_id)}")
+
+    def postings_ddl(self, collection_id: int) -> sql.Composed:
+        # Keyed by hashes, as the items are: a term (a run of letters) or an id can exceed
+        # btree's entry size. A query term's postings are one range of the index.
+        return sql.SQL(
+            "CREATE TABLE {} (term_hash bytea NOT NULL, item_hash bytea NOT NULL, "
+            "item text NOT NULL, tf integer NOT NULL, length integer NOT NULL, "
+            "PRIMARY KEY (term_hash, item_hash))"
+        ).format(self.postings(collection_id))
+
     @staticmethod
     def order_index_name(collection_id: int) -> str:
         """The btree serving id order (paging, scrolling)."""
@@ -184,7 +201,7 @@ class Layout:
             sql.SQL("CREATE INDEX {name} ON {table} (left(id, {n}))").format(
                 name=sql.Identifier(self.order_index_name(collection_id)),
                 table=table,
-                n=sql.Literal(_ID_PREFIX),
+                n=sql.Literal(ID_PREFIX),
             ),
             sql.SQL("CREATE INDEX {name} ON {table} USING gin (metadata jsonb_path_ops)").format(
                 name=sql.Identifier(self.metadata_index_name(collection_id)), table=table
@@ -244,6 +261,9 @@ _REGISTRY_DDL = [
         hnsw_m               integer,
         hnsw_ef_construction integer,
         created_at           timestamptz NOT NULL DEFAULT now(),
+        text_analyzer        text NOT NULL DEFAULT 'plain',
+        text_items           bigint NOT NULL DEFAULT 0,
+        text_length          bigint NOT NULL DEFAULT 0,
         UNIQUE (tenant, name)
     )""",
     """CREATE TABLE IF NOT EXISTS {api_keys} (
