@@ -181,7 +181,13 @@ class WorkerPool:
         idle = self._idle[low]
         if not idle:  # more turns than slots: a bug in the caller, not a load condition
             raise StoreUnavailableError("no free worker process on this node; retry")
-        return idle.popleft()
+        worker = idle.popleft()
+        if not worker.process.is_alive():  # died while idle (killed, say): replace it first
+            self._retire(worker)
+            replacement = self._start(low, "spawn")
+            self._idle[low].remove(replacement)
+            return replacement
+        return worker
 
     def give_back(self, worker: Worker) -> None:
         """The request is done with ``worker``; a dead one is replaced by a fresh process."""
