@@ -42,9 +42,10 @@ def test_ls_lists_pins_and_counts(url: str) -> None:
     data = json.loads(run("--store", url, "ls", "acme", "--json").stdout)
     assert data == {
         "collections": [
-            {"name": "Alpha", "dimensions": 2, "embedding_model": "", "metric": "l2", "count": 1},
+            {"name": "Alpha", "dimensions": 2, "embedding_model": "", "metric": "l2"}
+            | {"text_analyzer": "plain", "count": 1},
             {"name": "docs", "dimensions": 3, "embedding_model": "toy-3d", "metric": "cosine"}
-            | {"count": 3},
+            | {"text_analyzer": "plain", "count": 3},
         ]
     }
 
@@ -73,7 +74,7 @@ def test_show_and_its_ids(url: str) -> None:
     data = json.loads(run("show", "acme", "docs", "--ids", "--json", "--store", url).stdout)
     assert data == {
         "collection": {"name": "docs", "dimensions": 3, "embedding_model": "toy-3d"}
-        | {"metric": "cosine"},
+        | {"metric": "cosine", "text_analyzer": "plain"},
         "count": 3,
         "ids": ["[b]c", "a", "b"],
     }
@@ -118,6 +119,24 @@ def test_search_prints_a_table_of_matches(url: str) -> None:
     assert lines[2].split()[:4] == ["a", "0.001248", "0.998752", "one"]
     assert lines[3].split()[:3] == ["b", "0.001842", "0.998158"]
     assert len(lines) == 4
+
+
+def test_search_by_text_and_hybrid_are_the_store_results(url: str) -> None:
+    for args, kwargs in (
+        (["--text", "RED one"], {"text": "RED one"}),
+        (
+            ["--text", "red", "--vector", "[1, 0, 0]", "--text-weight", "0.9"],
+            {"query": [1, 0, 0], "text": "red", "text_weight": 0.9},
+        ),
+    ):
+        result = run("search", "acme", "docs", *args, "--json", "--store", url)
+        assert result.exit_code == 0, result.output
+        with nighdb.open_store(url) as store:
+            expected = store.search("acme", "docs", **kwargs)
+        got = json.loads(result.stdout)["matches"]
+        assert [(m["id"], m["score"]) for m in got] == [(m.id, m.score) for m in expected]
+    neither = run("search", "acme", "docs", "--store", url)
+    assert neither.exit_code != 0 and "--vector, --text, or both" in neither.output
 
 
 def test_search_json_is_the_store_result(url: str, tmp_path: Path) -> None:

@@ -241,7 +241,7 @@ def test_a_3072_dimension_collection_is_indexed_as_halfvec(
         with psycopg.connect(url) as conn:
             row = conn.execute(
                 "SELECT indexdef FROM pg_indexes "
-                "WHERE indexname LIKE '%hnsw' AND schemaname = current_schema()"
+                "WHERE schemaname = current_schema() AND indexname LIKE '%hnsw'"
             )
             indexdef = str(row.fetchone())
         assert "halfvec(3072)" in indexdef and "halfvec_cosine_ops" in indexdef, indexdef

@@ -77,6 +77,7 @@ def test_collection_lifecycle(client: httpx.Client, keys: Keys) -> None:
     created = call(client, k, "PUT", "/v1/collections/docs", {"dimensions": 3, "metric": "l2"})
     assert created.status_code == 201
     pin = {"name": "docs", "dimensions": 3, "embedding_model": "", "metric": "l2"}
+    pin["text_analyzer"] = "plain"
     assert created.json() == {"collection": pin}
     again = call(client, k, "PUT", "/v1/collections/docs", {"dimensions": 0, "metric": "l2"})
     assert again.status_code == 200
@@ -210,6 +211,7 @@ def test_put_defaults_and_conflicts(client: httpx.Client, keys: Keys) -> None:
         "dimensions": 4,
         "embedding_model": "e5",
         "metric": "cosine",
+        "text_analyzer": "plain",
     }
     conflict = error_of(call(client, k, "PUT", "/v1/collections/m", {"dimensions": 5}))
     assert conflict["code"] == "collection_conflict"

@@ -99,7 +99,8 @@ def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
     target = sqlite_url(tmp_path, "target.db")
     result = run("import", "acme", "docs", "-", "--store", target, "--json", input=out.stdout)
     assert json.loads(result.stdout) == {
-        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "toy", "metric": "l2"},
+        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "toy", "metric": "l2"}
+        | {"text_analyzer": "plain"},
         "created": True,
         "imported": 40,
     }

@@ -9,17 +9,21 @@ looked at (contract §12: names first), so they live apart from the value checks
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from .errors import CollectionConflictError, InvalidArgumentError
 from .jsontext import check_unicode
 from .models import METRICS, Collection
+from .text import ANALYZERS, DEFAULT_ANALYZER
 
 __all__ = [
     "DEFAULT_SCROLL_LIMIT",
     "MAX_DIMENSIONS",
     "MAX_ID_LENGTH",
     "MAX_NAME_LENGTH",
+    "check_analyzer",
     "check_collection",
     "check_collection_name",
     "check_compatible",
@@ -31,7 +35,9 @@ __all__ = [
     "check_new_collection",
     "check_page",
     "check_scroll",
+    "check_search_text",
     "check_tenant",
+    "check_text_weight",
     "normalize_metric",
 ]
 
@@ -97,7 +103,20 @@ def check_collection(collection: object) -> Collection:
     if "\x00" in model:
         raise InvalidArgumentError("embedding_model must not contain a NUL character")
     check_unicode("embedding_model", model)
-    return Collection(collection.name, dims, model, metric)
+    return Collection(
+        collection.name, dims, model, metric, check_analyzer(collection.text_analyzer)
+    )
+
+
+def check_analyzer(analyzer: object) -> str:
+    """A requested ``text_analyzer``: a known name, or ``""`` (don't care)."""
+    if analyzer is None:
+        return ""
+    if not isinstance(analyzer, str) or (analyzer and analyzer not in ANALYZERS):
+        raise InvalidArgumentError(
+            f"unknown text_analyzer {analyzer!r}; use one of {', '.join(ANALYZERS)}"
+        )
+    return analyzer
 
 
 def check_limit(limit: object, *, name: str = "limit") -> int:
@@ -143,6 +162,10 @@ def check_compatible(existing: Collection, requested: Collection) -> Collection:
         )
     if requested.metric != existing.metric:
         raise CollectionConflictError(existing.name, "metric", existing.metric, requested.metric)
+    if requested.text_analyzer and requested.text_analyzer != existing.text_analyzer:
+        raise CollectionConflictError(
+            existing.name, "text_analyzer", existing.text_analyzer, requested.text_analyzer
+        )
     return existing
 
 
@@ -154,6 +177,8 @@ def check_new_collection(requested: Collection) -> Collection:
             f'and {MAX_DIMENSIONS} to create it (0 means "don\'t care" only for an '
             "existing collection)"
         )
+    if not requested.text_analyzer:
+        return replace(requested, text_analyzer=DEFAULT_ANALYZER)
     return requested
 
 
@@ -182,3 +207,23 @@ def check_scroll(after: object, limit: object) -> tuple[str | None, int]:
     checked_after, checked_limit = check_page(after, limit)
     assert checked_limit is not None
     return checked_after, checked_limit
+
+
+def check_search_text(text: object) -> str | None:
+    """``search``'s ``text``: ``None`` (no text ranking) or a string (contract §14)."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise InvalidArgumentError("text must be a string")
+    check_unicode("text", text)
+    return text
+
+
+def check_text_weight(weight: object) -> float:
+    """``text_weight``: a number in [0, 1], the text ranking's share of a hybrid search."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise InvalidArgumentError("text_weight must be a number between 0 and 1")
+    value = float(weight)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidArgumentError(f"text_weight must be between 0 and 1, not {weight!r}")
+    return value

@@ -18,15 +18,18 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from .arguments import MAX_ID_LENGTH, check_id
+from .arguments import MAX_ID_LENGTH, check_id, check_search_text, check_text_weight
 from .errors import DimensionMismatchError, InvalidArgumentError
 from .jsontext import check_unicode, encode_json
-from .models import INT64_MAX, INT64_MIN, Item, ItemLike
+from .models import INT64_MAX, INT64_MIN, Collection, Item, ItemLike
+from .text import analyze_query
 
 __all__ = [
     "MAX_METADATA_DEPTH",
     "ItemBatch",
     "Matrix",
+    "SearchInputs",
+    "validate_search",
     "as_vector",
     "check_item_text",
     "check_vector_values",
@@ -76,6 +79,35 @@ def validate_query(collection: str, dimensions: int, metric: str, query: object)
     if vec.shape[0] != dimensions:
         raise DimensionMismatchError(collection, dimensions, int(vec.shape[0]))
     return check_vector_values(collection, vec, metric, "the query vector")
+
+
+@dataclass(frozen=True)
+class SearchInputs:
+    """A checked ``search`` call (contract §5, §14): the query vector and the text's terms,
+    each ``None`` when not given, and the text ranking's weight."""
+
+    query: Matrix | None
+    terms: list[str] | None
+    text_weight: float
+
+
+def validate_search(
+    pin: Collection, query: object, text: object, text_weight: object
+) -> SearchInputs:
+    """``search``'s query, text and weight, in this order, on every backend."""
+    if query is None and text is None:
+        raise InvalidArgumentError("search needs a query vector, a text, or both (hybrid search)")
+    vec = None if query is None else validate_query(pin.name, pin.dimensions, pin.metric, query)
+    checked = check_search_text(text)
+    weight = check_text_weight(text_weight)
+    terms = None if checked is None else analyze_query(checked, pin.text_analyzer)
+    if vec is None and not terms:
+        raise InvalidArgumentError(
+            "the search text has no searchable token (letters or digits"
+            + (", other than stop words" if pin.text_analyzer == "english" else "")
+            + ")"
+        )
+    return SearchInputs(vec, terms, weight)
 
 
 def validate_queries(collection: str, dimensions: int, metric: str, queries: object) -> Matrix:

@@ -46,11 +46,13 @@ class Collection:
     dimensions: int
     embedding_model: str = ""
     metric: str = "cosine"
+    # How item texts are analyzed for text search (contract §14); "" asks for "don't care".
+    text_analyzer: str = "plain"
 
 
 @dataclass(frozen=True)
 class Item:
-    """One stored vector with its filterable metadata and its returned-but-unindexed text."""
+    """One stored vector with its filterable metadata and its text (full-text indexed, §14)."""
 
     id: str
     vector: VectorLike

@@ -198,7 +198,8 @@ def plan_pack(store: Store, tenant: str, pack: Pack) -> PackPlan:
         return PackPlan(pack, tenant, existing, existing, None)
     metric = pack.metric or (existing.metric if existing else "cosine")
     with _naming(pack):
-        wanted = check_collection(Collection(pack.name, pack.dimensions, pack.model, metric))
+        # A pack names no analyzer: it keeps the stored one, and a new collection gets plain.
+        wanted = check_collection(Collection(pack.name, pack.dimensions, pack.model, metric, ""))
         if existing is not None:
             check_compatible(existing, wanted)
         else:

@@ -53,16 +53,19 @@ class Store(Protocol):
         self,
         tenant: str,
         collection: str,
-        query: VectorLike,
+        query: VectorLike | None = None,
         *,
+        text: str | None = None,
         limit: int = 10,
         filter: Filter | None = None,
+        text_weight: float = 0.5,
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[Match]:
-        """Contract §5. ``exact=True`` ignores an approximate index; ``ef_search`` (1 … 1000)
-        sets an index's candidate list size. Both are checked, and change nothing, on a
-        collection without an index."""
+        """Contract §5 and §14: by ``query`` (a vector), by ``text`` (BM25), or both (reciprocal
+        rank fusion, ``text_weight`` the text ranking's share). ``exact=True`` ignores an
+        approximate index; ``ef_search`` (1 … 1000) sets an index's candidate list size. Both
+        are checked, and change nothing, on a collection without an index."""
         ...
 
     def search_many(

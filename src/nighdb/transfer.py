@@ -247,6 +247,7 @@ def _requested(
         header.dimensions if header is not None else 0,
         named["model"][0][0] if named["model"] else "",
         named["metric"][0][0] if named["metric"] else "",
+        "",  # the line format names no analyzer: the stored one is kept, a new one is plain
     )
 
 

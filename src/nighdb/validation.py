@@ -16,6 +16,7 @@ from .arguments import (
     MAX_DIMENSIONS,
     MAX_ID_LENGTH,
     MAX_NAME_LENGTH,
+    check_analyzer,
     check_collection,
     check_collection_name,
     check_compatible,
@@ -27,16 +28,20 @@ from .arguments import (
     check_new_collection,
     check_page,
     check_scroll,
+    check_search_text,
     check_tenant,
+    check_text_weight,
     normalize_metric,
 )
 from .items import (
     MAX_METADATA_DEPTH,
     ItemBatch,
     Matrix,
+    SearchInputs,
     validate_items,
     validate_queries,
     validate_query,
+    validate_search,
 )
 from .patches import Patch, PatchedRow, apply_patches, merge_metadata, validate_patches
 
@@ -50,7 +55,9 @@ __all__ = [
     "Matrix",
     "Patch",
     "PatchedRow",
+    "SearchInputs",
     "apply_patches",
+    "check_analyzer",
     "check_collection",
     "check_collection_name",
     "check_compatible",
@@ -62,11 +69,14 @@ __all__ = [
     "check_new_collection",
     "check_page",
     "check_scroll",
+    "check_search_text",
     "check_tenant",
+    "check_text_weight",
     "merge_metadata",
     "normalize_metric",
     "validate_items",
     "validate_patches",
     "validate_queries",
     "validate_query",
+    "validate_search",
 ]

@@ -73,6 +73,7 @@ def collection_to_wire(collection: Collection) -> dict[str, Any]:
         "dimensions": collection.dimensions,
         "embedding_model": collection.embedding_model,
         "metric": collection.metric,
+        "text_analyzer": collection.text_analyzer,
     }
 
 
@@ -82,6 +83,7 @@ def collection_from_wire(data: Mapping[str, Any]) -> Collection:
         int(data["dimensions"]),
         str(data["embedding_model"]),
         str(data["metric"]),
+        str(data.get("text_analyzer", "plain")),
     )
 
 

@@ -128,9 +128,19 @@ def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
 @click.argument("collection")
 @click.option(
     "--vector",
-    required=True,
     type=JsonValue(list, "a JSON array of numbers"),
     help="The query vector: a JSON array, or @FILE holding one (@- reads stdin).",
+)
+@click.option(
+    "--text",
+    help="A text query (BM25); with --vector, a hybrid search (docs/contract.md §14).",
+)
+@click.option(
+    "--text-weight",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="The text ranking's share of a hybrid search, between 0 and 1.",
 )
 @click.option(
     "--limit",
@@ -157,21 +167,28 @@ def remove(tenant: str, collection: str, yes: bool, as_json: bool) -> None:
 def search(
     tenant: str,
     collection: str,
-    vector: list[Any],
+    vector: list[Any] | None,
+    text: str | None,
+    text_weight: float,
     limit: int,
     filter_: dict[str, Any] | None,
     exact: bool,
     ef_search: int | None,
     as_json: bool,
 ) -> None:
-    """Search COLLECTION for the nearest neighbours of a vector, filtered before ranking."""
+    """Search COLLECTION by a vector (nearest neighbours), a text (BM25), or both (hybrid),
+    filtered before ranking."""
+    if vector is None and text is None:
+        raise click.UsageError("give --vector, --text, or both")
     with open_cli_store(create=False) as store:
         matches = store.search(
             tenant,
             collection,
             vector,
+            text=text,
             limit=limit,
             filter=filter_,
+            text_weight=text_weight,
             ef_search=ef_search,
             exact=exact,
         )

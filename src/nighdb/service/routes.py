@@ -84,10 +84,16 @@ def list_collections(c: Call) -> Answer:
 
 
 def put_collection(c: Call) -> Answer:
-    body = c.json("dimensions", "embedding_model", "metric")
+    body = c.json("dimensions", "embedding_model", "metric", "text_analyzer")
     dimensions = body.get("dimensions", 0)
     c.limits.check_dimensions(dimensions)
-    wanted = Collection(c.name, dimensions, body.get("embedding_model", ""), body.get("metric", ""))
+    wanted = Collection(
+        c.name,
+        dimensions,
+        body.get("embedding_model", ""),
+        body.get("metric", ""),
+        body.get("text_analyzer", "plain"),
+    )
     # Two concurrent first PUTs may both answer 201; the store still creates one collection.
     existed = c.store.describe_collection(c.tenant, c.name) is not None
     quota = c.limits.max_collections_per_tenant
@@ -162,10 +168,13 @@ _SEARCH_FIELDS = ("limit", "filter", "ef_search", "exact")
 
 
 def search(c: Call) -> Answer:
-    body = c.json("vector", *_SEARCH_FIELDS)
+    """``{vector?, text?, text_weight?, ...}``: a vector, a text or both (contract §14)."""
+    body = c.json("vector", "text", "text_weight", *_SEARCH_FIELDS)
     options = _search_options(c, body)
     vector: Any = body.get("vector")
-    matches = c.store.search(c.tenant, c.name, vector, **options)
+    text: Any = body.get("text")
+    weight: Any = body.get("text_weight", 0.5)
+    matches = c.store.search(c.tenant, c.name, vector, text=text, text_weight=weight, **options)
     return 200, {"matches": [match_to_wire(m) for m in matches]}
 
 

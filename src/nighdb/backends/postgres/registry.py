@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 _PIN_COLUMNS = sql.SQL(
-    "id, name, dimensions, embedding_model, metric, hnsw_m, hnsw_ef_construction"
+    "id, name, dimensions, embedding_model, metric, hnsw_m, hnsw_ef_construction, text_analyzer"
 )
 
 
@@ -43,9 +43,10 @@ class Pin:
 
     @staticmethod
     def from_row(row: TupleRow) -> Pin:
-        cid, name, dims, model, metric, m, ef = row
+        cid, name, dims, model, metric, m, ef, analyzer = row
         index = None if m is None else HnswIndex(int(m), int(ef))
-        return Pin(int(cid), Collection(str(name), int(dims), str(model), str(metric)), index)
+        collection = Collection(str(name), int(dims), str(model), str(metric), str(analyzer))
+        return Pin(int(cid), collection, index)
 
 
 def read_pin(conn: Conn, layout: Layout, tenant: str, name: str, *, lock: str = "") -> Pin | None:
@@ -63,15 +64,23 @@ def insert_collection(conn: Conn, layout: Layout, tenant: str, wanted: Collectio
     """Register ``wanted`` and create its items table (inside the caller's transaction)."""
     row = conn.execute(
         sql.SQL(
-            "INSERT INTO {} (tenant, name, dimensions, embedding_model, metric) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING {}"
+            "INSERT INTO {} (tenant, name, dimensions, embedding_model, metric, text_analyzer) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING {}"
         ).format(layout.collections, _PIN_COLUMNS),
-        (tenant, wanted.name, wanted.dimensions, wanted.embedding_model, wanted.metric),
+        (
+            tenant,
+            wanted.name,
+            wanted.dimensions,
+            wanted.embedding_model,
+            wanted.metric,
+            wanted.text_analyzer,
+        ),
     ).fetchone()
     assert row is not None
     pin = Pin.from_row(row)
     for ddl in layout.items_ddl(pin.id, wanted.dimensions):
         conn.execute(ddl)
+    conn.execute(layout.postings_ddl(pin.id))
     return pin
 
 
@@ -109,4 +118,5 @@ def drop_collection(conn: Conn, layout: Layout, tenant: str, name: str) -> int:
         conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table))
         counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
         conn.execute(sql.SQL("DROP TABLE {}").format(table))
+        conn.execute(sql.SQL("DROP TABLE {}").format(layout.postings(int(row[0]))))
     return 0 if counted is None else int(counted[0])

@@ -10,7 +10,9 @@ Layout, in the connection's current schema (the first existing schema on ``searc
 * ``nigh_items_<id>``: one row per item: ``embedding vector(N)``; ``metadata`` jsonb for
   filtering (see ``filter.filter_document``); ``metadata_json``, the canonical JSON
   text exactly as validated (what searches return: jsonb would reorder keys and rewrite
-  numbers such as ``1e+300``); ``text``.
+  numbers such as ``1e+300``); ``text``;
+* ``nigh_postings_<id>``: the text postings of the collection's items (``postings``), with
+  ``nigh_collections.text_items``/``text_length``, for BM25 (contract §14).
 
   Its primary key is ``id_hash``, the SHA-256 of the id's UTF-8 bytes, not the id itself:
   a btree entry may not exceed about 2,700 bytes, and an id the contract allows (1,024
@@ -62,7 +64,7 @@ __all__ = [
 Conn = psycopg.Connection[TupleRow]
 """A connection of the pool (rows as tuples)."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The layout this code creates and reads; older databases are upgraded (``upgrade``)."""
 
 ID_PREFIX = 512
@@ -150,6 +152,19 @@ class Layout:
 
     def opclass(self, metric: str) -> sql.Identifier:
         return sql.Identifier(self.vector_schema, _OPS[metric])
+
+    def postings(self, collection_id: int) -> sql.Identifier:
+        """The text postings of a collection (``postings``), named from its integer id."""
+        return self.table(f"nigh_postings_{int(collection_id)}")
+
+    def postings_ddl(self, collection_id: int) -> sql.Composed:
+        # Keyed by hashes, as the items are: a term (a run of letters) or an id can exceed
+        # btree's entry size. A query term's postings are one range of the index.
+        return sql.SQL(
+            "CREATE TABLE {} (term_hash bytea NOT NULL, item_hash bytea NOT NULL, "
+            "item text NOT NULL, tf integer NOT NULL, length integer NOT NULL, "
+            "PRIMARY KEY (term_hash, item_hash))"
+        ).format(self.postings(collection_id))
 
     @staticmethod
     def order_index_name(collection_id: int) -> str:
@@ -246,6 +261,9 @@ _REGISTRY_DDL = [
         hnsw_m               integer,
         hnsw_ef_construction integer,
         created_at           timestamptz NOT NULL DEFAULT now(),
+        text_analyzer        text NOT NULL DEFAULT 'plain',
+        text_items           bigint NOT NULL DEFAULT 0,
+        text_length          bigint NOT NULL DEFAULT 0,
         UNIQUE (tenant, name)
     )""",
     """CREATE TABLE IF NOT EXISTS {api_keys} (

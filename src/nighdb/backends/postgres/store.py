@@ -44,6 +44,7 @@ from ...store import ClosingContext, Store, redacted_url
 from ...validation import (
     ItemBatch,
     Patch,
+    SearchInputs,
     check_collection,
     check_collection_name,
     check_compatible,
@@ -58,10 +59,11 @@ from ...validation import (
     validate_patches,
     validate_queries,
     validate_query,
+    validate_search,
 )
 from . import index as hnsw
 from . import keys as keys
-from . import registry, rows
+from . import postings, registry, rows
 from .filter import compile_filter
 from .index import HnswIndex
 from .pins import Pins, retrying
@@ -77,6 +79,7 @@ from .schema import (
     translate_errors,
 )
 from .search import Ranker, SearchPlan
+from .textsearch import hybrid_search, text_search
 from .upgrade import upgrade
 from .vector import register_vector
 from .write import write_items
@@ -210,7 +213,7 @@ class PostgresStore(ClosingContext):
                 pin = self._pins.fresh(conn, tenant, wanted.name)
                 if pin is not None:
                     return check_compatible(pin.collection, wanted)
-                check_new_collection(wanted)
+                wanted = check_new_collection(wanted)
                 pin = registry.insert_collection(conn, self._layout, tenant, wanted)
             self._router.wrote(conn)
         self._pins.remember(tenant, wanted.name, pin)
@@ -262,7 +265,16 @@ class PostgresStore(ClosingContext):
 
         def execute(conn: Conn, pin: Pin, batch: ItemBatch) -> int:
             if len(batch):
-                write_items(conn, self._layout, pin.id, self._vector_info.oid, batch)
+                layout, analyzer = self._layout, pin.collection.text_analyzer
+                with conn.transaction():
+                    postings.lock_collection(conn, layout, pin.id)
+                    distinct = list(dict.fromkeys(batch.ids))
+                    old = postings.stored_texts(conn, layout, pin.id, rows.ids_where(distinct))
+                    postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
+                    write_items(conn, layout, pin.id, self._vector_info.oid, batch)
+                    # The last occurrence of an id is the one written.
+                    final = dict(zip(batch.ids, batch.texts, strict=True))
+                    postings.add_postings(conn, layout, pin.id, analyzer, final.items(), len(final))
                 self._router.wrote(conn)
             return len(batch)
 
@@ -285,7 +297,15 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, where: Where | None) -> int:
             if where is None:
                 return 0
-            removed = rows.delete_items(conn, self._layout.items(pin.id), where)
+            layout, analyzer = self._layout, pin.collection.text_analyzer
+            with conn.transaction():
+                postings.lock_collection(conn, layout, pin.id)
+                if filter == {}:  # every item: no need to analyze their texts
+                    postings.clear_postings(conn, layout, pin.id)
+                else:
+                    old = postings.stored_texts(conn, layout, pin.id, where)
+                    postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
+                removed = rows.delete_items(conn, layout.items(pin.id), where)
             self._router.wrote(conn)
             return removed
 
@@ -302,8 +322,19 @@ class PostgresStore(ClosingContext):
             return validate_patches(c.name, c.dimensions, c.metric, asked)
 
         def execute(conn: Conn, pin: Pin, checked: list[Patch]) -> int:
-            table = self._layout.items(pin.id)
-            updated = rows.update_items(conn, table, pin.collection.name, checked)
+            layout, analyzer = self._layout, pin.collection.text_analyzer
+            table = layout.items(pin.id)
+            retexted = sorted({p.id for p in checked if p.text is not None})
+            with conn.transaction():
+                if retexted:
+                    postings.lock_collection(conn, layout, pin.id)
+                    where = rows.ids_where(retexted)
+                    old = postings.stored_texts(conn, layout, pin.id, where)
+                    postings.remove_postings(conn, layout, pin.id, analyzer, old, 0)
+                updated = rows.update_items(conn, table, pin.collection.name, checked)
+                if retexted:
+                    new = postings.stored_texts(conn, layout, pin.id, where)
+                    postings.add_postings(conn, layout, pin.id, analyzer, new, 0)
             self._router.wrote(conn)
             return updated
 
@@ -364,15 +395,21 @@ class PostgresStore(ClosingContext):
         self,
         tenant: str,
         collection: str,
-        query: VectorLike,
+        query: VectorLike | None = None,
         *,
+        text: str | None = None,
         limit: int = 10,
         filter: Mapping[str, Any] | None = None,
+        text_weight: float = 0.5,
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[Match]:
-        """contract §5. On an indexed collection, ``ef_search`` overrides the store's default and
-        ``exact=True`` scans exactly anyway."""
+        """contract §5 and §14. On an indexed collection, ``ef_search`` overrides the store's
+        default and ``exact=True`` scans exactly anyway."""
+        if text is not None or query is None:
+            return self._text_search(
+                tenant, collection, query, text, limit, filter, text_weight, ef_search, exact
+            )
 
         def queries(pin: Pin) -> F32:
             c = pin.collection
@@ -396,6 +433,48 @@ class PostgresStore(ClosingContext):
             return validate_queries(c.name, c.dimensions, c.metric, queries)
 
         return self._search(tenant, collection, matrix, limit, filter, ef_search, exact)
+
+    def _text_search(
+        self,
+        tenant: str,
+        collection: str,
+        query: VectorLike | None,
+        text: str | None,
+        limit: int,
+        filter: Mapping[str, Any] | None,
+        text_weight: float,
+        ef_search: int | None,
+        exact: bool,
+    ) -> list[Match]:
+        def prepare(pin: Pin) -> tuple[SearchInputs, SearchPlan]:
+            inputs = validate_search(pin.collection, query, text, text_weight)
+            k = check_limit(limit)
+            tree: FilterNode | None = parse_filter(filter)
+            ef = check_ef_search(ef_search)
+            ef = self._ef_search if ef is None else ef
+            where = None if tree is None else compile_filter(tree)
+            use_index = not check_exact(exact) and pin.index is not None
+            matrix = np.empty((0, pin.collection.dimensions), dtype=np.float32)
+            return inputs, SearchPlan(matrix, k, where, ef if use_index else None)
+
+        def execute(conn: Conn, pin: Pin, prepared: tuple[SearchInputs, SearchPlan]) -> list[Match]:
+            inputs, plan = prepared
+            terms = inputs.terms or []
+            if inputs.query is None:
+                return text_search(conn, self._layout, pin.id, terms, plan.limit, plan.where)
+            return hybrid_search(
+                conn,
+                self._layout,
+                self._ranker,
+                pin.id,
+                pin.collection.metric,
+                inputs.query,
+                terms,
+                inputs.text_weight,
+                plan,
+            )
+
+        return self._pins.run(tenant, collection, prepare, execute)
 
     def _search(
         self,

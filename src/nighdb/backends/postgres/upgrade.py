@@ -9,6 +9,9 @@ runs none.
 
 Version 2: items are keyed by the SHA-256 of the id (``schema``: an id the contract allows
 can exceed btree's entry size) and get the id-order and metadata indexes.
+
+Version 3: text search (contract §14): the analyzer pin, the collection statistics and every
+collection's postings, backfilled from the texts already stored (``postings``).
 """
 
 from __future__ import annotations
@@ -52,8 +55,41 @@ def _hash_keyed_items(conn: Conn, layout: Layout) -> None:
             conn.execute(ddl)
 
 
+def _text_postings(conn: Conn, layout: Layout) -> None:
+    """Version 3: ``text_analyzer``/``text_items``/``text_length`` on the registry, and the
+    postings of every collection. Reads only the items' ``id`` and ``text``, which every
+    version has, so it applies to a version-1 database as well as to a version-2 one."""
+    from .postings import add_postings  # postings imports schema, as this module does
+
+    for column, ddl in (
+        ("text_analyzer", "text NOT NULL DEFAULT 'plain'"),
+        ("text_items", "bigint NOT NULL DEFAULT 0"),
+        ("text_length", "bigint NOT NULL DEFAULT 0"),
+    ):
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                layout.collections, sql.Identifier(column), sql.SQL(ddl)
+            )
+        )
+    rows = conn.execute(sql.SQL("SELECT id, text_analyzer FROM {}").format(layout.collections))
+    for raw_id, analyzer in rows.fetchall():
+        cid = int(raw_id)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(layout.postings(cid)))
+        conn.execute(layout.postings_ddl(cid))
+        texts = conn.execute(sql.SQL("SELECT id, text FROM {}").format(layout.items(cid)))
+        stored = [(str(i), str(t)) for i, t in texts.fetchall()]
+        conn.execute(
+            sql.SQL("UPDATE {} SET text_items = 0, text_length = 0 WHERE id = %s").format(
+                layout.collections
+            ),
+            (cid,),
+        )
+        add_postings(conn, layout, cid, str(analyzer), stored, len(stored))
+
+
 STEPS: list[tuple[int, Step]] = [
     (2, _hash_keyed_items),
+    (3, _text_postings),
 ]
 
 

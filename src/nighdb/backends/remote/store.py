@@ -44,7 +44,7 @@ from ...validation import (
     validate_items,
     validate_patches,
     validate_queries,
-    validate_query,
+    validate_search,
 )
 from ...wire import collection_from_wire, encode_segment, index_from_wire, match_from_wire
 from . import sendable
@@ -170,6 +170,8 @@ class RemoteStore(ClosingContext):
             "embedding_model": wanted.embedding_model,
             "metric": wanted.metric,
         }
+        if wanted.text_analyzer != "plain":  # the service's default: older services work too
+            body["text_analyzer"] = wanted.text_analyzer
         return collection_from_wire(self._request("PUT", path, body=body)["collection"])
 
     def describe_collection(self, tenant: str, name: str) -> Collection | None:
@@ -363,23 +365,29 @@ class RemoteStore(ClosingContext):
         self,
         tenant: str,
         collection: str,
-        query: VectorLike,
+        query: VectorLike | None = None,
         *,
+        text: str | None = None,
         limit: int = 10,
         filter: Filter | None = None,
+        text_weight: float = 0.5,
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[Match]:
         path = self._path(tenant, collection, "/search")
         try:
+            # Fields not given are left out: a vector search also works against a service
+            # that predates text search.
             body = {
-                "vector": sendable.vector(query),
+                **({} if query is None else {"vector": sendable.vector(query)}),
+                **({} if text is None else {"text": sendable.strict(text)}),
+                **({} if text_weight == 0.5 else {"text_weight": sendable.strict(text_weight)}),
                 **sendable.search_options(limit, filter, ef_search, exact),
             }
         except sendable.UnsendableError:
 
             def check(pin: Collection) -> None:
-                validate_query(pin.name, pin.dimensions, pin.metric, query)
+                validate_search(pin, query, text, text_weight)
                 _check_search_options(limit, filter, ef_search, exact)
 
             self._fail_locally(tenant, collection, check)

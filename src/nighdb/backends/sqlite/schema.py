@@ -16,7 +16,13 @@ Layout (one file, WAL):
 * ``nigh_items_<id>``: one row per item; ``vector`` is little-endian float32 (numpy reads
   it without a copy); ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
   twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
-  collection version that last wrote the row.
+  collection version that last wrote the row;
+* ``nigh_postings_<id>``: the text postings of the collection's items, and
+  ``nigh_collections.text_length`` their total length (``textindex``, contract §14).
+
+Upgrades: a database keeps its schema version in ``nigh_meta``; opening an older one runs
+the steps of ``UPGRADES`` above its version, in order, in one transaction (a new file runs
+them all: each step checks what already exists).
 
 No user-supplied text ever reaches SQL: table names come from the integer id.
 """
@@ -28,7 +34,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 
@@ -44,6 +50,7 @@ __all__ = [
     "count_rows",
     "items_table",
     "parse_sqlite_url",
+    "postings_table",
     "require_store",
     "translate_errors",
 ]
@@ -62,6 +69,8 @@ CREATE TABLE IF NOT EXISTS nigh_collections (
     metric          TEXT NOT NULL,
     version         INTEGER NOT NULL DEFAULT 0,
     created_at      REAL NOT NULL DEFAULT (unixepoch('subsec')),
+    text_analyzer   TEXT NOT NULL DEFAULT 'plain',
+    text_length     INTEGER NOT NULL DEFAULT 0,
     UNIQUE (tenant, name)
 );
 CREATE TABLE IF NOT EXISTS nigh_api_keys (
@@ -91,7 +100,34 @@ def _add_indexes_table(conn: apsw.Connection) -> None:
     conn.execute(_INDEXES)
 
 
-UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = ((3, _add_indexes_table),)
+def _add_text_postings(conn: apsw.Connection) -> None:
+    """Version 2 (text search, contract §14): the analyzer pin, the postings of every
+    collection, backfilled from the texts already stored."""
+    from .textindex import add_postings  # the step needs the analyzer; textindex needs us
+
+    columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(nigh_collections)")}
+    if "text_analyzer" not in columns:
+        conn.execute(
+            "ALTER TABLE nigh_collections ADD COLUMN text_analyzer TEXT NOT NULL DEFAULT 'plain'"
+        )
+    if "text_length" not in columns:
+        conn.execute(
+            "ALTER TABLE nigh_collections ADD COLUMN text_length INTEGER NOT NULL DEFAULT 0"
+        )
+    collections = conn.execute("SELECT id, text_analyzer FROM nigh_collections").fetchall()
+    for raw_id, analyzer in collections:
+        cid = int(cast(int, raw_id))
+        conn.execute(f"DROP TABLE IF EXISTS {postings_table(cid)}")
+        conn.execute(postings_ddl(cid))
+        conn.execute("UPDATE nigh_collections SET text_length = 0 WHERE id = ?", (cid,))
+        rows = conn.execute(f"SELECT rowid, text FROM {items_table(cid)}").fetchall()
+        add_postings(conn, cid, str(analyzer), ((int(cast(int, r)), str(t)) for r, t in rows))
+
+
+UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = (
+    (2, _add_text_postings),
+    (3, _add_indexes_table),
+)
 """Ordered upgrade steps ``(target version, step)``. Each step applies cleanly to a database
 at any older version (version 2, the text postings, is another step of the list; a step
 never depends on its predecessors). A fresh database runs every step and starts at the
@@ -105,12 +141,26 @@ def items_table(collection_id: int) -> str:
     return f"nigh_items_{int(collection_id)}"
 
 
+def postings_table(collection_id: int) -> str:
+    """The text postings of a collection (``textindex``), named from its integer id."""
+    return f"nigh_postings_{int(collection_id)}"
+
+
+def postings_ddl(collection_id: int) -> str:
+    # WITHOUT ROWID: the rows live in the primary key's B-tree, a term's postings together.
+    return (
+        f"CREATE TABLE {postings_table(collection_id)} ("
+        "term TEXT NOT NULL, item INTEGER NOT NULL, tf INTEGER NOT NULL, "
+        "length INTEGER NOT NULL, PRIMARY KEY (term, item)) WITHOUT ROWID"
+    )
+
+
 def count_rows(conn: apsw.Connection, table: str) -> int:
     row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     return 0 if row is None else int(row[0])
 
 
-PIN_COLUMNS = "id, name, dimensions, embedding_model, metric, version"
+PIN_COLUMNS = "id, name, dimensions, embedding_model, metric, version, text_analyzer"
 
 
 class Pin:
@@ -120,10 +170,10 @@ class Pin:
     __slots__ = ("collection", "id", "version")
 
     def __init__(self, row: tuple[Any, ...]) -> None:
-        cid, name, dims, model, metric, version = row
+        cid, name, dims, model, metric, version, analyzer = row
         self.id = int(cid)
         self.version = int(version)
-        self.collection = Collection(str(name), int(dims), str(model), str(metric))
+        self.collection = Collection(str(name), int(dims), str(model), str(metric), str(analyzer))
 
 
 def items_ddl(collection_id: int) -> list[str]:
@@ -138,6 +188,7 @@ def items_ddl(collection_id: int) -> list[str]:
             seq      INTEGER NOT NULL
         )""",
         f"CREATE INDEX {table}_seq ON {table} (seq)",
+        postings_ddl(collection_id),
     ]
 
 

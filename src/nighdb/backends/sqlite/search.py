@@ -28,11 +28,11 @@ from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
 from .cache import BlockCache
 from .columnar import FieldColumn, evaluate
 from .filter import compile_filter, json_path
-from .quantized import I64, search_quantized
+from .quantized import I64, search_quantized_many
 from .quantized_copy import current_int8, int8_block
 from .schema import Pin, count_rows, items_table
 
-__all__ = ["CACHE_PRECISIONS", "search_collection"]
+__all__ = ["CACHE_PRECISIONS", "search_collection", "vector_hits"]
 
 CACHE_PRECISIONS = ("auto", "float32", "int8")
 
@@ -58,6 +58,22 @@ def search_collection(
     fits the budget, else the int8 copy. A copy that does not fit is streamed instead. The
     int8 copy is persisted beside ``db_path`` when one is given.
     """
+    hits = vector_hits(conn, cache, pin, matrix, k, tree, precision=precision, db_path=db_path)
+    return _matches(conn, pin, hits)
+
+
+def vector_hits(
+    conn: apsw.Connection,
+    cache: BlockCache,
+    pin: Pin,
+    matrix: F32,
+    k: int,
+    tree: FilterNode | None,
+    *,
+    precision: str = "auto",
+    db_path: str | None = None,
+) -> list[list[Hit]]:
+    """The exact top ``k`` of each row of ``matrix`` as (distance, id, rowid), in order."""
     metric = pin.collection.metric
     quantized = None
     if precision != "float32":
@@ -70,17 +86,14 @@ def search_collection(
         per_query = [
             ordered_hits(block, c, k) for c in rank_block(block, matrix, metric, k, allowed)
         ]
-        return _matches(conn, pin, per_query)
+        return per_query
     if quantized is None and precision != "float32":
         quantized = int8_block(conn, cache, pin, db_path)
     if quantized is not None:
         allowed = None if tree is None else _filter_mask(conn, cache, pin, quantized.rowids, tree)
         table = items_table(pin.id)
-        per_query = [
-            search_quantized(conn, table, quantized, query, metric, k, allowed) for query in matrix
-        ]
-        return _matches(conn, pin, per_query)
-    return _matches(conn, pin, _streamed(conn, pin, matrix, k, tree))
+        return search_quantized_many(conn, table, quantized, matrix, metric, k, allowed)
+    return _streamed(conn, pin, matrix, k, tree)
 
 
 def _filter_mask(

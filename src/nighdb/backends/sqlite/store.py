@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import CollectionNotFoundError, InvalidArgumentError
 from ...filters import parse_filter
-from ...indexes import IndexOptions, check_ef_search, check_exact, check_index_options
+from ...indexes import check_ef_search, check_exact
 from ...jsontext import encode_json
 from ...keys import KeyRecord, KeyRegistry
 from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
@@ -44,9 +44,10 @@ from ...validation import (
     validate_patches,
     validate_queries,
     validate_query,
+    validate_search,
 )
 from . import keys
-from .ann import require_usearch
+from .ann_methods import IndexMethods
 from .ann_search import DEFAULT_EXACT_BELOW, search_with_graph
 from .ann_state import AnnIndexes, read_record
 from .cache import DEFAULT_CACHE_BYTES, BlockCache
@@ -61,10 +62,13 @@ from .schema import (
     items_ddl,
     items_table,
     parse_sqlite_url,
+    postings_table,
     require_store,
     translate_errors,
 )
 from .search import CACHE_PRECISIONS, search_collection
+from .textindex import clear_postings, reindex_rows, remove_postings, stored_texts
+from .textsearch import hybrid_search, text_search
 
 __all__ = ["SQLiteStore"]
 
@@ -75,13 +79,14 @@ _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 _WRITE_CHUNK = 10_000
 
 
-class SQLiteStore(ClosingContext):
+class SQLiteStore(IndexMethods, ClosingContext):
     """``Store`` over one SQLite file. Thread-safe; several processes may share the file.
 
     ``create`` (default true) creates a missing file, its folders and the tables; with
     ``create=False`` the file must already hold a nighdb store, else ``InvalidArgumentError``
     naming the path, and nothing is created. ``exact_below``: a search of an indexed
-    collection whose filter passes fewer items than this is exact (docs/indexes.md).
+    collection whose filter passes fewer items than this is exact (docs/indexes.md). The
+    index calls come from ``IndexMethods`` (``ann_methods``).
     """
 
     def __init__(
@@ -190,11 +195,18 @@ class SQLiteStore(ClosingContext):
             pin = self._pin(conn, tenant, wanted.name)
             if pin is not None:
                 return check_compatible(pin.collection, wanted)
-            check_new_collection(wanted)
+            wanted = check_new_collection(wanted)
             conn.execute(
                 "INSERT INTO nigh_collections (tenant, name, dimensions, embedding_model, "
-                "metric) VALUES (?, ?, ?, ?, ?)",
-                (tenant, wanted.name, wanted.dimensions, wanted.embedding_model, wanted.metric),
+                "metric, text_analyzer) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    tenant,
+                    wanted.name,
+                    wanted.dimensions,
+                    wanted.embedding_model,
+                    wanted.metric,
+                    wanted.text_analyzer,
+                ),
             )
             for ddl in items_ddl(conn.last_insert_rowid()):
                 conn.execute(ddl)
@@ -233,6 +245,7 @@ class SQLiteStore(ClosingContext):
             table = items_table(pin.id)
             removed = count_rows(conn, table)
             conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"DROP TABLE {postings_table(pin.id)}")
             conn.execute("DELETE FROM nigh_collections WHERE id = ?", (pin.id,))
         self._cache.discard_group(pin.id)
         # Ids are never reused, so a leftover copy could never be loaded; it only takes space.
@@ -279,6 +292,8 @@ class SQLiteStore(ClosingContext):
                 )
             version = self._bump(conn, current.id)
             table = items_table(current.id)
+            distinct_ids = list(dict.fromkeys(batch.ids))
+            old_texts = stored_texts(conn, current.id, distinct_ids)
             sql = (
                 f"INSERT INTO {table} (id, vector, metadata, text, seq) "
                 "VALUES (?, ?, jsonb(?), ?, ?) "
@@ -300,6 +315,8 @@ class SQLiteStore(ClosingContext):
                     strict=True,
                 )
                 conn.executemany(sql, rows)
+            analyzer = current.collection.text_analyzer
+            reindex_rows(conn, current.id, analyzer, distinct_ids, old_texts)
         return len(batch)
 
     def delete(
@@ -328,6 +345,10 @@ class SQLiteStore(ClosingContext):
             )
         with self._transaction(write=True) as conn:
             pin = self._require(conn, tenant, name)
+            if where == "1":
+                clear_postings(conn, pin.id)
+            else:
+                remove_postings(conn, pin.id, pin.collection.text_analyzer, where, params)
             conn.execute(f"DELETE FROM {items_table(pin.id)} WHERE {where}", params)
             removed = int(conn.changes())
             if removed:
@@ -366,6 +387,8 @@ class SQLiteStore(ClosingContext):
                 )
             }
             rows = apply_patches(name, checked, stored)
+            retexted = sorted({r.id for r in rows if r.text is not None})
+            old_texts = stored_texts(conn, current.id, retexted)
             version = self._bump(conn, current.id)
             conn.executemany(
                 f"UPDATE {table} SET vector = coalesce(?, vector), "
@@ -382,6 +405,9 @@ class SQLiteStore(ClosingContext):
                     for r in rows
                 ],
             )
+            if retexted:
+                analyzer = current.collection.text_analyzer
+                reindex_rows(conn, current.id, analyzer, retexted, old_texts)
         return len(checked)
 
     @staticmethod
@@ -476,21 +502,48 @@ class SQLiteStore(ClosingContext):
         self,
         tenant: str,
         collection: str,
-        query: VectorLike,
+        query: VectorLike | None = None,
         *,
+        text: str | None = None,
         limit: int = 10,
         filter: Mapping[str, Any] | None = None,
+        text_weight: float = 0.5,
         ef_search: int | None = None,
         exact: bool = False,
     ) -> list[Match]:
-        """Contract §5 and §15: through the collection's HNSW index when it has one and
-        ``exact`` is false (``ann_search``), else the exact scan."""
+        """Contract §5, §14 and §15: a vector search goes through the collection's HNSW index
+        when it has one and ``exact`` is false (``ann_search``), else the exact scan. Text
+        and hybrid searches rank exactly here, index or not (``textsearch``)."""
+        if text is None and query is not None:
 
-        def prepare(pin: Pin) -> F32:
-            c = pin.collection
-            return validate_query(c.name, c.dimensions, c.metric, query)[np.newaxis, :]
+            def prepare(pin: Pin) -> F32:
+                c = pin.collection
+                return validate_query(c.name, c.dimensions, c.metric, query)[np.newaxis, :]
 
-        return self._search(tenant, collection, prepare, limit, filter, ef_search, exact)[0]
+            return self._search(tenant, collection, prepare, limit, filter, ef_search, exact)[0]
+
+        def body(conn: apsw.Connection, pin: Pin) -> list[Match]:
+            inputs = validate_search(pin.collection, query, text, text_weight)
+            k = check_limit(limit)
+            tree = parse_filter(filter)
+            check_ef_search(ef_search)
+            check_exact(exact)
+            if inputs.query is None:
+                return text_search(conn, pin, inputs.terms or [], k, tree)
+            return hybrid_search(
+                conn,
+                self._cache,
+                pin,
+                inputs.query,
+                inputs.terms or [],
+                inputs.text_weight,
+                k,
+                tree,
+                precision=self._precision,
+                db_path=self.path,
+            )
+
+        return self._read_collection(tenant, collection, body)
 
     def search_many(
         self,
@@ -530,69 +583,32 @@ class SQLiteStore(ClosingContext):
                 check_exact(exact)
                 return []
             record = None if check_exact(exact) else read_record(conn, pin.id)
-            if record is None:
+
+            def exactly(queries: F32) -> list[list[Match]]:
                 return search_collection(
                     conn,
                     self._cache,
                     pin,
-                    matrix,
+                    queries,
                     k,
                     tree,
                     precision=self._precision,
                     db_path=self.path,
                 )
+
+            if record is None:
+                return exactly(matrix)
             graph = self._ann.current_graph(conn, pin, record)
             saving.append(pin.id)
             return search_with_graph(
                 conn, self._cache, pin, graph, matrix, k, tree,
-                ef_search=ef, exact_below=self._exact_below,
+                ef_search=ef, exact_below=self._exact_below, exact=exactly,
             )  # fmt: skip
 
         results = self._read_collection(tenant, collection, body)
         for collection_id in saving:
             self._save_index(collection_id)
         return results
-
-    # -- approximate indexes (contract §15): HNSW graphs beside the file (ann_state) -------
-
-    def create_index(
-        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
-    ) -> IndexOptions:
-        """Build the graph from one snapshot, then record it and write its file in one write
-        transaction; writes that land in between are caught up by the next search."""
-
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._transaction(write=False) as conn:
-            pin = self._require(conn, tenant, name)
-            options = check_index_options(m, ef_construction)
-            require_usearch()
-            graph = self._ann.build(conn, pin, options)
-        with self._transaction(write=True) as conn:
-            current = self._require(conn, tenant, name)
-            if current.id != pin.id:  # dropped and re-created meanwhile: build the new one
-                graph = self._ann.build(conn, current, options)
-            self._ann.record(conn, current, options, graph)
-        return options
-
-    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
-        def body(conn: apsw.Connection, pin: Pin) -> IndexOptions | None:
-            record = read_record(conn, pin.id)
-            return None if record is None else record.options
-
-        return self._read_collection(tenant, collection, body)
-
-    def drop_index(self, tenant: str, collection: str) -> bool:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._transaction(write=True) as conn:
-            return self._ann.remove(conn, self._require(conn, tenant, name).id)
-
-    def _save_index(self, collection_id: int) -> None:
-        graph = self._ann.wants_saving(collection_id)
-        if graph is not None:
-            with self._transaction(write=True) as conn:
-                self._ann.save_if_newer(conn, collection_id, graph)
 
     # -- API keys (nighdb.keys.KeyRegistry) ------------------------------------------
 
@@ -624,6 +640,7 @@ class SQLiteStore(ClosingContext):
             with contextlib.suppress(apsw.Error):
                 conn.close()
         self._cache.clear()
+        self._ann.clear()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"

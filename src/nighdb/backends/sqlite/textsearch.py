@@ -1,0 +1,110 @@
+"""Text and hybrid search on the embedded backend (contract §14).
+
+The text ranking is BM25 over the postings (``textindex``), scored by ``nighdb.text`` like
+on every backend; hybrid search fuses it with this backend's exact vector ranking through
+``nighdb.fusion``, which reads the vector ranking only as deep as the exact answer needs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import apsw
+import numpy as np
+
+from ...filters import FilterNode
+from ...fusion import fuse
+from ...models import F32, Match
+from ...text import F64, I64, TextRanking, rank_text
+from .cache import BlockCache
+from .schema import Pin, count_rows, items_table
+from .search import vector_hits
+from .textindex import text_postings
+
+__all__ = ["hybrid_search", "text_search"]
+
+
+def text_search(
+    conn: apsw.Connection, pin: Pin, terms: list[str], k: int, tree: FilterNode | None
+) -> list[Match]:
+    """The top ``k`` items by BM25: ``score`` the BM25 score, ``distance`` its negation."""
+    rowids, scores = text_postings(conn, pin.id, terms, tree)
+    if len(rowids) > k:
+        # Ties at the cut are decided by id, so every item scoring the k-th score stays.
+        cut = np.partition(scores, len(scores) - k)[len(scores) - k]
+        keep = scores >= cut
+        rowids, scores = rowids[keep], scores[keep]
+    ranking = _ranking(conn, pin, rowids, scores)
+    payload = _payload(conn, pin, ranking.ids[:k])
+    return [
+        Match(item_id, -score, score, *payload[item_id])
+        for item_id, score in zip(ranking.ids[:k], ranking.scores[:k], strict=True)
+    ]
+
+
+def hybrid_search(
+    conn: apsw.Connection,
+    cache: BlockCache,
+    pin: Pin,
+    query: F32,
+    terms: list[str],
+    weight: float,
+    k: int,
+    tree: FilterNode | None,
+    *,
+    precision: str = "auto",
+    db_path: str | None = None,
+) -> list[Match]:
+    """Reciprocal rank fusion of the vector and text rankings: ``score`` the fused score,
+    ``distance`` the vector distance."""
+    rowids, scores = text_postings(conn, pin.id, terms, tree) if terms else _nothing()
+    ranking = _ranking(conn, pin, rowids, scores)
+    matrix = query[np.newaxis, :]
+    items = count_rows(conn, items_table(pin.id))
+
+    def vector_top(depth: int) -> list[tuple[float, str]]:
+        depth = min(depth, items)  # "the whole ranking" sizes nothing beyond the collection
+        hits = vector_hits(
+            conn, cache, pin, matrix, depth, tree, precision=precision, db_path=db_path
+        )[0]
+        return [(d, i) for d, i, _ in hits]
+
+    hits = fuse(ranking, vector_top, k, weight)
+    payload = _payload(conn, pin, [h.id for h in hits])
+    return [Match(h.id, h.distance, h.score, *payload[h.id]) for h in hits]
+
+
+def _nothing() -> tuple[I64, F64]:
+    return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+
+
+def _ranking(
+    conn: apsw.Connection, pin: Pin, rowids: np.ndarray, scores: np.ndarray
+) -> TextRanking:
+    if not len(rowids):
+        return TextRanking([], [])
+    found: dict[int, str] = {
+        int(cast(int, r)): str(i)
+        for r, i in conn.execute(
+            f"SELECT rowid, id FROM {items_table(pin.id)} "
+            "WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps(rowids.tolist()),),
+        )
+    }
+    return rank_text([str(found[r]) for r in rowids.tolist()], scores)
+
+
+def _payload(
+    conn: apsw.Connection, pin: Pin, ids: list[str]
+) -> dict[str, tuple[dict[str, Any], str]]:
+    if not ids:
+        return {}
+    return {
+        str(i): (json.loads(m), str(t))
+        for i, m, t in conn.execute(
+            f"SELECT id, json(metadata), text FROM {items_table(pin.id)} "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids, ensure_ascii=False),),
+        )
+    }

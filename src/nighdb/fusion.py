@@ -1,0 +1,90 @@
+"""Hybrid ranking: reciprocal rank fusion of a vector and a text ranking (contract §14).
+
+fused = (1 - w)/(60 + rank_vector) + w/(60 + rank_text), ranks from 1 over the items that
+pass the filter; an item missing from the text ranking (no query term) gets 0 from it.
+
+The definition ranks *every* item, but no backend should rank a whole collection by vector
+for each hybrid search. The text ranking is complete (postings are exact and cheap); the
+vector ranking is read to a depth ``D`` (a few times ``limit``), and read whole only if an
+item below ``D`` could still reach the top ``limit``: such an item scores at most ``(1 - w)/
+(60 + D + 1) + w/(60 + r)``, with ``r`` the best text rank among the items not yet seen by
+vector. Once the ``limit``-th best fully known item scores more than that bound, the known
+top is the exact answer (a tie at the bound reads on, since ids then decide). Every backend
+runs this same code over its own exact vector search, so the fused order is the same
+everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .text import TextRanking
+
+__all__ = ["RRF_K", "FusedHit", "fuse", "fused_score"]
+
+RRF_K = 60
+# The first vector depth read, as a multiple of the limit (deepened 4x at a time).
+_FIRST_DEPTH = 4
+_MIN_DEPTH = 64
+_COMPLETE = 2**62  # "every item": no collection is larger
+
+VectorTop = Callable[[int], list[tuple[float, str]]]
+"""``depth`` -> the first ``depth`` items of the exact vector ranking as (distance, id),
+in order; fewer than ``depth`` means the ranking is complete."""
+
+
+@dataclass(frozen=True)
+class FusedHit:
+    id: str
+    score: float
+    distance: float
+
+
+def fused_score(weight: float, vector_rank: int, text_rank: int | None) -> float:
+    """The contract's formula, in one float64 order for every backend."""
+    score = (1.0 - weight) / (RRF_K + vector_rank)
+    if text_rank is not None:
+        score += weight / (RRF_K + text_rank)
+    return score
+
+
+def fuse(text: TextRanking, vector_top: VectorTop, limit: int, weight: float) -> list[FusedHit]:
+    """The exact top ``limit`` of the fused ranking (``limit`` ≥ 1)."""
+    text_rank = {item_id: rank for rank, item_id in enumerate(text.ids, start=1)}
+    depth = max(_FIRST_DEPTH * limit, _MIN_DEPTH)
+    while True:
+        ranked = vector_top(depth)
+        complete = len(ranked) < depth
+        known = sorted(
+            (
+                (-fused_score(weight, rank, text_rank.get(item_id)), item_id, distance)
+                for rank, (distance, item_id) in enumerate(ranked, start=1)
+            )
+        )
+        top = known[:limit]
+        if complete or _settled(top, limit, text, ranked, depth, weight):
+            return [FusedHit(item_id, -neg, distance) for neg, item_id, distance in top]
+        # Not settled at the first depth means a top text item lies deep in the vector
+        # ranking (the rankings disagree); deepening step by step then cost more than
+        # reading the whole ranking at once (measured in bench/text.py).
+        depth = _COMPLETE
+
+
+def _settled(
+    top: list[tuple[float, str, float]],
+    limit: int,
+    text: TextRanking,
+    ranked: list[tuple[float, str]],
+    depth: int,
+    weight: float,
+) -> bool:
+    """Whether no item below ``depth`` in the vector ranking can enter ``top``."""
+    if len(top) < limit:
+        return False
+    seen = {item_id for _, item_id in ranked}
+    best_unseen_text = next(
+        (rank for rank, item_id in enumerate(text.ids, start=1) if item_id not in seen), None
+    )
+    bound = fused_score(weight, depth + 1, best_unseen_text)
+    return -top[-1][0] > bound

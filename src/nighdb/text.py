@@ -1,0 +1,173 @@
+"""Full-text search, defined once for every backend: the analyzers and BM25 (contract §14).
+
+A backend stores what ``analyze`` makes of each item's text (its postings: term, item,
+term frequency, and the item's length in tokens) and hands the postings of a query's terms
+back to ``bm25_scores``, so the score of an item is computed by this one function on every
+backend, in float64, in one summation order: the same score everywhere, never a SQL
+dialect's own ranking.
+
+Tokens: the text NFKC-normalised and case-folded, split into maximal runs of Unicode
+letters and digits (categories L* and N*). On CPython 3.11+ ``[^\\W_]`` is exactly that set
+(``tests/test_text.py`` checks every code point), and a compiled regex is ~20x faster than a
+per-character category test. Analyzers:
+
+* ``plain``: the tokens;
+* ``english``: the tokens without Lucene's 33 classic English stop words, each stemmed by
+  the Snowball English stemmer. ``PyStemmer`` (the C build of Snowball, the ``fast-stem``
+  extra) is used when importable, else ``snowballstemmer`` (pure Python, a core dependency:
+  one small wheel, no compiled code): the same algorithm, the same stems.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "ANALYZERS",
+    "BM25_B",
+    "BM25_K1",
+    "DEFAULT_ANALYZER",
+    "ENGLISH_STOP_WORDS",
+    "Analyzed",
+    "TextRanking",
+    "analyze",
+    "analyze_query",
+    "bm25_scores",
+    "idf",
+    "rank_text",
+    "tokenize",
+]
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+DEFAULT_ANALYZER = "plain"
+ANALYZERS: tuple[str, ...] = ("plain", "english")
+
+# Lucene's classic English stop set (StopAnalyzer.ENGLISH_STOP_WORDS_SET), 33 words.
+ENGLISH_STOP_WORDS = frozenset(
+    {
+        *("a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into"),
+        *("is", "it", "no", "not", "of", "on", "or", "such", "that", "the", "their", "then"),
+        *("there", "these", "they", "this", "to", "was", "will", "with"),
+    }
+)
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def tokenize(text: str) -> list[str]:
+    """The plain tokens of ``text``: NFKC, case-folded, maximal runs of letters and digits."""
+    return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+@functools.cache
+def _english_stemmer() -> Callable[[list[str]], list[str]]:
+    try:
+        import Stemmer  # PyStemmer, the fast-stem extra
+
+        fast = Stemmer.Stemmer("english")
+        return fast.stemWords  # type: ignore[no-any-return]
+    except ImportError:
+        import snowballstemmer
+
+        pure = snowballstemmer.stemmer("english")
+        return pure.stemWords  # type: ignore[no-any-return]
+
+
+def _stem_cached(word: str) -> str:
+    return _english_stemmer()([word])[0]
+
+
+# Most words repeat across a corpus: a bounded cache turns most stems into a dict lookup.
+_stem = functools.lru_cache(maxsize=65536)(_stem_cached)
+
+
+def analyze_tokens(text: str, analyzer: str) -> list[str]:
+    """The terms of ``text`` under ``analyzer`` (a name from ``ANALYZERS``), in order."""
+    tokens = tokenize(text)
+    if analyzer == "english":
+        return [_stem(t) for t in tokens if t not in ENGLISH_STOP_WORDS]
+    return tokens
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    """One item's postings: each distinct term with its frequency, and the item's length."""
+
+    terms: dict[str, int]
+    length: int
+
+
+def analyze(text: str, analyzer: str) -> Analyzed:
+    terms = analyze_tokens(text, analyzer)
+    return Analyzed(dict(Counter(terms)), len(terms))
+
+
+def analyze_query(text: str, analyzer: str) -> list[str]:
+    """A query's distinct terms, sorted: repeated tokens count once (contract §14), and the
+    sorted order is the one summation order of ``bm25_scores``."""
+    return sorted(set(analyze_tokens(text, analyzer)))
+
+
+def idf(n_items: int, df: int) -> float:
+    return math.log(1.0 + (n_items - df + 0.5) / (df + 0.5))
+
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+def bm25_scores(
+    n_items: int,
+    total_length: int,
+    postings: Sequence[tuple[int, I64, I64, I64]],
+) -> tuple[I64, F64]:
+    """BM25 of every item holding at least one query term.
+
+    ``postings`` holds, per query term in ``analyze_query``'s order, ``(df, items, tf,
+    lengths)``: the term's document frequency over the whole collection and, for the items
+    to score (those that pass the filter), their keys, term frequencies and lengths. Returns
+    the distinct item keys (ascending) and their scores. Every backend calls this, so the
+    float64 operations, and their order, are the same everywhere.
+    """
+    keys_parts = [p[1] for p in postings if len(p[1])]
+    if not keys_parts or n_items <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    keys = np.unique(np.concatenate(keys_parts))
+    scores = np.zeros(len(keys), dtype=np.float64)
+    avg_length = total_length / n_items
+    for df, items, tf, lengths in postings:
+        if not len(items):
+            continue
+        tf64 = tf.astype(np.float64)
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * (lengths.astype(np.float64) / avg_length))
+        part = idf(n_items, df) * (tf64 * (BM25_K1 + 1.0)) / (tf64 + norm)
+        scores[np.searchsorted(keys, items)] += part
+    return keys, scores
+
+
+@dataclass(frozen=True)
+class TextRanking:
+    """The complete text ranking: ids by (score descending, id), with their scores."""
+
+    ids: list[str]
+    scores: list[float]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def rank_text(ids: Sequence[str], scores: F64) -> TextRanking:
+    """Order scored items by score descending, ties by id (code-point order, which is UTF-8
+    byte order: the order of every other ranking)."""
+    order = sorted(range(len(ids)), key=lambda i: (-float(scores[i]), ids[i]))
+    return TextRanking([ids[i] for i in order], [float(scores[i]) for i in order])

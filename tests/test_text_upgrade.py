@@ -1,0 +1,109 @@
+"""Opening a version-1 store (before text search) upgrades it in place on both backends: the
+analyzer pin and the statistics appear, every collection's postings are backfilled from the
+texts already stored, and text search then gives the scores of a store created new.
+
+A version-1 SQLite store (and a version-2 PostgreSQL one) is made from a new one by undoing
+exactly what text search added (its tables, its columns, the version), which is the whole
+difference between the layouts; a version-1 PostgreSQL store is written by version 1's DDL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apsw
+import psycopg
+import pytest
+from psycopg import sql
+
+import nighdb
+from nighdb import Collection
+
+from . import pg_server
+from .reference_text import bm25
+from .test_postgres_upgrade import _version_one
+
+TEXTS = {"a": "red fox", "b": "Red red DOG", "c": "", "d": "a fox and a dog"}
+
+
+def _fill(store: nighdb.Store) -> None:
+    for name in ("one", "two"):
+        store.ensure_collection("t", Collection(name, 2))
+        store.upsert(
+            "t",
+            name,
+            [
+                {"id": i, "vector": [1.0, float(n)], "text": t}
+                for n, (i, t) in enumerate(TEXTS.items())
+            ],
+        )
+
+
+def _check(store: nighdb.Store) -> None:
+    for name in ("one", "two"):
+        assert store.describe_collection("t", name) == Collection(name, 2)
+        got = store.search("t", name, text="red dog fox")
+        want = bm25(TEXTS, "red dog fox", lambda _: True)
+        assert [m.id for m in got] == [i for i, _ in want]
+        assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+    # The upgraded store keeps its postings exact from then on.
+    store.delete("t", "one", ["a"])
+    texts = {k: v for k, v in TEXTS.items() if k != "a"}
+    got = store.search("t", "one", text="red")
+    assert [m.score for m in got] == pytest.approx(
+        [s for _, s in bm25(texts, "red", lambda _: True)], rel=1e-9
+    )
+
+
+def test_sqlite_version_1_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        _fill(store)
+    conn = apsw.Connection(str(path))
+    ids = [int(r[0]) for r in conn.execute("SELECT id FROM nigh_collections")]
+    for cid in ids:
+        conn.execute(f"DROP TABLE nigh_postings_{cid}")
+    conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_analyzer")
+    conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_length")
+    conn.execute("UPDATE nigh_meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        _check(store)
+    conn = apsw.Connection(str(path))
+    version = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
+    assert version is not None and int(str(version[0])) >= 2
+    conn.close()
+
+
+def test_postgres_version_1_is_upgraded(tmp_path: Path) -> None:
+    """Version 1 as nighdb 1 wrote it (``test_postgres_upgrade``'s DDL): both steps run."""
+    url = pg_server.url_for(tmp_path)
+    _version_one(url)
+    texts = {f"item-{i:03d}": f"text {i}" for i in range(100)}
+    with nighdb.open_store(url) as store:
+        got = store.search("acme", "docs", text="TEXT 7", limit=3)
+        want = bm25(texts, "text 7", lambda _: True)[:3]
+        assert [m.id for m in got] == [i for i, _ in want]
+        assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+        assert store.search("acme", "empty", text="text") == []
+
+
+def test_postgres_version_2_is_upgraded(tmp_path: Path) -> None:
+    """Version 2 (hash-keyed items, without text search): only the text step runs."""
+    url = pg_server.url_for(tmp_path)
+    with nighdb.open_store(url) as store:
+        _fill(store)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for (cid,) in conn.execute("SELECT id FROM nigh_collections").fetchall():
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(f"nigh_postings_{cid}")))
+        for column in ("text_analyzer", "text_items", "text_length"):
+            conn.execute(
+                sql.SQL("ALTER TABLE nigh_collections DROP COLUMN {}").format(
+                    sql.Identifier(column)
+                )
+            )
+        conn.execute("UPDATE nigh_meta SET value = '2' WHERE key = 'schema_version'")
+    with nighdb.open_store(url) as store:
+        _check(store)
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
+    assert row is not None and int(str(row[0])) >= 3
