@@ -134,7 +134,15 @@ def analyze_batch(texts: Sequence[str], analyzer: str) -> BatchPostings:
     """Exactly ``analyze`` of each text, as one batch: each distinct term is one Python
     string for the whole batch and the (term, text) pairs are counted and sorted as integer
     keys by numpy, instead of a dict and a tuple per term of each text (ingest's cost)."""
-    token_lists = [analyze_tokens(text, analyzer) for text in texts]
+    token_lists = [tokenize(text) for text in texts]
+    if analyzer == "english":
+        # Each distinct token is stemmed once per batch; the rest are dict lookups.
+        stems = {
+            token: _stem(token)
+            for token in dict.fromkeys(itertools.chain.from_iterable(token_lists))
+            if token not in ENGLISH_STOP_WORDS
+        }
+        token_lists = [[stems[t] for t in tokens if t in stems] for tokens in token_lists]
     lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
     # The batch's distinct terms in code-point order (as str sorts), each numbered by its
     # rank; dict.fromkeys and map run in C, with no Python frame per token.
