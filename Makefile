@@ -17,7 +17,7 @@ DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
 CONSOLE_STAMP := $(VENV)/.console-stamp
 
-.PHONY: demo demo-postgres console test lint typecheck pytest browser soak bench bench-text load clean
+.PHONY: demo demo-postgres console test lint typecheck pytest browser soak bench bench-text bench-quality load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,12 @@ bench: $(BENCH_STAMP)
 # TEXT_ARGS="--rows 10000 --queries 10" for a smoke run.
 bench-text: $(BENCH_STAMP)
 	$(BIN)/python -m bench.text $(TEXT_ARGS)
+
+# Retrieval quality of text and hybrid search (bench/textqual.py, docs/benchmarks.md):
+# recall@10 and MRR@10 on the WordNet set in bench/data/textqual, SQLite and PostgreSQL.
+QUALITY_ARGS ?= --backends sqlite,postgres
+bench-quality: $(BENCH_STAMP)
+	$(BIN)/python -m bench.textqual $(QUALITY_ARGS)
 
 # The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
 # search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About
