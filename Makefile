@@ -16,8 +16,12 @@ DEMO_STAMP := $(VENV)/.demo-stamp
 DEMO_PG_STAMP := $(VENV)/.demo-postgres-stamp
 STAMP := $(VENV)/.installed-stamp
 CONSOLE_STAMP := $(VENV)/.console-stamp
+RAG_STAMP := $(VENV)/.rag-stamp
+# examples/rag.py needs torch (through sentence-transformers). Its CPU build is installed
+# first, pinned: left to the resolver, pip picks the default build, several GB of CUDA.
+TORCH_CPU := torch==2.13.0
 
-.PHONY: demo demo-postgres console test lint typecheck pytest browser soak bench bench-text bench-quality load clean
+.PHONY: demo demo-postgres console rag test lint typecheck pytest browser pgbouncer soak bench bench-text bench-quality load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +37,14 @@ $(DEMO_PG_STAMP): pyproject.toml | $(VENV_STAMP)
 	touch $(DEMO_STAMP) $(DEMO_PG_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet '$(TORCH_CPU)'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(DEMO_STAMP) $(DEMO_PG_STAMP) $(CONSOLE_STAMP) $(STAMP)
+	touch $(DEMO_STAMP) $(DEMO_PG_STAMP) $(CONSOLE_STAMP) $(RAG_STAMP) $(STAMP)
+
+$(RAG_STAMP): pyproject.toml | $(VENV_STAMP)
+	$(BIN)/python -m pip install --quiet '$(TORCH_CPU)'
+	$(BIN)/python -m pip install --quiet -e '.[rag]'
+	touch $(DEMO_STAMP) $(RAG_STAMP)
 
 $(CONSOLE_STAMP): pyproject.toml | $(VENV_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[server]'
@@ -52,6 +62,12 @@ demo-postgres: $(DEMO_PG_STAMP)
 console: $(CONSOLE_STAMP)
 	$(BIN)/python examples/console.py $(CONSOLE_ARGS)
 
+# Offline retrieval over this repository's own docs (examples/rag.py): the LangChain adapter,
+# all-MiniLM-L6-v2 from a package that ships its weights, answers printed with their sources.
+# RAG_ARGS='"How do I filter by metadata?"' asks your own question.
+rag: $(RAG_STAMP)
+	$(BIN)/python examples/rag.py $(RAG_ARGS)
+
 test: lint typecheck pytest
 
 lint: $(STAMP)
@@ -62,7 +78,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser pgbouncer
 	$(BIN)/pytest -q
 
 # The console's browser tests (tests/test_console_browser.py) drive Debian's chromium and
@@ -77,6 +93,14 @@ browser:
 	  fi; \
 	fi
 
+# The conformance suite also runs through a real PgBouncer in transaction mode
+# (tests/pgbouncer.py): Debian's package, installed here when missing (as root with apt-get,
+# else with sudo).
+pgbouncer:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -q pgbouncer || { $$sudo apt-get update -q && $$sudo apt-get install -y -q pgbouncer; }; }
+
 # The long versions of tests/reliability (docs/reliability.md): 50 SIGKILLs per backend,
 # a minute of load per deployment, thousands of fuzz cases. `make test` runs the short ones.
 # The figures land in .pytest_cache/reliability-figures.json (also printed at the end).
@@ -87,7 +111,11 @@ soak: $(STAMP)
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;
 # BENCH_ARGS="--quick" for a smoke run, "--datasets wordnet,100k,1m" to add 1M vectors.
 # Then operations by filter on PostgreSQL (bench/pg_filtered.py, about 5 minutes at 100k;
-# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run).
+# PG_FILTERED_ARGS="--rows 10000 --seconds 0.5" for a smoke run). Then PostgreSQL at scale
+# against raw SQL (bench/pgscale.py: ingest vs binary COPY, exact search vs the natural raw
+# query, search_many through HNSW; about 10 minutes at 100k; PGSCALE_ARGS="--rows 20000").
+# Last, approximate indexes (bench/ann.py: nighdb's SQLite HNSW next to numpy, sqlite-vec,
+# pgvector HNSW and FAISS HNSW at 100k and on WordNet; ANN_ARGS="--rows 20000" for a quicker run).
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
@@ -97,6 +125,8 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.pg_filtered $(PG_FILTERED_ARGS)
+	$(BIN)/python -m bench.pgscale $(PGSCALE_ARGS)
+	$(BIN)/python -m bench.ann $(ANN_ARGS)
 
 # Text and hybrid search (bench/text.py, docs/benchmarks.md): ingest with and without text,
 # text search next to FTS5 and tsvector/ts_rank, hybrid next to vector-only, at 100k items.

@@ -14,7 +14,7 @@ import pytest
 
 import nighdb
 
-from . import pg_server
+from . import pg_server, pgbouncer
 from .async_bridge import SyncOverAsync
 from .indexed_store import INDEXED_MODULES, IndexedStore
 
@@ -25,6 +25,7 @@ BACKENDS = [
     "remote",
     "postgres",
     "postgres-async",
+    "postgres-pgbouncer",
     # Every collection with an approximate index (tests/indexed_store.py); these run only the
     # conformance modules that search (INDEXED_MODULES), see pytest_collection_modifyitems.
     "sqlite-indexed",
@@ -75,6 +76,10 @@ def _open(backend: str, tmp_path: Path) -> nighdb.Store:
     if backend == "postgres-async":
         bridge = SyncOverAsync(nighdb.open_async_store(pg_server.url_for(tmp_path)))
         return cast(nighdb.Store, bridge)
+    if backend == "postgres-pgbouncer":
+        # The same server through a real PgBouncer in transaction mode (tests/pgbouncer.py):
+        # no session state may outlive a transaction (contract §17).
+        return nighdb.open_store(pgbouncer.url_for(tmp_path))
     raise AssertionError(f"unknown backend {backend}")
 
 

@@ -75,6 +75,11 @@ class TestDatabase:
         # store's first open would otherwise put it in that test's schema).
         self._admin.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
+    @property
+    def admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        """An autocommit superuser connection to the server (serialise its use)."""
+        return self._admin
+
     def schema_url(self, key: str) -> str:
         """The URL of the (created if needed) schema for ``key``, e.g. a test's tmp_path."""
         digest = hashlib.sha1(f"{self._token}:{key}".encode()).hexdigest()[:16]

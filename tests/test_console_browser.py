@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from selenium.webdriver.common.action_chains import ActionChains
 
 import nighdb
 from nighdb import Collection
@@ -27,13 +28,9 @@ from .service_support import create_key
 DIMS = 16
 COLOURS = ("red", "green", "blue")
 PER_COLOUR = 100
-# plot.js draws points at 80% opacity on white: what a palette colour looks like on the map.
+# plot.js's first three colours. Points are drawn at 80% opacity on white, and overlap.
 PALETTE = ((0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E), (0x2C, 0xA0, 0x2C))
-OTHER = (0xC7, 0xC7, 0xC7)
-
-
-def _on_white(rgb: tuple[int, int, int]) -> np.ndarray:
-    return 0.8 * np.array(rgb, dtype=np.float64) + 0.2 * 255
+ODD = "../odd name/ü?#%2F"
 
 
 @dataclass(frozen=True)
@@ -75,6 +72,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         store.upsert("acme", "points", items)
         store.ensure_collection("globex", Collection("secret-plans", dimensions=2))
         store.upsert("globex", "secret-plans", [{"id": "plan-x", "vector": [1.0, 0.0]}])
+        # A name that is not a path: the page must send it as one segment.
+        store.ensure_collection("globex", Collection(ODD, dimensions=2))
+        store.upsert("globex", ODD, [{"id": "a/b?c#d", "vector": [0.0, 1.0]}])
         acme, admin = create_key(store, tenant="acme"), create_key(store)
     with ServeNode.nigh_serve(url) as node:
         yield Site(node.url, url, acme, admin, vectors)
@@ -188,6 +188,10 @@ def test_a_tenant_key_sees_its_own_tenant_only(browser: Browser, site: Site) -> 
     assert [s for s, _ in statuses] == [403, 403]
     assert all("secret-plans" not in body and "globex" not in body for _, body in statuses)
     b.console_errors()
+    b.find("#sign-out").click()  # forgets the key
+    b.wait(lambda: b.find("#sign-in").is_displayed())
+    assert b.run("return sessionStorage.length") == 0
+    assert not b.find("#workspace").is_displayed()
 
 
 def test_an_admin_key_picks_a_tenant(browser: Browser, site: Site) -> None:
@@ -201,8 +205,12 @@ def test_an_admin_key_picks_a_tenant(browser: Browser, site: Site) -> None:
     choice.clear()
     choice.send_keys("globex")
     b.find("#tenant-go").click()
-    b.wait(lambda: _collection_names(b) == ["secret-plans"])
+    b.wait(lambda: _collection_names(b) == [ODD, "secret-plans"])
     assert b.find("#tenant-name").text == "globex"
+    b.find("#collections tbody tr:first-child button").click()
+    b.wait(lambda: _item_ids(b) == ["a/b?c#d"])
+    assert b.find("#count").text == "1 item match"
+    assert b.find("#collection-name").text == ODD
     assert b.console_errors() == []
 
 
@@ -215,8 +223,13 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
     b.find("#next-page").click()
     b.wait(lambda: _item_ids(b) != first)
     assert _item_ids(b) == sorted(site.vectors)[50:100]
+    b.find("#next-page").click()
+    b.wait(lambda: _item_ids(b) == sorted(site.vectors)[100:150])
+    b.find("#previous-page").click()
+    b.wait(lambda: _item_ids(b) == sorted(site.vectors)[50:100])
     b.find("#first-page").click()
     b.wait(lambda: _item_ids(b) == first)
+    assert b.find("#previous-page").get_attribute("disabled") is not None
 
     box = b.find("#filter")
     box.clear()
@@ -231,6 +244,11 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
     assert json.loads(b.find("#detail-metadata").text) == {"colour": "green", "n": 123}
     assert b.find("#detail-text").text == "point 123 of the green cluster"
     assert b.find("#detail-vector").text.startswith(f"{DIMS} dimensions: [")
+    b.find("#use-vector").click()  # the item's whole vector becomes the query
+    b.wait(lambda: _rows(b, "#matches tbody tr", "id")[:1] == ["p123"])
+    query = json.loads(b.find("#query").get_attribute("value") or "")
+    stored = np.array(site.vectors["p123"], dtype=np.float32)  # the store keeps float32
+    assert np.array_equal(np.array(query, dtype=np.float32), stored)
     assert b.console_errors() == []
 
     box.clear()
@@ -246,14 +264,22 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
 
 
 def _palette_pixels(image: Image.Image) -> tuple[int, list[np.ndarray]]:
-    """Drawn (non-white) pixels, and the positions of the pixels of each palette colour."""
+    """Drawn (non-white) pixels, and the positions of the pixels of each palette colour.
+
+    A colour c drawn over white at any opacity, once or in overlapping layers, gives
+    255 - a(255 - c) for some a in (0, 1]: the pixel's distance from white points the same
+    way as the colour's, whatever the layers. Pixels are classified by that direction.
+    """
     pixels = np.asarray(image, dtype=np.float64)
-    drawn = int((pixels.min(axis=2) < 250).sum())
+    ink = 255 - pixels
+    strength = np.linalg.norm(ink, axis=2)
+    drawn = strength > 8
     where = []
     for rgb in PALETTE:
-        close = np.abs(pixels - _on_white(rgb)).max(axis=2) <= 12
-        where.append(np.argwhere(close))
-    return drawn, where
+        direction = (255 - np.array(rgb, dtype=np.float64)) / np.linalg.norm(255 - np.array(rgb))
+        cosine = (ink @ direction) / np.maximum(strength, 1e-9)
+        where.append(np.argwhere(drawn & (cosine > 0.998)))
+    return int(drawn.sum()), where
 
 
 def _dark_pixels(image: Image.Image) -> int:
@@ -293,6 +319,17 @@ def test_search_and_the_map(browser: Browser, site: Site) -> None:
             assert np.linalg.norm(centres[i] - centres[j]) > 60, centres
     assert _dark_pixels(b.screenshot(canvas)) == 0  # no search yet: no hit ringed
 
+    # A click on a point of the first colour of the legend shows one of its items.
+    first_value = b.find("#legend li:first-child").text.split(" ")[0].strip('"')
+    blue = where[0]
+    row, col = blue[np.argmin(np.linalg.norm(blue - centres[0], axis=1))]
+    size = canvas.size
+    ActionChains(b.driver).move_to_element_with_offset(
+        canvas, int(col - size["width"] / 2), int(row - size["height"] / 2)
+    ).click().perform()
+    b.wait(lambda: b.find("#detail").is_displayed())
+    assert json.loads(b.find("#detail-metadata").text)["colour"] == first_value
+
     query = site.vectors["p007"]
     b.find("#query").send_keys(json.dumps(query))
     b.find("#limit").clear()
@@ -315,15 +352,37 @@ def test_search_and_the_map(browser: Browser, site: Site) -> None:
     hits = _rows(b, "#matches tbody tr", "id")
     assert len(hits) == 5 and all(200 <= int(h[1:]) < 300 for h in hits)
     assert b.console_errors() == []
+    if takes_text:  # contract §14 on this service: text alone, under the same filter
+        box.clear()
+        box.send_keys("{}")
+        b.find("#apply-filter").click()
+        b.wait(lambda: b.find("#count").text == "300 items match")
+        b.find("#query").clear()
+        b.find("#query-text").send_keys("green")
+        b.find("#search").click()
+        b.wait(lambda: _rows(b, "#matches tbody tr", "id")[:1] != hits[:1])
+        texts = _rows(b, "#matches tbody tr", "id")
+        assert len(texts) == 5 and all(100 <= int(h[1:]) < 200 for h in texts), texts
+        assert b.console_errors() == []
 
 
-def test_the_projection_is_pca(browser: Browser, site: Site) -> None:
-    """pca.js's two axes are numpy's first two principal axes (up to sign)."""
+def _spread(rng: np.random.Generator, n: int, d: int, singular: list[float]) -> np.ndarray:
+    """An n-by-d matrix whose centred form has exactly these leading singular values."""
+    k = len(singular)
+    u = np.linalg.qr(rng.normal(size=(n, k)) - rng.normal(size=(n, k)).mean(axis=0))[0]
+    u = np.linalg.qr(u - u.mean(axis=0))[0]  # columns orthogonal to the ones vector
+    v = np.linalg.qr(rng.normal(size=(d, k)))[0]
+    return np.asarray(u @ np.diag(singular) @ v.T + rng.normal(size=d))
+
+
+@pytest.mark.parametrize(("n", "d"), [(200, 12), (8, 30)])  # covariance, then Gram matrix
+def test_the_projection_is_pca(browser: Browser, site: Site, n: int, d: int) -> None:
+    """pca.js's two axes are numpy's first two principal axes (up to sign), whether it forms
+    the covariance (more vectors than dimensions) or the Gram matrix (fewer)."""
     b = browser
     _open(b, site)
-    rng = np.random.default_rng(7)
-    data = rng.normal(size=(200, 12)) * np.array([8, 4, *np.linspace(2, 1, 10)])  # clear gaps
-    data = data @ np.linalg.qr(rng.normal(size=(12, 12)))[0] + 3.0
+    rng = np.random.default_rng(n)
+    data = _spread(rng, n, d, [9.0, 7.0, 5.0, 3.0, 2.0, 1.0])
     axes = b.run_async(
         """const done = arguments[arguments.length - 1];
         import(new URL('console/static/pca.js', document.baseURI).href)
@@ -338,4 +397,39 @@ def test_the_projection_is_pca(browser: Browser, site: Site) -> None:
         got = np.array(axis)
         assert min(np.abs(got - want).max(), np.abs(got + want).max()) < 1e-6
     assert np.allclose(axes[2], np.array(axes[:2]) @ centred[0], atol=1e-9)
+    assert b.console_errors() == []
+
+
+def test_the_map_sample_is_random_where_it_can_be(browser: Browser, site: Site) -> None:
+    """sample.js: a uniform draw from the items that pass the filter (ids, then fetch), every
+    item when the sample would hold them all, the first ids past its ``randomUpTo``."""
+    b = browser
+    _open(b, site)
+    runs = b.run_async(
+        """const done = arguments[arguments.length - 1];
+        const base = document.baseURI;
+        Promise.all([import(new URL('console/static/api.js', base).href),
+                     import(new URL('console/static/sample.js', base).href)])
+          .then(async ([api, sample]) => {
+            const a = new api.Api(arguments[0]);
+            const green = {colour: 'green'};
+            const draw = async (wanted, upTo) => {
+              const s = await sample.sampleItems(a, 'points', green, wanted, upTo);
+              return [s.random, s.items.map((i) => [i.id, i.metadata.colour, i.vector.length])];
+            };
+            done([await draw(40), await draw(40), await draw(500), await draw(40, 50)]);
+          });""",
+        site.acme,
+    )
+    greens = sorted(i for i in site.vectors if 100 <= int(i[1:]) < 200)
+    for _, items in runs:
+        assert all(colour == "green" and dims == DIMS for _, colour, dims in items)
+    (r1, first), (r2, second), (r3, every), (r4, head) = runs
+    assert r1 and r2 and not r3 and not r4
+    ids1, ids2 = [i for i, _, _ in first], [i for i, _, _ in second]
+    assert len(set(ids1)) == 40 and set(ids1) <= set(greens)
+    assert sorted(ids1) != greens[:40]  # random, not the first ids (by chance: 1 in 1e28)
+    assert ids1 != ids2  # two draws differ
+    assert sorted(i for i, _, _ in every) == greens  # fewer items than the sample: all of them
+    assert [i for i, _, _ in head] == greens[:40]  # past randomUpTo: the first by id
     assert b.console_errors() == []

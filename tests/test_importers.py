@@ -5,6 +5,8 @@ metadata and documents."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,16 @@ def test_help_names_the_extra(source: str) -> None:
     result = run("import-from", source, "--help")
     assert result.exit_code == 0
     assert "nighdb[" in result.stdout
+
+
+def test_the_library_and_cli_import_no_framework_or_source_driver() -> None:
+    """The adapters' frameworks and the importers' drivers load only when used."""
+    probe = (
+        "import sys, nighdb, nighdb.cli, nighdb.importers, nighdb.integrations;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1].split(','))))"
+    )
+    heavy = "langchain_core,llama_index,chromadb,torch,sentence_transformers,psycopg"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, heavy], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -158,3 +158,32 @@ def test_bad_calls_are_invalid_argument_and_write_nothing(fruit: NighVectorStore
     with pytest.raises(nighdb.InvalidArgumentError, match="not both"):
         fruit.delete(["a"], filter={"colour": "red"})
     assert len(fruit.get_by_ids(["a", "p", "b", "c"])) == 4
+
+
+def test_from_texts_builds_a_store(adapter_urls: AdapterURLs) -> None:
+    store = NighVectorStore.from_texts(
+        ["apple", "cherry"],
+        TableEmbeddings(),
+        [{"n": 1}, {"n": 2}],
+        ids=["a", "c"],
+        url=adapter_urls.url("sqlite"),
+        tenant=TENANT,
+        collection=fresh_collection(),
+    )
+    with store:
+        assert store.get_by_ids(["c"]) == [
+            Document(id="c", page_content="cherry", metadata={"n": 2})
+        ]
+        retriever = store.as_retriever(search_kwargs={"k": 1, "filter": {"n": 1}})
+        assert _ids(retriever.invoke("cherry")) == ["a"]
+    with pytest.raises(nighdb.InvalidArgumentError, match="tenant="):
+        NighVectorStore.from_texts(["apple"], TableEmbeddings(), collection="x")
+
+
+def test_the_tenant_comes_from_the_remote_key(adapter_urls: AdapterURLs) -> None:
+    url = adapter_urls.url("remote")  # holds a key of TENANT
+    with NighVectorStore(TableEmbeddings(), url=url, tenant="other", collection="docs") as s:
+        with pytest.raises(nighdb.PermissionDeniedError):
+            s.add_texts(["apple"], ids=["a"])
+        with pytest.raises(nighdb.PermissionDeniedError):
+            s.similarity_search("apple", k=1)

@@ -222,3 +222,17 @@ def test_unsupported_queries_are_clear_errors(
     null = MetadataFilters(filters=[MetadataFilter(key="f", value=None)])
     with pytest.raises(nighdb.InvalidArgumentError, match="exists"):
         to_nigh_filter(null)
+
+
+def test_items_written_by_other_clients_read_as_text_nodes(adapter_urls: AdapterURLs) -> None:
+    name = fresh_collection()
+    store = NighVectorStore(url=adapter_urls.url("sqlite"), tenant=TENANT, collection=name)
+    store.client.ensure_collection(TENANT, nighdb.Collection(name, 3))
+    item = {"id": "imported", "vector": [0.0, 1.0, 0.0], "metadata": {"k": 1}, "text": "plain"}
+    store.client.upsert(TENANT, name, [item])
+    query = VectorStoreQuery(query_embedding=[0.0, 1.0, 0.0], similarity_top_k=1)
+    [node] = store.query(query).nodes or []
+    assert isinstance(node, TextNode)
+    assert (node.node_id, node.get_content(), node.metadata) == ("imported", "plain", {"k": 1})
+    assert [n.node_id for n in store.get_nodes()] == ["imported"]
+    store.close()

@@ -27,6 +27,9 @@ from .pg_server import url_for
 
 T = "acme"
 N = 5_000
+DIMS = 256
+"""Rows of about 1 KB, as real embeddings make them: with tiny rows the whole table is a
+few pages, and a plain scan is rightly cheaper than any index."""
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +37,9 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One collection for the module's tests, which only read it."""
     url = url_for(tmp_path_factory.mktemp("filter-index"))
     with nighdb.open_store(url) as store:
-        store.ensure_collection(T, Collection("docs", 4))
+        store.ensure_collection(T, Collection("docs", DIMS))
         rng = np.random.default_rng(7)
-        vectors = rng.standard_normal((N, 4)).astype(np.float32)
+        vectors = rng.standard_normal((N, DIMS)).astype(np.float32)
         store.upsert(
             T,
             "docs",
@@ -108,3 +111,19 @@ def test_a_selective_filter_is_fast_in_every_call_not_only_the_first(url: str) -
         with store._pool.connection() as conn:
             prepared = conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
     assert not any("@>" in str(row[0]) for row in prepared), prepared
+
+
+@pytest.mark.parametrize(
+    ("filter", "index"),
+    [
+        ({"id": "item-00042"}, "_pkey"),
+        ({"id": {"in": ["item-00042", "item-04242"]}}, "_pkey"),
+        ({"id": {"gte": "item-04990"}}, "_order"),
+        ({"id": {"lt": "item-00010"}}, "_order"),
+    ],
+    ids=repr,
+)
+def test_id_filters_read_an_index(url: str, filter: dict[str, Any], index: str) -> None:
+    # The primary key is the id's hash, so an id filter must say so to use it.
+    plan = _count_plan(url, filter)
+    assert index in plan and "Seq Scan" not in plan, plan

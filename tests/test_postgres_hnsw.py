@@ -239,7 +239,10 @@ def test_a_3072_dimension_collection_is_indexed_as_halfvec(
         store.upsert(T, "wide", [{"id": f"w{i:03d}", "vector": v} for i, v in enumerate(vectors)])
         assert store.create_index(T, "wide") == HnswIndex(16, 64)
         with psycopg.connect(url) as conn:
-            row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%hnsw'")
+            row = conn.execute(
+                "SELECT indexdef FROM pg_indexes "
+                "WHERE schemaname = current_schema() AND indexname LIKE '%hnsw'"
+            )
             indexdef = str(row.fetchone())
         assert "halfvec(3072)" in indexdef and "halfvec_cosine_ops" in indexdef, indexdef
         seen = _ranking_statements(monkeypatch)

@@ -8,14 +8,18 @@ read that sees it ran on the primary.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 import nighdb
 from nighdb import Collection
 from nighdb.backends.postgres import replicas
+from nighdb.cli import main
 
+from .harness import ServeNode, create_key
 from .pg_replica import ReplicatedServers
 
 T = "acme"
@@ -118,7 +122,6 @@ def test_a_collection_not_yet_replayed_is_read_on_the_primary(
 def test_a_stopped_replica_falls_back_to_the_primary(
     servers: ReplicatedServers, collection: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(replicas, "REPLICA_RETRY_SECONDS", 0.0)  # try it again at once
     with nighdb.open_store(servers.primary_url, read_urls=[servers.replica_url]) as store:
         assert _ids(store, collection) == OLD
         servers.stop_replica()
@@ -128,6 +131,7 @@ def test_a_stopped_replica_falls_back_to_the_primary(
         finally:
             servers.start_replica()
         servers.wait_caught_up()
+        monkeypatch.setattr(replicas, "REPLICA_RETRY_SECONDS", 0.0)  # try it again now
         servers.pause_replay()
         store.delete(T, collection, ["new"])
         assert _ids(store, collection) == BOTH  # back on the (paused) replica
@@ -144,3 +148,31 @@ def test_read_urls_are_checked(servers: ReplicatedServers) -> None:
         nighdb.open_store(servers.primary_url, read_urls=servers.replica_url)
     with pytest.raises(nighdb.InvalidArgumentError, match="invalid PostgreSQL URL"):
         nighdb.open_store(servers.primary_url, read_urls=["host=x port=notaport ="])
+
+
+def test_nigh_serve_reads_from_its_read_urls(servers: ReplicatedServers, collection: str) -> None:
+    # A service node takes the same options (contract §17).
+    key = create_key(servers.primary_url, None)
+    with ServeNode.nigh_serve(servers.primary_url, "--read-url", servers.replica_url) as node:
+        remote = nighdb.open_store(node.url.replace("://", f"://{key}@"))
+        with remote:
+            assert _ids(remote, collection) == OLD
+            servers.pause_replay()
+            remote.upsert(T, collection, [{"id": "new", "vector": [1.0, 1.0], "metadata": {}}])
+            assert _ids(remote, collection) == OLD  # read on the paused replica
+
+
+def test_read_urls_from_the_environment_and_other_backends_refuse_them(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    env = {"NIGH_STORE": None, "NIGH_READ_URLS": "postgresql://a postgresql://b"}
+    done = CliRunner().invoke(main, ["serve", "--store", store], env=env)
+    assert done.exit_code != 0 and "read_urls" in done.stderr, done.stderr
+    done = CliRunner().invoke(main, ["serve", "--store", store, "--read-your-writes"])
+    assert done.exit_code != 0 and "read_your_writes" in done.stderr, done.stderr
+
+
+def test_wal_positions_compare_as_numbers() -> None:
+    # pg_lsn text is two hex halves: '0/FFFFFFFF' is before '1/0', though not as text.
+    assert replicas.parse_lsn("16/B374D848") == 0x16_B374D848
+    assert replicas.parse_lsn("0/FFFFFFFF") < replicas.parse_lsn("1/0")
+    assert replicas.parse_lsn("0/A") > replicas.parse_lsn("0/9")

@@ -33,8 +33,9 @@ _V1 = [
         id text PRIMARY KEY, key_hash text NOT NULL, tenant text, admin boolean NOT NULL,
         created_at double precision NOT NULL, revoked boolean NOT NULL DEFAULT false)""",
     "INSERT INTO nigh_meta VALUES ('schema_version', '1')",
-    "INSERT INTO nigh_collections (tenant, name, dimensions, embedding_model, metric) "
-    "VALUES ('acme', 'docs', 2, '', 'l2'), ('acme', 'empty', 3, '', 'cosine')",
+    "INSERT INTO nigh_collections (tenant, name, dimensions, embedding_model, metric, hnsw_m, "
+    "hnsw_ef_construction) VALUES ('acme', 'docs', 2, '', 'l2', 16, 64), "
+    "('acme', 'empty', 3, '', 'cosine', NULL, NULL)",
     """CREATE TABLE nigh_items_1 (
         id text COLLATE "C" PRIMARY KEY, embedding public.vector(2) NOT NULL,
         metadata jsonb NOT NULL, metadata_json text NOT NULL, text text NOT NULL)""",
@@ -48,6 +49,9 @@ _V1 = [
                '{"lang":"' || CASE WHEN i % 2 = 0 THEN 'en' ELSE 'de' END || '","n":' || i
                 || '}', 'text ' || i
         FROM generate_series(0, 99) AS i""",
+    # Version 1's HNSW index, as create_index made it: the upgrade rewrites the rows under it.
+    "CREATE INDEX nigh_items_1_hnsw ON nigh_items_1 USING hnsw (embedding public.vector_l2_ops) "
+    "WITH (m = 16, ef_construction = 64)",
 ]
 
 
@@ -64,12 +68,24 @@ def _version(url: str) -> str:
     return str(row[0])
 
 
+def _indexes(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
 def test_a_version_one_store_is_upgraded_and_keeps_its_items(tmp_path: Path) -> None:
     url = url_for(tmp_path)
     _version_one(url)
     assert _version(url) == "1"
     with nighdb.open_store(url) as store:
         assert _version(url) == str(SCHEMA_VERSION)
+        for n in (1, 2):
+            names = {f"nigh_items_{n}_{suffix}" for suffix in ("pkey", "order", "meta")}
+            assert names <= _indexes(url)
+        assert "nigh_items_1_hnsw" in _indexes(url)
         assert store.count(T, "docs") == 100
         assert store.count(T, "docs", filter={"lang": "en"}) == 50
         assert store.count(T, "docs", filter={"n": {"in": [3, 4, 500]}}) == 2
@@ -77,10 +93,10 @@ def test_a_version_one_store_is_upgraded_and_keeps_its_items(tmp_path: Path) -> 
         (item,) = store.fetch(T, "docs", ["item-007"])
         assert item.metadata == {"lang": "de", "n": 7} and item.text == "text 7"
         np.testing.assert_array_equal(item.vector, np.array([7.0, 1.0], dtype=np.float32))
-        assert [m.id for m in store.search(T, "docs", [7.2, 1.0], limit=2)] == [
-            "item-007",
-            "item-008",
-        ]
+        assert store.describe_index(T, "docs") is not None
+        for exact in (True, False):  # the exact scan, and the kept HNSW index
+            found = store.search(T, "docs", [7.2, 1.0], limit=2, exact=exact)
+            assert [m.id for m in found] == ["item-007", "item-008"]
         # Writes find the upgraded key: a replacement stays one row; a long id now fits.
         store.upsert(T, "docs", [{"id": "item-007", "vector": [0.0, 0.0]}])
         store.upsert(T, "docs", [{"id": "\U0001f3af" * 1024, "vector": [1.0, 0.0]}])

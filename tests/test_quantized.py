@@ -13,6 +13,7 @@ import json
 import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numkong
@@ -25,7 +26,7 @@ from hypothesis.extra import numpy as hnp
 import nighdb
 from nighdb import Collection
 from nighdb.backends.sqlite import quantized_copy
-from nighdb.backends.sqlite.quantized import distance_bounds, quantize
+from nighdb.backends.sqlite.quantized import distance_bounds, quantize, quantized_bytes
 from nighdb.backends.sqlite.quantized_file import MAGIC, path_for
 from nighdb.errors import InvalidArgumentError
 from nighdb.ranking import exact_distances
@@ -77,6 +78,10 @@ def test_the_kernel_sums_int8_products_exactly() -> None:
     out = np.empty((1, 50))
     numkong.cdist(query, codes, metric="dot", out=out)
     assert np.array_equal(out[0], codes.astype(np.int64) @ query[0].astype(np.int64))
+    # The packed kernel that search_many uses, with several queries at once.
+    queries = np.concatenate([query, codes[:3], -codes[:1]])
+    packed = np.asarray(numkong.dots_packed(codes, numkong.dots_pack(queries)))
+    assert np.array_equal(packed, codes.astype(np.int64) @ queries.T.astype(np.int64))
 
 
 @pytest.fixture
@@ -111,7 +116,8 @@ def brute_force(
 def test_results_are_those_of_exact_search(url: str, metric: str) -> None:
     data = dataset(3000, seed=1)
     rng = np.random.default_rng(2)
-    queries = rng.standard_normal((6, DIMS)).astype(np.float32)
+    # 11 queries: search_many scans them in groups (of 8), one kernel pass per group.
+    queries = rng.standard_normal((11, DIMS)).astype(np.float32)
     queries[0] = np.asarray(data[1500]["vector"])  # the query sits on the run of ties
     with nighdb.open_store(url, cache_precision="float32") as exact:
         exact.ensure_collection("t", Collection("c", DIMS, metric=metric))
@@ -139,12 +145,12 @@ def exact_search(url: str, queries: np.ndarray, k: int, filt: Mapping[str, objec
 def test_auto_takes_the_int8_copy_only_past_the_budget(url: str) -> None:
     data = dataset(2000, seed=3)
     query = np.asarray(data[0]["vector"], dtype=np.float32)
-    # 2,000 x 16: the float32 copy needs ~290 KB, the int8 copy ~112 KB.
+    # 2,000 x 16: the float32 copy needs ~290 KB, the int8 copy ~190 KB.
     with nighdb.open_store(url, cache_bytes=200_000) as store:
         store.ensure_collection("t", Collection("c", DIMS))
         store.upsert("t", "c", data)
         hits = store.search("t", "c", query, limit=10)
-        assert store._cache.used_bytes == 2000 * (DIMS + 40)  # type: ignore[attr-defined]
+        assert store._cache.used_bytes == quantized_bytes(2000, DIMS)  # type: ignore[attr-defined]
     assert [(m.id, m.distance) for m in hits] == brute_force(data, query, 10, "cosine")
 
 
@@ -300,3 +306,26 @@ def test_dropping_a_collection_removes_its_copy(url: str, tmp_path: Path) -> Non
         store.drop_collection("t", "c")
     assert not path.exists()
     assert path == path_for(str(tmp_path / "int8.db"), int(path.name.rsplit("-", 1)[1]))
+
+
+def test_threads_building_at_once_leave_one_sound_copy(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each thread of a cold store may build and save the copy: the saves must not tear it."""
+    data = dataset(600, seed=7)
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("t", Collection("c", DIMS))
+        store.upsert("t", "c", data)
+    queries = np.stack([np.asarray(d["vector"], dtype=np.float32) for d in data[:8]])
+    expected = [brute_force(data, q, 8, "cosine") for q in queries]
+    with nighdb.open_store(url, cache_precision="int8") as store:
+
+        def search(i: int) -> list[tuple[str, float]]:
+            return [(m.id, m.distance) for m in store.search("t", "c", queries[i], limit=8)]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            assert list(pool.map(search, range(8))) == expected
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    builds = spy_builds(monkeypatch)
+    assert first_search(url, queries[0]) == expected[0]
+    assert builds == []

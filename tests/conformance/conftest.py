@@ -8,7 +8,7 @@ import pytest
 
 import nighdb
 
-from .. import pg_server
+from .. import pg_server, pgbouncer
 
 
 @pytest.fixture
@@ -25,6 +25,8 @@ def store_url(backend: str, tmp_path: Path, store: nighdb.Store) -> str:
         return f"sqlite:///{tmp_path / 'store.db'}"
     if backend in ("postgres", "postgres-async", "postgres-indexed"):
         return pg_server.url_for(tmp_path)  # the same schema as the ``store`` fixture's
+    if backend == "postgres-pgbouncer":
+        return pgbouncer.url_for(tmp_path)  # the same role and schema, through PgBouncer
     if backend in ("remote", "remote-indexed"):
         # A real loopback server on the ``store`` fixture's SQLite file (stopped when that
         # store closes); the URL carries the store's admin key (http://KEY@127.0.0.1:PORT).

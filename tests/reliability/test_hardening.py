@@ -16,6 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+import nighdb
+from nighdb import Collection
+from nighdb.errors import QuotaExceededError
+
 from ..harness import ServeNode, create_key
 
 Served = tuple[ServeNode, dict[str, str]]
@@ -250,3 +254,17 @@ def test_quotas_refuse_and_write_nothing(node: Served) -> None:
         assert _code(refused, 409) == "quota_exceeded"
         assert refused.json()["error"]["details"]["quota"] == "items"
         assert http.get("/v1/collections/two").json()["count"] == 0
+    # The remote client raises the same class, with its details, and writes nothing either.
+    with nighdb.open_store(served.url, api_key=keys["quota"]) as remote:
+        with pytest.raises(QuotaExceededError) as over:
+            remote.ensure_collection("quota", Collection("four", 2))
+        assert (over.value.tenant, over.value.quota, over.value.limit) == (
+            "quota",
+            "collections",
+            2,
+        )
+        with pytest.raises(QuotaExceededError) as over:
+            remote.upsert("quota", "two", [{"id": "new", "vector": [1.0, 0.0]}])
+        assert over.value.quota == "items"
+        assert remote.count("quota", "two") == 0
+        assert [c.name for c in remote.list_collections("quota")] == ["one", "two"]

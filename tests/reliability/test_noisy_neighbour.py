@@ -17,8 +17,10 @@ and refused (it asked for more than its share).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from .conftest import Figures, Scale
 SLOWDOWN = 5.0
 """B's p99 under the flood may be at most this many times its idle p99."""
 RSS_BOUND_MB = 1024
-"""The server's peak resident memory during the flood (docs/reliability.md)."""
+"""The node's peak memory during the flood: server and workers, PSS (docs/reliability.md)."""
 A_ITEMS, A_DIMS = 10_000, 64
 B_ITEMS, B_DIMS = 1_000, 16
 
@@ -77,11 +79,55 @@ def _searches(http: httpx.Client, seconds: float, minimum: int) -> tuple[list[fl
     return latencies, refused
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM in /proc")
+def _node_rss_mb(pid: int) -> float:
+    """The node's memory now: the proportional set size (PSS) of the server process and its
+    worker processes. PSS shares each page between the processes that map it, so the pages
+    the forked workers share with the server are counted once, not once per worker."""
+    total = 0
+    for one in [pid, *_children(pid)]:
+        try:
+            rollup = Path(f"/proc/{one}/smaps_rollup").read_text()
+        except OSError:  # gone (a replaced worker): its memory is gone too
+            continue
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+class _PeakMemory:
+    """Samples ``_node_rss_mb`` every 50 ms in a thread and keeps the largest value."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak = _node_rss_mb(pid)
+        self._pid = pid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, _node_rss_mb(self._pid))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def _flood_at_low_priority() -> None:
+    # The attacking client runs 19 steps nicer than the node. In production it runs on
+    # other hosts; here it shares the machine's cores with the node under test, and
+    # building its bodies and reading 5 MB answers would otherwise take CPU from the node
+    # (B's requests included) for a reason that has nothing to do with the node.
+    os.nice(19)
 
 
 def _p(values: list[float], q: float) -> float:
@@ -113,6 +159,7 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            preexec_fn=_flood_at_low_priority,
         )
         try:
             assert flood.stdout is not None and flood.stdin is not None
@@ -121,10 +168,12 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
             with httpx.Client(base_url=node.url, headers=headers, timeout=120) as http:
                 _searches(http, 0.5, 20)  # warm up: connection, caches, the key's hint
                 idle, idle_refused = _searches(http, scale.seconds(1.5, 10.0), 200)
+                memory = _PeakMemory(node.proc.pid)
                 flood.stdin.write("go\n")
                 flood.stdin.flush()
                 time.sleep(1.0)  # let A's requests fill its budget and its queue
                 loaded, loaded_refused = _searches(http, flood_seconds - 2.0, 200)
+                peak = memory.stop()
             out, _ = flood.communicate(timeout=300)
             assert flood.returncode == 0
         finally:
@@ -132,7 +181,6 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
                 flood.kill()
                 flood.wait()
         a_statuses = json.loads(out.strip().splitlines()[-1])
-        peak = _peak_rss_mb(node.proc.pid)
         assert "Traceback" not in node.text(), node.text()
     idle_p99, loaded_p99 = _p(idle, 99), _p(loaded, 99)
     figures.set("b_idle_searches", len(idle))
@@ -143,21 +191,23 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
     figures.set("b_flood_p99_ms", round(loaded_p99, 2))
     figures.set("b_slowdown_p99", round(loaded_p99 / idle_p99, 2))
     figures.set("a_answers_by_status", a_statuses)
-    figures.set("server_peak_rss_mb", round(peak))
+    figures.set("node_peak_pss_mb", round(peak))
     assert idle_refused == [] and loaded_refused == [], (idle_refused, loaded_refused)
     assert a_statuses.get("200", 0) > 0, a_statuses  # A was served its share...
     assert a_statuses.get("429", 0) > 0, a_statuses  # ...and refused beyond it
     assert set(a_statuses) <= {"200", "429"}, a_statuses
-    assert peak < RSS_BOUND_MB, f"peak RSS {peak:.0f} MB"
+    assert peak < RSS_BOUND_MB, f"peak memory {peak:.0f} MB"
     if loaded_p99 > SLOWDOWN * idle_p99:
-        # Not met, and reported as such rather than loosened (docs/reliability.md, "The noisy
-        # neighbour"): A's running requests are CPU-bound Python in the server's own process,
-        # and their garbage collections and GIL turns delay B's requests on the event loop
-        # and in the worker threads, whatever the scheduler does. The admission part (B is
-        # never refused, never waits for a slot or a connection) is asserted above.
+        # Not always met on the shared 2-core machine, and reported as such rather than
+        # loosened (docs/reliability.md, "The noisy neighbour"). With worker processes
+        # (A's work niced, in processes of its own) B's p99 under the flood fell from about
+        # 200x to 4-9x its idle p99; what is left is CPU the node's one server process
+        # spends receiving A's bodies and answers, and the machine's other load, which moves
+        # both p99s. The admission part (B never refused, A served and refused) and the
+        # memory bound are asserted above.
         pytest.xfail(
             f"B's p99 went from {idle_p99:.1f} ms idle to {loaded_p99:.1f} ms under A's flood "
-            f"({loaded_p99 / idle_p99:.0f}x; the goal is {SLOWDOWN:g}x)"
+            f"({loaded_p99 / idle_p99:.1f}x; the goal is {SLOWDOWN:g}x)"
         )
 
 

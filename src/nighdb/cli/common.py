@@ -70,11 +70,12 @@ def cli_store_url() -> str:
     return (state.store_url if state else None) or os.environ.get("NIGH_STORE") or DEFAULT_URL
 
 
-def open_cli_store(*, create: bool) -> Store:
+def open_cli_store(*, create: bool, **options: Any) -> Store:
     """The command's store. Only writing commands pass ``create=True``: a reading command on
     a store that does not exist fails naming it, instead of creating an empty one (a
-    mistyped path must not look like lost data)."""
-    return open_store(cli_store_url(), create=create)
+    mistyped path must not look like lost data). ``options`` are the backend's (e.g. the
+    read replicas of ``nigh serve``)."""
+    return open_store(cli_store_url(), create=create, **options)
 
 
 def echo_json(payload: object) -> None:

@@ -7,6 +7,7 @@ a load balancer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from typing import Any
@@ -199,11 +200,32 @@ def _log_to_stderr(level: str) -> None:
     help="Seconds a request line and headers may take to arrive (else the connection closes).",
 )
 @click.option(
+    "--threads",
+    is_flag=True,
+    default=False,
+    help="Run requests in worker threads of the server process instead of worker processes "
+    "(smaller, but one tenant's heavy requests then slow every other tenant's).",
+)
+@click.option(
     "--idle-timeout",
     type=click.IntRange(min=1),
     default=5,
     show_default=True,
     help="Seconds an idle keep-alive connection stays open.",
+)
+@click.option(
+    "--read-url",
+    "read_urls",
+    multiple=True,
+    metavar="URL",
+    envvar="NIGH_READ_URLS",
+    help="A streaming replica of the PostgreSQL store for searches, counts, scrolls and "
+    "fetches (repeatable; $NIGH_READ_URLS: URLs separated by spaces).",
+)
+@click.option(
+    "--read-your-writes",
+    is_flag=True,
+    help="Reads that a replica has not replayed this node's last write yet go to the primary.",
 )
 def serve(
     host: str,
@@ -212,6 +234,9 @@ def serve(
     access_log: bool,
     header_timeout: float,
     idle_timeout: int,
+    read_urls: tuple[str, ...],
+    read_your_writes: bool,
+    threads: bool,
     **limits: Any,
 ) -> None:
     """Serve the HTTP API (contract §9) over the store, with API-key auth.
@@ -223,11 +248,34 @@ def serve(
 
     from ..service.app import create_app
     from ..service.connections import head_deadline_protocol
+    from ..service.workers import WorkerPool
 
     share = FairShare(**{name: limits.pop(name) for name in _SHARE_FIELDS})
     service_limits = ServiceLimits(**limits)
-    with open_cli_store(create=True) as store:
-        app = create_app(store, limits=service_limits, share=share)
+    # PostgreSQL deployments (contract §17); passed only when asked for, so another backend
+    # refuses them by name rather than ignoring them.
+    deployment: dict[str, Any] = {}
+    if read_urls:
+        deployment["read_urls"] = list(read_urls)
+    if read_your_writes:
+        deployment["read_your_writes"] = True
+    _log_to_stderr(log_level)
+    with open_cli_store(create=True, **deployment):
+        pass  # create the store first: the workers and this process only open it
+    with contextlib.ExitStack() as stack:
+        workers = None
+        if not threads:
+            # Forked before this process opens its store or starts a thread (workers.py).
+            workers = stack.enter_context(
+                WorkerPool(
+                    cli_store_url(),
+                    slots=share.max_concurrency,
+                    limits=service_limits,
+                    store_options=deployment,
+                )
+            )
+        store = stack.enter_context(open_cli_store(create=False, **deployment))
+        app = create_app(store, limits=service_limits, share=share, workers=workers)
         sock = _listen(host, port)
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
@@ -243,7 +291,6 @@ def serve(
             http=head_deadline_protocol(header_timeout),
             timeout_keep_alive=idle_timeout,
         )
-        _log_to_stderr(log_level)
         logging.getLogger("uvicorn.access").addFilter(_no_query_strings)
         uvicorn.Server(config).run(sockets=[sock])
 

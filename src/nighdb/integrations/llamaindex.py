@@ -30,7 +30,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.schema import BaseNode, MetadataMode, TextNode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
     MetadataFilters,
@@ -192,7 +192,7 @@ class NighVectorStore(BasePydanticVectorStore):
             while page := self._store.scroll(
                 self.tenant, self.collection, filter=selection, after=after, limit=_SCROLL_PAGE
             ):
-                nodes.extend(_node(item.metadata, item.text) for item in page)
+                nodes.extend(_node(item.id, item.metadata, item.text) for item in page)
                 after = page[-1].id
         except CollectionNotFoundError:
             return []
@@ -236,7 +236,7 @@ class NighVectorStore(BasePydanticVectorStore):
         except CollectionNotFoundError:
             matches = []
         return VectorStoreQueryResult(
-            nodes=[_node(m.metadata, m.text) for m in matches],
+            nodes=[_node(m.id, m.metadata, m.text) for m in matches],
             similarities=[m.score for m in matches],
             ids=[m.id for m in matches],
         )
@@ -265,13 +265,13 @@ class NighVectorStore(BasePydanticVectorStore):
         return [candidates[i] for i in picks]
 
 
-def _node(metadata: Mapping[str, Any], text: str) -> BaseNode:
-    if "_node_content" not in metadata:
-        raise InvalidArgumentError(
-            "an item without LlamaIndex's node metadata (_node_content) is in the collection; "
-            "was it written by another client?"
-        )
-    return metadata_dict_to_node(dict(metadata), text=text)
+def _node(item_id: str, metadata: Mapping[str, Any], text: str) -> BaseNode:
+    """The node an item holds: rebuilt from LlamaIndex's serialised node when this adapter
+    wrote it, else a ``TextNode`` of the item's text and metadata (an item written by
+    ``nigh import``, ``nigh import-from`` or another client)."""
+    if "_node_content" in metadata:
+        return metadata_dict_to_node(dict(metadata), text=text)
+    return TextNode(id_=item_id, text=text, metadata=dict(metadata))
 
 
 def _selection(

@@ -42,27 +42,36 @@ from ..wire import decode_segment, dumps, error_body
 from .auth import authenticate, tenant_for
 from .console import console_routes
 from .docs_page import docs_routes
+from .execute import encode_in_slices, run_route
 from .fairness import FairScheduler, FairShare, KeyHints
 from .limits import ServiceLimits, SlowBodyError, read_body
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .routes import ROUTES, Call, RouteSpec
 from .schemas import openapi_document
+from .workers import Worker, WorkerPool
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "encode_in_slices"]
 
 log = logging.getLogger("nighdb.service")
 
 JSON = "application/json"
+_ROUTE_INDEX = {spec: n for n, spec in enumerate(ROUTES)}
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(
-    store: Store, *, limits: ServiceLimits | None = None, share: FairShare | None = None
+    store: Store,
+    *,
+    limits: ServiceLimits | None = None,
+    share: FairShare | None = None,
+    workers: WorkerPool | None = None,
 ) -> Starlette:
     """The service over ``store``, which must also keep the API keys (``KeyRegistry``).
 
     ``limits`` bound each request, ``share`` how the node's work is shared between tenants.
-    The app does not own the store: close it yourself after the server stops.
+    With ``workers`` (over the same store, ``share.max_concurrency`` slots), requests run in
+    those worker processes; without, in worker threads over ``store``. The app owns neither:
+    close them yourself after the server stops.
     """
     if not isinstance(store, KeyRegistry):
         raise InvalidArgumentError(
@@ -72,7 +81,7 @@ def create_app(
     limits = limits or ServiceLimits()
     metrics = ServiceMetrics()
     share = share or FairShare()
-    service = _Service(store, store, limits, metrics, FairScheduler(share))
+    service = _Service(store, store, limits, metrics, FairScheduler(share), workers)
     openapi = openapi_document(limits)
 
     async def healthz(request: Request) -> Response:
@@ -143,8 +152,10 @@ class _Service:
         limits: ServiceLimits,
         metrics: ServiceMetrics,
         scheduler: FairScheduler,
+        workers: WorkerPool | None,
     ) -> None:
         self.store = store
+        self.workers = workers
         self.keys = keys
         self.limits = limits
         self.metrics = metrics
@@ -188,10 +199,17 @@ class _Service:
         raw_tenant = request.path_params.get("tenant")
         # Admission first, before any work: over its budget the request is 429 at once.
         turn = self.scheduler.admit(self.hints.budget_key(header, raw_tenant))
+        worker: Worker | None = None
         try:
             await turn.wait()
+            if self.workers is not None:
+                # A tenant over its share runs on the low-priority workers (workers.py).
+                worker = self.workers.lease(turn.over_share)
             try:
-                principal = await turn.run(partial(authenticate, self.keys, header))
+                if worker is None:
+                    principal = await turn.run(partial(authenticate, self.keys, header))
+                else:
+                    principal = await turn.run(partial(worker.authenticate, header))
             except UnauthenticatedError:
                 self.hints.refused(header)
                 raise
@@ -209,18 +227,27 @@ class _Service:
                 body = await read_body(
                     request, self.limits.max_body_bytes, self.limits.body_timeout
                 )
-            call = Call(
-                self.store,
-                self.limits,
-                principal,
-                tenant,
-                name,
-                dict(request.query_params),
-                body,
-                spec.existence_first,
-            )
-            status, content = await turn.run(partial(_run, spec, call))
+            query = dict(request.query_params)
+            if worker is not None:
+                route = _ROUTE_INDEX[spec]
+                run = partial(worker.run, route, principal, tenant, name, query, body)
+                status, content = await turn.run(run)
+            else:
+                call = Call(
+                    self.store,
+                    self.limits,
+                    principal,
+                    tenant,
+                    name,
+                    query,
+                    body,
+                    spec.existence_first,
+                )
+                status, content = await turn.run(partial(run_route, spec, call))
         finally:
+            if worker is not None:
+                assert self.workers is not None
+                self.workers.give_back(worker)
             turn.leave()
         return Response(content, status, media_type=JSON)
 
@@ -240,58 +267,6 @@ async def _not_ready(keys: KeyRegistry, scheduler: FairScheduler, timeout: float
     except StoreUnavailableError as err:
         return f"the database is unavailable: {err.message}"
     return None
-
-
-def _run(spec: RouteSpec, call: Call) -> tuple[int, bytes]:
-    # Parsing, the store call and encoding all run here, off the event loop.
-    status, payload = spec.operation(call)
-    return status, encode_in_slices(payload)
-
-
-_SLICE = 256
-"""List elements encoded by one ``dumps`` call (about a millisecond for matches)."""
-
-
-def encode_in_slices(payload: object) -> bytes:
-    """``dumps(payload)``, byte for byte, with long lists encoded a slice at a time.
-
-    The C JSON encoder holds the GIL for the whole of one call: a search_many answer of
-    50,000 matches (5 MB) is about 200 ms during which no other thread runs, so every other
-    tenant's request on the node would wait for it. Slices give the interpreter a point to
-    switch threads every millisecond or so (contract §16: other tenants keep their latency).
-    """
-    parts: list[bytes] = []
-    _encode_into(payload, parts)
-    return b"".join(parts)
-
-
-def _big(value: object) -> bool:
-    return isinstance(value, (list, dict)) and len(value) > _SLICE
-
-
-def _encode_into(value: object, parts: list[bytes]) -> None:
-    if isinstance(value, dict) and any(_big(v) for v in value.values()):
-        parts.append(b"{")
-        for n, (key, item) in enumerate(value.items()):
-            parts.append(b"," if n else b"")
-            parts.append(dumps(key) + b":")
-            _encode_into(item, parts)
-        parts.append(b"}")
-    elif isinstance(value, list) and (len(value) > _SLICE or any(_big(v) for v in value)):
-        parts.append(b"[")
-        for start in range(0, len(value), _SLICE):
-            chunk = value[start : start + _SLICE]
-            if start:
-                parts.append(b",")
-            if any(_big(v) for v in chunk):
-                for n, item in enumerate(chunk):
-                    parts.append(b"," if n else b"")
-                    _encode_into(item, parts)
-            else:
-                parts.append(dumps(chunk)[1:-1])
-        parts.append(b"]")
-    else:
-        parts.append(dumps(value))
 
 
 def _internal(metrics: ServiceMetrics) -> Response:

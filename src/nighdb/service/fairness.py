@@ -144,6 +144,12 @@ class Turn:
 
         return await anyio.to_thread.run_sync(fn, limiter=self._scheduler.threads)
 
+    @property
+    def over_share(self) -> bool:
+        """Whether this request's tenant has more requests in the node than it may run at
+        once: it is queueing, so its work may wait behind other tenants' (workers.py)."""
+        return self._budget.in_node > self._scheduler.share.tenant_concurrency
+
     def leave(self) -> None:
         """The request is done (answered, refused or cancelled): free what it held."""
         if self._left:

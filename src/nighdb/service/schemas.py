@@ -353,9 +353,26 @@ _ERRORS = {
     "401": "unauthenticated: missing, unknown or revoked key",
     "403": "permission_denied: the key may not act for that tenant",
     "404": "collection_not_found",
-    "409": "collection_conflict, or quota_exceeded (a per-tenant quota; nothing written)",
     "413": "payload_too_large",
+    "429": (
+        "rate_limited: this tenant is over its share of the node (running and waiting "
+        "requests, rate, or queue wait); nothing was done, retry after Retry-After seconds"
+    ),
     "503": "unavailable: the database is unreachable (retry)",
+}
+_CONFLICTS = {
+    "put_collection": (
+        "collection_conflict (exists with other settings), or quota_exceeded (the tenant's "
+        "collection quota; nothing written)"
+    ),
+    "upsert": "quota_exceeded: the tenant's item quota (nothing written)",
+}
+"""The operations that can answer 409, and with which codes (contract §16 quotas)."""
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before sending the request again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
@@ -396,6 +413,9 @@ def _operation(spec: RouteSpec, tenant_in_path: bool, limits: ServiceLimits) -> 
         responses["201"]["description"] = "created"
     for status, text in _ERRORS.items():
         responses[status] = {"description": text, **_json(_ref("Error"))}
+    if op_name in _CONFLICTS:
+        responses["409"] = {"description": _CONFLICTS[op_name], **_json(_ref("Error"))}
+    responses["429"]["headers"] = _RETRY_AFTER
     operation: dict[str, Any] = {
         "summary": spec.summary,
         "operationId": op_name + ("_for_tenant" if tenant_in_path else ""),

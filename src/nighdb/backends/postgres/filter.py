@@ -4,21 +4,21 @@ Only fixed SQL fragments are emitted; every field name and value is a bound para
 
 Semantics are contract §6's, the same as the SQLite backend's:
 
-* each leaf first checks the JSON type (``jsonb_typeof``) inside a ``CASE``: Postgres does not
-  promise to evaluate ``AND`` left to right, and ``CASE`` does, so a cast such as
+* each range leaf first checks the JSON type (``jsonb_typeof``) inside a ``CASE``: Postgres
+  does not promise to evaluate ``AND`` left to right, and ``CASE`` does, so a cast such as
   ``::numeric`` never meets a string;
 * every expression is two-valued (never NULL), so ``NOT`` is the exact negation: an absent
   key (``->`` gives NULL) takes the ``ELSE false`` branch, never NULL;
 * numbers compare as ``numeric``, exactly (12 == 12.0, int64 values beyond 2**53), see
   ``numeric_text``; strings compare in byte order (``COLLATE "C"``).
 
-Equality (``eq``, ``in`` and the booleans), the filters applications use most, is also
-written as jsonb containment, ``metadata @> '{"field": value}'`` (``@> ANY(array)`` for
-``in``), ANDed before the exact typed check: the GIN ``jsonb_path_ops`` index on ``metadata``
-(``schema``) serves containment, so a selective equality reads only its matching rows
-instead of the whole table. The containment is implied by the exact check (a key holding a
-string equal byte for byte, or a number equal as ``numeric``, or that boolean, is contained),
-so it never changes a result; the typed check stays the definition.
+Equality (``eq``, ``in`` and the booleans), the filters applications use most, is jsonb
+containment instead: ``metadata @> '{"field": value}'`` (``@> ANY(array)`` for ``in``). On
+the filter document it means exactly the typed equality above (``_contains`` says why),
+and the GIN ``jsonb_path_ops`` index on ``metadata`` (``schema``) serves it, so a selective
+equality reads only its matching rows instead of the whole table. It also gives the planner
+a row estimate from the column's statistics (1,010 rows for a filter matching 1,000 of
+100,000), where a ``CASE`` gets a fixed guess, and its plans follow the estimate.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from ...filters import (
     fold,
 )
 from ...jsontext import encode_json
+from .schema import ID_HASH, ID_PREFIX
 
 __all__ = [
     "compile_filter",
@@ -104,21 +105,32 @@ def _filter_value(value: object) -> object:
     return value
 
 
-def _containing(field: str, values: Sequence[str | Number | bool]) -> list[str]:
-    """The jsonb documents ``{field: value}`` that ``metadata`` contains when it holds
-    ``value`` (numbers written as ``filter_document`` writes them)."""
+_ID_HASH_OF_PARAM = ID_HASH.format("%s::text")
+# schema.ID_HASH of each id of the parameter (the test of id filters fails if they differ).
+_ID_HASHES_OF_PARAM = "ARRAY(SELECT sha256(convert_to(v, 'UTF8')) FROM unnest(%s::text[]) AS v)"
+_ID_PREFIX = f"left(id, {ID_PREFIX})"
+
+
+def _contains(field: str, values: Sequence[str | Number | bool]) -> SqlFragment:
+    """``field`` holds one of ``values`` (one or more): jsonb containment of ``{field: v}``.
+
+    Exactly contract §6's equality on the filter document (``filter_document``): its values
+    are scalars or ``[]``/``{}``, which contain no scalar; a string is contained only by a
+    byte-equal string, a number only by a number equal as ``numeric`` (exact, and the
+    document holds integral floats as exact integers), a boolean only by itself. An absent
+    key or a JSON null contains nothing. Never NULL: ``metadata`` and the operands are not.
+    """
     key = encode_json(field)
-    return ["{" + key + ":" + _json_scalar(v) + "}" for v in values]
+    docs = ["{" + key + ":" + _json_scalar(v) + "}" for v in values]
+    if len(docs) == 1:  # a plain containment: estimated better than ANY of one
+        return ("(metadata @> %s::jsonb)", (docs[0],))
+    return ("(metadata @> ANY(%s::jsonb[]))", (docs,))
 
 
 def _json_scalar(value: str | Number | bool) -> str:
     if isinstance(value, (str, bool)):
         return encode_json(value)
     return numeric_text(value)
-
-
-_CONTAINS = "metadata @> %s::jsonb AND "
-_CONTAINS_ANY = "metadata @> ANY(%s::jsonb[]) AND "
 
 
 def prepare_option(params: Sequence[object]) -> bool | None:
@@ -147,48 +159,45 @@ class _PostgresLeaves(SqlConnectives):
         return ("coalesce(jsonb_typeof(metadata -> %s::text) <> 'null', false)", (field,))
 
     def id_compare(self, op: CompareOp, value: str) -> SqlFragment:
-        # The id is a "C"-collated column: byte order, which is code point order in UTF-8.
-        return (f"(id {_SQL_OPS[op]} %s::text)", (value,))
+        # Equality is the primary key's (the hash of the id). A range gets a bound on the id's
+        # prefix as well, which the id-order index serves; it is implied by the comparison
+        # (the prefix of a smaller id is no greater), so it never changes the result. The id
+        # is a "C"-collated column: byte order, which is code point order in UTF-8.
+        if op == "eq":
+            return (f"(id_hash = {_ID_HASH_OF_PARAM})", (value,))
+        bound = ">=" if op in ("gt", "gte") else "<="
+        return (
+            f"({_ID_PREFIX} {bound} left(%s::text, {ID_PREFIX}) AND id {_SQL_OPS[op]} %s::text)",
+            (value, value),
+        )
 
     def id_in(self, values: Sequence[str]) -> SqlFragment:
-        return ("(id = ANY(%s::text[]))", (list(values),))
+        return (f"(id_hash = ANY({_ID_HASHES_OF_PARAM}))", (list(values),))
 
     def compare_string(self, field: str, op: CompareOp, value: str) -> SqlFragment:
-        exact = f"{_IS_STRING}{_STRING} {_SQL_OPS[op]} %s::text ELSE false END"
         if op == "eq":
-            return (f"({_CONTAINS}{exact})", (*_containing(field, [value]), field, field, value))
-        return (f"({exact})", (field, field, value))
+            return _contains(field, [value])
+        return (
+            f"({_IS_STRING}{_STRING} {_SQL_OPS[op]} %s::text ELSE false END)",
+            (field, field, value),
+        )
 
     def compare_number(self, field: str, op: CompareOp, value: Number) -> SqlFragment:
-        exact = f"{_IS_NUMBER}{_NUMBER} {_SQL_OPS[op]} %s::numeric ELSE false END"
-        operand = numeric_operand(value)
         if op == "eq":
-            return (f"({_CONTAINS}{exact})", (*_containing(field, [value]), field, field, operand))
-        return (f"({exact})", (field, field, operand))
+            return _contains(field, [value])
+        return (
+            f"({_IS_NUMBER}{_NUMBER} {_SQL_OPS[op]} %s::numeric ELSE false END)",
+            (field, field, numeric_operand(value)),
+        )
 
     def is_bool(self, field: str, value: bool) -> SqlFragment:
-        literal = "'true'::jsonb" if value else "'false'::jsonb"
-        return (
-            f"({_CONTAINS}coalesce((metadata -> %s::text) = {literal}, false))",
-            (*_containing(field, [value]), field),
-        )
+        return _contains(field, [value])
 
     def in_strings(self, field: str, values: Sequence[str]) -> SqlFragment:
-        if len(values) == 1:
-            return self.compare_string(field, "eq", values[0])
-        return (
-            f"({_CONTAINS_ANY}{_IS_STRING}{_STRING} = ANY(%s::text[]) ELSE false END)",
-            (_containing(field, values), field, field, list(values)),
-        )
+        return _contains(field, values)
 
     def in_numbers(self, field: str, values: Sequence[Number]) -> SqlFragment:
-        # One value is ``eq``: the planner estimates a plain containment better than ANY.
-        if len(values) == 1:
-            return self.compare_number(field, "eq", values[0])
-        return (
-            f"({_CONTAINS_ANY}{_IS_NUMBER}{_NUMBER} = ANY(%s::numeric[]) ELSE false END)",
-            (_containing(field, values), field, field, [numeric_operand(v) for v in values]),
-        )
+        return _contains(field, values)
 
 
 _DIALECT: FilterDialect[SqlFragment] = _PostgresLeaves()

@@ -71,16 +71,20 @@ def parse_lsn(text: str) -> int:
 class _Replica:
     where: str  # the URL without its password, for messages
     pool: ConnectionPool[Conn]
-    down_until: float = 0.0
+    down_since: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def available(self, now: float) -> bool:
         with self.lock:
-            return self.down_until <= now
+            return self.down_since is None or now - self.down_since >= REPLICA_RETRY_SECONDS
 
     def mark_down(self) -> None:
         with self.lock:
-            self.down_until = time.monotonic() + REPLICA_RETRY_SECONDS
+            self.down_since = time.monotonic()
+
+    def mark_up(self) -> None:
+        with self.lock:
+            self.down_since = None
 
 
 class ReadRouter:
@@ -155,7 +159,9 @@ class ReadRouter:
                     with replica.pool.connection() as conn:
                         if not self._caught_up(conn):
                             continue
-                        return retrying(partial(work, conn))
+                        answer = retrying(partial(work, conn))
+                    replica.mark_up()
+                    return answer
                 except _CANNOT_SERVE:
                     break  # another replica is unlikely to do better: ask the primary
                 except _UNREACHABLE:

@@ -54,7 +54,9 @@ __all__ = [
     "after_id",
     "hashed_ids",
     "id_hash",
+    "ID_HASH",
     "ID_ORDER",
+    "ID_PREFIX",
     "lock_key",
     "translate_errors",
 ]
@@ -65,26 +67,26 @@ Conn = psycopg.Connection[TupleRow]
 SCHEMA_VERSION = 3
 """The layout this code creates and reads; older databases are upgraded (``upgrade``)."""
 
-_ID_PREFIX = 512
+ID_PREFIX = 512
 """Characters of the id in the id-order index: 4 bytes each at most, under btree's limit."""
 
-ID_ORDER = sql.SQL("left(id, {n}), id").format(n=sql.Literal(_ID_PREFIX))
+ID_ORDER = sql.SQL("left(id, {n}), id").format(n=sql.Literal(ID_PREFIX))
 """``ORDER BY`` this for id (byte) order served by the id-order index."""
 
-_HASH = "sha256(convert_to({}, 'UTF8'))"
+ID_HASH = "sha256(convert_to({}, 'UTF8'))"
 """The primary key of an id (the database is UTF8, checked by ``bootstrap``)."""
 
 
 def hashed_ids(ids: sql.Composable) -> sql.Composed:
     """The primary keys of a ``text[]`` of ids, for ``id_hash = ANY(...)``."""
     return sql.SQL("ARRAY(SELECT {} FROM unnest({}::text[]) AS v)").format(
-        sql.SQL(_HASH).format(sql.SQL("v")), ids
+        sql.SQL(ID_HASH).format(sql.SQL("v")), ids
     )
 
 
 def id_hash(value: sql.Composable) -> sql.Composed:
     """The primary key of one id (an expression or a placeholder)."""
-    return sql.SQL(_HASH).format(value)
+    return sql.SQL(ID_HASH).format(value)
 
 
 def after_id(cursor: sql.Composable) -> sql.Composed:
@@ -92,7 +94,7 @@ def after_id(cursor: sql.Composable) -> sql.Composed:
 
     ``cursor`` appears twice: pass its parameter twice."""
     return sql.SQL("left(id, {n}) >= left({c}::text, {n}) AND id > {c}::text").format(
-        n=sql.Literal(_ID_PREFIX), c=cursor
+        n=sql.Literal(ID_PREFIX), c=cursor
     )
 
 
@@ -199,7 +201,7 @@ class Layout:
             sql.SQL("CREATE INDEX {name} ON {table} (left(id, {n}))").format(
                 name=sql.Identifier(self.order_index_name(collection_id)),
                 table=table,
-                n=sql.Literal(_ID_PREFIX),
+                n=sql.Literal(ID_PREFIX),
             ),
             sql.SQL("CREATE INDEX {name} ON {table} USING gin (metadata jsonb_path_ops)").format(
                 name=sql.Identifier(self.metadata_index_name(collection_id)), table=table

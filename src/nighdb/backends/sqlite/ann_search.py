@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import cast
 
 import apsw
@@ -24,12 +25,12 @@ import numpy.typing as npt
 
 from ...filters import FilterNode
 from ...models import F32, Match, score_for
-from ...ranking import Hit, exact_distances
+from ...ranking import Hit
 from .ann import DEFAULT_EF_SEARCH, HnswGraph
-from .cache import BlockCache
-from .filter import compile_filter
+from .cache import BlockCache, Sized
+from .columnar import FieldColumn, evaluate
+from .filter import compile_filter, json_path
 from .schema import Pin, count_rows, items_table
-from .search import search_collection
 
 __all__ = ["DEFAULT_EXACT_BELOW", "EXACT_SHARE", "search_with_graph"]
 
@@ -40,6 +41,8 @@ EXACT_SHARE = 0.02
 would have to propose more than 50 candidates for each one that passes."""
 
 I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+Bool = npt.NDArray[np.bool_]
 
 
 def search_with_graph(
@@ -53,20 +56,20 @@ def search_with_graph(
     *,
     ef_search: int | None,
     exact_below: int,
+    exact: Callable[[F32], list[list[Match]]],
 ) -> list[list[Match]]:
     """The (approximate) top ``k`` of each query, ``min(k, matches)`` hits each, exact
-    distances, (distance, id) order."""
+    distances, (distance, id) order. ``exact(queries)`` is the store's exact search of
+    those queries (same ``k`` and filter), for the queries the graph cannot answer."""
     table = items_table(pin.id)
     total = count_rows(conn, table)
     allowed: I64 | None = None
     matching = total
     if tree is not None:
-        where, params = compile_filter(tree)
-        rows = conn.execute(f"SELECT rowid FROM {table} WHERE {where} ORDER BY rowid", params)
-        allowed = np.fromiter((r[0] for r in rows), dtype=np.int64)
+        allowed = _allowed(conn, cache, pin, tree)
         matching = len(allowed)
     if matching < exact_below or matching < EXACT_SHARE * total or matching == 0:
-        return search_collection(conn, cache, pin, matrix, k, tree)
+        return exact(matrix)
     want = min(k, matching)
     ef = DEFAULT_EF_SEARCH if ef_search is None else ef_search
     # The beam holds ``ef`` candidates anyway: rescoring all of them exactly costs little and
@@ -80,11 +83,11 @@ def search_with_graph(
         with graph.lock:
             keys, counts = graph.candidates(matrix[pending], count, ef)
             size = len(graph)
-        hits = _rescored(conn, pin, matrix[pending], keys, counts, allowed)
+        hits = _rescored(conn, pin, matrix[pending], keys, counts, allowed, want)
         short = []
         for position, query_hits in zip(pending.tolist(), hits, strict=True):
-            if len(query_hits) >= want:
-                answers[position] = query_hits[:want]
+            if query_hits is not None:
+                answers[position] = query_hits
             else:
                 short.append(position)
         pending = np.asarray(short, dtype=np.int64)
@@ -94,8 +97,8 @@ def search_with_graph(
     out: list[list[Match] | None] = [None] * matrix.shape[0]
     if len(pending):
         # The graph could not find enough (a filter it misses, rows it lost): answer exactly.
-        exact = search_collection(conn, cache, pin, matrix[pending], k, tree)
-        for position, matches in zip(pending.tolist(), exact, strict=True):
+        exact_answers = exact(matrix[pending])
+        for position, matches in zip(pending.tolist(), exact_answers, strict=True):
             out[position] = matches
     found = [(i, h) for i, h in enumerate(answers) if h is not None]
     for (position, _), matches in zip(
@@ -105,6 +108,50 @@ def search_with_graph(
     return [m if m is not None else [] for m in out]
 
 
+def _allowed(conn: apsw.Connection, cache: BlockCache, pin: Pin, tree: FilterNode) -> I64:
+    """The rowids that pass ``tree``, ascending: a numpy mask over metadata columns cached
+    at this version (``columnar``, as the exact path does), or the filter's SQL where numpy
+    cannot decide exactly."""
+    table = items_table(pin.id)
+
+    def cached(name: object, load: Callable[[], Sized]) -> Sized:
+        key = (pin.id, "ann", name)
+        hit = cache.get(key)
+        if hit is not None and hit[0] == pin.version:
+            return hit[1]
+        value = load()
+        cache.put(key, pin.version, value)
+        return value
+
+    def load_rowids() -> Sized:
+        rows = conn.execute(f"SELECT rowid FROM {table} ORDER BY rowid")
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def column(field: str) -> FieldColumn:
+        def load() -> Sized:
+            # One aggregate row, in rowid order; `->` keeps each value's JSON as stored.
+            expression = "id" if field == "id" else "metadata -> ?"
+            row = conn.execute(
+                f"SELECT json_group_array({expression} ORDER BY rowid) FROM {table}",
+                () if field == "id" else (json_path(field),),
+            ).fetchone()
+            values = json.loads(row[0]) if row else []
+            if field == "id":
+                return FieldColumn.from_strings([str(v) for v in values])
+            return FieldColumn.from_values(values)
+
+        return cast(FieldColumn, cached(("field", field), load))
+
+    rowids = cast(I64, cached("rowids", load_rowids))
+    mask = evaluate(tree, column, len(rowids))
+    if mask is not None:
+        passing: I64 = rowids[mask]
+        return passing
+    where, params = compile_filter(tree)
+    rows = conn.execute(f"SELECT rowid FROM {table} WHERE {where} ORDER BY rowid", params)
+    return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+
 def _rescored(
     conn: apsw.Connection,
     pin: Pin,
@@ -112,34 +159,70 @@ def _rescored(
     keys: I64,
     counts: I64,
     allowed: I64 | None,
-) -> list[list[Hit]]:
-    """Each query's valid candidates, rescored from this snapshot's rows, in contract order."""
+    want: int,
+) -> list[list[Hit] | None]:
+    """Each query's best ``want`` candidates, rescored from this snapshot's rows, in
+    contract order; None for a query with fewer than ``want`` valid candidates."""
     valid = np.arange(keys.shape[1])[np.newaxis, :] < counts[:, np.newaxis]
     if allowed is not None:
         valid &= np.isin(keys, allowed)
-    wanted = np.unique(keys[valid])
-    rowids, ids, vectors = _vectors(conn, pin, wanted)
-    metric = pin.collection.metric
-    out: list[list[Hit]] = []
-    for q in range(queries.shape[0]):
-        positions = _present(rowids, keys[q][valid[q]])
-        distances = exact_distances(vectors[positions], queries[q], metric)
-        out.append(
-            sorted(
-                (float(d), ids[p], int(rowids[p]))
-                for d, p in zip(distances.tolist(), positions.tolist(), strict=True)
-            )
+    rowids, ids, vectors = _vectors(conn, pin, np.unique(keys[valid]))
+    # Where each candidate is among the rows read; rows gone from this snapshot drop out.
+    positions = np.minimum(np.searchsorted(rowids, keys), max(len(rowids) - 1, 0))
+    if len(rowids):
+        valid &= rowids[positions] == keys
+    else:
+        valid[:] = False
+    distances = _distances(vectors, queries, positions, valid, pin.collection.metric)
+    order = np.argsort(distances, axis=1, kind="stable")
+    out: list[list[Hit] | None] = []
+    for q, present in enumerate(valid.sum(axis=1).tolist()):
+        if present < want:
+            out.append(None)
+            continue
+        ranked = order[q, :present]
+        cut = distances[q, ranked[want - 1]]
+        # Every candidate tied with the last one kept, so that ties are broken by id.
+        chosen = ranked[distances[q, ranked] <= cut].tolist()
+        hits = sorted(
+            (float(distances[q, c]), ids[positions[q, c]], int(keys[q, c])) for c in chosen
         )
+        out.append(hits[:want])
     return out
 
 
-def _present(rowids: I64, candidates: I64) -> I64:
-    """Positions in sorted ``rowids`` of the candidates that exist in this snapshot."""
-    positions = np.searchsorted(rowids, candidates)
-    inside = positions < len(rowids)
-    positions, candidates = positions[inside], candidates[inside]
-    found: I64 = positions[rowids[positions] == candidates]
-    return found
+# Elements of a gathered (queries x candidates x dims) block: bounds its memory (32 MiB).
+_GATHER_ELEMENTS = 4 * 1024 * 1024
+
+
+def _distances(vectors: F32, queries: F32, positions: I64, valid: Bool, metric: str) -> F64:
+    """float64 distances of every (query, candidate) pair, all queries at once; ``inf`` where
+    ``valid`` is false. The formulas and summation order are ``ranking.exact_distances``'s
+    for each pair, so a distance never depends on which other candidates came with it."""
+    out = np.full(positions.shape, np.inf, dtype=np.float64)
+    if not len(vectors):
+        return out
+    x = vectors.astype(np.float64)
+    q64 = queries.astype(np.float64)
+    norms = np.linalg.norm(x, axis=1)
+    qnorms = np.linalg.norm(q64, axis=1)
+    per_query = max(1, positions.shape[1] * x.shape[1])
+    step = max(1, _GATHER_ELEMENTS // per_query)
+    for start in range(0, positions.shape[0], step):
+        rows = slice(start, start + step)
+        gathered = x[positions[rows]]  # (queries, candidates, dims)
+        if metric == "l2":
+            diff = gathered - q64[rows, np.newaxis, :]
+            block = np.sqrt(np.einsum("qcd,qcd->qc", diff, diff))
+        else:
+            dots = np.einsum("qcd,qd->qc", gathered, q64[rows])
+            if metric == "ip":
+                block = -dots
+            else:
+                denom = norms[positions[rows]] * qnorms[rows, np.newaxis]
+                block = np.clip(1.0 - dots / denom, 0.0, 2.0)
+        out[rows] = np.where(valid[rows], block, np.inf)
+    return out
 
 
 def _vectors(conn: apsw.Connection, pin: Pin, wanted: I64) -> tuple[I64, list[str], F32]:

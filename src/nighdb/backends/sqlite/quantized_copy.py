@@ -27,7 +27,7 @@ from .schema import Pin, count_rows, items_table
 __all__ = ["current_int8", "int8_block"]
 
 # Rows read from SQLite per chunk while building or refreshing.
-_CHUNK_BYTES = 32 * 1024 * 1024
+_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 def current_int8(cache: BlockCache, pin: Pin) -> QuantizedBlock | None:

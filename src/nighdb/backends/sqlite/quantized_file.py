@@ -4,12 +4,13 @@ rebuild it from every row before its first search.
 The file is a cache, never a source of truth: ``load`` returns it only when its header names
 the same collection (id, creation time, dimensions), a version no newer than the database's
 and a checksum that matches its contents; the caller then applies the rows written since
-that version (or rebuilds, if rows were deleted). Anything else (a torn, truncated or
-foreign file) is ignored and replaced. ``save`` writes a temporary file, syncs it and renames
-it over the old one, so a reader sees either the old copy or the new, never half of one.
+that version. Anything else (a torn, truncated or foreign file) is ignored and replaced.
+``save`` writes a temporary file and renames it over the old one, so a reader sees either the
+old copy or the new, never half of one. It does not fsync: after a crash the file may be
+empty or torn, which its length and checksum reveal, and a cache is not worth a sync.
 
 Layout: ``MAGIC``, a 4-byte little-endian header length, the JSON header, then each array of
-``QuantizedBlock`` in ``_FIELDS`` order as raw little-endian bytes.
+``QuantizedBlock`` in ``_DTYPES`` order as raw little-endian bytes.
 """
 
 from __future__ import annotations
@@ -70,8 +71,6 @@ def save(
             f.write(MAGIC + struct.pack("<I", len(header)) + header)
             for a in arrays:
                 f.write(a.data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):
@@ -118,5 +117,12 @@ def load(
         offset += nbytes
     if offset != len(data) or check != crc:
         return None
-    arrays["codes"] = arrays["codes"].reshape(rows, dims)
-    return saved_version, QuantizedBlock(**arrays)
+    block = QuantizedBlock(
+        arrays["rowids"],
+        arrays["codes"].reshape(rows, dims),
+        arrays["scales"],
+        arrays["code_norms"],
+        arrays["residuals"],
+        arrays["norms"],
+    )
+    return saved_version, block

@@ -28,7 +28,7 @@ from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
 from .cache import BlockCache
 from .columnar import FieldColumn, evaluate
 from .filter import compile_filter, json_path
-from .quantized import I64, search_quantized
+from .quantized import I64, search_quantized_many
 from .quantized_copy import current_int8, int8_block
 from .schema import Pin, count_rows, items_table
 
@@ -92,9 +92,7 @@ def vector_hits(
     if quantized is not None:
         allowed = None if tree is None else _filter_mask(conn, cache, pin, quantized.rowids, tree)
         table = items_table(pin.id)
-        return [
-            search_quantized(conn, table, quantized, query, metric, k, allowed) for query in matrix
-        ]
+        return search_quantized_many(conn, table, quantized, matrix, metric, k, allowed)
     return _streamed(conn, pin, matrix, k, tree)
 
 

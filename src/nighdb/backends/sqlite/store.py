@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import CollectionNotFoundError, InvalidArgumentError
 from ...filters import parse_filter
-from ...indexes import IndexOptions, check_ef_search, check_exact, check_index_options
+from ...indexes import check_ef_search, check_exact
 from ...jsontext import encode_json
 from ...keys import KeyRecord, KeyRegistry
 from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
@@ -47,7 +47,7 @@ from ...validation import (
     validate_search,
 )
 from . import keys
-from .ann import require_usearch
+from .ann_methods import IndexMethods
 from .ann_search import DEFAULT_EXACT_BELOW, search_with_graph
 from .ann_state import AnnIndexes, read_record
 from .cache import DEFAULT_CACHE_BYTES, BlockCache
@@ -79,13 +79,14 @@ _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 _WRITE_CHUNK = 10_000
 
 
-class SQLiteStore(ClosingContext):
+class SQLiteStore(IndexMethods, ClosingContext):
     """``Store`` over one SQLite file. Thread-safe; several processes may share the file.
 
     ``create`` (default true) creates a missing file, its folders and the tables; with
     ``create=False`` the file must already hold a nighdb store, else ``InvalidArgumentError``
     naming the path, and nothing is created. ``exact_below``: a search of an indexed
-    collection whose filter passes fewer items than this is exact (docs/indexes.md).
+    collection whose filter passes fewer items than this is exact (docs/indexes.md). The
+    index calls come from ``IndexMethods`` (``ann_methods``).
     """
 
     def __init__(
@@ -582,69 +583,32 @@ class SQLiteStore(ClosingContext):
                 check_exact(exact)
                 return []
             record = None if check_exact(exact) else read_record(conn, pin.id)
-            if record is None:
+
+            def exactly(queries: F32) -> list[list[Match]]:
                 return search_collection(
                     conn,
                     self._cache,
                     pin,
-                    matrix,
+                    queries,
                     k,
                     tree,
                     precision=self._precision,
                     db_path=self.path,
                 )
+
+            if record is None:
+                return exactly(matrix)
             graph = self._ann.current_graph(conn, pin, record)
             saving.append(pin.id)
             return search_with_graph(
                 conn, self._cache, pin, graph, matrix, k, tree,
-                ef_search=ef, exact_below=self._exact_below,
+                ef_search=ef, exact_below=self._exact_below, exact=exactly,
             )  # fmt: skip
 
         results = self._read_collection(tenant, collection, body)
         for collection_id in saving:
             self._save_index(collection_id)
         return results
-
-    # -- approximate indexes (contract §15): HNSW graphs beside the file (ann_state) -------
-
-    def create_index(
-        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
-    ) -> IndexOptions:
-        """Build the graph from one snapshot, then record it and write its file in one write
-        transaction; writes that land in between are caught up by the next search."""
-
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._transaction(write=False) as conn:
-            pin = self._require(conn, tenant, name)
-            options = check_index_options(m, ef_construction)
-            require_usearch()
-            graph = self._ann.build(conn, pin, options)
-        with self._transaction(write=True) as conn:
-            current = self._require(conn, tenant, name)
-            if current.id != pin.id:  # dropped and re-created meanwhile: build the new one
-                graph = self._ann.build(conn, current, options)
-            self._ann.record(conn, current, options, graph)
-        return options
-
-    def describe_index(self, tenant: str, collection: str) -> IndexOptions | None:
-        def body(conn: apsw.Connection, pin: Pin) -> IndexOptions | None:
-            record = read_record(conn, pin.id)
-            return None if record is None else record.options
-
-        return self._read_collection(tenant, collection, body)
-
-    def drop_index(self, tenant: str, collection: str) -> bool:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._transaction(write=True) as conn:
-            return self._ann.remove(conn, self._require(conn, tenant, name).id)
-
-    def _save_index(self, collection_id: int) -> None:
-        graph = self._ann.wants_saving(collection_id)
-        if graph is not None:
-            with self._transaction(write=True) as conn:
-                self._ann.save_if_newer(conn, collection_id, graph)
 
     # -- API keys (nighdb.keys.KeyRegistry) ------------------------------------------
 
@@ -676,6 +640,7 @@ class SQLiteStore(ClosingContext):
             with contextlib.suppress(apsw.Error):
                 conn.close()
         self._cache.clear()
+        self._ann.clear()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"

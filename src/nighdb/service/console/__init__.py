@@ -37,6 +37,7 @@ _ASSETS = {
     "api.js": "text/javascript; charset=utf-8",
     "pca.js": "text/javascript; charset=utf-8",
     "plot.js": "text/javascript; charset=utf-8",
+    "sample.js": "text/javascript; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }
 _HEADERS = {

@@ -78,6 +78,10 @@ export class Api {
     return this.call("POST", this.collection(name, "/scroll"), { filter, after, limit });
   }
 
+  ids(name, filter, after, limit) {
+    return this.call("POST", this.collection(name, "/ids"), { filter, after, limit });
+  }
+
   fetchItems(name, ids) {
     return this.call("POST", this.collection(name, "/fetch"), { ids });
   }

@@ -4,9 +4,9 @@
 import { Api, ApiError, searchTakesText } from "./api.js";
 import { pca2 } from "./pca.js";
 import { colouring, draw } from "./plot.js";
+import { sampleItems } from "./sample.js";
 
 const KEY = "nigh.console.key"; // sessionStorage: gone when the tab closes
-const SCROLL_PAGE = 1000; // the service's largest scroll page by default
 
 const $ = (id) => document.getElementById(id);
 
@@ -20,6 +20,7 @@ const state = {
   map: null, // {items, pca, screen}
   hits: [], // [{id, vector}] of the last search
   query: null,
+  detailVector: null, // the full vector of the item shown (the panel shows its head)
 };
 
 function say(message, isError = false) {
@@ -115,9 +116,15 @@ async function showTenant(tenant) {
 
 async function loadCollections() {
   const { collections } = await state.api.listCollections();
-  const indexes = await Promise.all(
-    collections.map((c) => state.api.describeIndex(c.name).then((a) => a.index, () => undefined)),
-  );
+  // A few at a time: the tenant's concurrency budget (429 beyond it) is shared with its
+  // other clients. A failed look-up shows "?" rather than hiding the collection.
+  const indexes = [];
+  for (let at = 0; at < collections.length; at += 4) {
+    const batch = collections.slice(at, at + 4);
+    indexes.push(...(await Promise.all(
+      batch.map((c) => state.api.describeIndex(c.name).then((a) => a.index, () => undefined)),
+    )));
+  }
   const body = $("collections").tBodies[0];
   clear(body);
   collections.forEach((c, i) => {
@@ -186,6 +193,7 @@ async function loadPage(after) {
   }
   $("next-page").disabled = page.next === null;
   $("first-page").disabled = after === null;
+  $("previous-page").disabled = after === null;
   say(`page ${state.cursors.length}: ${page.items.length} item${page.items.length === 1 ? "" : "s"}`);
 }
 
@@ -194,6 +202,8 @@ function showItem(item) {
   $("detail-id").textContent = item.id;
   $("detail-metadata").textContent = JSON.stringify(item.metadata, null, 2);
   $("detail-text").textContent = item.text || "(no text)";
+  state.detailVector = item.vector || null;
+  $("use-vector").hidden = !item.vector;
   if (item.vector) {
     const head = item.vector.slice(0, 8).map((x) => x.toPrecision(4)).join(", ");
     $("detail-vector").textContent = `${item.vector.length} dimensions: [${head}${item.vector.length > 8 ? ", …" : ""}]`;
@@ -253,17 +263,8 @@ async function search() {
 
 async function drawMap() {
   const wanted = Number($("sample").value);
-  const name = state.collection.name;
-  const items = [];
-  let after = null;
   say("reading the sample…");
-  while (items.length < wanted) {
-    const limit = Math.min(SCROLL_PAGE, wanted - items.length);
-    const page = await state.api.scroll(name, state.filter, after, limit);
-    items.push(...page.items);
-    if (page.next === null) break;
-    after = page.next;
-  }
+  const { items, random } = await sampleItems(state.api, state.collection.name, state.filter, wanted);
   if (!items.length) {
     state.map = null;
     draw($("map"), [], [], null);
@@ -274,7 +275,8 @@ async function drawMap() {
   state.map = { items, pca, screen: [] };
   fillColourChoices(items);
   redraw();
-  $("map-note").textContent = `${items.length} items (the first by id that pass the filter), first two principal components`;
+  const which = random ? "a random sample of the items that pass the filter" : items.length < wanted ? "every item that passes the filter" : "the first by id that pass the filter";
+  $("map-note").textContent = `${items.length} items (${which}), first two principal components`;
   say(`map of ${items.length} items`);
 }
 
@@ -372,6 +374,10 @@ function start() {
   $("tenant-go").addEventListener("click", run(() => showTenant($("tenant-choice").value)));
   $("apply-filter").addEventListener("click", run(applyFilter));
   $("next-page").addEventListener("click", run(() => loadPage(state.next)));
+  $("previous-page").addEventListener("click", run(() => {
+    state.cursors.pop(); // this page's cursor; the one before it reads the previous page
+    return loadPage(state.cursors.pop() ?? null);
+  }));
   $("first-page").addEventListener("click", run(() => {
     state.cursors = [];
     return loadPage(null);
@@ -381,6 +387,10 @@ function start() {
     return loadPage(null);
   }));
   $("search").addEventListener("click", run(search));
+  $("use-vector").addEventListener("click", run(() => {
+    $("query").value = JSON.stringify(state.detailVector);
+    return search();
+  }));
   $("draw-map").addEventListener("click", run(drawMap));
   $("colour-by").addEventListener("change", () => state.map && redraw());
   $("map").addEventListener("click", clickMap);

@@ -1,14 +1,15 @@
 // A 2-D principal component projection, in the browser, of a sample of a collection's vectors.
 //
-// Power iteration on the covariance without forming it (v <- Xᵀ(X v), O(n·d) per step, no
-// d×d matrix), the second axis kept orthogonal to the first. Deterministic: the same sample
-// gives the same picture, and each axis's sign is fixed (its largest coordinate positive).
+// The sample's scatter matrix is formed once in its smaller form (d×d covariance, or n×n Gram
+// matrix when there are fewer vectors than dimensions: the same axes, through Xᵀ), then its
+// two leading eigenvectors are found by power iteration, the second kept orthogonal to the
+// first. Forming the matrix costs n·m²/2 for m = min(n, d); each iteration then costs only m²,
+// so the many iterations that close eigenvalues need stay cheap. Deterministic: the same
+// sample gives the same picture, and each axis's sign is fixed (its largest coordinate
+// positive).
 
-// Each step moves the axis by the ratio of the next eigenvalue to its own: a picture needs
-// far less than 1e-10, but a close pair of eigenvalues needs many steps to settle at all.
-// 500 steps over a 2,000 × 384 sample is about a second in the browser, the worst case.
-const MAX_STEPS = 500;
-const TOLERANCE = 1e-20; // squared change of the unit axis between two steps
+const MAX_STEPS = 3000;
+const TOLERANCE = 1e-20; // squared change of the unit vector between two steps
 
 function dot(a, b) {
   let s = 0;
@@ -22,16 +23,6 @@ function normalise(v) {
   return norm;
 }
 
-// Xᵀ(X v) over the centred rows.
-function covarianceTimes(rows, v) {
-  const out = new Float64Array(v.length);
-  for (const row of rows) {
-    const p = dot(row, v);
-    for (let i = 0; i < row.length; i++) out[i] += p * row[i];
-  }
-  return out;
-}
-
 function removeComponent(v, axis) {
   const p = dot(v, axis);
   for (let i = 0; i < v.length; i++) v[i] -= p * axis[i];
@@ -43,22 +34,54 @@ function fixSign(v) {
   if (v[largest] < 0) for (let i = 0; i < v.length; i++) v[i] = -v[i];
 }
 
-function principalAxis(rows, dims, previous) {
+// The symmetric m×m matrix of the pairwise dot products of `vectors` (each of length m's
+// partner): Σ v vᵀ over the rows when `byColumn`, else the Gram matrix of the rows.
+function scatter(rows, dims, byColumn) {
+  const m = byColumn ? dims : rows.length;
+  const out = new Float64Array(m * m);
+  if (byColumn) {
+    for (const r of rows) {
+      for (let i = 0; i < dims; i++) {
+        const ri = r[i];
+        if (ri === 0) continue;
+        const base = i * m;
+        for (let j = i; j < dims; j++) out[base + j] += ri * r[j];
+      }
+    }
+  } else {
+    for (let a = 0; a < m; a++) for (let b = a; b < m; b++) out[a * m + b] = dot(rows[a], rows[b]);
+  }
+  for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) out[i * m + j] = out[j * m + i];
+  return { matrix: out, m };
+}
+
+function times({ matrix, m }, v) {
+  const out = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    let s = 0;
+    const base = i * m;
+    for (let j = 0; j < m; j++) s += matrix[base + j] * v[j];
+    out[i] = s;
+  }
+  return out;
+}
+
+function leadingEigenvector(sym, previous) {
+  const { m } = sym;
   // A start with a component along every direction (unless the data has none there).
-  let v = new Float64Array(dims);
-  for (let i = 0; i < dims; i++) v[i] = 1 + ((i * 7919) % 101) / 101;
+  let v = new Float64Array(m);
+  for (let i = 0; i < m; i++) v[i] = 1 + ((i * 7919) % 101) / 101;
   if (previous) removeComponent(v, previous);
   normalise(v);
   for (let step = 0; step < MAX_STEPS; step++) {
-    const next = covarianceTimes(rows, v);
+    const next = times(sym, v);
     if (previous) removeComponent(next, previous);
-    if (normalise(next) === 0) return new Float64Array(dims); // no variance left
+    if (normalise(next) === 0) return new Float64Array(m); // no variance left
     let change = 0;
-    for (let i = 0; i < dims; i++) change += (next[i] - v[i]) ** 2;
+    for (let i = 0; i < m; i++) change += (next[i] - v[i]) ** 2;
     v = next;
     if (change < TOLERANCE) break;
   }
-  fixSign(v);
   return v;
 }
 
@@ -70,17 +93,30 @@ export function pca2(vectors) {
   for (const v of vectors) for (let i = 0; i < dims; i++) mean[i] += v[i];
   for (let i = 0; i < dims; i++) mean[i] /= Math.max(vectors.length, 1);
   const rows = vectors.map((v) => Float64Array.from(v, (x, i) => x - mean[i]));
-  const first = principalAxis(rows, dims, null);
-  const second = principalAxis(rows, dims, first);
+  const byColumn = dims <= rows.length;
+  const sym = scatter(rows, dims, byColumn);
+  const first = leadingEigenvector(sym, null);
+  const second = leadingEigenvector(sym, first);
+  const axes = [first, second].map((u) => {
+    if (byColumn) return u;
+    // An eigenvector u of X Xᵀ gives the axis Xᵀu of Xᵀ X.
+    const axis = new Float64Array(dims);
+    rows.forEach((r, a) => {
+      for (let i = 0; i < dims; i++) axis[i] += u[a] * r[i];
+    });
+    normalise(axis);
+    return axis;
+  });
+  axes.forEach(fixSign);
   const project = (v) => {
     let x = 0;
     let y = 0;
     for (let i = 0; i < dims; i++) {
       const c = v[i] - mean[i];
-      x += c * first[i];
-      y += c * second[i];
+      x += c * axes[0][i];
+      y += c * axes[1][i];
     }
     return [x, y];
   };
-  return { mean, axes: [first, second], project };
+  return { mean, axes, project };
 }

@@ -1,0 +1,74 @@
+"""``nigh serve``'s worker processes (service/workers.py), on a real server process.
+
+Half the workers run 10 steps nicer (the requests of a tenant over its share); a worker that
+dies is replaced, and the requests after it are served; ``--threads`` keeps the former
+in-process mode, without workers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from .harness import ServeNode, create_key
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _nice(pid: int) -> int:
+    # Field 19 of /proc/PID/stat; the command name (field 2) may hold spaces, so count
+    # from its closing parenthesis.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16])
+
+
+def _searches_work(url: str, key: str, times: int) -> list[int]:
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        http.put("/v1/collections/c", json={"dimensions": 2}).raise_for_status()
+        return [
+            http.post("/v1/collections/c/search", json={"vector": [1, 0]}).status_code
+            for _ in range(times)
+        ]
+
+
+def test_workers_run_at_two_priorities_and_a_dead_one_is_replaced(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    key = create_key(url, "acme")
+    flags = ("--no-access-log", "--max-concurrency", "2", "--tenant-concurrency", "1")
+    with ServeNode.nigh_serve(url, *flags) as node:
+        workers = _children(node.proc.pid)
+        own = _nice(node.proc.pid)
+        assert sorted(_nice(w) - own for w in workers) == [0, 0, 10, 10]
+        assert _searches_work(node.url, key, 3) == [200] * 3
+        for worker in workers:  # every worker, normal and low priority, killed while idle
+            os.kill(worker, signal.SIGKILL)
+        time.sleep(0.2)
+        # Each is replaced as it is next needed: nothing is refused.
+        assert _searches_work(node.url, key, 5) == [200] * 5
+        # Within its share, acme's requests run on the normal workers: both are new processes.
+        # (Spawning them also starts multiprocessing's resource tracker, a child too.)
+        fresh = [
+            w
+            for w in _children(node.proc.pid)
+            if w not in workers and b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes()
+        ]
+        assert len(fresh) == 2 and all(_nice(w) == own for w in fresh)
+        assert "Traceback" not in node.text(), node.text()
+
+
+def test_threads_mode_has_no_worker_processes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    key = create_key(url, "acme")
+    with ServeNode.nigh_serve(url, "--no-access-log", "--threads") as node:
+        assert _children(node.proc.pid) == []
+        assert _searches_work(node.url, key, 3) == [200] * 3
