@@ -47,6 +47,7 @@ ANALYZERS = ("plain", "english")
 WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEPTH = 10
 BATCH = 1000
+RUNS = 1 + (1 + len(WEIGHTS)) * len(ANALYZERS)  # vector, then text and hybrids per analyzer
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ def rank_all(store: nighdb.Store, data: LabelledSet) -> Rankings:
         out[f"text {a}"] = [_top(store, a, None, t) for t, _ in pairs]
         for w in WEIGHTS:
             out[f"hybrid {a} {w}"] = [_top(store, a, v, t, w) for t, v in pairs]
+            # Hybrid search is the slow part of a run: say how far it has got.
+            print(f"  {len(out)} of {RUNS} runs", file=sys.stderr)
     return out
 
 
