@@ -21,6 +21,7 @@ __all__ = [
     "Candidates",
     "Hit",
     "VectorBlock",
+    "block_ranks",
     "exact_distances",
     "merge_hits",
     "ordered_hits",
@@ -178,6 +179,19 @@ def _select(
 
     None when float32 overflowed (components near float32's limit): rank exactly instead.
     """
+    keyed = _keys(products, scale, max_norm, query, metric)
+    if keyed is None:
+        return None
+    key, tol = keyed
+    kth = float(np.partition(key, k - 1)[k - 1])
+    return np.flatnonzero(key <= kth + tol).astype(np.int64)
+
+
+def _keys(
+    products: F32, scale: F32, max_norm: float, query: F32, metric: str
+) -> tuple[F32, float] | None:
+    """Float32 ranking keys (increasing with the exact distance, each within ``tol / 2`` of
+    its exact value) and ``tol``; None when float32 overflowed."""
     if not np.isfinite(products).all():
         return None
     qnorm = float(np.linalg.norm(query.astype(np.float64)))
@@ -197,8 +211,55 @@ def _select(
             tol = bound * max_norm * qnorm
     if not np.isfinite(key).all() or not np.isfinite(tol):
         return None
-    kth = float(np.partition(key, k - 1)[k - 1])
-    return np.flatnonzero(key <= kth + tol).astype(np.int64)
+    return key, float(tol)
+
+
+def block_ranks(
+    block: VectorBlock,
+    query: F32,
+    metric: str,
+    targets: I64,
+    allowed: npt.NDArray[np.bool_] | None = None,
+) -> tuple[I64, F64] | None:
+    """The exact rank (from 1, by (distance, id) among the ``allowed`` rows) and distance of
+    each row at a position in ``targets`` (allowed rows), without ordering the block.
+
+    A row whose float32 key lies more than ``tol`` below a target's is closer, more than
+    ``tol`` above it is farther (the bound ``rank_block`` relies on); only the rows within
+    ``tol`` of a target's key are rescored in float64. None when float32 overflowed.
+    """
+    vectors, norms = block.vectors, block.norms
+    scale = block.inv_norms32 if metric == "cosine" else block.sq_norms32
+    positions = np.arange(len(block), dtype=np.int64)
+    if allowed is not None:
+        positions = np.flatnonzero(allowed).astype(np.int64)
+        vectors, norms, scale = vectors[positions], norms[positions], scale[positions]
+    if not len(targets):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        products = vectors @ query
+    keyed = _keys(products, scale, float(norms.max()), query, metric)
+    if keyed is None:
+        return None
+    key, tol = keyed
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    local = np.searchsorted(positions, targets)  # targets' rows among the allowed rows
+    target_key = key[local].astype(np.float64)
+    below = np.searchsorted(sorted_key, target_key - tol, side="left")
+    above = np.searchsorted(sorted_key, target_key + tol, side="right")
+    target_distance = exact_distances(vectors[local], query, metric)
+    ranks = np.empty(len(targets), dtype=np.int64)
+    for t in range(len(targets)):
+        band = order[below[t] : above[t]]
+        band_distance = exact_distances(vectors[band], query, metric)
+        d = target_distance[t]
+        closer = int(np.count_nonzero(band_distance < d))
+        own_id = block.ids[int(targets[t])]
+        for tied in band[band_distance == d].tolist():
+            closer += block.ids[int(positions[tied])] < own_id
+        ranks[t] = 1 + int(below[t]) + closer
+    return ranks, target_distance
 
 
 def _no_candidates() -> Candidates:

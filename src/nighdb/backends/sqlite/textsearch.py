@@ -19,7 +19,7 @@ from ...models import F32, Match
 from ...text import F64, I64, TextRanking, rank_text
 from .cache import BlockCache
 from .schema import Pin, count_rows, items_table
-from .search import vector_hits
+from .search import vector_hits, vector_ranks
 from .textindex import text_postings
 
 __all__ = ["hybrid_search", "text_search"]
@@ -59,7 +59,8 @@ def hybrid_search(
     """Reciprocal rank fusion of the vector and text rankings: ``score`` the fused score,
     ``distance`` the vector distance."""
     rowids, scores = text_postings(conn, pin.id, terms, tree) if terms else _nothing()
-    ranking = _ranking(conn, pin, rowids, scores)
+    rowid_of: dict[str, int] = {}
+    ranking = _ranking(conn, pin, rowids, scores, rowid_of)
     matrix = query[np.newaxis, :]
     items = count_rows(conn, items_table(pin.id))
 
@@ -70,7 +71,15 @@ def hybrid_search(
         )[0]
         return [(d, i) for d, i, _ in hits]
 
-    hits = fuse(ranking, vector_top, k, weight)
+    def ranks_of(ids: list[str]) -> dict[str, tuple[int, float]] | None:
+        wanted = np.array([rowid_of[i] for i in ids], dtype=np.int64)
+        found = vector_ranks(conn, cache, pin, query, wanted, tree, precision=precision)
+        if found is None:
+            return None
+        ranks, distances = found
+        return {i: (r, d) for i, r, d in zip(ids, ranks.tolist(), distances.tolist(), strict=True)}
+
+    hits = fuse(ranking, vector_top, k, weight, ranks_of)
     payload = _payload(conn, pin, [h.id for h in hits])
     return [Match(h.id, h.distance, h.score, *payload[h.id]) for h in hits]
 
@@ -80,7 +89,11 @@ def _nothing() -> tuple[I64, F64]:
 
 
 def _ranking(
-    conn: apsw.Connection, pin: Pin, rowids: np.ndarray, scores: np.ndarray
+    conn: apsw.Connection,
+    pin: Pin,
+    rowids: np.ndarray,
+    scores: np.ndarray,
+    rowid_of: dict[str, int] | None = None,
 ) -> TextRanking:
     if not len(rowids):
         return TextRanking([], [])
@@ -92,6 +105,8 @@ def _ranking(
             (json.dumps(rowids.tolist()),),
         )
     }
+    if rowid_of is not None:
+        rowid_of.update((i, r) for r, i in found.items())
     return rank_text([str(found[r]) for r in rowids.tolist()], scores)
 
 
