@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nighdb.ranking import VectorBlock, block_ranks, exact_distances
+from nighdb.ranking import QueryKeys, VectorBlock, exact_distances, ordered_hits, rank_block
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
@@ -25,7 +25,7 @@ def test_a_distance_does_not_depend_on_the_other_rows_scored_with_it(metric: str
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
 @pytest.mark.parametrize("filtered", [False, True])
-def test_block_ranks_are_the_positions_in_the_exact_order(metric: str, filtered: bool) -> None:
+def test_query_keys_rank_rows_as_the_exact_order_does(metric: str, filtered: bool) -> None:
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((600, 12)).astype(np.float32)
     vectors[300:400] = vectors[:100]  # equal distances: the ids must decide
@@ -38,8 +38,12 @@ def test_block_ranks_are_the_positions_in_the_exact_order(metric: str, filtered:
     order = sorted(passing.tolist(), key=lambda p: (distances[p], ids[p]))
     want = {p: rank for rank, p in enumerate(order, start=1)}
     targets = np.array(order[::7][::-1], dtype=np.int64)
-    found = block_ranks(block, query, metric, targets, allowed)
-    assert found is not None
-    ranks, target_distances = found
+    keys = QueryKeys(block, query, metric, allowed)
+    assert keys.usable
+    ranks, target_distances = keys.ranks(targets)
     assert ranks.tolist() == [want[p] for p in targets.tolist()]
     assert target_distances.tolist() == distances[targets].tolist()
+    # The same keys give rank_block's top k.
+    for k in (1, 10, 250):
+        want_top = ordered_hits(block, rank_block(block, query[None, :], metric, k, allowed)[0], k)
+        assert ordered_hits(block, keys.top(k), k) == want_top

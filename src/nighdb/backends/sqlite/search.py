@@ -24,7 +24,14 @@ import numpy.typing as npt
 
 from ...filters import FilterNode
 from ...models import F32, Match, score_for
-from ...ranking import Hit, VectorBlock, block_ranks, merge_hits, ordered_hits, rank_block
+from ...ranking import (
+    Hit,
+    QueryKeys,
+    VectorBlock,
+    merge_hits,
+    ordered_hits,
+    rank_block,
+)
 from .cache import BlockCache
 from .columnar import FieldColumn, evaluate
 from .filter import compile_filter, json_path
@@ -32,9 +39,7 @@ from .quantized import I64, search_quantized_many
 from .quantized_copy import current_int8, int8_block
 from .schema import Pin, count_rows, items_table
 
-F64 = npt.NDArray[np.float64]
-
-__all__ = ["CACHE_PRECISIONS", "search_collection", "vector_hits", "vector_ranks"]
+__all__ = ["CACHE_PRECISIONS", "search_collection", "query_keys", "vector_hits"]
 
 CACHE_PRECISIONS = ("auto", "float32", "int8")
 
@@ -98,31 +103,25 @@ def vector_hits(
     return _streamed(conn, pin, matrix, k, tree)
 
 
-def vector_ranks(
+def query_keys(
     conn: apsw.Connection,
     cache: BlockCache,
     pin: Pin,
     query: F32,
-    rowids: I64,
     tree: FilterNode | None,
     *,
     precision: str = "auto",
-) -> tuple[I64, F64] | None:
-    """The exact rank in ``vector_hits``' order (from 1) and distance of each row in
-    ``rowids`` (rows that pass ``tree``), from the cached float32 copy; None when the search
-    would use another copy (int8 or streamed), whose ranks this does not compute."""
+) -> QueryKeys | None:
+    """One query's keys over the cached float32 copy, for ``vector_hits``' top and ranks in
+    the same order; None when the search would use another copy (int8 or streamed)."""
     if precision == "int8" or (precision != "float32" and current_int8(cache, pin) is not None):
         return None
     block = _cached_block(conn, cache, pin)
     if block is None:
         return None
-    positions = np.searchsorted(block.rowids, rowids)
-    if np.any(positions >= len(block)) or np.any(block.rowids[positions] != rowids):
-        return None
     allowed = None if tree is None else _filter_mask(conn, cache, pin, block.rowids, tree)
-    if allowed is not None and not bool(allowed[positions].all()):
-        return None
-    return block_ranks(block, query, pin.collection.metric, positions.astype(np.int64), allowed)
+    keys = QueryKeys(block, query, pin.collection.metric, allowed)
+    return keys if keys.usable else None
 
 
 def _filter_mask(

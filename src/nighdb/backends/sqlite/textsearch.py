@@ -16,10 +16,11 @@ import numpy as np
 from ...filters import FilterNode
 from ...fusion import fuse
 from ...models import F32, Match
+from ...ranking import ordered_hits
 from ...text import F64, I64, TextRanking, rank_text
 from .cache import BlockCache
 from .schema import Pin, count_rows, items_table
-from .search import vector_hits, vector_ranks
+from .search import query_keys, vector_hits
 from .textindex import text_postings
 
 __all__ = ["hybrid_search", "text_search"]
@@ -64,19 +65,24 @@ def hybrid_search(
     matrix = query[np.newaxis, :]
     items = count_rows(conn, items_table(pin.id))
 
+    # The float32 keys of the query, computed once for both the top and the ranks.
+    keys = query_keys(conn, cache, pin, query, tree, precision=precision)
+
     def vector_top(depth: int) -> list[tuple[float, str]]:
         depth = min(depth, items)  # "the whole ranking" sizes nothing beyond the collection
+        if keys is not None:
+            return [(d, i) for d, i, _ in ordered_hits(keys.block, keys.top(depth), depth)]
         hits = vector_hits(
             conn, cache, pin, matrix, depth, tree, precision=precision, db_path=db_path
         )[0]
         return [(d, i) for d, i, _ in hits]
 
     def ranks_of(ids: list[str]) -> dict[str, tuple[int, float]] | None:
-        wanted = np.array([rowid_of[i] for i in ids], dtype=np.int64)
-        found = vector_ranks(conn, cache, pin, query, wanted, tree, precision=precision)
-        if found is None:
+        if keys is None:
             return None
-        ranks, distances = found
+        wanted = np.array([rowid_of[i] for i in ids], dtype=np.int64)
+        positions = np.searchsorted(keys.block.rowids, wanted)
+        ranks, distances = keys.ranks(positions.astype(np.int64))
         return {i: (r, d) for i, r, d in zip(ids, ranks.tolist(), distances.tolist(), strict=True)}
 
     hits = fuse(ranking, vector_top, k, weight, ranks_of)
