@@ -280,8 +280,9 @@ class QueryKeys:
         below = np.searchsorted(sorted_key, target_key - tol, side="left")
         above = np.searchsorted(sorted_key, target_key + tol, side="right")
         bands = [order[lo:hi] for lo, hi in zip(below.tolist(), above.tolist(), strict=True)]
-        rows = np.concatenate([local, *bands]).astype(np.int64)
-        distances = exact_distances(self.vectors[rows], self.query, self.metric)
+        # Near targets share their bands: each row is rescored once.
+        rows, where = np.unique(np.concatenate([local, *bands]), return_inverse=True)
+        distances = exact_distances(self.vectors[rows], self.query, self.metric)[where]
         target_distance, at = distances[: len(local)], len(local)
         ranks = np.empty(len(targets), dtype=np.int64)
         ids, positions = self.block.ids, self.positions
