@@ -3,6 +3,9 @@
 The text ranking is BM25 over the postings (``textindex``), scored by ``nighdb.text`` like
 on every backend; hybrid search fuses it with this backend's exact vector ranking through
 ``nighdb.fusion``, which reads the vector ranking only as deep as the exact answer needs.
+On the cached float32 copy the query's keys are computed once (``ranking.QueryKeys``) and
+give fusion both the first vector items and the exact vector rank of any text item, so the
+whole vector ranking is never built there.
 """
 
 from __future__ import annotations
