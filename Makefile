@@ -21,7 +21,7 @@ RAG_STAMP := $(VENV)/.rag-stamp
 # first, pinned: left to the resolver, pip picks the default build, several GB of CUDA.
 TORCH_CPU := torch==2.13.0
 
-.PHONY: demo demo-postgres console rag test lint typecheck pytest browser pgbouncer soak bench bench-text load clean
+.PHONY: demo demo-postgres console rag test lint typecheck pytest browser pgbouncer soak bench bench-text bench-quality load clean
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -133,6 +133,12 @@ bench: $(BENCH_STAMP)
 # TEXT_ARGS="--rows 10000 --queries 10" for a smoke run.
 bench-text: $(BENCH_STAMP)
 	$(BIN)/python -m bench.text $(TEXT_ARGS)
+
+# Retrieval quality of text and hybrid search (bench/textqual.py, docs/benchmarks.md):
+# recall@10 and MRR@10 on the WordNet set in bench/data/textqual, SQLite and PostgreSQL.
+QUALITY_ARGS ?= --backends sqlite,postgres
+bench-quality: $(BENCH_STAMP)
+	$(BIN)/python -m bench.textqual $(QUALITY_ARGS)
 
 # The service under load (bench/load.py, docs/reliability.md): throughput and p50/p99 of
 # search and upsert at 1, 10 and 100 clients on a SQLite node and a PostgreSQL node. About

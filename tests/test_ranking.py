@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nighdb.ranking import exact_distances
+from nighdb.ranking import QueryKeys, VectorBlock, exact_distances, ordered_hits, rank_block
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
@@ -21,3 +21,29 @@ def test_a_distance_does_not_depend_on_the_other_rows_scored_with_it(metric: str
     for i in range(50):
         assert exact_distances(x[i : i + 1], q, metric)[0] == full[i]
         assert (exact_distances(x[i : i + 7], q, metric) == full[i : i + 7]).all()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+@pytest.mark.parametrize("filtered", [False, True])
+def test_query_keys_rank_rows_as_the_exact_order_does(metric: str, filtered: bool) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((600, 12)).astype(np.float32)
+    vectors[300:400] = vectors[:100]  # equal distances: the ids must decide
+    ids = [f"i{(i * 37) % 600:04d}" for i in range(600)]  # id order unrelated to position
+    block = VectorBlock.build(np.arange(600, dtype=np.int64), ids, vectors)
+    query = rng.standard_normal(12).astype(np.float32)
+    allowed = rng.random(600) < 0.6 if filtered else None
+    passing = np.arange(600) if allowed is None else np.flatnonzero(allowed)
+    distances = exact_distances(vectors, query, metric)
+    order = sorted(passing.tolist(), key=lambda p: (distances[p], ids[p]))
+    want = {p: rank for rank, p in enumerate(order, start=1)}
+    targets = np.array(order[::7][::-1], dtype=np.int64)
+    keys = QueryKeys(block, query, metric, allowed)
+    assert keys.usable
+    ranks, target_distances = keys.ranks(targets)
+    assert ranks.tolist() == [want[p] for p in targets.tolist()]
+    assert target_distances.tolist() == distances[targets].tolist()
+    # The same keys give rank_block's top k.
+    for k in (1, 10, 250):
+        want_top = ordered_hits(block, rank_block(block, query[None, :], metric, k, allowed)[0], k)
+        assert ordered_hits(block, keys.top(k), k) == want_top

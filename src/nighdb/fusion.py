@@ -12,6 +12,14 @@ vector. Once the ``limit``-th best fully known item scores more than that bound,
 top is the exact answer (a tie at the bound reads on, since ids then decide). Every backend
 runs this same code over its own exact vector search, so the fused order is the same
 everywhere.
+
+A backend that can tell the exact vector rank of given items without ordering the rest
+(``VectorRanks``: 1 + the items that pass the filter and come before it by (distance, id))
+never reads the whole ranking: with the first ``D`` vector items known, the ``limit``-th
+best known score ``s`` is a floor for the answer's ``limit``-th score; an item outside the
+first ``D`` with text rank ``r`` scores at most ``(1 - w)/(60 + D + 1) + w/(60 + r)``, so
+only the text items whose bound reaches ``s`` need their vector rank: one call, after which
+every item left out scores strictly below ``s``.
 """
 
 from __future__ import annotations
@@ -27,11 +35,19 @@ RRF_K = 60
 # The first vector depth read, as a multiple of the limit (deepened 4x at a time).
 _FIRST_DEPTH = 4
 _MIN_DEPTH = 64
-_COMPLETE = 2**62  # "every item": no collection is larger
+_COMPLETE = 2**62
+# The vector depth read when ranks are available: deep enough that an item below it needs a
+# high text rank to matter, so few text items need their rank (measured in bench/text.py).
+_RANKED_DEPTH = 4
+_MIN_RANKED_DEPTH = 256  # "every item": no collection is larger
 
 VectorTop = Callable[[int], list[tuple[float, str]]]
 """``depth`` -> the first ``depth`` items of the exact vector ranking as (distance, id),
 in order; fewer than ``depth`` means the ranking is complete."""
+
+VectorRanks = Callable[[list[str]], dict[str, tuple[int, float]] | None]
+"""ids (all passing the filter) -> each one's exact vector (rank, distance); None when the
+backend cannot tell them cheaply this time (the caller then reads the ranking instead)."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +65,19 @@ def fused_score(weight: float, vector_rank: int, text_rank: int | None) -> float
     return score
 
 
-def fuse(text: TextRanking, vector_top: VectorTop, limit: int, weight: float) -> list[FusedHit]:
+def fuse(
+    text: TextRanking,
+    vector_top: VectorTop,
+    limit: int,
+    weight: float,
+    vector_ranks: VectorRanks | None = None,
+) -> list[FusedHit]:
     """The exact top ``limit`` of the fused ranking (``limit`` ≥ 1)."""
     text_rank = {item_id: rank for rank, item_id in enumerate(text.ids, start=1)}
+    if vector_ranks is not None:
+        found = _fuse_with_ranks(text, text_rank, vector_top, vector_ranks, limit, weight)
+        if found is not None:
+            return found
     depth = max(_FIRST_DEPTH * limit, _MIN_DEPTH)
     while True:
         ranked = vector_top(depth)
@@ -69,6 +95,53 @@ def fuse(text: TextRanking, vector_top: VectorTop, limit: int, weight: float) ->
         # ranking (the rankings disagree); deepening step by step then cost more than
         # reading the whole ranking at once (measured in bench/text.py).
         depth = _COMPLETE
+
+
+def _fuse_with_ranks(
+    text: TextRanking,
+    text_rank: dict[str, int],
+    vector_top: VectorTop,
+    vector_ranks: VectorRanks,
+    limit: int,
+    weight: float,
+) -> list[FusedHit] | None:
+    """The exact top from the first vector items and the ranks of the text items that can
+    still reach it; None when this cannot decide (the caller reads the ranking)."""
+    depth = max(_RANKED_DEPTH * limit, _MIN_RANKED_DEPTH)
+    ranked = vector_top(depth)
+    if len(ranked) < depth:
+        return None  # the whole ranking is already read: the plain path costs nothing more
+    known = {item_id: (rank, distance) for rank, (distance, item_id) in enumerate(ranked, 1)}
+    floor = _limit_th(known, text_rank, limit, weight)
+    outside = fused_score(weight, depth + 1, None)  # any item in neither list
+    if not outside < floor:
+        return None  # weight 1: items without text tie at 0 and ids decide
+    needed = []
+    for rank, item_id in enumerate(text.ids, start=1):
+        if not fused_score(weight, depth + 1, rank) >= floor:
+            break  # text ranks only grow: no later item can reach the floor
+        if item_id not in known:
+            needed.append(item_id)
+    if needed:
+        ranks = vector_ranks(needed)
+        if ranks is None:
+            return None
+        known.update(ranks)
+    top = sorted(
+        (-fused_score(weight, rank, text_rank.get(item_id)), item_id, distance)
+        for item_id, (rank, distance) in known.items()
+    )[:limit]
+    return [FusedHit(item_id, -neg, distance) for neg, item_id, distance in top]
+
+
+def _limit_th(
+    known: dict[str, tuple[int, float]], text_rank: dict[str, int], limit: int, weight: float
+) -> float:
+    scores = sorted(
+        (fused_score(weight, rank, text_rank.get(item_id)) for item_id, (rank, _) in known.items()),
+        reverse=True,
+    )
+    return scores[limit - 1]
 
 
 def _settled(

@@ -20,6 +20,7 @@ from .models import F32
 __all__ = [
     "Candidates",
     "Hit",
+    "QueryKeys",
     "VectorBlock",
     "exact_distances",
     "merge_hits",
@@ -178,6 +179,19 @@ def _select(
 
     None when float32 overflowed (components near float32's limit): rank exactly instead.
     """
+    keyed = _keys(products, scale, max_norm, query, metric)
+    if keyed is None:
+        return None
+    key, tol = keyed
+    kth = float(np.partition(key, k - 1)[k - 1])
+    return np.flatnonzero(key <= kth + tol).astype(np.int64)
+
+
+def _keys(
+    products: F32, scale: F32, max_norm: float, query: F32, metric: str
+) -> tuple[F32, float] | None:
+    """Float32 ranking keys (increasing with the exact distance, each within ``tol / 2`` of
+    its exact value) and ``tol``; None when float32 overflowed."""
     if not np.isfinite(products).all():
         return None
     qnorm = float(np.linalg.norm(query.astype(np.float64)))
@@ -197,8 +211,90 @@ def _select(
             tol = bound * max_norm * qnorm
     if not np.isfinite(key).all() or not np.isfinite(tol):
         return None
-    kth = float(np.partition(key, k - 1)[k - 1])
-    return np.flatnonzero(key <= kth + tol).astype(np.int64)
+    return key, float(tol)
+
+
+class QueryKeys:
+    """One query's float32 ranking keys over a block's ``allowed`` rows, computed once and
+    read twice: for the top ``k`` (as ``rank_block``) and for the exact ranks of given rows.
+
+    A row whose key lies more than ``tol`` below a target's is closer, more than ``tol``
+    above it is farther (the bound ``rank_block`` relies on); only the rows within ``tol``
+    of a target's key are rescored in float64, so a rank costs no ordering of the block.
+    """
+
+    def __init__(
+        self,
+        block: VectorBlock,
+        query: F32,
+        metric: str,
+        allowed: npt.NDArray[np.bool_] | None = None,
+    ) -> None:
+        self.block, self.query, self.metric = block, query, metric
+        vectors, norms = block.vectors, block.norms
+        scale = block.inv_norms32 if metric == "cosine" else block.sq_norms32
+        self.positions: I64 | None = None
+        if allowed is not None and not bool(allowed.all()):
+            self.positions = np.flatnonzero(allowed).astype(np.int64)
+            vectors, norms, scale = (
+                vectors[self.positions],
+                norms[self.positions],
+                scale[self.positions],
+            )
+        self.vectors = vectors
+        self.keyed: tuple[F32, float] | None = None
+        if len(vectors):
+            with np.errstate(over="ignore", invalid="ignore"):
+                products = vectors @ query
+            self.keyed = _keys(products, scale, float(norms.max()), query, metric)
+
+    @property
+    def usable(self) -> bool:
+        """False when float32 overflowed (or nothing passes): use ``rank_block`` instead."""
+        return self.keyed is not None
+
+    def top(self, k: int) -> Candidates:
+        """What ``rank_block`` returns for this query: a superset of the exact top ``k``."""
+        assert self.keyed is not None
+        key, tol = self.keyed
+        kk = min(k, len(key))
+        kth = float(np.partition(key, kk - 1)[kk - 1])
+        cand = np.flatnonzero(key <= kth + tol).astype(np.int64)
+        exact = exact_distances(self.vectors[cand], self.query, self.metric)
+        cut = np.partition(exact, kk - 1)[kk - 1]
+        keep = exact <= cut
+        cand, exact = cand[keep], exact[keep]
+        if self.positions is not None:
+            cand = self.positions[cand]
+        return Candidates(cand, exact)
+
+    def ranks(self, targets: I64) -> tuple[I64, F64]:
+        """The exact rank (from 1, by (distance, id) among the allowed rows) and distance of
+        each row at a block position in ``targets`` (allowed rows)."""
+        assert self.keyed is not None
+        key, tol = self.keyed
+        local = targets if self.positions is None else np.searchsorted(self.positions, targets)
+        order = np.argsort(key)
+        sorted_key = key[order].astype(np.float64)
+        target_key = key[local].astype(np.float64)
+        below = np.searchsorted(sorted_key, target_key - tol, side="left")
+        above = np.searchsorted(sorted_key, target_key + tol, side="right")
+        bands = [order[lo:hi] for lo, hi in zip(below.tolist(), above.tolist(), strict=True)]
+        # Near targets share their bands: each row is rescored once.
+        rows, where = np.unique(np.concatenate([local, *bands]), return_inverse=True)
+        distances = exact_distances(self.vectors[rows], self.query, self.metric)[where]
+        target_distance, at = distances[: len(local)], len(local)
+        ranks = np.empty(len(targets), dtype=np.int64)
+        ids, positions = self.block.ids, self.positions
+        for t, band in enumerate(bands):
+            band_distance, at = distances[at : at + len(band)], at + len(band)
+            d = target_distance[t]
+            closer = int(below[t]) + int(np.count_nonzero(band_distance < d))
+            own_id = ids[int(targets[t])]
+            for tied in band[band_distance == d].tolist():
+                closer += ids[tied if positions is None else int(positions[tied])] < own_id
+            ranks[t] = 1 + closer
+        return ranks, target_distance
 
 
 def _no_candidates() -> Candidates:

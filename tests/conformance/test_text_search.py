@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 import nighdb
@@ -174,3 +175,40 @@ def test_english_analyzer_stems_and_drops_stop_words(store: nighdb.Store) -> Non
     assert set(ids(store.search(TENANT, "docs", text="RUNS"))) == {"x", "y"}
     with raises(InvalidArgumentError):
         store.search(TENANT, "docs", text="the and of")  # stop words only
+
+
+def test_hybrid_is_exact_when_vectors_and_texts_are_unrelated(store: nighdb.Store) -> None:
+    # The worst case for fusion: the top text items lie anywhere in the vector ranking, so
+    # their vector ranks must be found without reading the vector ranking only to a depth.
+    # 1,200 items put most of them below any first depth; repeated vectors make ids decide.
+    rng = np.random.default_rng(16)
+    vectors = rng.standard_normal((1200, 6)).round(2)
+    vectors[600:700] = vectors[:100]
+    words = ["ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen"]
+    texts = {
+        f"t{n:04d}": " ".join(rng.choice(words, size=int(rng.integers(0, 6))).tolist())
+        for n in range(1200)
+    }
+    store.ensure_collection(TENANT, Collection("noise", 6))
+    store.upsert(
+        TENANT,
+        "noise",
+        [
+            {"id": i, "vector": v.tolist(), "metadata": {"n": n % 3}, "text": t}
+            for n, ((i, t), v) in enumerate(zip(texts.items(), vectors, strict=True))
+        ],
+    )
+    query = rng.standard_normal(6).round(2).tolist()
+    for weight in (0.2, 0.5, 0.9):
+        for flt in (None, {"n": {"lt": 2}}):
+            every = store.search(TENANT, "noise", query, limit=BIG, filter=flt)
+            passing = set(ids(every))
+            text_order = [i for i, _ in bm25(texts, "hen eel", passing.__contains__)]
+            want = rrf(ids(every), text_order, weight)[:10]
+            got = store.search(
+                TENANT, "noise", query, text="hen eel", text_weight=weight, limit=10, filter=flt
+            )
+            assert ids(got) == [i for i, _ in want], (weight, flt)
+            assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+            distance = {m.id: m.distance for m in every}
+            assert [m.distance for m in got] == [distance[m.id] for m in got]

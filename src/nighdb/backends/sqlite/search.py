@@ -24,7 +24,14 @@ import numpy.typing as npt
 
 from ...filters import FilterNode
 from ...models import F32, Match, score_for
-from ...ranking import Hit, VectorBlock, merge_hits, ordered_hits, rank_block
+from ...ranking import (
+    Hit,
+    QueryKeys,
+    VectorBlock,
+    merge_hits,
+    ordered_hits,
+    rank_block,
+)
 from .cache import BlockCache
 from .columnar import FieldColumn, evaluate
 from .filter import compile_filter, json_path
@@ -32,7 +39,7 @@ from .quantized import I64, search_quantized_many
 from .quantized_copy import current_int8, int8_block
 from .schema import Pin, count_rows, items_table
 
-__all__ = ["CACHE_PRECISIONS", "search_collection", "vector_hits"]
+__all__ = ["CACHE_PRECISIONS", "search_collection", "query_keys", "vector_hits"]
 
 CACHE_PRECISIONS = ("auto", "float32", "int8")
 
@@ -94,6 +101,27 @@ def vector_hits(
         table = items_table(pin.id)
         return search_quantized_many(conn, table, quantized, matrix, metric, k, allowed)
     return _streamed(conn, pin, matrix, k, tree)
+
+
+def query_keys(
+    conn: apsw.Connection,
+    cache: BlockCache,
+    pin: Pin,
+    query: F32,
+    tree: FilterNode | None,
+    *,
+    precision: str = "auto",
+) -> QueryKeys | None:
+    """One query's keys over the cached float32 copy, for ``vector_hits``' top and ranks in
+    the same order; None when the search would use another copy (int8 or streamed)."""
+    if precision == "int8" or (precision != "float32" and current_int8(cache, pin) is not None):
+        return None
+    block = _cached_block(conn, cache, pin)
+    if block is None:
+        return None
+    allowed = None if tree is None else _filter_mask(conn, cache, pin, block.rowids, tree)
+    keys = QueryKeys(block, query, pin.collection.metric, allowed)
+    return keys if keys.usable else None
 
 
 def _filter_mask(

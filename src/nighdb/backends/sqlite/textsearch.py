@@ -3,6 +3,9 @@
 The text ranking is BM25 over the postings (``textindex``), scored by ``nighdb.text`` like
 on every backend; hybrid search fuses it with this backend's exact vector ranking through
 ``nighdb.fusion``, which reads the vector ranking only as deep as the exact answer needs.
+On the cached float32 copy the query's keys are computed once (``ranking.QueryKeys``) and
+give fusion both the first vector items and the exact vector rank of any text item, so the
+whole vector ranking is never built there.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import numpy as np
 from ...filters import FilterNode
 from ...fusion import fuse
 from ...models import F32, Match
+from ...ranking import ordered_hits
 from ...text import F64, I64, TextRanking, rank_text
 from .cache import BlockCache
 from .schema import Pin, count_rows, items_table
-from .search import vector_hits
+from .search import query_keys, vector_hits
 from .textindex import text_postings
 
 __all__ = ["hybrid_search", "text_search"]
@@ -59,18 +63,32 @@ def hybrid_search(
     """Reciprocal rank fusion of the vector and text rankings: ``score`` the fused score,
     ``distance`` the vector distance."""
     rowids, scores = text_postings(conn, pin.id, terms, tree) if terms else _nothing()
-    ranking = _ranking(conn, pin, rowids, scores)
+    rowid_of: dict[str, int] = {}
+    ranking = _ranking(conn, pin, rowids, scores, rowid_of)
     matrix = query[np.newaxis, :]
     items = count_rows(conn, items_table(pin.id))
 
+    # The float32 keys of the query, computed once for both the top and the ranks.
+    keys = query_keys(conn, cache, pin, query, tree, precision=precision)
+
     def vector_top(depth: int) -> list[tuple[float, str]]:
         depth = min(depth, items)  # "the whole ranking" sizes nothing beyond the collection
+        if keys is not None:
+            return [(d, i) for d, i, _ in ordered_hits(keys.block, keys.top(depth), depth)]
         hits = vector_hits(
             conn, cache, pin, matrix, depth, tree, precision=precision, db_path=db_path
         )[0]
         return [(d, i) for d, i, _ in hits]
 
-    hits = fuse(ranking, vector_top, k, weight)
+    def ranks_of(ids: list[str]) -> dict[str, tuple[int, float]] | None:
+        if keys is None:
+            return None
+        wanted = np.array([rowid_of[i] for i in ids], dtype=np.int64)
+        positions = np.searchsorted(keys.block.rowids, wanted)
+        ranks, distances = keys.ranks(positions.astype(np.int64))
+        return {i: (r, d) for i, r, d in zip(ids, ranks.tolist(), distances.tolist(), strict=True)}
+
+    hits = fuse(ranking, vector_top, k, weight, ranks_of)
     payload = _payload(conn, pin, [h.id for h in hits])
     return [Match(h.id, h.distance, h.score, *payload[h.id]) for h in hits]
 
@@ -80,7 +98,11 @@ def _nothing() -> tuple[I64, F64]:
 
 
 def _ranking(
-    conn: apsw.Connection, pin: Pin, rowids: np.ndarray, scores: np.ndarray
+    conn: apsw.Connection,
+    pin: Pin,
+    rowids: np.ndarray,
+    scores: np.ndarray,
+    rowid_of: dict[str, int] | None = None,
 ) -> TextRanking:
     if not len(rowids):
         return TextRanking([], [])
@@ -92,6 +114,8 @@ def _ranking(
             (json.dumps(rowids.tolist()),),
         )
     }
+    if rowid_of is not None:
+        rowid_of.update((i, r) for r, i in found.items())
     return rank_text([str(found[r]) for r in rowids.tolist()], scores)
 
 
