@@ -62,7 +62,13 @@ def test_import_from_a_chroma_directory(tmp_path: Path) -> None:
     result = run(*args, "--from-collection", "handbook", "--model", "m1", "--store", url, "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {
-        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "m1", "metric": "ip"},
+        "collection": {
+            "name": "docs",
+            "dimensions": 8,
+            "embedding_model": "m1",
+            "metric": "ip",
+            "text_analyzer": "plain",
+        },
         "created": True,
         "imported": ROWS,
     }

@@ -80,6 +80,7 @@ def test_export_then_import_round_trips_exactly(source: str, tmp_path: Path, for
                 "dimensions": 8,
                 "embedding_model": "toy",
                 "metric": "l2",
+                "text_analyzer": "plain",
             }
         }
 
@@ -89,7 +90,13 @@ def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
     assert out.exit_code == 0
     header, *lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert header == {
-        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "toy", "metric": "l2"}
+        "collection": {
+            "name": "docs",
+            "dimensions": 8,
+            "embedding_model": "toy",
+            "metric": "l2",
+            "text_analyzer": "plain",
+        }
     }
     assert [line["id"] for line in lines] == sorted(line["id"] for line in lines)
     assert set(lines[0]) == {"id", "vector"}  # empty metadata and text are left out

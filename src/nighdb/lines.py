@@ -3,8 +3,9 @@
 An item line is ``{"id", "vector", "metadata"?, "text"?, "model"?, "metric"?}``, the same for
 ``nigh import`` and for packs: one parser, one set of fields, and a line with any other
 top-level field is refused, never silently dropped. The first line may instead be a
-*collection header*, ``{"collection": {"name", "dimensions", "embedding_model", "metric"}}``:
-the pin the items belong to, which export writes and import recreates or checks. The numpy
+*collection header*, ``{"collection": {"name", "dimensions", "embedding_model", "metric",
+"text_analyzer"}}``: the pin the items belong to (its text analyzer too, so texts are searched
+the same way after a round trip), which export writes and import recreates or checks. The numpy
 form keeps the vectors as an ``(n, dimensions)`` ``.npy`` (read through a memory map) and row
 *i*'s ``{"id", "metadata"?, "text"?}`` on item line *i* of a JSONL sidecar. Inputs compressed
 with gzip are read as they are.
@@ -32,7 +33,7 @@ import numpy as np
 from .errors import InvalidArgumentError
 from .jsontext import decode_json
 from .models import Collection, Item
-from .validation import MAX_DIMENSIONS, normalize_metric
+from .validation import MAX_DIMENSIONS, check_analyzer, normalize_metric
 
 __all__ = [
     "HEADER_KEY",
@@ -53,7 +54,7 @@ LINE_FIELDS = ("id", "vector", "metadata", "text", "model", "metric")
 """The top-level fields of an item line, for import and packs alike."""
 HEADER_KEY = "collection"
 """The one key of a collection header line: ``{"collection": {...pin...}}``."""
-_PIN_FIELDS = ("name", "dimensions", "embedding_model", "metric")
+_PIN_FIELDS = ("name", "dimensions", "embedding_model", "metric", "text_analyzer")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Header:
     dimensions: int = 0
     model: str = ""
     metric: str = ""
+    text_analyzer: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,9 @@ def _header(value: object, where: str, line: int) -> Header:
     if unknown:
         raise InvalidArgumentError(
             f"{where}: unknown field {unknown[0]!r} in the collection header; it has "
-            "name, dimensions, embedding_model and metric"
+            "name, dimensions, embedding_model, metric and text_analyzer"
         )
-    for key in ("name", "embedding_model", "metric"):
+    for key in ("name", "embedding_model", "metric", "text_analyzer"):
         if not isinstance(value.get(key, ""), str):
             raise InvalidArgumentError(f"{where}: the header's {key} must be a string")
     dims = value.get("dimensions", 0)
@@ -111,7 +113,10 @@ def _header(value: object, where: str, line: int) -> Header:
     metric = value.get("metric", "")
     if metric:
         metric = _named(where, normalize_metric, metric)
-    return Header(line, value.get("name", ""), dims, value.get("embedding_model", ""), metric)
+    analyzer = _named(where, check_analyzer, value.get("text_analyzer", ""))
+    return Header(
+        line, value.get("name", ""), dims, value.get("embedding_model", ""), metric, analyzer
+    )
 
 
 def _named(where: str, check: Any, value: object) -> str:
@@ -239,5 +244,6 @@ def header_json(pin: Collection) -> str:
         "dimensions": pin.dimensions,
         "embedding_model": pin.embedding_model,
         "metric": pin.metric,
+        "text_analyzer": pin.text_analyzer,
     }
     return json.dumps({HEADER_KEY: wire}, ensure_ascii=False, separators=(",", ":"))

@@ -84,6 +84,7 @@ class Pack:
     dimensions: int  # 0 for an empty pack
     model: str  # "" when no line names one
     metric: str | None  # None when no line names one
+    text_analyzer: str = ""  # "" when the header names none (or there is no header)
 
     @property
     def ids(self) -> list[str]:
@@ -155,6 +156,7 @@ def read_pack(path: Path, name: str | None = None) -> Pack:
         dims if records else 0,
         model[0] if model else "",
         metric[0] if metric else None,
+        header.text_analyzer if header is not None else "",
     )
 
 
@@ -198,8 +200,10 @@ def plan_pack(store: Store, tenant: str, pack: Pack) -> PackPlan:
         return PackPlan(pack, tenant, existing, existing, None)
     metric = pack.metric or (existing.metric if existing else "cosine")
     with _naming(pack):
-        # A pack names no analyzer: it keeps the stored one, and a new collection gets plain.
-        wanted = check_collection(Collection(pack.name, pack.dimensions, pack.model, metric, ""))
+        # A pack without a header analyzer keeps the stored one; a new collection gets plain.
+        wanted = check_collection(
+            Collection(pack.name, pack.dimensions, pack.model, metric, pack.text_analyzer)
+        )
         if existing is not None:
             check_compatible(existing, wanted)
         else:

@@ -21,6 +21,7 @@ per-character category test. Analyzers:
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import unicodedata
@@ -39,7 +40,9 @@ __all__ = [
     "ENGLISH_STOP_WORDS",
     "Analyzed",
     "TextRanking",
+    "BatchPostings",
     "analyze",
+    "analyze_batch",
     "analyze_query",
     "bm25_scores",
     "idf",
@@ -110,6 +113,58 @@ class Analyzed:
 def analyze(text: str, analyzer: str) -> Analyzed:
     terms = analyze_tokens(text, analyzer)
     return Analyzed(dict(Counter(terms)), len(terms))
+
+
+@dataclass(frozen=True)
+class BatchPostings:
+    """The postings of a batch of texts, sorted by term then by text: per posting its term,
+    the index of its text in the batch, its term frequency and that text's length."""
+
+    terms: list[str]
+    texts: list[int]
+    tf: list[int]
+    lengths: list[int]
+    total_length: int
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+
+def analyze_batch(texts: Sequence[str], analyzer: str) -> BatchPostings:
+    """Exactly ``analyze`` of each text, as one batch: each distinct term is one Python
+    string for the whole batch and the (term, text) pairs are counted and sorted as integer
+    keys by numpy, instead of a dict and a tuple per term of each text (ingest's cost)."""
+    token_lists = [tokenize(text) for text in texts]
+    if analyzer == "english":
+        # Each distinct token is stemmed once per batch; the rest are dict lookups.
+        stems = {
+            token: _stem(token)
+            for token in dict.fromkeys(itertools.chain.from_iterable(token_lists))
+            if token not in ENGLISH_STOP_WORDS
+        }
+        token_lists = [[stems[t] for t in tokens if t in stems] for tokens in token_lists]
+    lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    # The batch's distinct terms in code-point order (as str sorts), each numbered by its
+    # rank; dict.fromkeys and map run in C, with no Python frame per token.
+    vocabulary = sorted(dict.fromkeys(itertools.chain.from_iterable(token_lists)))
+    rank_of = {term: rank for rank, term in enumerate(vocabulary)}
+    ranks = np.fromiter(
+        map(rank_of.__getitem__, itertools.chain.from_iterable(token_lists)),
+        dtype=np.int64,
+        count=int(lengths.sum()),
+    )
+    text_of_token = np.repeat(np.arange(len(token_lists), dtype=np.int64), lengths)
+    # One integer per (term, text): sorting these sorts by term, then by text.
+    keys, tf = np.unique(ranks * len(token_lists) + text_of_token, return_counts=True)
+    term_ranks, text_indexes = np.divmod(keys, max(len(token_lists), 1))
+    words = np.array(vocabulary, dtype=object)
+    return BatchPostings(
+        terms=words[term_ranks].tolist(),
+        texts=text_indexes.tolist(),
+        tf=tf.tolist(),
+        lengths=lengths[text_indexes].tolist(),
+        total_length=int(lengths.sum()),
+    )
 
 
 def analyze_query(text: str, analyzer: str) -> list[str]:

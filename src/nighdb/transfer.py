@@ -247,7 +247,9 @@ def _requested(
         header.dimensions if header is not None else 0,
         named["model"][0][0] if named["model"] else "",
         named["metric"][0][0] if named["metric"] else "",
-        "",  # the line format names no analyzer: the stored one is kept, a new one is plain
+        # Only the header names an analyzer: without one the stored analyzer is kept and a
+        # new collection gets plain.
+        header.text_analyzer if header is not None else "",
     )
 
 
@@ -257,7 +259,8 @@ def _ensure(
     name = wanted.name
     existing = store.describe_collection(tenant, name)
     if existing is not None:
-        if wanted.dimensions or wanted.embedding_model or wanted.metric:  # it must match
+        if wanted.dimensions or wanted.embedding_model or wanted.metric or wanted.text_analyzer:
+            # It must match.
             metric = wanted.metric or existing.metric
             return store.ensure_collection(tenant, replace(wanted, metric=metric)), False
         return existing, False

@@ -13,7 +13,8 @@ Every write of items takes the collection's registry row ``FOR UPDATE`` first
 (``lock_collection``): the writes of one collection run one at a time, so the texts read
 before a write are the ones it replaces and the counts stay exact. Old postings are found
 by analyzing the stored text again (the same analyzer gives the same terms). New postings
-go in with ``COPY``. Scores are computed by ``nighdb.text.bm25_scores``, as on SQLite.
+go in with one binary ``COPY``, each hash computed once per batch. Scores are computed by
+``nighdb.text.bm25_scores``, as on SQLite.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Iterable
 import numpy as np
 from psycopg import sql
 
-from ...text import F64, I64, analyze, bm25_scores
+from ...text import F64, I64, BatchPostings, analyze_batch, bm25_scores
 from .schema import Conn, Layout
 
 __all__ = [
@@ -72,6 +73,18 @@ def stored_texts(
     return [(str(i), str(t)) for i, t in rows]
 
 
+def _analyzed(
+    analyzer: str, items: Iterable[tuple[str, str]]
+) -> tuple[list[str], list[bytes], BatchPostings, dict[str, bytes]]:
+    """The items' ids and id keys, their postings, and the key of each distinct term: every
+    hash is computed once per batch, not once per posting."""
+    indexed = [(item_id, text) for item_id, text in items if text]
+    batch = analyze_batch([text for _, text in indexed], analyzer)
+    ids = [item_id for item_id, _ in indexed]
+    keys = {term: term_key(term) for term in dict.fromkeys(batch.terms)}
+    return ids, [item_key(i) for i in ids], batch, keys
+
+
 def remove_postings(
     conn: Conn,
     layout: Layout,
@@ -81,27 +94,16 @@ def remove_postings(
     removed_items: int,
 ) -> None:
     """Forget the postings of ``old`` (id, text) items and ``removed_items`` from the count."""
-    terms: list[bytes] = []
-    items: list[bytes] = []
-    length = 0
-    for item_id, text in old:
-        if not text:
-            continue
-        analyzed = analyze(text, analyzer)
-        length += analyzed.length
-        key = item_key(item_id)
-        for term in analyzed.terms:
-            terms.append(term_key(term))
-            items.append(key)
-    if terms:
+    _, id_keys, batch, term_keys = _analyzed(analyzer, old)
+    if len(batch):
         conn.execute(
             sql.SQL(
                 "DELETE FROM {} AS p USING unnest(%s::bytea[], %s::bytea[]) AS d(t, i) "
                 "WHERE p.term_hash = d.t AND p.item_hash = d.i"
             ).format(postings_table(layout, collection_id)),
-            (terms, items),
+            ([term_keys[t] for t in batch.terms], [id_keys[i] for i in batch.texts]),
         )
-    _add_stats(conn, layout, collection_id, -removed_items, -length)
+    _add_stats(conn, layout, collection_id, -removed_items, -batch.total_length)
 
 
 def add_postings(
@@ -112,27 +114,26 @@ def add_postings(
     new: Iterable[tuple[str, str]],
     added_items: int,
 ) -> None:
-    """Index ``new`` (id, text) items, whose old postings are gone, with ``COPY``."""
-    length = 0
-    rows: list[tuple[bytes, bytes, str, int, int]] = []
-    for item_id, text in new:
-        if not text:
-            continue
-        analyzed = analyze(text, analyzer)
-        length += analyzed.length
-        key = item_key(item_id)
-        rows.extend(
-            (term_key(term), key, item_id, tf, analyzed.length)
-            for term, tf in analyzed.terms.items()
-        )
-    if rows:
-        query = sql.SQL("COPY {} (term_hash, item_hash, item, tf, length) FROM STDIN").format(
-            postings_table(layout, collection_id)
+    """Index ``new`` (id, text) items, whose old postings are gone, with a binary ``COPY``
+    (no hex encoding of the keys, no number formatting)."""
+    ids, id_keys, batch, term_keys = _analyzed(analyzer, new)
+    if len(batch):
+        query = sql.SQL(
+            "COPY {} (term_hash, item_hash, item, tf, length) FROM STDIN (FORMAT BINARY)"
+        ).format(postings_table(layout, collection_id))
+        rows = zip(
+            map(term_keys.__getitem__, batch.terms),
+            [id_keys[i] for i in batch.texts],
+            [ids[i] for i in batch.texts],
+            batch.tf,
+            batch.lengths,
+            strict=True,
         )
         with conn.cursor() as cur, cur.copy(query) as copy:
+            copy.set_types(["bytea", "bytea", "text", "int4", "int4"])
             for row in rows:
                 copy.write_row(row)
-    _add_stats(conn, layout, collection_id, added_items, length)
+    _add_stats(conn, layout, collection_id, added_items, batch.total_length)
 
 
 def _add_stats(conn: Conn, layout: Layout, collection_id: int, items: int, length: int) -> None:

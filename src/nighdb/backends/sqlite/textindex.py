@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
 from typing import cast
 
 import apsw
 import numpy as np
 
 from ...filters import FilterNode
-from ...text import F64, I64, analyze, bm25_scores
+from ...text import F64, I64, analyze_batch, bm25_scores
 from .filter import compile_filter
 from .schema import count_rows, items_table, postings_table
 
@@ -43,19 +42,15 @@ def remove_postings(
 def _remove(
     conn: apsw.Connection, collection_id: int, analyzer: str, rows: Iterable[tuple[int, str]]
 ) -> None:
-    removed_length = 0
-    keys: list[tuple[str, int]] = []
-    for rowid, text in rows:
-        if not text:
-            continue
-        analyzed = analyze(text, analyzer)
-        removed_length += analyzed.length
-        keys.extend((term, rowid) for term in analyzed.terms)
-    if keys:
+    indexed = [(rowid, text) for rowid, text in rows if text]
+    batch = analyze_batch([text for _, text in indexed], analyzer)
+    if len(batch):
+        rowids = [rowid for rowid, _ in indexed]
         conn.executemany(
-            f"DELETE FROM {postings_table(collection_id)} WHERE term = ? AND item = ?", keys
+            f"DELETE FROM {postings_table(collection_id)} WHERE term = ? AND item = ?",
+            zip(batch.terms, [rowids[i] for i in batch.texts], strict=True),
         )
-        _add_length(conn, collection_id, -removed_length)
+        _add_length(conn, collection_id, -batch.total_length)
 
 
 def clear_postings(conn: apsw.Connection, collection_id: int) -> None:
@@ -67,24 +62,20 @@ def add_postings(
     conn: apsw.Connection, collection_id: int, analyzer: str, rows: Iterable[tuple[int, str]]
 ) -> None:
     """Index the texts of these (rowid, text) items, whose old postings are gone."""
-    added_length = 0
-    postings: list[tuple[str, int, int, int]] = []
-    for rowid, text in rows:
-        if not text:
-            continue
-        analyzed = analyze(text, analyzer)
-        added_length += analyzed.length
-        postings.extend((term, rowid, tf, analyzed.length) for term, tf in analyzed.terms.items())
-    if postings:
-        # Sorted by term (the key's first column; stable, so items keep their order): the
-        # B-tree fills in order instead of at random, about twice as fast to insert.
-        postings.sort(key=itemgetter(0))
+    indexed = [(rowid, text) for rowid, text in rows if text]
+    batch = analyze_batch([text for _, text in indexed], analyzer)
+    if len(batch):
+        rowids = [rowid for rowid, _ in indexed]
+        # Sorted by term (the key's first column): the B-tree fills in order instead of at
+        # random, about twice as fast to insert.
         conn.executemany(
             f"INSERT INTO {postings_table(collection_id)} (term, item, tf, length) "
             "VALUES (?, ?, ?, ?)",
-            postings,
+            zip(
+                batch.terms, [rowids[i] for i in batch.texts], batch.tf, batch.lengths, strict=True
+            ),
         )
-        _add_length(conn, collection_id, added_length)
+        _add_length(conn, collection_id, batch.total_length)
 
 
 def _add_length(conn: apsw.Connection, collection_id: int, delta: int) -> None:
