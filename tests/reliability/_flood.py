@@ -34,19 +34,33 @@ def main() -> None:
     search = json.dumps({"vectors": queries, "limit": int(job["limit"])}).encode()
     stop = threading.Event()
 
-    def run(n: int) -> None:
-        client, k = clients[n], 0
-        while not stop.is_set():
-            if job.get("only") == "search" or (job.get("only") != "upsert" and n % 2 == 0):
-                answer = client.post(f"/v1/collections/{name}/search_many", content=search)
-            else:
-                items = [
-                    {"id": f"f{n}-{k}-{i}", "vector": [rng.random() for _ in range(dims)]}
+    def searches(n: int) -> bool:
+        return job.get("only") == "search" or (job.get("only") != "upsert" and n % 2 == 0)
+
+    # Each upserting thread's body is built before the flood starts and sent again and again
+    # (the same ids: every round rewrites them). Building 1,000 items per request in this
+    # low-priority process kept too few requests in flight on a quiet machine to reach A's
+    # budget, and the flood must stand at and beyond it.
+    upserts = {
+        n: json.dumps(
+            {
+                "items": [
+                    {"id": f"f{n}-{i}", "vector": [rng.random() for _ in range(dims)]}
                     for i in range(int(job["batch"]))
                 ]
-                body = json.dumps({"items": items}).encode()
-                answer = client.post(f"/v1/collections/{name}/upsert", content=body)
-                k += 1
+            }
+        ).encode()
+        for n in range(threads)
+        if not searches(n)
+    }
+
+    def run(n: int) -> None:
+        client = clients[n]
+        while not stop.is_set():
+            if searches(n):
+                answer = client.post(f"/v1/collections/{name}/search_many", content=search)
+            else:
+                answer = client.post(f"/v1/collections/{name}/upsert", content=upserts[n])
             with lock:
                 statuses[answer.status_code] += 1
 
