@@ -24,13 +24,14 @@ import numpy as np
 import numpy.typing as npt
 
 from ...filters import FilterNode
-from ...models import F32, Match, score_for
+from ...models import F32, Match
 from ...ranking import Hit
 from .ann import DEFAULT_EF_SEARCH, HnswGraph
 from .cache import BlockCache, Sized
 from .columnar import FieldColumn, evaluate
 from .filter import compile_filter, json_path
 from .schema import Pin, count_rows, items_table
+from .search import hit_matches
 
 __all__ = ["DEFAULT_EXACT_BELOW", "EXACT_SHARE", "search_with_graph"]
 
@@ -102,7 +103,7 @@ def search_with_graph(
             out[position] = matches
     found = [(i, h) for i, h in enumerate(answers) if h is not None]
     for (position, _), matches in zip(
-        found, _matches(conn, pin, [h for _, h in found]), strict=True
+        found, hit_matches(conn, pin, [h for _, h in found]), strict=True
     ):
         out[position] = matches
     return [m if m is not None else [] for m in out]
@@ -240,30 +241,3 @@ def _vectors(conn: apsw.Connection, pin: Pin, wanted: I64) -> tuple[I64, list[st
         return rowids, ids, np.empty((0, dims), dtype=np.float32)
     blob = b"".join(cast(bytes, r[2]) for r in rows)
     return rowids, ids, np.frombuffer(blob, dtype="<f4").reshape(-1, dims).astype(np.float32)
-
-
-def _matches(conn: apsw.Connection, pin: Pin, per_query: list[list[Hit]]) -> list[list[Match]]:
-    """The hits with their metadata and text, read in one statement."""
-    rowids = sorted({r for hits in per_query for _, _, r in hits})
-    payload: dict[int, tuple[str, str]] = {}
-    if rowids:
-        for rowid, meta, text in conn.execute(
-            f"SELECT rowid, json(metadata), text FROM {items_table(pin.id)} "
-            "WHERE rowid IN (SELECT value FROM json_each(?))",
-            (json.dumps(rowids),),
-        ):
-            payload[int(rowid)] = (str(meta), str(text))
-    metric = pin.collection.metric
-    return [
-        [
-            Match(
-                id=item_id,
-                distance=dist,
-                score=score_for(metric, dist),
-                metadata=json.loads(payload[rowid][0]),
-                text=payload[rowid][1],
-            )
-            for dist, item_id, rowid in hits
-        ]
-        for hits in per_query
-    ]

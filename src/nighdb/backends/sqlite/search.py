@@ -39,7 +39,7 @@ from .quantized import I64, search_quantized_many
 from .quantized_copy import current_int8, int8_block
 from .schema import Pin, count_rows, items_table
 
-__all__ = ["CACHE_PRECISIONS", "search_collection", "query_keys", "vector_hits"]
+__all__ = ["CACHE_PRECISIONS", "hit_matches", "query_keys", "search_collection", "vector_hits"]
 
 CACHE_PRECISIONS = ("auto", "float32", "int8")
 
@@ -66,7 +66,7 @@ def search_collection(
     int8 copy is persisted beside ``db_path`` when one is given.
     """
     hits = vector_hits(conn, cache, pin, matrix, k, tree, precision=precision, db_path=db_path)
-    return _matches(conn, pin, hits)
+    return hit_matches(conn, pin, hits)
 
 
 def vector_hits(
@@ -215,7 +215,8 @@ def _streamed(
     return [b[:k] for b in best]
 
 
-def _matches(conn: apsw.Connection, pin: Pin, per_query: list[list[Hit]]) -> list[list[Match]]:
+def hit_matches(conn: apsw.Connection, pin: Pin, per_query: list[list[Hit]]) -> list[list[Match]]:
+    """The hits with their metadata and text, read in one statement."""
     rowids = sorted({r for hits in per_query for _, _, r in hits})
     payload: dict[int, tuple[str, str]] = {}
     if rowids:
