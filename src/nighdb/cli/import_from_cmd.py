@@ -11,9 +11,9 @@ import click
 from ..importers import import_chroma, import_pgvector_langchain
 from ..models import METRICS
 from ..transfer import ImportResult
-from ..wire import collection_to_wire
-from .common import echo_json, json_option, open_cli_store, store_option
-from .output import batch_option, cli_progress, count
+from .common import json_option, open_cli_store, store_option
+from .output import batch_option, cli_progress
+from .transfer_cmd import report_import
 
 __all__ = ["import_from"]
 
@@ -86,14 +86,4 @@ def _run(
     as_json = options.pop("as_json")
     with open_cli_store(create=True) as store, cli_progress() as progress:
         result = importer(store, tenant, collection, source, progress=progress, **options)
-    pin = result.collection
-    if as_json:
-        wire = None if pin is None else collection_to_wire(pin)
-        echo_json({"collection": wire, "created": result.created, "imported": result.items})
-        return
-    where = f"{tenant}/{collection}"
-    if pin is None:
-        click.echo(f"the source holds no items; {where} was not created", err=True)
-        return
-    made = f" (created: {pin.dimensions} dimensions, {pin.metric})" if result.created else ""
-    click.echo(f"imported {count(result.items, 'item')} into {where}{made}", err=True)
+    report_import(result, tenant, collection, source="the source", as_json=as_json)

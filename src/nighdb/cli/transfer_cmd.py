@@ -20,7 +20,7 @@ import click
 
 from ..lines import jsonl_records, npy_records, open_input
 from ..models import METRICS
-from ..transfer import export_jsonl, export_npy, import_records
+from ..transfer import ImportResult, export_jsonl, export_npy, import_records
 from ..wire import collection_to_wire
 from .common import echo_json, json_option, open_cli_store, store_option
 from .output import JsonValue, batch_option, cli_progress, count
@@ -102,6 +102,14 @@ def import_(
             total_bytes=total,
             progress=progress,
         )
+    report_import(result, tenant, collection, source=str(file), as_json=as_json)
+
+
+def report_import(
+    result: ImportResult, tenant: str, collection: str, *, source: str, as_json: bool
+) -> None:
+    """What an import did: the wire JSON, or a line on stderr naming ``source`` when it
+    held no items. Shared by ``nigh import`` and ``nigh import-from``."""
     pin = result.collection
     if as_json:
         wire = None if pin is None else collection_to_wire(pin)
@@ -109,7 +117,7 @@ def import_(
         return
     where = f"{tenant}/{collection}"
     if pin is None:
-        click.echo(f"{file} holds no items; {where} was not created", err=True)
+        click.echo(f"{source} holds no items; {where} was not created", err=True)
         return
     made = f" (created: {pin.dimensions} dimensions, {pin.metric})" if result.created else ""
     click.echo(f"imported {count(result.items, 'item')} into {where}{made}", err=True)
