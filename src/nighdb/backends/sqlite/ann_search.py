@@ -85,9 +85,12 @@ def search_with_graph(
             keys, counts = graph.candidates(matrix[pending], count, ef)
             size = len(graph)
         hits = _rescored(conn, pin, matrix[pending], keys, counts, allowed, want)
+        # A beam as wide as the graph that still came back short met nodes no edge leads to
+        # (pruning can strand one, e.g. points on a line): only the exact search sees them.
+        stranded = (counts < size).tolist() if count >= size else [False] * len(pending)
         short = []
-        for position, query_hits in zip(pending.tolist(), hits, strict=True):
-            if query_hits is not None:
+        for position, query_hits, lost in zip(pending.tolist(), hits, stranded, strict=True):
+            if query_hits is not None and not lost:
                 answers[position] = query_hits
             else:
                 short.append(position)
