@@ -492,7 +492,7 @@ def test_the_umap_map(browser: Browser, site: Site) -> None:
     shot = b.screenshot(canvas)
     rings, cross = _where_dark(shot), _where_query(shot)
     assert len(rings) > 50 and len(cross) > 20, (len(rings), len(cross))
-    # the hits (points of the sample) and the query (placed by umap-js's transform) lie on
+    # the hits (points of the sample) and the query (placed among its nearest items) lie on
     # their cluster
     assert _nearest(rings.mean(axis=0), centres) == 2, (rings.mean(axis=0), centres)
     assert _nearest(cross.mean(axis=0), centres) == 2, (cross.mean(axis=0), centres)

@@ -323,7 +323,8 @@ async function reproject() {
 }
 
 // Where the last search's hits and query fall on the map. A hit in the sample is its point;
-// others (and the query) are placed by the projection (PCA's axes, UMAP's transform).
+// others (and the query) are placed by the projection (on PCA's axes; for UMAP, among their
+// nearest items of the sample).
 function placeSearch() {
   const map = state.map;
   const dims = state.collection.dimensions;

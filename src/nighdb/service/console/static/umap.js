@@ -4,12 +4,19 @@
 // <script> from this origin (which the Content-Security-Policy allows) only when UMAP is
 // chosen, so a PCA map never downloads it. The work is bounded and repeatable: a fixed number
 // of epochs, 15 neighbours, and a seeded random generator, so the same sample gives the same
-// picture. The hits and the query are placed into the fitted map with umap-js's `transform`.
+// picture.
+//
+// The hits and the query are placed where UMAP's own `transform` starts them: at the average
+// of the map positions of their 15 nearest items of the sample, weighted by UMAP's membership
+// strengths. umap-js's `transform` then runs a further optimisation, whose repulsion from
+// random points pushes a new point away from its neighbours (as in the Python UMAP: the new
+// points land on the outskirts of clusters). Measured on the demo data (a map of 2,000
+// glosses, 5 queries and their 10 hits each), the mean distance between two hits of a query
+// was 12-39% of the map's width after umap-js's transform and 1-13% at the start, and the
+// query lay up to 40% of the width from its hits' centre (at the start: at most 5%).
 
 const BUNDLE = new URL("vendor/umap-js.min.js", import.meta.url).href;
 export const NEIGHBOURS = 15;
-// A multiple of 3: umap-js's `transform` runs EPOCHS / 3 epochs and stops only when its
-// epoch counter equals that number exactly.
 export const EPOCHS = 240;
 const SEED = 0x19a9;
 const YIELD_AFTER_MS = 40; // give the page a turn this often while fitting
@@ -40,17 +47,19 @@ export function loadUmap() {
 // mulberry32: a small, fast generator of numbers in [0, 1) from a 32-bit seed.
 function seeded(seed) {
   let state = seed >>> 0;
-  const random = () => {
+  return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  random.reset = () => {
-    state = seed >>> 0;
-  };
-  return random;
+}
+
+function euclidean(a, b) {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+  return Math.sqrt(s);
 }
 
 function cosineDistance(a, b) {
@@ -68,18 +77,36 @@ function cosineDistance(a, b) {
 
 const pause = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+// The weights of a point's neighbours at these distances (ascending), as UMAP's transform
+// computes them: exp(-d / σ), σ chosen (by bisection) so that they sum to log2(k), then
+// scaled to sum to 1.
+function memberships(distances) {
+  const target = Math.log2(distances.length);
+  const total = (sigma) => distances.reduce((sum, d) => sum + Math.exp(-d / sigma), 0);
+  let [low, high] = [0, Infinity];
+  let sigma = 1;
+  for (let step = 0; step < 64; step++) {
+    if (total(sigma) > target) high = sigma;
+    else low = sigma;
+    sigma = high === Infinity ? sigma * 2 : (low + high) / 2;
+  }
+  const weights = distances.map((d) => Math.exp(-d / Math.max(sigma, 1e-12)));
+  const sum = weights.reduce((a, b) => a + b, 0);
+  return sum > 0 ? weights.map((w) => w / sum) : weights.map(() => 1 / weights.length);
+}
+
 // vectors: arrays of numbers, all of one length (more than NEIGHBOURS of them); metric: the
 // collection's ("l2" is euclidean, "cosine" and "ip" compare directions). onEpoch(done, of)
-// reports progress and returns false to stop the fit (then umap2 returns null). Returns the sample's positions [[x, y], …] and place(vectors) -> positions
-// of other vectors (a search's hits, the query) in the same map.
+// reports progress and returns false to stop the fit (umap2 then returns null). Returns the
+// sample's positions [[x, y], …] and place(vectors) -> the positions of other vectors (a
+// search's hits, the query) on the same map.
 export async function umap2(vectors, metric, onEpoch = () => true) {
   if (vectors.length <= NEIGHBOURS) {
     throw new Error(`UMAP needs more than ${NEIGHBOURS} items (the sample has ${vectors.length}); PCA maps any number`);
   }
   const UMAP = await loadUmap();
-  const random = seeded(SEED);
-  const params = { nComponents: 2, nNeighbors: NEIGHBOURS, nEpochs: EPOCHS, random };
-  if (metric !== "l2") params.distanceFn = cosineDistance;
+  const distance = metric === "l2" ? euclidean : cosineDistance;
+  const params = { nComponents: 2, nNeighbors: NEIGHBOURS, nEpochs: EPOCHS, random: seeded(SEED), distanceFn: distance };
   const model = new UMAP(params);
   const data = vectors.map((v) => Array.from(v));
   if (onEpoch(0, EPOCHS) === false) return null;
@@ -93,14 +120,18 @@ export async function umap2(vectors, metric, onEpoch = () => true) {
       started = performance.now();
     }
   }
-  const positions = model.getEmbedding().map((p) => [p[0], p[1]]); // a copy, out of place()'s reach
-  const place = (more) => {
-    if (!more.length) return [];
-    // umap-js's transform moves the fitted points too when it is given exactly as many
-    // vectors as were fitted: such a batch goes in two calls.
-    if (more.length === data.length) return [...place(more.slice(0, 1)), ...place(more.slice(1))];
-    random.reset(); // the same vectors land in the same places, whatever was placed before
-    return model.transform(more.map((v) => Array.from(v))).map((p) => [p[0], p[1]]);
-  };
+  const positions = model.getEmbedding().map((p) => [p[0], p[1]]);
+  // Exact neighbours: n distances per vector placed, for a handful of hits and a query.
+  const place = (more) => more.map((vector) => {
+    const v = Array.from(vector);
+    const near = data.map((row, i) => [distance(v, row), i]).sort((a, b) => a[0] - b[0]).slice(0, NEIGHBOURS);
+    const weights = memberships(near.map(([d]) => d));
+    let [x, y] = [0, 0];
+    near.forEach(([, i], k) => {
+      x += weights[k] * positions[i][0];
+      y += weights[k] * positions[i][1];
+    });
+    return [x, y];
+  });
   return { positions, place };
 }
