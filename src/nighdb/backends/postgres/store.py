@@ -18,10 +18,11 @@ writers insert in id order and retry deadlocks; a collection dropped concurrentl
 ``CollectionNotFoundError``. Every driver error is translated at this boundary.
 
 This module is the ``Store`` itself: the pool, each method's checks in the contract's order,
-and which statement runs; ``connections`` holds what its method groups share (a call's
-connection, a read's replica). The statements live beside it: ``registry`` (the collections
-table), ``pins`` (the pin cache and the runner that retries), ``rows`` (count, delete, fetch,
-list, scroll and update of items), ``write`` (upsert), ``search``, ``index`` and ``keys``.
+and which statement runs. ``connections`` holds what its method groups share (a call's
+connection, a read's replica); ``index_methods`` has the index calls. The statements live
+beside it: ``registry`` (the collections table), ``pins`` (the pin cache and the runner that
+retries), ``rows`` (count, delete, fetch, list, scroll and update of items), ``write``
+(upsert), ``search``, ``index`` and ``keys``.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from ...errors import CollectionNotFoundError, InvalidArgumentError
+from ...errors import InvalidArgumentError
 from ...filters import FilterNode, parse_filter
-from ...indexes import check_ef_search, check_exact, check_index_options
+from ...indexes import check_ef_search, check_exact
 from ...keys import KeyRecord, KeyRegistry
 from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
 from ...store import ClosingContext, Store, redacted_url
@@ -65,9 +66,9 @@ from ...validation import (
 from . import index as hnsw
 from . import keys as keys
 from . import postings, registry, rows
-from .connections import Connections, replayable
+from .connections import replayable
 from .filter import compile_filter
-from .index import HnswIndex
+from .index_methods import IndexMethods
 from .pins import Pins, retrying
 from .registry import Pin
 from .replicas import ReadRouter
@@ -88,7 +89,7 @@ from .write import write_items
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(Connections, ClosingContext):
+class PostgresStore(IndexMethods, ClosingContext):
     """``Store`` over PostgreSQL + pgvector. Thread-safe; any number of processes and nodes
     may share the database.
 
@@ -484,57 +485,6 @@ class PostgresStore(Connections, ClosingContext):
             return self._ranker.search(conn, pin.id, pin.collection.metric, plan)
 
         return self._pins.run(tenant, collection, prepare, execute, via=self._read)
-
-    # -- HNSW indexes -----------------------------------------------------------------
-
-    def create_index(
-        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
-    ) -> HnswIndex:
-        """Build (or rebuild with new options) the collection's HNSW index.
-
-        Searches then use it (approximately, see docs/postgres.md). The build blocks writes
-        to this collection, not reads, until it finishes.
-        """
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._connection() as conn, conn.transaction():
-            pin = self._locked_pin(conn, tenant, name)
-            wanted = check_index_options(m, ef_construction)  # after existence (contract §2)
-            if pin.collection.dimensions > hnsw.MAX_INDEX_DIMENSIONS:
-                raise InvalidArgumentError(
-                    f"collection {name!r} holds {pin.collection.dimensions}-dimensional vectors; "
-                    f"pgvector's HNSW index takes at most {hnsw.MAX_INDEX_DIMENSIONS} "
-                    "dimensions (as halfvec), so it stays exact"
-                )
-            hnsw.build(conn, self._layout, pin.id, pin.collection, wanted)
-        self._pins.remember(tenant, name, None)
-        return wanted
-
-    def drop_index(self, tenant: str, collection: str) -> bool:
-        """Remove the collection's HNSW index (searches are exact again); False if none."""
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._connection() as conn, conn.transaction():
-            pin = self._locked_pin(conn, tenant, name)
-            hnsw.remove(conn, self._layout, pin.id)
-        self._pins.remember(tenant, name, None)
-        return pin.index is not None
-
-    def describe_index(self, tenant: str, collection: str) -> HnswIndex | None:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._connection() as conn:
-            pin = self._pins.fresh(conn, tenant, name)
-        if pin is None:
-            raise CollectionNotFoundError(tenant, name)
-        return pin.index
-
-    def _locked_pin(self, conn: Conn, tenant: str, name: str) -> Pin:
-        """The pin, its row locked until the transaction ends (index changes serialise)."""
-        pin = self._pins.fresh(conn, tenant, name, lock="FOR UPDATE")
-        if pin is None:
-            raise CollectionNotFoundError(tenant, name)
-        return pin
 
     # -- API keys (nighdb.keys.KeyRegistry) ------------------------------------------
 
