@@ -472,12 +472,14 @@ def test_the_umap_map(browser: Browser, site: Site) -> None:
     assert bundle.headers["content-type"] == "text/javascript; charset=utf-8"
     assert bundle.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     _open_points(b, site)
-    assert b.run("return typeof window.UMAP") == "undefined"  # a PCA page never loads it
+    loaded = "return performance.getEntriesByType('resource').map((e) => e.name)"
+    assert not any("umap-worker" in name for name in b.run(loaded))  # not on a PCA page
     Select(b.find("#projection")).select_by_value("umap")
     b.find("#sample").send_keys("500")
     b.find("#draw-map").click()
     b.wait(lambda: "UMAP (15 neighbours" in b.find("#map-note").text, timeout=60)
     assert _status(b) == "map of 300 items"
+    assert any(name.endswith("/umap-worker.js") for name in b.run(loaded))
     b.find("#colour-by").send_keys("colour")
     b.wait(lambda: len(b.find_all("#legend li")) == 3)
     canvas = b.find("#map")

@@ -20,8 +20,12 @@ from .test_service_docs import _external_urls
 
 _REFERENCES = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.I)
 _IMPORTS = re.compile(r"""from\s+["'](\./[^"']+)["']""")
-# A file a module loads by address rather than by import (umap.js: the vendored bundle).
-_LOADS = re.compile(r"""new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)""")
+# Files a script loads by address rather than by import: umap.js its worker, the worker the
+# vendored bundle.
+_LOADS = (
+    re.compile(r"""new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)"""),
+    re.compile(r"""importScripts\(\s*["']([^"']+)["']\s*\)"""),
+)
 # Shipped beside the vendored bundle for its licence, not loaded by the page.
 _NOTICES = {"vendor/LICENSE", "vendor/README.md"}
 _TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
@@ -70,14 +74,16 @@ def assert_console_offline(http: httpx.Client) -> None:
             assert "innerHTML" not in asset.text, url  # data is shown as text, never parsed
             # code made from strings, which the policy (no 'unsafe-eval') would refuse
             assert re.search(r"\beval\(|\bFunction\(", asset.text) is None, url
-            found = _IMPORTS.findall(asset.text) + _LOADS.findall(asset.text)
+            found = _IMPORTS.findall(asset.text)
+            for loads in _LOADS:
+                found += loads.findall(asset.text)
             pending += [url.join(ref) for ref in found]
     # every shipped file is reachable from the page, so none is dead weight
     shipped = {p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*") if p.is_file()}
     static = page.url.join("console/static/").path
     reached = {httpx.URL(u).path.removeprefix(static) for u in seen}
     assert reached == shipped - {"index.html"} - _NOTICES
-    assert "vendor/umap-js.min.js" in reached
+    assert {"umap-worker.js", "vendor/umap-js.min.js"} <= reached
 
 
 def test_console_is_offline_and_strict(service: InProcessService) -> None:

@@ -6,7 +6,8 @@ the user typed in ``Authorization: Bearer …``, so the same authentication, ten
 apply as to every client, and this module holds no route that reads data.
 
 The files are plain JavaScript modules and one style sheet (no build step, no CDN), and one
-vendored script, umap-js's prebuilt bundle (``static/vendor/``, loaded only for a UMAP map),
+vendored script, umap-js's prebuilt bundle (``static/vendor/``, loaded in a Web Worker for a
+UMAP map),
 so the console works offline and under a strict Content-Security-Policy: scripts, styles, images and
 fetches from this origin only, nothing inline, no frames, no forms posted anywhere. URLs in
 the page are relative (``console/static/…``, ``v1/…``), so it also works behind a proxy that
@@ -40,7 +41,8 @@ _ASSETS = {
     "plot.js": "text/javascript; charset=utf-8",
     "sample.js": "text/javascript; charset=utf-8",
     "umap.js": "text/javascript; charset=utf-8",
-    # umap-js, loaded by umap.js when the map's projection is UMAP (vendor/README.md)
+    "umap-worker.js": "text/javascript; charset=utf-8",
+    # umap-js, loaded by umap-worker.js when the map's projection is UMAP (vendor/README.md)
     "vendor/umap-js.min.js": "text/javascript; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }

@@ -1,10 +1,10 @@
-// UMAP, the map's other projection: umap-js (vendor/README.md), loaded on first use.
+// UMAP, the map's other projection: umap-js (vendor/README.md), fitted in a Web Worker.
 //
-// The bundle is a classic script that sets the global `UMAP`; it is added to the page as a
-// <script> from this origin (which the Content-Security-Policy allows) only when UMAP is
-// chosen, so a PCA map never downloads it. The work is bounded and repeatable: a fixed number
-// of epochs, 15 neighbours, and a seeded random generator, so the same sample gives the same
-// picture.
+// umap-worker.js loads the bundle (a classic script from this origin, which the
+// Content-Security-Policy allows) and fits the sample there, so the page keeps responding;
+// nothing of it is loaded until UMAP is chosen. The work is bounded and repeatable: a fixed
+// number of epochs, 15 neighbours, and a seeded random generator, so the same sample gives
+// the same picture. Drawing another map stops a fit under way (the worker is terminated).
 //
 // The hits and the query are placed where UMAP's own `transform` starts them: at the average
 // of the map positions of their 15 nearest items of the sample, weighted by UMAP's membership
@@ -15,46 +15,10 @@
 // was 12-39% of the map's width after umap-js's transform and 1-13% at the start, and the
 // query lay up to 40% of the width from its hits' centre (at the start: at most 5%).
 
-const BUNDLE = new URL("vendor/umap-js.min.js", import.meta.url).href;
+const WORKER = new URL("umap-worker.js", import.meta.url).href;
 export const NEIGHBOURS = 15;
 export const EPOCHS = 240;
 const SEED = 0x19a9;
-const YIELD_AFTER_MS = 40; // give the page a turn this often while fitting
-
-let loading = null;
-
-// The UMAP class of the bundle, loading it once.
-export function loadUmap() {
-  if (!loading) {
-    loading = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = BUNDLE;
-      script.onload = () => {
-        const found = globalThis.UMAP && globalThis.UMAP.UMAP;
-        if (found) resolve(found);
-        else reject(new Error("UMAP is not available: its script loaded but defined no UMAP"));
-      };
-      script.onerror = () => {
-        loading = null; // a later choice of UMAP tries again
-        reject(new Error("UMAP is not available: this installation does not serve its script (console/static/vendor/umap-js.min.js)"));
-      };
-      document.head.appendChild(script);
-    });
-  }
-  return loading;
-}
-
-// mulberry32: a small, fast generator of numbers in [0, 1) from a 32-bit seed.
-function seeded(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function euclidean(a, b) {
   let s = 0;
@@ -74,8 +38,6 @@ function cosineDistance(a, b) {
   if (aa === 0 || bb === 0) return aa === bb ? 0 : 1;
   return 1 - ab / Math.sqrt(aa * bb);
 }
-
-const pause = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 // The weights of a point's neighbours at these distances (ascending), as UMAP's transform
 // computes them: exp(-d / σ), σ chosen (by bisection) so that they sum to log2(k), then
@@ -104,23 +66,31 @@ export async function umap2(vectors, metric, onEpoch = () => true) {
   if (vectors.length <= NEIGHBOURS) {
     throw new Error(`UMAP needs more than ${NEIGHBOURS} items (the sample has ${vectors.length}); PCA maps any number`);
   }
-  const UMAP = await loadUmap();
-  const distance = metric === "l2" ? euclidean : cosineDistance;
-  const params = { nComponents: 2, nNeighbors: NEIGHBOURS, nEpochs: EPOCHS, random: seeded(SEED), distanceFn: distance };
-  const model = new UMAP(params);
   const data = vectors.map((v) => Array.from(v));
   if (onEpoch(0, EPOCHS) === false) return null;
-  await pause(); // let the page show that before the neighbour graph, one synchronous step
-  model.initializeFit(data);
-  let started = performance.now();
-  for (let epoch = 0; epoch < EPOCHS; epoch = model.step()) {
-    if (performance.now() - started > YIELD_AFTER_MS) {
-      if (onEpoch(epoch, EPOCHS) === false) return null;
-      await pause(); // a few dozen pauses, not one per epoch (timers are slow in a hidden tab)
-      started = performance.now();
-    }
-  }
-  const positions = model.getEmbedding().map((p) => [p[0], p[1]]);
+  const positions = await new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER);
+    const stop = (settle) => {
+      worker.terminate();
+      settle();
+    };
+    worker.onmessage = ({ data: answer }) => {
+      if (answer.epoch !== undefined) {
+        if (onEpoch(answer.epoch, EPOCHS) === false) stop(() => resolve(null));
+      } else if (answer.error !== undefined) {
+        stop(() => reject(new Error(`UMAP failed: ${answer.error}`)));
+      } else {
+        stop(() => resolve(answer.positions));
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      stop(() => reject(new Error(`UMAP is not available: its worker or umap-js's script (console/static/vendor/umap-js.min.js) did not load (${event.message || "no detail"})`)));
+    };
+    worker.postMessage({ vectors: data, metric, neighbours: NEIGHBOURS, epochs: EPOCHS, seed: SEED });
+  });
+  if (positions === null) return null;
+  const distance = metric === "l2" ? euclidean : cosineDistance;
   // Exact neighbours: n distances per vector placed, for a handful of hits and a query.
   const place = (more) => more.map((vector) => {
     const v = Array.from(vector);
