@@ -266,6 +266,23 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
     b.wait(lambda: "not valid JSON" in _status(b))
 
 
+def test_a_newcomer_is_told_what_to_do(browser: Browser, site: Site) -> None:
+    """The empty map says how to draw it, and the status line (an error, say) stays in view
+    when the page is scrolled far below it."""
+    b = browser
+    _open_points(b, site)
+    assert "Draw map" in b.find("#map-note").text
+    b.run("window.scrollTo(0, document.body.scrollHeight)")
+    assert b.run("return window.scrollY") > 200  # the status line's place is far above
+    b.run("document.getElementById('search').click()")  # a click that does not scroll
+    b.wait(lambda: "paste a query vector" in _status(b))
+    top, bottom = b.run(
+        "const r = document.getElementById('status').getBoundingClientRect();"
+        "return [r.top, r.bottom]"
+    )
+    assert top >= 0 and bottom <= b.run("return window.innerHeight")
+
+
 def _palette_pixels(image: Image.Image) -> tuple[int, list[np.ndarray]]:
     """Drawn (non-white) pixels, and the positions of the pixels of each palette colour.
 

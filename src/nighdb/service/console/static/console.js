@@ -162,7 +162,8 @@ async function openCollection(pin) {
   $("filter").value = "{}";
   $("query").value = "";
   $("legend").textContent = "";
-  $("map-note").textContent = "";
+  // The map costs a sample's read and a projection: drawn when asked, as the note says.
+  $("map-note").textContent = "Choose a projection and a sample size, then Draw map.";
   draw($("map"), [], [], null);
   await applyFilter();
 }
