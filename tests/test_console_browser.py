@@ -221,6 +221,8 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
     b = browser
     _open_points(b, site)
     assert b.find("#count").text == "300 items match"
+    # the filter box's example uses this collection's fields (the first item's)
+    assert json.loads(b.find("#filter-example").text) == {"colour": "red", "n": {"gte": 0}}
     first = _item_ids(b)
     assert first == sorted(site.vectors)[:50]
     b.find("#next-page").click()

@@ -192,13 +192,27 @@ async function loadPage(after) {
     row.dataset.id = item.id;
     row.addEventListener("click", () => showItem(item));
     cell(row, item.id, "id");
-    cell(row, short(JSON.stringify(item.metadata), 60));
+    const metadata = JSON.stringify(item.metadata);
+    cell(row, short(metadata, 60)).title = metadata; // the cell may cut it: whole on hover
     cell(row, short(item.text || "", 60));
   }
+  if (after === null && page.items.length) $("filter-example").textContent = filterExample(page.items[0].metadata);
   $("next-page").disabled = page.next === null;
   $("first-page").disabled = after === null;
   $("previous-page").disabled = after === null;
   say(`page ${state.cursors.length}: ${page.items.length} item${page.items.length === 1 ? "" : "s"}`);
+}
+
+// A filter on this collection's own fields, from an item's metadata, as the filter box's
+// example: equality for text and booleans, a range for numbers (two fields at most).
+function filterExample(metadata) {
+  const example = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    if (Object.keys(example).length === 2) break;
+    if (typeof value === "string" || typeof value === "boolean") example[key] = value;
+    else if (typeof value === "number" && Number.isFinite(value)) example[key] = { gte: value };
+  }
+  return JSON.stringify(Object.keys(example).length ? example : { lang: "en", year: { gte: 2020 } });
 }
 
 function showItem(item) {
