@@ -1,7 +1,7 @@
 """Approximate indexes: nighdb's SQLite HNSW (usearch) next to the systems people use.
 
 ``python -m bench.ann [--rows 100000] [--dims 384] [--queries 200] [--pg-url URL]
-[--skip-pg] [--skip-faiss] [--skip-sqlite-vec] [--no-wordnet] [--out FILE]``
+[--efs 40,64,128] [--skip-pg] [--skip-faiss] [--skip-sqlite-vec] [--no-wordnet] [--out FILE]``
 
 On the synthetic data set (``bench.datasets``, clustered, cosine) and on the real WordNet
 embeddings, with the same HNSW options everywhere (m = 16, ef_construction = 64):
@@ -236,7 +236,7 @@ def run(ds: Dataset, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     table: dict[str, dict[str, Any]] = {}
     for name, search in systems.items():
-        for ef in EFS if "exact" not in name else (EFS[0],):
+        for ef in args.efs if "exact" not in name else args.efs[:1]:
             found, p50 = measure(search, queries, ef)
             row = {"recall": recall(found, truth), "p50_ms": p50}
             table[f"{name} @ef{ef}" if "exact" not in name else name] = row
@@ -288,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dims", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--pg-url", default=None, help="an existing PostgreSQL (else embedded)")
+    parser.add_argument(
+        "--efs",
+        type=lambda text: tuple(int(v) for v in text.split(",")),
+        default=EFS,
+        help="ef_search values, comma-separated (default 40,64,128)",
+    )
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-faiss", action="store_true")
     parser.add_argument(
