@@ -1,8 +1,10 @@
 """Text and hybrid search on the pgvector backend (contract §14).
 
-BM25 over the postings (``postings``), scored by ``nighdb.text`` exactly as on SQLite;
-hybrid search fuses it with this backend's exact vector ranking (``search.Ranker``, read
-only as deep as ``nighdb.fusion`` needs) inside one repeatable-read transaction, so both
+BM25 over the postings (``postings``), scored by ``nighdb.text`` exactly as on SQLite
+(text-only search lets the server pick the best rows first: ``textrank``). Hybrid search
+fuses it with this backend's exact vector ranking (``search.Ranker``, read only as deep as
+``nighdb.fusion`` needs, and the server counting the vector rank of the text items that
+can still reach the top: ``vectorranks``) inside one repeatable-read transaction, so both
 rankings and the statistics come from one snapshot.
 """
 
@@ -21,6 +23,8 @@ from .postings import text_postings
 from .rows import ids_where
 from .schema import Conn, Layout
 from .search import Ranker, SearchPlan
+from .textrank import text_top
+from .vectorranks import vector_ranks
 
 __all__ = ["hybrid_search", "text_search"]
 
@@ -33,8 +37,8 @@ def text_search(
     """The top ``k`` items by BM25: ``score`` the BM25 score, ``distance`` its negation."""
     with conn.transaction():
         _snapshot(conn)
-        ids, scores = text_postings(conn, layout, collection_id, terms, where)
-        ranking = rank_text(ids, scores)
+        ids, scores = text_top(conn, layout, collection_id, terms, k, where)
+        ranking = rank_text(ids, np.array(scores, dtype=np.float64))
         top = ranking.ids[:k]
         payload = _payload(conn, layout, collection_id, top)
     return [
@@ -69,7 +73,12 @@ def hybrid_search(
             matches = ranker.search(conn, collection_id, metric, deeper)[0]
             return [(m.distance, m.id) for m in matches]
 
-        hits = fuse(ranking, vector_top, plan.limit, weight)
+        def ranks_of(ids: list[str]) -> dict[str, tuple[int, float]] | None:
+            if plan.ef_search is not None:
+                return None  # an approximate ranking has no exact rank to count
+            return vector_ranks(conn, layout, collection_id, metric, query, ids, plan.where)
+
+        hits = fuse(ranking, vector_top, plan.limit, weight, ranks_of)
         payload = _payload(conn, layout, collection_id, [h.id for h in hits])
     return [Match(h.id, h.distance, h.score, *payload[h.id]) for h in hits]
 
