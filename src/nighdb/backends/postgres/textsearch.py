@@ -34,16 +34,11 @@ Where = tuple[sql.SQL, list[object]]
 def text_search(
     conn: Conn, layout: Layout, collection_id: int, terms: list[str], k: int, where: Where | None
 ) -> list[Match]:
-    """The top ``k`` items by BM25: ``score`` the BM25 score, ``distance`` its negation."""
-    with conn.transaction():
-        _snapshot(conn)
-        ids, scores = text_top(conn, layout, collection_id, terms, k, where)
-        ranking = rank_text(ids, np.array(scores, dtype=np.float64))
-        top = ranking.ids[:k]
-        payload = _payload(conn, layout, collection_id, top)
+    """The top ``k`` items by BM25: ``score`` the BM25 score, ``distance`` its negation.
+    One statement (``textrank``), so one snapshot without a transaction of its own."""
     return [
-        Match(item_id, -score, score, *payload[item_id])
-        for item_id, score in zip(top, ranking.scores[:k], strict=True)
+        Match(item_id, -score, score, json.loads(metadata), text)
+        for item_id, score, metadata, text in text_top(conn, layout, collection_id, terms, k, where)
     ]
 
 

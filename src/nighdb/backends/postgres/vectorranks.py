@@ -137,16 +137,18 @@ def _scan(
     cosine_overflow = sql.SQL("")
     if metric == "cosine":
         cosine_overflow = sql.SQL(" OR s = 1.0::float8")
-    # OFFSET 0 keeps the distance a column computed once, not an expression copied into
-    # each of its uses.
+    # OFFSET 0 keeps the distance and the bucket columns computed once each, not
+    # expressions copied into each of their uses; the band rows' vectors are looked up by
+    # the primary key (LATERAL), not by joining the whole table.
     query_sql = sql.SQL(
-        "SELECT g.b, g.n, t.id, t.embedding FROM ("
+        "SELECT g.b, g.n, v.id, v.embedding FROM ("
         " SELECT b, CASE WHEN b %% 2 = 1 AND b < %s THEN id_hash END AS h, count(*) AS n"
         " FROM (SELECT id_hash, CASE WHEN s = 'NaN'::float8{overflow} THEN %s"
         " ELSE width_bucket(s, %s::float8[]) END AS b"
         "  FROM (SELECT id_hash, {distance}(embedding, {q}) AS s FROM {table} AS t"
-        "   WHERE {condition} OFFSET 0) AS d) AS e"
-        " GROUP BY 1, 2) AS g LEFT JOIN {table} AS t ON t.id_hash = g.h"
+        "   WHERE {condition} OFFSET 0) AS d OFFSET 0) AS e"
+        " GROUP BY 1, 2) AS g LEFT JOIN LATERAL (SELECT id, embedding FROM {table}"
+        " WHERE id_hash = g.h LIMIT 1) AS v ON true"
     ).format(
         overflow=cosine_overflow,
         distance=layout.exact_distance(metric),
