@@ -82,25 +82,28 @@ def test_server_counted_ranks_are_the_exact_vector_ranks(
 ) -> None:
     texts = _load(store, metric)
     calls = _spy(monkeypatch, "vector_ranks")
+    ahead = _spy(monkeypatch, "ranks_and_top")  # ranks counted with the first depth
     query = [0.3, -1.1, 0.5, 0.0, 2.0, -0.4, 0.7, 1.0]
     for flt in (None, {"g": {"lt": 2}}, {"g": 7}):
         every = store.search(T, "c", query, limit=BIG, filter=flt)
         rank = {m.id: (r, m.distance) for r, m in enumerate(every, start=1)}
         text_order = [i for i, _ in bm25(texts, "eel", rank.__contains__)]
         calls.clear()
+        ahead.clear()
         for weight in (0.3, 0.7, 0.9):
             got = store.search(T, "c", query, text="eel", text_weight=weight, filter=flt)
             want = rrf([m.id for m in every], text_order, weight)[:10]
             assert [m.id for m in got] == [i for i, _ in want]
             assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
             assert [m.distance for m in got] == [rank[m.id][1] for m in got]
+        answers = calls + [ranks for ranks, _ in ahead]
         if flt == {"g": 7}:
-            assert calls == []  # nothing passes: nothing to rank
+            assert not any(answers)  # nothing passes: nothing to rank
             continue
-        # The shortcut ran (a low weight needs no rank) and told each rank asked exactly.
-        assert calls and all(c is not None for c in calls)
-        for answer in calls:
-            assert answer and {i: rank[i] for i in answer} == answer
+        # The shortcut ran (a low weight needs no rank) and told each rank exactly.
+        assert any(answers) and all(a is not None for a in answers)
+        for answer in answers:
+            assert {i: rank[i] for i in answer} == answer
 
 
 def test_inner_product_falls_back_to_the_ranking(

@@ -41,7 +41,10 @@ from .filter import prepare_option
 from .rows import ids_where
 from .schema import Conn, Layout
 
-__all__ = ["vector_ranks"]
+__all__ = ["ORACLE_METRICS", "ranks_and_top", "vector_ranks"]
+
+ORACLE_METRICS = ("cosine", "l2")
+"""The metrics whose float32 error pgvector's distances are bounded by here (see above)."""
 
 Where = tuple[sql.Composable, list[object]]
 
@@ -78,17 +81,36 @@ def vector_ranks(
 ) -> dict[str, tuple[int, float]] | None:
     """Each id's exact vector (rank, distance) among the items passing ``where`` (the ids
     pass it); None when the float32 bounds cannot be trusted (see above)."""
-    if metric not in ("cosine", "l2") or not ids:
+    if metric not in ORACLE_METRICS or not ids:
         return None if ids else {}
+    return ranks_and_top(conn, layout, collection_id, metric, query, ids, where, 0)[0]
+
+
+def ranks_and_top(
+    conn: Conn,
+    layout: Layout,
+    collection_id: int,
+    metric: str,
+    query: F32,
+    ids: list[str],
+    where: Where | None,
+    top: int,
+) -> tuple[dict[str, tuple[int, float]] | None, list[tuple[str, F32]]]:
+    """``vector_ranks`` of ``ids`` (a metric of ``ORACLE_METRICS``), and from the same scan
+    the (id, vector) of the ``top`` first items by the server's (distance, id): hybrid
+    search's first vector items and the ranks it will ask for, in one pass."""
     table = layout.items(collection_id)
-    condition, params = ids_where(ids)
-    found = conn.execute(
-        sql.SQL("SELECT id, embedding FROM {} WHERE {}").format(table, condition),
-        params,
-        binary=True,
-    ).fetchall()
-    target_ids = [str(r[0]) for r in found]
-    target_d = exact_distances(np.stack([r[1] for r in found]), query, metric).tolist()
+    target_ids: list[str] = []
+    target_d: list[float] = []
+    if ids:
+        condition, params = ids_where(ids)
+        found = conn.execute(
+            sql.SQL("SELECT id, embedding FROM {} WHERE {}").format(table, condition),
+            params,
+            binary=True,
+        ).fetchall()
+        target_ids = [str(r[0]) for r in found]
+        target_d = exact_distances(np.stack([r[1] for r in found]), query, metric).tolist()
     bands = [_band(metric, query.shape[0], d) for d in target_d]
     merged = _merge(bands)
     # Interval j (from 0) is [lo, hi): bucket 2j + 1; non-finite distances land last.
@@ -96,9 +118,11 @@ def vector_ranks(
     for lo, hi in merged:
         bounds += [lo, math.nextafter(hi, math.inf)]
     bounds.append(math.inf)
-    histogram, band_rows = _scan(conn, layout, collection_id, metric, query, bounds, where)
+    histogram, band_rows, top_rows = _scan(
+        conn, layout, collection_id, metric, query, bounds, where, top
+    )
     if histogram.get(len(bounds), 0):
-        return None  # a distance that is not finite
+        return None, top_rows  # a distance that is not finite
     below = np.cumsum([histogram.get(b, 0) for b in range(len(bounds) + 1)])
     rescored = _rescore(band_rows, query, metric)
     out: dict[str, tuple[int, float]] = {}
@@ -108,7 +132,7 @@ def vector_ranks(
         own = (d, item_id)
         closer += sum(1 for other in rescored.get(2 * j + 1, []) if other < own)
         out[item_id] = (1 + closer, d)
-    return out
+    return out, top_rows
 
 
 def _merge(bands: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -129,26 +153,31 @@ def _scan(
     query: F32,
     bounds: list[float],
     where: Where | None,
-) -> tuple[dict[int, int], list[tuple[int, str, F32]]]:
-    """One pass over the items passing ``where``: how many fall in each bucket, and the
-    (bucket, id, vector) of those inside a band (an odd bucket before the last)."""
+    top: int,
+) -> tuple[dict[int, int], list[tuple[int, str, F32]], list[tuple[str, F32]]]:
+    """One pass over the items passing ``where``: how many fall in each bucket, the
+    (bucket, id, vector) of those inside a band (an odd bucket before the last), and the
+    (id, vector) of the ``top`` first by (server distance, id)."""
     table = layout.items(collection_id)
     condition, where_params = (sql.SQL("true"), []) if where is None else where
     cosine_overflow = sql.SQL("")
     if metric == "cosine":
         cosine_overflow = sql.SQL(" OR s = 1.0::float8")
-    # OFFSET 0 keeps the distance and the bucket columns computed once each, not
-    # expressions copied into each of their uses; the band rows' vectors are looked up by
-    # the primary key (LATERAL), not by joining the whole table.
+    # The distances are computed once (a materialized CTE: a few dozen bytes per item, no
+    # vectors) and read twice; the vectors of the band and top rows are looked up by the
+    # primary key (LATERAL ... LIMIT 1), not by joining the whole table.
     query_sql = sql.SQL(
-        "SELECT g.b, g.n, v.id, v.embedding FROM ("
+        "WITH d AS MATERIALIZED (SELECT id_hash, id, s, CASE WHEN s = 'NaN'::float8{overflow}"
+        " THEN %s ELSE width_bucket(s, %s::float8[]) END AS b"
+        " FROM (SELECT id_hash, id, {distance}(embedding, {q}) AS s FROM {table} AS t"
+        " WHERE {condition} OFFSET 0) AS x)"
+        " SELECT g.b, g.n, v.id, v.embedding FROM ("
         " SELECT b, CASE WHEN b %% 2 = 1 AND b < %s THEN id_hash END AS h, count(*) AS n"
-        " FROM (SELECT id_hash, CASE WHEN s = 'NaN'::float8{overflow} THEN %s"
-        " ELSE width_bucket(s, %s::float8[]) END AS b"
-        "  FROM (SELECT id_hash, {distance}(embedding, {q}) AS s FROM {table} AS t"
-        "   WHERE {condition} OFFSET 0) AS d OFFSET 0) AS e"
-        " GROUP BY 1, 2) AS g LEFT JOIN LATERAL (SELECT id, embedding FROM {table}"
+        " FROM d GROUP BY 1, 2) AS g LEFT JOIN LATERAL (SELECT id, embedding FROM {table}"
         " WHERE id_hash = g.h LIMIT 1) AS v ON true"
+        " UNION ALL SELECT -1, 0, v.id, v.embedding FROM ("
+        " SELECT id_hash FROM d ORDER BY s, id LIMIT %s) AS f CROSS JOIN LATERAL"
+        " (SELECT id, embedding FROM {table} WHERE id_hash = f.id_hash LIMIT 1) AS v"
     ).format(
         overflow=cosine_overflow,
         distance=layout.exact_distance(metric),
@@ -157,16 +186,20 @@ def _scan(
         condition=condition,
     )
     last = len(bounds)
-    params: list[object] = [last, last, bounds, query, *where_params]
+    params: list[object] = [last, bounds, query, *where_params, last, top]
     histogram: dict[int, int] = {}
     band_rows: list[tuple[int, str, F32]] = []
+    top_rows: list[tuple[str, F32]] = []
     for b, n, item_id, vector in conn.execute(
         query_sql, params, binary=True, prepare=prepare_option(where_params)
     ):
+        if b == -1:
+            top_rows.append((str(item_id), vector))
+            continue
         histogram[int(b)] = histogram.get(int(b), 0) + int(n)
         if item_id is not None:
             band_rows.append((int(b), str(item_id), vector))
-    return histogram, band_rows
+    return histogram, band_rows, top_rows
 
 
 def _rescore(
