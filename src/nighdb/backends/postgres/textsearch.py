@@ -136,7 +136,11 @@ def _reranked(
 
 def _snapshot(conn: Conn) -> None:
     # One snapshot for the statistics, the postings and the vector ranking.
-    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    # work_mem for this transaction only: the rank oracle's table of 100k distances
+    # (``vectorranks``) then stays in memory instead of spilling to a temporary file.
+    conn.execute(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL work_mem = '32MB'"
+    )
 
 
 def _payload(

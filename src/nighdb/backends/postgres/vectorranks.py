@@ -163,21 +163,23 @@ def _scan(
     cosine_overflow = sql.SQL("")
     if metric == "cosine":
         cosine_overflow = sql.SQL(" OR s = 1.0::float8")
-    # The distances are computed once (a materialized CTE: a few dozen bytes per item, no
-    # vectors) and read twice; the vectors of the band and top rows are looked up by the
-    # primary key (LATERAL ... LIMIT 1), not by joining the whole table.
+    # The distances are computed once (a materialized CTE of each item's row address and
+    # distance: a few dozen bytes, no ids, no vectors) and read twice; the vectors of the
+    # band and top rows are then looked up by row address (LATERAL ... LIMIT 1, a TID scan),
+    # not by joining the whole table. Within the top's margin (``search.candidates``) the
+    # order of float32 ties does not matter: the caller re-ranks in float64, ties by id.
     query_sql = sql.SQL(
-        "WITH d AS MATERIALIZED (SELECT id_hash, id, s, CASE WHEN s = 'NaN'::float8{overflow}"
+        "WITH d AS MATERIALIZED (SELECT c, s, CASE WHEN s = 'NaN'::float8{overflow}"
         " THEN %s ELSE width_bucket(s, %s::float8[]) END AS b"
-        " FROM (SELECT id_hash, id, {distance}(embedding, {q}) AS s FROM {table} AS t"
+        " FROM (SELECT ctid AS c, {distance}(embedding, {q}) AS s FROM {table} AS t"
         " WHERE {condition} OFFSET 0) AS x)"
         " SELECT g.b, g.n, v.id, v.embedding FROM ("
-        " SELECT b, CASE WHEN b %% 2 = 1 AND b < %s THEN id_hash END AS h, count(*) AS n"
+        " SELECT b, CASE WHEN b %% 2 = 1 AND b < %s THEN c END AS h, count(*) AS n"
         " FROM d GROUP BY 1, 2) AS g LEFT JOIN LATERAL (SELECT id, embedding FROM {table}"
-        " WHERE id_hash = g.h LIMIT 1) AS v ON true"
+        " WHERE ctid = g.h LIMIT 1) AS v ON true"
         " UNION ALL SELECT -1, 0, v.id, v.embedding FROM ("
-        " SELECT id_hash FROM d ORDER BY s, id LIMIT %s) AS f CROSS JOIN LATERAL"
-        " (SELECT id, embedding FROM {table} WHERE id_hash = f.id_hash LIMIT 1) AS v"
+        " SELECT c FROM d ORDER BY s, c LIMIT %s) AS f CROSS JOIN LATERAL"
+        " (SELECT id, embedding FROM {table} WHERE ctid = f.c LIMIT 1) AS v"
     ).format(
         overflow=cosine_overflow,
         distance=layout.exact_distance(metric),
