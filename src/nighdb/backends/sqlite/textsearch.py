@@ -19,7 +19,7 @@ import numpy as np
 from ...filters import FilterNode
 from ...fusion import fuse
 from ...models import F32, Match
-from ...ranking import ordered_hits
+from ...ranking import VectorBlock, ordered_hits
 from ...text import F64, I64, TextRanking, rank_text
 from .cache import BlockCache
 from .schema import Pin, count_rows, items_table
@@ -63,13 +63,17 @@ def hybrid_search(
     """Reciprocal rank fusion of the vector and text rankings: ``score`` the fused score,
     ``distance`` the vector distance."""
     rowids, scores = text_postings(conn, pin.id, terms, tree) if terms else _nothing()
-    rowid_of: dict[str, int] = {}
-    ranking = _ranking(conn, pin, rowids, scores, rowid_of)
     matrix = query[np.newaxis, :]
     items = count_rows(conn, items_table(pin.id))
 
     # The float32 keys of the query, computed once for both the top and the ranks.
     keys = query_keys(conn, cache, pin, query, tree, precision=precision)
+    position_of: dict[str, int] = {}
+    if keys is not None:
+        # The cached block holds this snapshot's ids: no statement to name the text items.
+        ranking = _ranking_in_block(keys.block, rowids, scores, position_of)
+    else:
+        ranking = _ranking(conn, pin, rowids, scores)
 
     def vector_top(depth: int) -> list[tuple[float, str]]:
         depth = min(depth, items)  # "the whole ranking" sizes nothing beyond the collection
@@ -83,9 +87,8 @@ def hybrid_search(
     def ranks_of(ids: list[str]) -> dict[str, tuple[int, float]] | None:
         if keys is None:
             return None
-        wanted = np.array([rowid_of[i] for i in ids], dtype=np.int64)
-        positions = np.searchsorted(keys.block.rowids, wanted)
-        ranks, distances = keys.ranks(positions.astype(np.int64))
+        positions = np.array([position_of[i] for i in ids], dtype=np.int64)
+        ranks, distances = keys.ranks(positions)
         return {i: (r, d) for i, r, d in zip(ids, ranks.tolist(), distances.tolist(), strict=True)}
 
     hits = fuse(ranking, vector_top, k, weight, ranks_of)
@@ -97,13 +100,7 @@ def _nothing() -> tuple[I64, F64]:
     return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
 
 
-def _ranking(
-    conn: apsw.Connection,
-    pin: Pin,
-    rowids: np.ndarray,
-    scores: np.ndarray,
-    rowid_of: dict[str, int] | None = None,
-) -> TextRanking:
+def _ranking(conn: apsw.Connection, pin: Pin, rowids: I64, scores: F64) -> TextRanking:
     if not len(rowids):
         return TextRanking([], [])
     found: dict[int, str] = {
@@ -114,9 +111,18 @@ def _ranking(
             (json.dumps(rowids.tolist()),),
         )
     }
-    if rowid_of is not None:
-        rowid_of.update((i, r) for r, i in found.items())
     return rank_text([str(found[r]) for r in rowids.tolist()], scores)
+
+
+def _ranking_in_block(
+    block: VectorBlock, rowids: I64, scores: F64, position_of: dict[str, int]
+) -> TextRanking:
+    """The text ranking named from the block (rows in rowid order, as of the snapshot);
+    ``position_of`` receives each ranked item's position in it."""
+    positions = np.searchsorted(block.rowids, rowids).tolist()
+    ids = [block.ids[p] for p in positions]
+    position_of.update(zip(ids, positions, strict=True))
+    return rank_text(ids, scores)
 
 
 def _payload(
