@@ -2,9 +2,9 @@
 
 SQLite is the source of truth. Every method checks its arguments, opens a transaction on
 this thread's connection and reads the collection's pin (id, dimensions, metric, version)
-inside it; writes bump the version, which the caches compare. Searching runs in ``search``
-(numpy over cached or streamed vectors), the API keys in ``keys``, the tables and driver
-errors in ``schema``, and filters compile to SQL in ``filter``.
+inside it (``transactions``); writes bump the version, which the caches compare. Searching
+runs in ``search`` (numpy over cached or streamed vectors), the API keys in ``keys``, the
+tables and driver errors in ``schema``, and filters compile to SQL in ``filter``.
 
 Concurrency: one connection per thread; writers take the lock up front (``BEGIN
 IMMEDIATE``) and queue behind ``busy_timeout``; WAL readers never block.
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import apsw
 import numpy as np
 
-from ...errors import CollectionNotFoundError, InvalidArgumentError
+from ...errors import InvalidArgumentError
 from ...filters import parse_filter
 from ...indexes import check_ef_search, check_exact
 from ...jsontext import encode_json
@@ -56,7 +56,6 @@ from .quantized_file import path_for
 from .schema import (
     PIN_COLUMNS,
     Pin,
-    connect,
     count_rows,
     create_schema,
     items_ddl,
@@ -69,6 +68,7 @@ from .schema import (
 from .search import CACHE_PRECISIONS, search_collection
 from .textindex import clear_postings, reindex_rows, remove_postings, stored_texts
 from .textsearch import hybrid_search, text_search
+from .transactions import Transactions
 
 __all__ = ["SQLiteStore"]
 
@@ -79,7 +79,7 @@ _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 _WRITE_CHUNK = 10_000
 
 
-class SQLiteStore(IndexMethods, ClosingContext):
+class SQLiteStore(Transactions, IndexMethods, ClosingContext):
     """``Store`` over one SQLite file. Thread-safe; several processes may share the file.
 
     ``create`` (default true) creates a missing file, its folders and the tables; with
@@ -125,61 +125,6 @@ class SQLiteStore(IndexMethods, ClosingContext):
             if not self._create:
                 require_store(self.path)
             create_schema(self._conn())
-
-    # -- connections and transactions -------------------------------------------------
-
-    def _conn(self) -> apsw.Connection:
-        if self._closed:
-            raise InvalidArgumentError("this store is closed; open a new one")
-        conn: apsw.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(
-                self.path,
-                busy_timeout_ms=self._busy_ms,
-                synchronous=self._synchronous,
-                create=self._create,
-            )
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
-
-    @contextlib.contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[apsw.Connection]:
-        """A transaction on this thread's connection; errors translated, rolled back on failure."""
-        with translate_errors(self.path):
-            conn = self._conn()
-            # IMMEDIATE takes the write lock first, so two writers queue instead of failing
-            # to upgrade a read snapshot.
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _pin(self, conn: apsw.Connection, tenant: str, name: str) -> Pin | None:
-        row = conn.execute(
-            f"SELECT {PIN_COLUMNS} FROM nigh_collections WHERE tenant = ? AND name = ?",
-            (tenant, name),
-        ).fetchone()
-        return None if row is None else Pin(row)
-
-    def _require(self, conn: apsw.Connection, tenant: str, name: str) -> Pin:
-        pin = self._pin(conn, tenant, name)
-        if pin is None:
-            raise CollectionNotFoundError(tenant, name)
-        return pin
-
-    def _read_collection(
-        self, tenant: str, name: str, body: Callable[[apsw.Connection, Pin], T]
-    ) -> T:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(name)
-        with self._transaction(write=False) as conn:
-            return body(conn, self._require(conn, tenant, name))
 
     # -- collections ------------------------------------------------------------------
 
@@ -409,15 +354,6 @@ class SQLiteStore(IndexMethods, ClosingContext):
                 analyzer = current.collection.text_analyzer
                 reindex_rows(conn, current.id, analyzer, retexted, old_texts)
         return len(checked)
-
-    @staticmethod
-    def _bump(conn: apsw.Connection, collection_id: int) -> int:
-        row = conn.execute(
-            "UPDATE nigh_collections SET version = version + 1 WHERE id = ? RETURNING version",
-            (collection_id,),
-        ).fetchone()
-        assert row is not None  # the caller holds the write lock on an existing collection
-        return int(row[0])
 
     # -- reads ------------------------------------------------------------------------
 
