@@ -2,9 +2,10 @@
 
 SQLite is the source of truth. Every method checks its arguments, opens a transaction on
 this thread's connection and reads the collection's pin (id, dimensions, metric, version)
-inside it (``transactions``); writes bump the version, which the caches compare. Searching
-runs in ``search`` (numpy over cached or streamed vectors), the API keys in ``keys``, the
-tables and driver errors in ``schema``, and filters compile to SQL in ``filter``.
+inside it (``transactions``); the reads of stored items are ``item_reads``'. Writes bump the
+version, which the caches compare. Searching runs in ``search`` (numpy over cached or
+streamed vectors), the API keys in ``keys``, the tables and driver errors in ``schema``, and
+filters compile to SQL in ``filter``.
 
 Concurrency: one connection per thread; writers take the lock up front (``BEGIN
 IMMEDIATE``) and queue behind ``busy_timeout``; WAL readers never block.
@@ -26,7 +27,7 @@ from ...filters import parse_filter
 from ...indexes import check_ef_search, check_exact
 from ...jsontext import encode_json
 from ...keys import KeyRecord, KeyRegistry
-from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
+from ...models import F32, Collection, ItemLike, Match, VectorLike
 from ...store import ClosingContext, Store
 from ...validation import (
     apply_patches,
@@ -34,11 +35,8 @@ from ...validation import (
     check_collection_name,
     check_compatible,
     check_delete_target,
-    check_ids,
     check_limit,
     check_new_collection,
-    check_page,
-    check_scroll,
     check_tenant,
     validate_items,
     validate_patches,
@@ -52,6 +50,7 @@ from .ann_search import DEFAULT_EXACT_BELOW, search_with_graph
 from .ann_state import AnnIndexes, read_record
 from .cache import DEFAULT_CACHE_BYTES, BlockCache
 from .filter import compile_filter
+from .item_reads import ItemReads
 from .quantized_file import path_for
 from .schema import (
     PIN_COLUMNS,
@@ -68,7 +67,6 @@ from .schema import (
 from .search import CACHE_PRECISIONS, search_collection
 from .textindex import clear_postings, reindex_rows, remove_postings, stored_texts
 from .textsearch import hybrid_search, text_search
-from .transactions import Transactions
 
 __all__ = ["SQLiteStore"]
 
@@ -79,7 +77,7 @@ _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 _WRITE_CHUNK = 10_000
 
 
-class SQLiteStore(Transactions, IndexMethods, ClosingContext):
+class SQLiteStore(ItemReads, IndexMethods, ClosingContext):
     """``Store`` over one SQLite file. Thread-safe; several processes may share the file.
 
     ``create`` (default true) creates a missing file, its folders and the tables; with
@@ -355,84 +353,7 @@ class SQLiteStore(Transactions, IndexMethods, ClosingContext):
                 reindex_rows(conn, current.id, analyzer, retexted, old_texts)
         return len(checked)
 
-    # -- reads ------------------------------------------------------------------------
-
-    def list_ids(
-        self,
-        tenant: str,
-        collection: str,
-        *,
-        after: str | None = None,
-        limit: int | None = None,
-        filter: Mapping[str, Any] | None = None,
-    ) -> list[str]:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._transaction(write=False) as conn:
-            pin = self._require(conn, tenant, name)
-            after, limit = check_page(after, limit)
-            tree = parse_filter(filter)
-            where, params = ("1", []) if tree is None else compile_filter(tree)
-            table = items_table(pin.id)
-            if after is None and limit is None:
-                rows = conn.execute(f"SELECT id FROM {table} WHERE {where}", params).fetchall()
-            else:
-                rows = conn.execute(
-                    f"SELECT id FROM {table} WHERE id > ? AND {where} ORDER BY id LIMIT ?",
-                    (
-                        after if after is not None else "",
-                        *params,
-                        -1 if limit is None else limit,
-                    ),
-                ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def scroll(
-        self,
-        tenant: str,
-        collection: str,
-        *,
-        filter: Mapping[str, Any] | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[Item]:
-        def body(conn: apsw.Connection, pin: Pin) -> list[Item]:
-            tree = parse_filter(filter)
-            start, count = check_scroll(after, limit)
-            where, params = ("1", []) if tree is None else compile_filter(tree)
-            rows = conn.execute(
-                f"SELECT id, vector, json(metadata), text FROM {items_table(pin.id)} "
-                f"WHERE id > ? AND {where} ORDER BY id LIMIT ?",
-                ("" if start is None else start, *params, count),
-            )
-            return [
-                Item(
-                    str(i), np.frombuffer(v, dtype="<f4").astype(np.float32), json.loads(m), str(t)
-                )
-                for i, v, m, t in rows
-            ]
-
-        return self._read_collection(tenant, collection, body)
-
-    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
-        def body(conn: apsw.Connection, pin: Pin) -> list[Item]:
-            wanted = check_ids(ids)
-            if not wanted:
-                return []
-            rows = conn.execute(
-                f"SELECT id, vector, json(metadata), text FROM {items_table(pin.id)} "
-                "WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(wanted, ensure_ascii=False),),
-            )
-            found = {
-                str(i): Item(
-                    str(i), np.frombuffer(v, dtype="<f4").astype(np.float32), json.loads(m), str(t)
-                )
-                for i, v, m, t in rows
-            }
-            return [found[i] for i in dict.fromkeys(wanted) if i in found]
-
-        return self._read_collection(tenant, collection, body)
+    # -- search -----------------------------------------------------------------------
 
     def search(
         self,
