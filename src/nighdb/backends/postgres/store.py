@@ -18,26 +18,28 @@ writers insert in id order and retry deadlocks; a collection dropped concurrentl
 ``CollectionNotFoundError``. Every driver error is translated at this boundary.
 
 This module is the ``Store`` itself: the pool, each method's checks in the contract's order,
-and which statement runs. The statements live beside it: ``registry`` (the collections
-table), ``pins`` (the pin cache and the runner that retries), ``rows`` (count, delete, fetch,
-list, scroll and update of items), ``write`` (upsert), ``search``, ``index`` and ``keys``.
+and which statement runs. ``connections`` holds what its method groups share (a call's
+connection, a read's replica); ``index_methods`` has the index calls. The statements live
+beside it: ``registry`` (the collections table), ``pins`` (the pin cache and the runner that
+retries), ``rows`` (count, delete, fetch, list, scroll and update of items), ``write``
+(upsert), ``search``, ``index`` and ``keys``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from ...errors import CollectionNotFoundError, InvalidArgumentError
+from ...errors import InvalidArgumentError
 from ...filters import FilterNode, parse_filter
-from ...indexes import check_ef_search, check_exact, check_index_options
+from ...indexes import check_ef_search, check_exact
 from ...keys import KeyRecord, KeyRegistry
 from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
 from ...store import ClosingContext, Store, redacted_url
@@ -64,15 +66,15 @@ from ...validation import (
 from . import index as hnsw
 from . import keys as keys
 from . import postings, registry, rows
+from .connections import replayable
 from .filter import compile_filter
-from .index import HnswIndex
+from .index_methods import IndexMethods
 from .pins import Pins, retrying
 from .registry import Pin
 from .replicas import ReadRouter
 from .rows import Where
 from .schema import (
     Conn,
-    Layout,
     bootstrap,
     connect_options,
     lock_key,
@@ -86,10 +88,8 @@ from .write import write_items
 
 __all__ = ["PostgresStore"]
 
-S = TypeVar("S")
 
-
-class PostgresStore(ClosingContext):
+class PostgresStore(IndexMethods, ClosingContext):
     """``Store`` over PostgreSQL + pgvector. Thread-safe; any number of processes and nodes
     may share the database.
 
@@ -142,11 +142,11 @@ class PostgresStore(ClosingContext):
         with translate_errors(self._timeout), psycopg.connect(url, **kwargs) as conn:
             boot = bootstrap(conn, create=create)
             upgrade(conn, boot.layout)
-        self._layout: Layout = boot.layout
+        self._layout = boot.layout
         self._pins = Pins(boot.layout, self._connection)
         self._vector_info = boot.vector_info
         self._ranker = Ranker(boot.layout, iterative_scans=boot.pgvector_version >= (0, 8))
-        self._pool: ConnectionPool[Conn] = ConnectionPool(
+        self._pool = ConnectionPool(
             url,
             kwargs=kwargs,
             min_size=pool_min_size,
@@ -181,21 +181,6 @@ class PostgresStore(ClosingContext):
         # Binary vector codecs on every pooled connection; the type was looked up once.
         register_vector(conn, self._vector_info)
         self._ranker.configure(conn)
-
-    # -- connections ------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[Conn]:
-        if self._closed:
-            raise InvalidArgumentError("this store is closed; open a new one")
-        with translate_errors(self._timeout), self._pool.connection() as conn:
-            yield conn
-
-    def _read(self, work: Callable[[Conn], S]) -> S:
-        """A read that may lag a little (contract §17): on a replica when there is one."""
-        if self._closed:
-            raise InvalidArgumentError("this store is closed; open a new one")
-        return self._router.run(work, self._pins.on_primary)
 
     # -- collections ------------------------------------------------------------------
 
@@ -257,7 +242,7 @@ class PostgresStore(ClosingContext):
     # -- writes -----------------------------------------------------------------------
 
     def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int:
-        batch_in = _replayable(items)
+        batch_in = replayable(items)
 
         def prepare(pin: Pin) -> ItemBatch:
             c = pin.collection
@@ -309,13 +294,13 @@ class PostgresStore(ClosingContext):
             self._router.wrote(conn)
             return removed
 
-        asked = None if ids is None else _replayable(ids)
+        asked = None if ids is None else replayable(ids)
         return self._pins.run(tenant, collection, prepare, execute)
 
     def update(self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]) -> int:
         """Contract §13: every patch validated, then applied in one transaction
         (``rows.update_items``)."""
-        asked = _replayable(patches)
+        asked = replayable(patches)
 
         def prepare(pin: Pin) -> list[Patch]:
             c = pin.collection
@@ -349,7 +334,7 @@ class PostgresStore(ClosingContext):
         def execute(conn: Conn, pin: Pin, wanted: list[str]) -> list[Item]:
             return rows.fetch_items(conn, self._layout.items(pin.id), wanted)
 
-        asked = _replayable(ids)
+        asked = replayable(ids)
         return self._pins.run(
             tenant, collection, lambda _pin: check_ids(asked), execute, via=self._read
         )
@@ -501,57 +486,6 @@ class PostgresStore(ClosingContext):
 
         return self._pins.run(tenant, collection, prepare, execute, via=self._read)
 
-    # -- HNSW indexes -----------------------------------------------------------------
-
-    def create_index(
-        self, tenant: str, collection: str, *, m: int = 16, ef_construction: int = 64
-    ) -> HnswIndex:
-        """Build (or rebuild with new options) the collection's HNSW index.
-
-        Searches then use it (approximately, see docs/postgres.md). The build blocks writes
-        to this collection, not reads, until it finishes.
-        """
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._connection() as conn, conn.transaction():
-            pin = self._locked_pin(conn, tenant, name)
-            wanted = check_index_options(m, ef_construction)  # after existence (contract §2)
-            if pin.collection.dimensions > hnsw.MAX_INDEX_DIMENSIONS:
-                raise InvalidArgumentError(
-                    f"collection {name!r} holds {pin.collection.dimensions}-dimensional vectors; "
-                    f"pgvector's HNSW index takes at most {hnsw.MAX_INDEX_DIMENSIONS} "
-                    "dimensions (as halfvec), so it stays exact"
-                )
-            hnsw.build(conn, self._layout, pin.id, pin.collection, wanted)
-        self._pins.remember(tenant, name, None)
-        return wanted
-
-    def drop_index(self, tenant: str, collection: str) -> bool:
-        """Remove the collection's HNSW index (searches are exact again); False if none."""
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._connection() as conn, conn.transaction():
-            pin = self._locked_pin(conn, tenant, name)
-            hnsw.remove(conn, self._layout, pin.id)
-        self._pins.remember(tenant, name, None)
-        return pin.index is not None
-
-    def describe_index(self, tenant: str, collection: str) -> HnswIndex | None:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._connection() as conn:
-            pin = self._pins.fresh(conn, tenant, name)
-        if pin is None:
-            raise CollectionNotFoundError(tenant, name)
-        return pin.index
-
-    def _locked_pin(self, conn: Conn, tenant: str, name: str) -> Pin:
-        """The pin, its row locked until the transaction ends (index changes serialise)."""
-        pin = self._pins.fresh(conn, tenant, name, lock="FOR UPDATE")
-        if pin is None:
-            raise CollectionNotFoundError(tenant, name)
-        return pin
-
     # -- API keys (nighdb.keys.KeyRegistry) ------------------------------------------
 
     def add_key(self, record: KeyRecord) -> None:
@@ -590,8 +524,3 @@ if TYPE_CHECKING:
     def _conforms(store: PostgresStore) -> tuple[Store, KeyRegistry]:
         """mypy proves here that the backend satisfies both protocols."""
         return store, store
-
-
-def _replayable(values: Iterable[S]) -> Iterable[S]:
-    """An iterator as a list: ``Pins.run`` may validate its input twice (see there)."""
-    return list(values) if isinstance(values, Iterator) else values
