@@ -115,7 +115,8 @@ soak: $(STAMP)
 # against raw SQL (bench/pgscale.py: ingest vs binary COPY, exact search vs the natural raw
 # query, search_many through HNSW; about 10 minutes at 100k; PGSCALE_ARGS="--rows 20000").
 # Last, approximate indexes (bench/ann.py: nighdb's SQLite HNSW next to numpy, sqlite-vec,
-# pgvector HNSW and FAISS HNSW at 100k and on WordNet; ANN_ARGS="--rows 20000" for a quicker run).
+# pgvector HNSW and FAISS HNSW at 100k and on WordNet; ANN_ARGS="--rows 20000" for a quicker run),
+# and their build cost paired by CPU time with pgvector's (bench/ann_build.py, 20k rows, ~3 minutes).
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP)
@@ -127,6 +128,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.pg_filtered $(PG_FILTERED_ARGS)
 	$(BIN)/python -m bench.pgscale $(PGSCALE_ARGS)
 	$(BIN)/python -m bench.ann $(ANN_ARGS)
+	$(BIN)/python -m bench.ann_build $(ANN_BUILD_ARGS)
 
 # Text and hybrid search (bench/text.py, docs/benchmarks.md): ingest with and without text,
 # text search next to FTS5 and tsvector/ts_rank, hybrid next to vector-only, at 100k items.
