@@ -239,13 +239,13 @@ def _postmaster(url: str) -> int | None:
     """The local PostgreSQL server's process, to count its CPU (None: not on this machine)."""
     import psycopg
 
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url) as conn:  # read while connected: the backend exits with it
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    try:
-        return cpu.postmaster_of(int(row[0]))
-    except FileNotFoundError:
-        return None
+        assert row is not None
+        try:
+            return cpu.postmaster_of(int(row[0]))
+        except FileNotFoundError:
+            return None
 
 
 def _measure(name: str, url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
