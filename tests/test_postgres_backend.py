@@ -27,6 +27,7 @@ from nighdb.backends.postgres.filter import filter_document, numeric_text
 from nighdb.keys import new_key
 
 from .pg_server import session_database, url_for
+from .pg_statements import ranking_statements
 
 T = "tenant"
 
@@ -153,21 +154,6 @@ def test_small_and_copy_paths_write_the_same(
     assert {m.id for m in got} == expected
 
 
-def _ranking_statements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, Any]]:
-    """Record the search statements the store sends (those with an ORDER BY)."""
-    seen: list[tuple[Any, Any]] = []
-    original = psycopg.Connection.execute
-
-    def spy(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
-        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
-        if "ORDER BY" in text:
-            seen.append((query, params))
-        return original(self, query, params, **kw)
-
-    monkeypatch.setattr(psycopg.Connection, "execute", spy)
-    return seen
-
-
 def test_exact_search_never_uses_an_index(
     store: PostgresStore, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,7 +161,7 @@ def test_exact_search_never_uses_an_index(
     rng = np.random.default_rng(1)
     store.upsert(T, "c", [{"id": f"i{i}", "vector": rng.normal(size=4)} for i in range(2000)])
     store.create_index(T, "c")
-    seen = _ranking_statements(monkeypatch)
+    seen = ranking_statements(monkeypatch)
     store.search(T, "c", rng.normal(size=4), exact=True)
     store.search(T, "c", rng.normal(size=4))
     monkeypatch.undo()

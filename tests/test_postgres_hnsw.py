@@ -20,6 +20,7 @@ from nighdb import Collection
 from nighdb.backends.postgres import HnswIndex, PostgresStore
 
 from .pg_server import url_for
+from .pg_statements import ranking_statements
 
 T = "t"
 N = 3000
@@ -245,7 +246,7 @@ def test_a_3072_dimension_collection_is_indexed_as_halfvec(
             )
             indexdef = str(row.fetchone())
         assert "halfvec(3072)" in indexdef and "halfvec_cosine_ops" in indexdef, indexdef
-        seen = _ranking_statements(monkeypatch)
+        seen = ranking_statements(monkeypatch)
         for i in (0, 123, 299):
             got = store.search(T, "wide", vectors[i], limit=5)
             exact = {m.id: m.distance for m in store.search(T, "wide", vectors[i], exact=True)}
@@ -263,18 +264,3 @@ def test_a_3072_dimension_collection_is_indexed_as_halfvec(
                 str(r[0]) for r in conn.execute(sql.SQL("EXPLAIN ") + query, params).fetchall()
             )
         assert "Index Scan using nigh_items_" in plan and "_hnsw" in plan, plan[:400]
-
-
-def _ranking_statements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, Any]]:
-    """Record the search statements the store sends (those with an ORDER BY)."""
-    seen: list[tuple[Any, Any]] = []
-    original = psycopg.Connection.execute
-
-    def spy(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
-        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
-        if "ORDER BY" in text:
-            seen.append((query, params))
-        return original(self, query, params, **kw)
-
-    monkeypatch.setattr(psycopg.Connection, "execute", spy)
-    return seen

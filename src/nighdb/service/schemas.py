@@ -42,6 +42,17 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
             "description": "true: ignore the collection's approximate index, rank exactly",
         },
     }
+    # An index's options: what a build request may give and what describing an index returns.
+    index_options = {
+        "m": {"type": "integer", "minimum": 2, "maximum": 100, "default": 16},
+        "ef_construction": {
+            "type": "integer",
+            "minimum": 4,
+            "maximum": 1000,
+            "default": 64,
+            "description": "at least 2 * m",
+        },
+    }
     return {
         "Collection": {
             "type": "object",
@@ -174,29 +185,11 @@ def _schemas(limits: ServiceLimits) -> dict[str, Any]:
         "Index": {
             "type": "object",
             "required": ["m", "ef_construction"],
-            "properties": {
-                "m": {"type": "integer", "minimum": 2, "maximum": 100, "default": 16},
-                "ef_construction": {
-                    "type": "integer",
-                    "minimum": 4,
-                    "maximum": 1000,
-                    "default": 64,
-                    "description": "at least 2 * m",
-                },
-            },
+            "properties": index_options,
         },
         "IndexRequest": {
             "type": "object",
-            "properties": {
-                "m": {"type": "integer", "minimum": 2, "maximum": 100, "default": 16},
-                "ef_construction": {
-                    "type": "integer",
-                    "minimum": 4,
-                    "maximum": 1000,
-                    "default": 64,
-                    "description": "at least 2 * m",
-                },
-            },
+            "properties": index_options,
         },
         "Error": {
             "type": "object",

@@ -19,10 +19,11 @@ writers insert in id order and retry deadlocks; a collection dropped concurrentl
 
 This module is the ``Store`` itself: the pool, each method's checks in the contract's order,
 and which statement runs. ``connections`` holds what its method groups share (a call's
-connection, a read's replica); ``index_methods`` has the index calls. The statements live
-beside it: ``registry`` (the collections table), ``pins`` (the pin cache and the runner that
-retries), ``rows`` (count, delete, fetch, list, scroll and update of items), ``write``
-(upsert), ``search``, ``index`` and ``keys``.
+connection, a read's replica); ``item_reads`` has fetch, list_ids and scroll,
+``index_methods`` the index calls. The statements live beside it: ``registry`` (the
+collections table), ``pins`` (the pin cache and the runner that retries), ``rows`` (count,
+delete, fetch, list, scroll and update of items), ``write`` (upsert), ``search``, ``index``
+and ``keys``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from ...errors import InvalidArgumentError
 from ...filters import FilterNode, parse_filter
 from ...indexes import check_ef_search, check_exact
 from ...keys import KeyRecord, KeyRegistry
-from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
+from ...models import F32, Collection, ItemLike, Match, VectorLike
 from ...store import ClosingContext, Store, redacted_url
 from ...validation import (
     ItemBatch,
@@ -51,11 +52,8 @@ from ...validation import (
     check_collection_name,
     check_compatible,
     check_delete_target,
-    check_ids,
     check_limit,
     check_new_collection,
-    check_page,
-    check_scroll,
     check_tenant,
     validate_items,
     validate_patches,
@@ -69,6 +67,7 @@ from . import postings, registry, rows
 from .connections import replayable
 from .filter import compile_filter
 from .index_methods import IndexMethods
+from .item_reads import ItemReads
 from .pins import Pins, retrying
 from .registry import Pin
 from .replicas import ReadRouter
@@ -89,7 +88,7 @@ from .write import write_items
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(IndexMethods, ClosingContext):
+class PostgresStore(ItemReads, IndexMethods, ClosingContext):
     """``Store`` over PostgreSQL + pgvector. Thread-safe; any number of processes and nodes
     may share the database.
 
@@ -325,56 +324,7 @@ class PostgresStore(IndexMethods, ClosingContext):
 
         return self._pins.run(tenant, collection, prepare, execute)
 
-    # -- reads ------------------------------------------------------------------------
-
-    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
-        """The stored items with these ids, in the order asked, each once; absent ids are
-        omitted. Vectors come back as float32 arrays, bit for bit as stored."""
-
-        def execute(conn: Conn, pin: Pin, wanted: list[str]) -> list[Item]:
-            return rows.fetch_items(conn, self._layout.items(pin.id), wanted)
-
-        asked = replayable(ids)
-        return self._pins.run(
-            tenant, collection, lambda _pin: check_ids(asked), execute, via=self._read
-        )
-
-    def list_ids(
-        self,
-        tenant: str,
-        collection: str,
-        *,
-        after: str | None = None,
-        limit: int | None = None,
-        filter: Mapping[str, Any] | None = None,
-    ) -> list[str]:
-        def prepare(_pin: Pin) -> tuple[str | None, int | None, Where]:
-            start, count = check_page(after, limit)
-            return start, count, rows.where(filter)
-
-        def execute(conn: Conn, pin: Pin, page: tuple[str | None, int | None, Where]) -> list[str]:
-            return rows.list_item_ids(conn, self._layout.items(pin.id), *page)
-
-        return self._pins.run(tenant, collection, prepare, execute, via=self._read)
-
-    def scroll(
-        self,
-        tenant: str,
-        collection: str,
-        *,
-        filter: Mapping[str, Any] | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[Item]:
-        def prepare(_pin: Pin) -> tuple[Where, str, int]:
-            where = rows.where(filter)
-            start, count = check_scroll(after, limit)
-            return where, "" if start is None else start, count
-
-        def execute(conn: Conn, pin: Pin, page: tuple[Where, str, int]) -> list[Item]:
-            return rows.scroll_items(conn, self._layout.items(pin.id), *page)
-
-        return self._pins.run(tenant, collection, prepare, execute, via=self._read)
+    # -- search -----------------------------------------------------------------------
 
     def search(
         self,

@@ -2,9 +2,10 @@
 
 SQLite is the source of truth. Every method checks its arguments, opens a transaction on
 this thread's connection and reads the collection's pin (id, dimensions, metric, version)
-inside it; writes bump the version, which the caches compare. Searching runs in ``search``
-(numpy over cached or streamed vectors), the API keys in ``keys``, the tables and driver
-errors in ``schema``, and filters compile to SQL in ``filter``.
+inside it (``transactions``); the reads of stored items are ``item_reads``', the writes
+``item_writes``'. Writes bump the version, which the caches compare. Searching runs in
+``search`` (numpy over cached or streamed vectors), the API keys in ``keys``, the tables and
+driver errors in ``schema``, and filters compile to SQL in ``filter``.
 
 Concurrency: one connection per thread; writers take the lock up front (``BEGIN
 IMMEDIATE``) and queue behind ``busy_timeout``; WAL readers never block.
@@ -13,35 +14,26 @@ IMMEDIATE``) and queue behind ``busy_timeout``; WAL readers never block.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import apsw
 import numpy as np
 
-from ...errors import CollectionNotFoundError, InvalidArgumentError
+from ...errors import InvalidArgumentError
 from ...filters import parse_filter
 from ...indexes import check_ef_search, check_exact
-from ...jsontext import encode_json
 from ...keys import KeyRecord, KeyRegistry
-from ...models import F32, Collection, Item, ItemLike, Match, VectorLike
+from ...models import F32, Collection, Match, VectorLike
 from ...store import ClosingContext, Store
 from ...validation import (
-    apply_patches,
     check_collection,
     check_collection_name,
     check_compatible,
-    check_delete_target,
-    check_ids,
     check_limit,
     check_new_collection,
-    check_page,
-    check_scroll,
     check_tenant,
-    validate_items,
-    validate_patches,
     validate_queries,
     validate_query,
     validate_search,
@@ -52,11 +44,12 @@ from .ann_search import DEFAULT_EXACT_BELOW, search_with_graph
 from .ann_state import AnnIndexes, read_record
 from .cache import DEFAULT_CACHE_BYTES, BlockCache
 from .filter import compile_filter
+from .item_reads import ItemReads
+from .item_writes import ItemWrites
 from .quantized_file import path_for
 from .schema import (
     PIN_COLUMNS,
     Pin,
-    connect,
     count_rows,
     create_schema,
     items_ddl,
@@ -67,7 +60,6 @@ from .schema import (
     translate_errors,
 )
 from .search import CACHE_PRECISIONS, search_collection
-from .textindex import clear_postings, reindex_rows, remove_postings, stored_texts
 from .textsearch import hybrid_search, text_search
 
 __all__ = ["SQLiteStore"]
@@ -75,11 +67,9 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
-# Rows written per executemany call.
-_WRITE_CHUNK = 10_000
 
 
-class SQLiteStore(IndexMethods, ClosingContext):
+class SQLiteStore(ItemWrites, ItemReads, IndexMethods, ClosingContext):
     """``Store`` over one SQLite file. Thread-safe; several processes may share the file.
 
     ``create`` (default true) creates a missing file, its folders and the tables; with
@@ -125,61 +115,6 @@ class SQLiteStore(IndexMethods, ClosingContext):
             if not self._create:
                 require_store(self.path)
             create_schema(self._conn())
-
-    # -- connections and transactions -------------------------------------------------
-
-    def _conn(self) -> apsw.Connection:
-        if self._closed:
-            raise InvalidArgumentError("this store is closed; open a new one")
-        conn: apsw.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(
-                self.path,
-                busy_timeout_ms=self._busy_ms,
-                synchronous=self._synchronous,
-                create=self._create,
-            )
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
-
-    @contextlib.contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[apsw.Connection]:
-        """A transaction on this thread's connection; errors translated, rolled back on failure."""
-        with translate_errors(self.path):
-            conn = self._conn()
-            # IMMEDIATE takes the write lock first, so two writers queue instead of failing
-            # to upgrade a read snapshot.
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _pin(self, conn: apsw.Connection, tenant: str, name: str) -> Pin | None:
-        row = conn.execute(
-            f"SELECT {PIN_COLUMNS} FROM nigh_collections WHERE tenant = ? AND name = ?",
-            (tenant, name),
-        ).fetchone()
-        return None if row is None else Pin(row)
-
-    def _require(self, conn: apsw.Connection, tenant: str, name: str) -> Pin:
-        pin = self._pin(conn, tenant, name)
-        if pin is None:
-            raise CollectionNotFoundError(tenant, name)
-        return pin
-
-    def _read_collection(
-        self, tenant: str, name: str, body: Callable[[apsw.Connection, Pin], T]
-    ) -> T:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(name)
-        with self._transaction(write=False) as conn:
-            return body(conn, self._require(conn, tenant, name))
 
     # -- collections ------------------------------------------------------------------
 
@@ -269,234 +204,7 @@ class SQLiteStore(IndexMethods, ClosingContext):
 
         return self._read_collection(tenant, collection, body)
 
-    # -- writes -----------------------------------------------------------------------
-
-    def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        if isinstance(items, Iterator):
-            items = list(items)  # may be validated twice (see below)
-        with self._transaction(write=False) as conn:
-            pin = self._require(conn, tenant, name)
-        # Validate the whole batch before taking the write lock (contract §4: all or nothing).
-        pin_dims, pin_metric = pin.collection.dimensions, pin.collection.metric
-        batch = validate_items(name, pin_dims, pin_metric, items)
-        if not len(batch):
-            return 0
-        with self._transaction(write=True) as conn:
-            current = self._require(conn, tenant, name)
-            if current.id != pin.id:
-                # Dropped and re-created meanwhile: validate against the new pin.
-                batch = validate_items(
-                    name, current.collection.dimensions, current.collection.metric, items
-                )
-            version = self._bump(conn, current.id)
-            table = items_table(current.id)
-            distinct_ids = list(dict.fromkeys(batch.ids))
-            old_texts = stored_texts(conn, current.id, distinct_ids)
-            sql = (
-                f"INSERT INTO {table} (id, vector, metadata, text, seq) "
-                "VALUES (?, ?, jsonb(?), ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET vector = excluded.vector, "
-                "metadata = excluded.metadata, text = excluded.text, seq = excluded.seq"
-            )
-            vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
-            for start in range(0, len(batch), _WRITE_CHUNK):
-                stop = start + _WRITE_CHUNK
-                # Rows as a zip of columns: no Python code runs per row. apsw binds a numpy
-                # row (a contiguous little-endian float32 buffer) as a blob of its bytes.
-                ids = batch.ids[start:stop]
-                rows = zip(
-                    ids,
-                    vectors[start:stop],
-                    batch.metadata_json[start:stop],
-                    batch.texts[start:stop],
-                    [version] * len(ids),
-                    strict=True,
-                )
-                conn.executemany(sql, rows)
-            analyzer = current.collection.text_analyzer
-            reindex_rows(conn, current.id, analyzer, distinct_ids, old_texts)
-        return len(batch)
-
-    def delete(
-        self,
-        tenant: str,
-        collection: str,
-        ids: Sequence[str] | None = None,
-        *,
-        filter: Mapping[str, Any] | None = None,
-    ) -> int:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._transaction(write=False) as conn:
-            self._require(conn, tenant, name)
-        wanted = check_delete_target(ids, filter)
-        if wanted is None:
-            tree = parse_filter(filter)
-            where, params = ("1", []) if tree is None else compile_filter(tree)
-        elif not wanted:
-            return 0
-        else:
-            # One statement whatever the number of ids: they travel as one JSON array.
-            where, params = (
-                "id IN (SELECT value FROM json_each(?))",
-                [json.dumps(wanted, ensure_ascii=False)],
-            )
-        with self._transaction(write=True) as conn:
-            pin = self._require(conn, tenant, name)
-            if where == "1":
-                clear_postings(conn, pin.id)
-            else:
-                remove_postings(conn, pin.id, pin.collection.text_analyzer, where, params)
-            conn.execute(f"DELETE FROM {items_table(pin.id)} WHERE {where}", params)
-            removed = int(conn.changes())
-            if removed:
-                # Other connections' caches see the new version and reload (rows went away).
-                self._bump(conn, pin.id)
-        return removed
-
-    def update(self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]) -> int:
-        """Contract §13: every patch validated, then the stored rows read and written in one
-        write transaction (so a concurrent upsert of the same id lands before or after it,
-        never in between); the changed rows get the new version as ``seq`` like an upsert's,
-        so every cache refreshes them."""
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        if isinstance(patches, Iterator):
-            patches = list(patches)
-        with self._transaction(write=False) as conn:
-            pin = self._require(conn, tenant, name)
-        c = pin.collection
-        checked = validate_patches(name, c.dimensions, c.metric, patches)
-        if not checked:
-            return 0
-        with self._transaction(write=True) as conn:
-            current = self._require(conn, tenant, name)
-            if current.id != pin.id:  # dropped and re-created meanwhile
-                c = current.collection
-                checked = validate_patches(name, c.dimensions, c.metric, patches)
-            table = items_table(current.id)
-            wanted = sorted({p.id for p in checked})
-            stored = {
-                str(i): json.loads(m)
-                for i, m in conn.execute(
-                    f"SELECT id, json(metadata) FROM {table} "
-                    "WHERE id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(wanted, ensure_ascii=False),),
-                )
-            }
-            rows = apply_patches(name, checked, stored)
-            retexted = sorted({r.id for r in rows if r.text is not None})
-            old_texts = stored_texts(conn, current.id, retexted)
-            version = self._bump(conn, current.id)
-            conn.executemany(
-                f"UPDATE {table} SET vector = coalesce(?, vector), "
-                "metadata = coalesce(jsonb(?), metadata), text = coalesce(?, text), seq = ? "
-                "WHERE id = ?",
-                [
-                    (
-                        None if r.vector is None else np.ascontiguousarray(r.vector, dtype="<f4"),
-                        None if r.metadata is None else encode_json(r.metadata),
-                        r.text,
-                        version,
-                        r.id,
-                    )
-                    for r in rows
-                ],
-            )
-            if retexted:
-                analyzer = current.collection.text_analyzer
-                reindex_rows(conn, current.id, analyzer, retexted, old_texts)
-        return len(checked)
-
-    @staticmethod
-    def _bump(conn: apsw.Connection, collection_id: int) -> int:
-        row = conn.execute(
-            "UPDATE nigh_collections SET version = version + 1 WHERE id = ? RETURNING version",
-            (collection_id,),
-        ).fetchone()
-        assert row is not None  # the caller holds the write lock on an existing collection
-        return int(row[0])
-
-    # -- reads ------------------------------------------------------------------------
-
-    def list_ids(
-        self,
-        tenant: str,
-        collection: str,
-        *,
-        after: str | None = None,
-        limit: int | None = None,
-        filter: Mapping[str, Any] | None = None,
-    ) -> list[str]:
-        tenant = check_tenant(tenant)
-        name = check_collection_name(collection)
-        with self._transaction(write=False) as conn:
-            pin = self._require(conn, tenant, name)
-            after, limit = check_page(after, limit)
-            tree = parse_filter(filter)
-            where, params = ("1", []) if tree is None else compile_filter(tree)
-            table = items_table(pin.id)
-            if after is None and limit is None:
-                rows = conn.execute(f"SELECT id FROM {table} WHERE {where}", params).fetchall()
-            else:
-                rows = conn.execute(
-                    f"SELECT id FROM {table} WHERE id > ? AND {where} ORDER BY id LIMIT ?",
-                    (
-                        after if after is not None else "",
-                        *params,
-                        -1 if limit is None else limit,
-                    ),
-                ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def scroll(
-        self,
-        tenant: str,
-        collection: str,
-        *,
-        filter: Mapping[str, Any] | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[Item]:
-        def body(conn: apsw.Connection, pin: Pin) -> list[Item]:
-            tree = parse_filter(filter)
-            start, count = check_scroll(after, limit)
-            where, params = ("1", []) if tree is None else compile_filter(tree)
-            rows = conn.execute(
-                f"SELECT id, vector, json(metadata), text FROM {items_table(pin.id)} "
-                f"WHERE id > ? AND {where} ORDER BY id LIMIT ?",
-                ("" if start is None else start, *params, count),
-            )
-            return [
-                Item(
-                    str(i), np.frombuffer(v, dtype="<f4").astype(np.float32), json.loads(m), str(t)
-                )
-                for i, v, m, t in rows
-            ]
-
-        return self._read_collection(tenant, collection, body)
-
-    def fetch(self, tenant: str, collection: str, ids: Sequence[str]) -> list[Item]:
-        def body(conn: apsw.Connection, pin: Pin) -> list[Item]:
-            wanted = check_ids(ids)
-            if not wanted:
-                return []
-            rows = conn.execute(
-                f"SELECT id, vector, json(metadata), text FROM {items_table(pin.id)} "
-                "WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps(wanted, ensure_ascii=False),),
-            )
-            found = {
-                str(i): Item(
-                    str(i), np.frombuffer(v, dtype="<f4").astype(np.float32), json.loads(m), str(t)
-                )
-                for i, v, m, t in rows
-            }
-            return [found[i] for i in dict.fromkeys(wanted) if i in found]
-
-        return self._read_collection(tenant, collection, body)
+    # -- search -----------------------------------------------------------------------
 
     def search(
         self,

@@ -21,7 +21,7 @@ import apsw
 import numpy as np
 
 from ...filters import FilterNode
-from ...text import F64, I64, analyze_batch, bm25_scores
+from ...text import F64, I64, BatchPostings, analyze_batch, bm25_scores
 from .filter import compile_filter
 from .schema import count_rows, items_table, postings_table
 
@@ -42,13 +42,11 @@ def remove_postings(
 def _remove(
     conn: apsw.Connection, collection_id: int, analyzer: str, rows: Iterable[tuple[int, str]]
 ) -> None:
-    indexed = [(rowid, text) for rowid, text in rows if text]
-    batch = analyze_batch([text for _, text in indexed], analyzer)
+    batch, items = _analyze(rows, analyzer)
     if len(batch):
-        rowids = [rowid for rowid, _ in indexed]
         conn.executemany(
             f"DELETE FROM {postings_table(collection_id)} WHERE term = ? AND item = ?",
-            zip(batch.terms, [rowids[i] for i in batch.texts], strict=True),
+            zip(batch.terms, items, strict=True),
         )
         _add_length(conn, collection_id, -batch.total_length)
 
@@ -62,20 +60,24 @@ def add_postings(
     conn: apsw.Connection, collection_id: int, analyzer: str, rows: Iterable[tuple[int, str]]
 ) -> None:
     """Index the texts of these (rowid, text) items, whose old postings are gone."""
-    indexed = [(rowid, text) for rowid, text in rows if text]
-    batch = analyze_batch([text for _, text in indexed], analyzer)
+    batch, items = _analyze(rows, analyzer)
     if len(batch):
-        rowids = [rowid for rowid, _ in indexed]
         # Sorted by term (the key's first column): the B-tree fills in order instead of at
         # random, about twice as fast to insert.
         conn.executemany(
             f"INSERT INTO {postings_table(collection_id)} (term, item, tf, length) "
             "VALUES (?, ?, ?, ?)",
-            zip(
-                batch.terms, [rowids[i] for i in batch.texts], batch.tf, batch.lengths, strict=True
-            ),
+            zip(batch.terms, items, batch.tf, batch.lengths, strict=True),
         )
         _add_length(conn, collection_id, batch.total_length)
+
+
+def _analyze(rows: Iterable[tuple[int, str]], analyzer: str) -> tuple[BatchPostings, list[int]]:
+    """The postings of these (rowid, text) items' non-empty texts, and each posting's rowid."""
+    indexed = [(rowid, text) for rowid, text in rows if text]
+    batch = analyze_batch([text for _, text in indexed], analyzer)
+    rowids = [rowid for rowid, _ in indexed]
+    return batch, [rowids[i] for i in batch.texts]
 
 
 def _add_length(conn: apsw.Connection, collection_id: int, delta: int) -> None:
