@@ -1,6 +1,7 @@
 """Approximate indexes: nighdb's SQLite HNSW (usearch) next to the systems people use.
 
-``python -m bench.ann [--rows 100000] [--dims 384] [--queries 200] [--pg-url URL]``
+``python -m bench.ann [--rows 100000] [--dims 384] [--queries 200] [--pg-url URL]
+[--efs 40,64,128] [--skip-pg] [--skip-faiss] [--skip-sqlite-vec] [--no-wordnet] [--out FILE]``
 
 On the synthetic data set (``bench.datasets``, clustered, cosine) and on the real WordNet
 embeddings, with the same HNSW options everywhere (m = 16, ef_construction = 64):
@@ -15,8 +16,8 @@ embeddings, with the same HNSW options everywhere (m = 16, ef_construction = 64)
 Figures: recall@10 against the exact ground truth and the median latency of single queries
 at ef 40/64/128; nighdb's filtered recall at ~10% and ~1% (and that every answer has
 ``min(limit, matches)`` items); build time (nighdb vs pgvector); the graph's memory;
-``search_many`` of 100 queries against 100 single calls. The machine is shared and busy:
-compare ratios from one run, not absolute times across runs.
+``search_many`` of 100 queries against 100 single calls (alternated three times, medians).
+The machine is shared and busy: compare ratios from one run, not absolute times across runs.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ Search = Callable[[np.ndarray, int], Sequence[int]]
 
 
 def log(line: str) -> None:
-    print(line, flush=True)
+    print(time.strftime("%H:%M:%S"), line, flush=True)
 
 
 def recall(found: Sequence[Sequence[int]], truth: np.ndarray) -> float:
@@ -215,8 +216,9 @@ def run(ds: Dataset, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     log(f"== {ds.name}: {ds.count:,} x {ds.dims}, {len(queries)} queries")
 
     systems: dict[str, Search] = {"numpy (exact)": numpy_system(base)}
-    search, seconds = sqlite_vec_system(base, workdir)
-    systems["sqlite-vec vec0 (exact)"] = search
+    if not args.skip_sqlite_vec:
+        search, seconds = sqlite_vec_system(base, workdir)
+        systems["sqlite-vec vec0 (exact)"] = search
     if not args.skip_faiss:
         search, seconds = faiss_system(base)
         systems["FAISS HNSW"] = search
@@ -234,7 +236,7 @@ def run(ds: Dataset, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     table: dict[str, dict[str, Any]] = {}
     for name, search in systems.items():
-        for ef in EFS if "exact" not in name else (EFS[0],):
+        for ef in args.efs if "exact" not in name else args.efs[:1]:
             found, p50 = measure(search, queries, ef)
             row = {"recall": recall(found, truth), "p50_ms": p50}
             table[f"{name} @ef{ef}" if "exact" not in name else name] = row
@@ -261,8 +263,16 @@ def run(ds: Dataset, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     batch = queries[:100]
     store.search_many(T, C, batch[:2], limit=K)
-    _, many = timed(lambda: store.search_many(T, C, batch, limit=K))
-    _, singles = timed(lambda: [store.search(T, C, q, limit=K) for q in batch])
+    # Alternated three times, medians: the shared machine's load drifts within seconds.
+    rounds = [
+        (
+            timed(lambda: store.search_many(T, C, batch, limit=K))[1],
+            timed(lambda: [store.search(T, C, q, limit=K) for q in batch])[1],
+        )
+        for _ in range(3)
+    ]
+    many = statistics.median(r[0] for r in rounds)
+    singles = statistics.median(r[1] for r in rounds)
     out["search_many_100_s"], out["singles_100_s"] = many, singles
     log(
         f"  search_many(100) {many * 1000:.0f} ms vs 100 singles {singles * 1000:.0f} ms: "
@@ -278,8 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dims", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--pg-url", default=None, help="an existing PostgreSQL (else embedded)")
+    parser.add_argument(
+        "--efs",
+        type=lambda text: tuple(int(v) for v in text.split(",")),
+        default=EFS,
+        help="ef_search values, comma-separated (default 40,64,128)",
+    )
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--skip-faiss", action="store_true")
+    parser.add_argument(
+        "--skip-sqlite-vec", action="store_true", help="no vec0 scan (minutes per query at 1M)"
+    )
     parser.add_argument("--no-wordnet", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)

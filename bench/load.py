@@ -10,7 +10,11 @@ between tenants, as deployed: with more clients per tenant than its budget, some
 their turn or are answered 429 (counted, and left out of the latencies).
 
 The driver runs on the same machine as the server: on a small machine it takes a good part of
-the CPU itself, so the figures are a floor of what the node can do, not its ceiling.
+the CPU itself, so the figures are a floor of what the node can do, not its ceiling. To see
+where the CPU goes, each row also reports the cores used (CPU seconds over wall seconds,
+from ``/proc``: ``bench/cpu.py``) by the driver, the ``nigh serve`` process, its normal and
+its low-priority worker processes, and the PostgreSQL server, with the machine's load
+average; ``--drivers N`` spreads the clients over N driver processes.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,8 @@ import numpy as np
 
 import nighdb
 from nighdb import Collection
+
+from . import cpu
 
 NIGH = str(Path(sys.executable).with_name("nigh"))
 
@@ -128,42 +136,125 @@ async def _client(
                 await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
 
 
-async def _run(
-    base: str, op: str, clients: int, keys: list[str], dims: int, seconds: float
+async def _drive(
+    base: str,
+    op: str,
+    mine: list[int],
+    tenants: int,
+    keys: list[str],
+    dims: int,
+    seconds: float,
 ) -> dict[str, Any]:
+    """Clients ``mine`` (of all the run's clients, numbered) in this process's event loop."""
     out: dict[str, Any] = {"latencies": [], "refused": {}}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(max_connections=len(mine), max_keepalive_connections=len(mine))
+    cpu = time.process_time()
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
-        tenants = min(clients, len(keys))
-        started = time.monotonic()
-        deadline = started + seconds
+        deadline = time.monotonic() + seconds
         await asyncio.gather(
-            *(_client(http, op, keys[c % tenants], dims, deadline, c, out) for c in range(clients))
+            *(_client(http, op, keys[c % tenants], dims, deadline, c, out) for c in mine)
         )
-        wall = time.monotonic() - started
-    lat = np.asarray(out["latencies"]) * 1000
+    out["driver_cpu_s"] = time.process_time() - cpu
+    return out
+
+
+def _drive_in_process(args: tuple[Any, ...]) -> dict[str, Any]:
+    return asyncio.run(_drive(*args))
+
+
+def _run(
+    node: Node,
+    op: str,
+    clients: int,
+    keys: list[str],
+    dims: int,
+    seconds: float,
+    drivers: int,
+    pg_pid: int | None,
+) -> dict[str, Any]:
+    """One row: ``clients`` clients spread over ``drivers`` driver processes (1: this one)."""
+    tenants = min(clients, len(keys))
+    shares = [list(range(d, clients, drivers)) for d in range(drivers)]
+    shares = [mine for mine in shares if mine]
+    before = _cpu(node, pg_pid)
+    started = time.monotonic()
+    if len(shares) == 1:
+        outs = [_drive_in_process((node.url, op, shares[0], tenants, keys, dims, seconds))]
+    else:
+        # Forked drivers: no thread runs here between rows, and each process starts its own
+        # event loop and httpx client.
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(len(shares), mp_context=context) as pool:
+            jobs = [(node.url, op, mine, tenants, keys, dims, seconds) for mine in shares]
+            outs = list(pool.map(_drive_in_process, jobs))
+    wall = time.monotonic() - started
+    after = _cpu(node, pg_pid)
+    cores = {part: round((after[part] - before[part]) / wall, 2) for part in before}
+    cores["driver"] = round(sum(o["driver_cpu_s"] for o in outs) / wall, 2)
+    lat = np.asarray([x for o in outs for x in o["latencies"]]) * 1000
+    refused: dict[str, int] = {}
+    for o in outs:
+        for status, n in o["refused"].items():
+            refused[status] = refused.get(status, 0) + n
     return {
         "op": op,
         "clients": clients,
         "tenants": tenants,
+        "drivers": len(shares),
         "requests_per_s": round(len(lat) / wall, 1),
         "p50_ms": round(float(np.percentile(lat, 50)), 2) if len(lat) else None,
         "p99_ms": round(float(np.percentile(lat, 99)), 2) if len(lat) else None,
-        "refused": out["refused"],
+        "refused": refused,
+        "cpu_cores": cores,
+        "load_average": round(os.getloadavg()[0], 1),
     }
+
+
+def _cpu(node: Node, pg_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of the server process, its workers by priority, and PostgreSQL."""
+    own = cpu.nice(node.proc.pid)
+    sample = {"server": cpu.cpu_seconds(node.proc.pid), "workers": 0.0, "low_workers": 0.0}
+    for child in cpu.children(node.proc.pid):
+        try:
+            part = "low_workers" if cpu.nice(child) > own else "workers"
+        except FileNotFoundError:
+            continue
+        sample[part] += cpu.cpu_seconds(child)
+    if pg_pid is not None:
+        sample["postgres"] = sum(cpu.cpu_seconds(p) for p in cpu.tree(pg_pid))
+    return sample
+
+
+def _postmaster(url: str) -> int | None:
+    """The local PostgreSQL server's process, to count its CPU (None: not on this machine)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    try:
+        return cpu.postmaster_of(int(row[0]))
+    except FileNotFoundError:
+        return None
 
 
 def _measure(name: str, url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     keys = _seed(url, args.tenants, args.items, args.dims)
+    pg_pid = _postmaster(url) if name == "postgres" else None
     node = Node(url)
     rows = []
     try:
+        # Not measured: each worker process opens its store on its first request (seconds on
+        # a busy machine), and the low-priority ones serve only tenants over their share, so
+        # the most clients of the run, over every tenant, reach them all first.
+        warm = list(range(max(args.clients)))
+        asyncio.run(_drive(node.url, "search", warm, len(keys), keys, args.dims, args.warmup))
         for clients in args.clients:
             for op in ("search", "upsert"):
-                row = {
-                    "node": name,
-                    **asyncio.run(_run(node.url, op, clients, keys, args.dims, args.seconds)),
-                }
+                measured = _run(
+                    node, op, clients, keys, args.dims, args.seconds, args.drivers, pg_pid
+                )
+                row = {"node": name, **measured}
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     finally:
@@ -173,14 +264,19 @@ def _measure(name: str, url: str, args: argparse.Namespace) -> list[dict[str, An
 
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| node | op | clients | tenants | requests/s | p50 ms | p99 ms | refused |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| node | op | clients | tenants | drivers | requests/s | p50 ms | p99 ms | refused "
+        "| CPU cores: driver / server / workers / low workers / postgres | load avg |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for r in rows:
         refused = ", ".join(f"{k}: {v}" for k, v in r["refused"].items()) or "none"
+        c = r["cpu_cores"]
+        parts = ("driver", "server", "workers", "low_workers", "postgres")
+        split = " / ".join(str(c[p]) if p in c else "-" for p in parts)
         lines.append(
-            f"| {r['node']} | {r['op']} | {r['clients']} | {r['tenants']} | {r['requests_per_s']} "
-            f"| {r['p50_ms']} | {r['p99_ms']} | {refused} |"
+            f"| {r['node']} | {r['op']} | {r['clients']} | {r['tenants']} | {r['drivers']} "
+            f"| {r['requests_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {refused} | {split} "
+            f"| {r['load_average']} |"
         )
     return "\n".join(lines)
 
@@ -190,8 +286,12 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m bench.load", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds, before the first")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--tenants", type=int, default=10)
+    parser.add_argument(
+        "--drivers", type=int, default=1, help="driver processes the clients are spread over"
+    )
     parser.add_argument("--items", type=int, default=2_000, help="vectors per tenant")
     parser.add_argument("--dims", type=int, default=64)
     parser.add_argument(

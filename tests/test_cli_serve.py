@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from nighdb.cli import main
+from nighdb.cli.serve import serve_store_options
 
 
 def run(*args: str) -> Result:
@@ -40,6 +41,8 @@ def test_a_store_that_keeps_no_keys_cannot_be_served() -> None:
         ["--port", "70000"],
         ["--default-page", "20000", "--max-page", "10000"],
         ["--log-level", "loud"],
+        ["--store-timeout", "0"],
+        ["--store-timeout", "-1"],
     ],
 )
 def test_bad_options_are_refused(tmp_path: Path, args: list[str]) -> None:
@@ -57,8 +60,32 @@ def test_serve_help_lists_every_limit() -> None:
         "--default-page",
         "--max-page",
         "--max-queries",
+        "--store-timeout",
         "--host",
         "--port",
         "--store",
     ):
         assert option in text
+
+
+def test_store_options_of_nigh_serve() -> None:
+    pg = "postgresql://app@db/vectors"
+    # Unset: the stores' own defaults, nothing passed.
+    assert serve_store_options(pg, store_timeout=None, threads=False, max_concurrency=8) == {}
+    assert serve_store_options(pg, store_timeout=1.0, threads=False, max_concurrency=8) == {
+        "timeout": 1.0,
+        "connect_timeout": 1,
+    }
+    assert serve_store_options(pg, store_timeout=30, threads=False, max_concurrency=8) == {
+        "timeout": 30,
+        "connect_timeout": 5,  # libpq's default stays the ceiling
+    }
+    assert serve_store_options("x.db", store_timeout=2.5, threads=True, max_concurrency=8) == {
+        "busy_timeout": 2.5
+    }
+    # Threads share the server process's pool: one connection per slot, plus two.
+    assert serve_store_options(pg, store_timeout=None, threads=True, max_concurrency=8) == {}
+    assert serve_store_options(pg, store_timeout=None, threads=True, max_concurrency=20) == {
+        "pool_max_size": 22
+    }
+    assert serve_store_options(pg, store_timeout=None, threads=False, max_concurrency=20) == {}

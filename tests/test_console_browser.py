@@ -1,8 +1,9 @@
 """The console (contract §19) in a real headless Chromium against a real ``nigh serve`` on
 loopback: sign in, collections, browse with a filter and pages, an item, search, the map drawn
-(a screenshot of the canvas, its pixels counted), the PCA checked against numpy, a wrong key
-refused, a tenant key kept to its tenant, the policy header sent and the browser console free
-of errors. One server and one browser for the module (about 20 s in all).
+with PCA and with UMAP (a screenshot of the canvas, its pixels counted), the PCA checked
+against numpy, UMAP's placement of new vectors checked, a wrong key refused, a tenant key kept
+to its tenant, the policy header sent and the browser console free of errors. One server and
+one browser for the module (about 25 s in all).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.support.select import Select
 
 import nighdb
 from nighdb import Collection
 from nighdb.keys import KeyRegistry, key_id_of
+from nighdb.service.console import CONTENT_SECURITY_POLICY
 
 from .browser import Browser
 from .harness import ServeNode
@@ -218,6 +221,8 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
     b = browser
     _open_points(b, site)
     assert b.find("#count").text == "300 items match"
+    # the filter box's example uses this collection's fields (the first item's)
+    assert json.loads(b.find("#filter-example").text) == {"colour": "red", "n": {"gte": 0}}
     first = _item_ids(b)
     assert first == sorted(site.vectors)[:50]
     b.find("#next-page").click()
@@ -263,6 +268,23 @@ def test_browse_pages_and_filters(browser: Browser, site: Site) -> None:
     b.wait(lambda: "not valid JSON" in _status(b))
 
 
+def test_a_newcomer_is_told_what_to_do(browser: Browser, site: Site) -> None:
+    """The empty map says how to draw it, and the status line (an error, say) stays in view
+    when the page is scrolled far below it."""
+    b = browser
+    _open_points(b, site)
+    assert "Draw map" in b.find("#map-note").text
+    b.run("window.scrollTo(0, document.body.scrollHeight)")
+    assert b.run("return window.scrollY") > 200  # the status line's place is far above
+    b.run("document.getElementById('search').click()")  # a click that does not scroll
+    b.wait(lambda: "paste a query vector" in _status(b))
+    top, bottom = b.run(
+        "const r = document.getElementById('status').getBoundingClientRect();"
+        "return [r.top, r.bottom]"
+    )
+    assert top >= 0 and bottom <= b.run("return window.innerHeight")
+
+
 def _palette_pixels(image: Image.Image) -> tuple[int, list[np.ndarray]]:
     """Drawn (non-white) pixels, and the positions of the pixels of each palette colour.
 
@@ -284,6 +306,30 @@ def _palette_pixels(image: Image.Image) -> tuple[int, list[np.ndarray]]:
 
 def _dark_pixels(image: Image.Image) -> int:
     return int((np.asarray(image).max(axis=2) < 40).sum())  # the black rings of search hits
+
+
+def _where_dark(image: Image.Image) -> np.ndarray:
+    return np.argwhere(np.asarray(image).max(axis=2) < 40)
+
+
+def _where_query(image: Image.Image) -> np.ndarray:
+    """The red cross of the query (#e00000; no palette colour is near it)."""
+    pixels = np.asarray(image, dtype=np.int32)
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return np.argwhere((red > 170) & (green < 70) & (blue < 70))
+
+
+def _three_clusters_apart(image: Image.Image) -> list[np.ndarray]:
+    """The map shows the test data's three clusters, each in its colour, apart; their centres
+    (row, column) on the screenshot."""
+    drawn, where = _palette_pixels(image)
+    assert drawn > 3_000  # 300 points of radius 3
+    assert all(len(w) > 500 for w in where), [len(w) for w in where]
+    centres = [w.mean(axis=0) for w in where]
+    for i in range(3):
+        for j in range(i):
+            assert np.linalg.norm(centres[i] - centres[j]) > 60, centres
+    return centres
 
 
 def test_search_and_the_map(browser: Browser, site: Site) -> None:
@@ -309,14 +355,10 @@ def test_search_and_the_map(browser: Browser, site: Site) -> None:
     colour_by.send_keys("colour")
     b.wait(lambda: len(b.find_all("#legend li")) == 3)
     canvas = b.find("#map")
-    drawn, where = _palette_pixels(b.screenshot(canvas))
-    assert drawn > 3_000  # 300 points of radius 3
-    centres = [w.mean(axis=0) for w in where]
-    assert all(len(w) > 500 for w in where), [len(w) for w in where]
     # the clusters are apart on the map: the projection separated them
-    for i in range(3):
-        for j in range(i):
-            assert np.linalg.norm(centres[i] - centres[j]) > 60, centres
+    centres = _three_clusters_apart(b.screenshot(canvas))
+    where = _palette_pixels(b.screenshot(canvas))[1]
+    assert "first two principal components" in b.find("#map-note").text
     assert _dark_pixels(b.screenshot(canvas)) == 0  # no search yet: no hit ringed
 
     # A click on a point of the first colour of the legend shows one of its items.
@@ -432,4 +474,90 @@ def test_the_map_sample_is_random_where_it_can_be(browser: Browser, site: Site) 
     assert ids1 != ids2  # two draws differ
     assert sorted(i for i, _, _ in every) == greens  # fewer items than the sample: all of them
     assert [i for i, _, _ in head] == greens[:40]  # past randomUpTo: the first by id
+    assert b.console_errors() == []
+
+
+def _nearest(point: np.ndarray, centres: list[np.ndarray]) -> int:
+    return int(np.argmin([np.linalg.norm(point - c) for c in centres]))
+
+
+def test_the_umap_map(browser: Browser, site: Site) -> None:
+    """UMAP (the vendored umap-js, loaded only when chosen): served like the other files, the
+    clusters drawn apart in their colours, the search's hits ringed and the query crossed on
+    their cluster, and the same sample giving the same picture."""
+    b = browser
+    bundle = httpx.get(f"{site.url}/console/static/vendor/umap-js.min.js")
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert bundle.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    _open_points(b, site)
+    loaded = "return performance.getEntriesByType('resource').map((e) => e.name)"
+    assert not any("umap-worker" in name for name in b.run(loaded))  # not on a PCA page
+    Select(b.find("#projection")).select_by_value("umap")
+    b.find("#sample").send_keys("500")
+    b.find("#draw-map").click()
+    b.wait(lambda: "UMAP (15 neighbours" in b.find("#map-note").text, timeout=60)
+    assert _status(b) == "map of 300 items"
+    assert any(name.endswith("/umap-worker.js") for name in b.run(loaded))
+    b.find("#colour-by").send_keys("colour")
+    b.wait(lambda: len(b.find_all("#legend li")) == 3)
+    canvas = b.find("#map")
+    centres = _three_clusters_apart(b.screenshot(canvas))
+    assert _dark_pixels(b.screenshot(canvas)) == 0
+
+    b.find("#query").send_keys(json.dumps(site.vectors["p007"]))  # the "red" cluster: 3rd
+    b.find("#limit").clear()
+    b.find("#limit").send_keys("5")
+    b.find("#search").click()
+    b.wait(lambda: "5 search hits, \N{MULTIPLICATION SIGN} the query" in b.find("#legend").text)
+    shot = b.screenshot(canvas)
+    rings, cross = _where_dark(shot), _where_query(shot)
+    assert len(rings) > 50 and len(cross) > 20, (len(rings), len(cross))
+    # the hits (points of the sample) and the query (placed among its nearest items) lie on
+    # their cluster
+    assert _nearest(rings.mean(axis=0), centres) == 2, (rings.mean(axis=0), centres)
+    assert _nearest(cross.mean(axis=0), centres) == 2, (cross.mean(axis=0), centres)
+
+    # The same sample gives the same picture: back to PCA (the same sample, re-projected),
+    # then UMAP again.
+    # (Select: keys typed into a <select> within a second of others add to one search)
+    Select(b.find("#projection")).select_by_value("pca")
+    b.wait(lambda: "principal components" in b.find("#map-note").text)
+    assert not np.array_equal(np.asarray(b.screenshot(canvas)), np.asarray(shot))
+    Select(b.find("#projection")).select_by_value("umap")
+    b.wait(lambda: "UMAP (15 neighbours" in b.find("#map-note").text, timeout=60)
+    assert np.array_equal(np.asarray(b.screenshot(canvas)), np.asarray(shot))
+    assert b.console_errors() == []
+
+
+def test_umap_places_new_vectors_on_their_cluster(browser: Browser, site: Site) -> None:
+    """umap.js: fitted on the sample less ten items of each cluster, its place() puts each of
+    those on its own cluster of the map, the same way every time; a second fit of the same
+    sample is identical; too small a sample is refused with a clear message."""
+    b = browser
+    _open(b, site)
+    ids = sorted(site.vectors)
+    held = {i for i in ids if int(i[1:]) % 10 == 0}
+    fitted = [i for i in ids if i not in held]
+    out = b.run_async(
+        """const done = arguments[arguments.length - 1];
+        const [fit, more] = [arguments[0], arguments[1]];
+        import(new URL('console/static/umap.js', document.baseURI).href).then(async (m) => {
+          const one = await m.umap2(fit, 'l2');
+          const two = await m.umap2(fit, 'l2');
+          const small = await m.umap2(fit.slice(0, 15), 'l2').then(() => null, (e) => e.message);
+          done([one.positions, two.positions, one.place(more), one.place(more), small]);
+        });""",
+        [site.vectors[i] for i in fitted],
+        [site.vectors[i] for i in sorted(held)],
+    )
+    positions, again, placed, placed_again, small = out
+    assert positions == again  # seeded: the same sample, the same map
+    assert placed == placed_again
+    cluster = {i: int(i[1:]) // PER_COLOUR for i in ids}
+    embedded = np.array(positions)
+    centres = [embedded[[cluster[i] == c for i in fitted]].mean(axis=0) for c in range(3)]
+    for i, where in zip(sorted(held), placed, strict=True):
+        assert _nearest(np.array(where), centres) == cluster[i], (i, where, centres)
+    assert small is not None and "UMAP needs more than 15 items" in small
     assert b.console_errors() == []

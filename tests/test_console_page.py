@@ -20,6 +20,14 @@ from .test_service_docs import _external_urls
 
 _REFERENCES = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.I)
 _IMPORTS = re.compile(r"""from\s+["'](\./[^"']+)["']""")
+# Files a script loads by address rather than by import: umap.js its worker, the worker the
+# vendored bundle.
+_LOADS = (
+    re.compile(r"""new URL\(\s*["']([^"']+)["']\s*,\s*import\.meta\.url\s*\)"""),
+    re.compile(r"""importScripts\(\s*["']([^"']+)["']\s*\)"""),
+)
+# Shipped beside the vendored bundle for its licence, not loaded by the page.
+_NOTICES = {"vendor/LICENSE", "vendor/README.md"}
 _TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
 
 
@@ -64,10 +72,18 @@ def assert_console_offline(http: httpx.Client) -> None:
         if suffix == ".js":
             assert _external_urls(asset.text, page.url) == [], url
             assert "innerHTML" not in asset.text, url  # data is shown as text, never parsed
-            pending += [url.join(found) for found in _IMPORTS.findall(asset.text)]
+            # code made from strings, which the policy (no 'unsafe-eval') would refuse
+            assert re.search(r"\beval\(|\bFunction\(", asset.text) is None, url
+            found = _IMPORTS.findall(asset.text)
+            for loads in _LOADS:
+                found += loads.findall(asset.text)
+            pending += [url.join(ref) for ref in found]
     # every shipped file is reachable from the page, so none is dead weight
-    shipped = {p.name for p in STATIC.iterdir()} - {"index.html"}
-    assert {Path(httpx.URL(u).path).name for u in seen} == shipped
+    shipped = {p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*") if p.is_file()}
+    static = page.url.join("console/static/").path
+    reached = {httpx.URL(u).path.removeprefix(static) for u in seen}
+    assert reached == shipped - {"index.html"} - _NOTICES
+    assert {"umap-worker.js", "vendor/umap-js.min.js"} <= reached
 
 
 def test_console_is_offline_and_strict(service: InProcessService) -> None:
@@ -76,7 +92,13 @@ def test_console_is_offline_and_strict(service: InProcessService) -> None:
 
 def test_only_the_console_files_are_served(service: InProcessService) -> None:
     http = service.client
-    for path in ("/console/static/index.py", "/console/static/..%2F__init__.py", "/console/x"):
+    for path in (
+        "/console/static/index.py",
+        "/console/static/..%2F__init__.py",
+        "/console/x",
+        "/console/static/vendor/README.md",  # the bundle's notices ship, but are not served
+        "/console/static/vendor/..%2F..%2F__init__.py",
+    ):
         answer = http.get(path)
         assert answer.status_code == 404, path
         assert b"STATIC" not in answer.content

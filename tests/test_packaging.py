@@ -103,6 +103,9 @@ def test_wheel_holds_the_typed_package_and_its_license(built: Built) -> None:
     assert "nighdb/__init__.py" in names
     assert "nighdb/service/console/static/index.html" in names  # the console's files (§19)
     assert "nighdb/service/console/static/console.js" in names
+    # the vendored umap-js bundle and its licence, one folder down (package-data globs)
+    assert "nighdb/service/console/static/vendor/umap-js.min.js" in names
+    assert "nighdb/service/console/static/vendor/LICENSE" in names
     assert f"{info}/licenses/LICENSE" in names
     assert not any(n.startswith(("tests/", "bench/", "examples/")) for n in names)
     assert "License-Expression: Apache-2.0" in meta
@@ -124,6 +127,7 @@ def test_sdist_holds_the_docs_license_and_tests(built: Built) -> None:
         "examples/demo.py",
         "examples/data/wordnet-base.f16.npy",
         "src/nighdb/py.typed",
+        "src/nighdb/service/console/static/vendor/umap-js.min.js",
         "tests/test_readme.py",
     ):
         assert needed in names, needed

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nighdb.ranking import QueryKeys, VectorBlock, exact_distances, ordered_hits, rank_block
 
@@ -72,3 +74,46 @@ def test_query_keys_rank_near_ties_that_float32_misorders(metric: str) -> None:
     for k in (1, 30, 150):
         top = ordered_hits(block, keys.top(k), k)
         assert [h[2] for h in top] == order[:k]
+    # A streamed scan: each chunk counts the rows before each (distance, id), wherever the
+    # target lies; the sums are the ranks.
+    before = np.zeros(len(targets), dtype=np.int64)
+    target_ids = [ids[p] for p in targets.tolist()]
+    for start in (0, 250, 600):
+        stop = {0: 250, 250: 600, 600: 800}[start]
+        chunk = VectorBlock.build(
+            np.arange(start, stop, dtype=np.int64), ids[start:stop], vectors[start:stop]
+        )
+        before += QueryKeys(chunk, query, metric).closer_than(distances[targets], target_ids)
+    assert (before + 1).tolist() == [want[p] for p in targets.tolist()]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    metric=st.sampled_from(["cosine", "l2", "ip"]),
+    dims=st.integers(1, 48),
+    vector_scale=st.integers(-75, 60),
+    query_scale=st.integers(-75, 60),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_keys_apart_by_more_than_tol_order_the_float64_distances(
+    metric: str, dims: int, vector_scale: int, query_scale: int, seed: int
+) -> None:
+    # The bound of docs/ranking.md, on data from 2^-75 to 2^60 in scale: tiny scales make
+    # float32 products underflow (the bound's subnormal term), copies of the query and near
+    # copies make distances tie or nearly tie.
+    rng = np.random.default_rng(seed)
+    query = (rng.standard_normal(dims) * 2.0**query_scale).astype(np.float32)
+    vectors = (rng.standard_normal((60, dims)) * 2.0**vector_scale).astype(np.float32)
+    vectors[:6] = query
+    vectors[6:12] = np.nextafter(query, np.float32(np.inf))
+    block = VectorBlock.build(
+        np.arange(60, dtype=np.int64), [f"i{i:02d}" for i in range(60)], vectors
+    )
+    keys = QueryKeys(block, query, metric)
+    if not keys.usable:
+        return  # float32 overflowed: the search ranks exactly instead
+    assert keys.keyed is not None
+    key, tol = keys.keyed
+    distances = exact_distances(vectors, query, metric)
+    apart = key.astype(np.float64)[:, None] < key.astype(np.float64)[None, :] - tol
+    assert (distances[:, None] < distances[None, :])[apart].all()

@@ -72,3 +72,40 @@ def test_threads_mode_has_no_worker_processes(tmp_path: Path) -> None:
     with ServeNode.nigh_serve(url, "--no-access-log", "--threads") as node:
         assert _children(node.proc.pid) == []
         assert _searches_work(node.url, key, 3) == [200] * 3
+
+
+def _stopped(pid: int) -> bool:
+    """Killed: a zombie waiting for its parent to reap it, or gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_readyz_says_not_ready_when_workers_stopped_and_ready_once_replaced(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    key = create_key(url, "acme")
+    flags = ("--no-access-log", "--max-concurrency", "2", "--tenant-concurrency", "1")
+    with ServeNode.nigh_serve(url, *flags) as node, httpx.Client(base_url=node.url) as http:
+        assert http.get("/readyz").json() == {"status": "ready"}
+        workers = _children(node.proc.pid)
+        assert len(workers) == 4
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not all(_stopped(w) for w in workers):
+            assert time.monotonic() < deadline, "the killed workers did not stop"
+            time.sleep(0.05)
+        answer = http.get("/readyz")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["reason"].startswith("4 worker process(es) had stopped")
+        assert http.get("/healthz").json() == {"status": "ok"}  # liveness only
+        # The probe replaced them: the node is ready again and serves.
+        assert http.get("/readyz").json() == {"status": "ready"}
+        fresh = [w for w in _children(node.proc.pid) if w not in workers]
+        spawned = [w for w in fresh if b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes()]
+        assert len(spawned) == 4
+        assert _searches_work(node.url, key, 3) == [200] * 3
+        assert "Traceback" not in node.text(), node.text()

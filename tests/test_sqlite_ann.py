@@ -239,3 +239,29 @@ def test_writers_killed_mid_write_lose_nothing_acknowledged(tmp_path: Path) -> N
         for item_id, vector in rng_check.items():
             assert _top(store, vector.tolist()) == item_id, item_id
         assert store.describe_index(T, C) == IndexOptions(8, 32)
+
+
+@pytest.mark.parametrize(("metric", "scalar"), [("cosine", "I8"), ("l2", "F32"), ("ip", "F32")])
+def test_a_cosine_graph_holds_int8_unit_vectors(tmp_path: Path, metric: str, scalar: str) -> None:
+    """Cosine graphs store int8 (a quarter of float32's memory, faster to build); lengths far
+    from 1 still find the exact neighbours, because the graph holds directions and every
+    candidate is rescored from the stored float32 row. L2 and ip keep float32."""
+    from usearch.index import Index
+
+    db = tmp_path / "store.db"
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((300, DIMS)).astype(np.float32)
+    # Lengths from 1e-3 to 1e3: int8 without the scaling to unit length would clip them.
+    vectors *= (10.0 ** rng.uniform(-3, 3, size=(300, 1))).astype(np.float32)
+    items = [{"id": f"i{n:05d}", "vector": v.tolist()} for n, v in enumerate(vectors)]
+    with _open(db) as store:
+        store.ensure_collection(T, nighdb.Collection(C, DIMS, metric=metric))
+        store.upsert(T, C, items)
+        store.create_index(T, C, m=8, ef_construction=32)
+        metadata = Index.metadata(str(tmp_path / "store.db-nighidx" / "1.usearch"))
+        assert metadata is not None and metadata["kind_scalar"].name == scalar
+        if metric == "cosine":
+            for query in vectors[:20] * 1000.0:
+                approximate = store.search(T, C, query.tolist(), limit=5, ef_search=300)
+                exact = store.search(T, C, query.tolist(), limit=5, exact=True)
+                assert [m.id for m in approximate] == [m.id for m in exact]

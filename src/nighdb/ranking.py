@@ -31,7 +31,11 @@ __all__ = [
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-_EPS32 = float(np.finfo(np.float32).eps)
+# Unit roundoffs of float32 and float64, and float32's smallest subnormal (a product that
+# underflows is off by at most half of it): the terms of the keys' error bound.
+_U32 = 2.0**-24
+_U64 = 2.0**-53
+_TINY32 = 2.0**-149
 # Queries scored together: bounds the (rows x queries) float32 score matrix.
 QUERY_BLOCK = 64
 
@@ -184,34 +188,59 @@ def _select(
         return None
     key, tol = keyed
     kth = float(np.partition(key, k - 1)[k - 1])
-    return np.flatnonzero(key <= kth + tol).astype(np.int64)
+    return np.flatnonzero(key <= _ceil32(kth + tol)).astype(np.int64)
 
 
 def _keys(
     products: F32, scale: F32, max_norm: float, query: F32, metric: str
 ) -> tuple[F32, float] | None:
-    """Float32 ranking keys (increasing with the exact distance, each within ``tol / 2`` of
-    its exact value) and ``tol``; None when float32 overflowed."""
+    """Float32 ranking keys and ``tol``: a row whose key is more than ``tol`` below another's
+    has the smaller float64 distance (``exact_distances``), more than ``tol`` above, the
+    larger. None when float32 overflowed.
+
+    ``tol`` is twice the worst-case error of a key plus that of the float64 distance, both
+    in the key's units, for any BLAS summation order (the proof: docs/ranking.md).
+    """
     if not np.isfinite(products).all():
         return None
+    n = query.shape[0]
     qnorm = float(np.linalg.norm(query.astype(np.float64)))
-    # |float32 dot error| <= dims * eps * |x| * |q| (a worst-case bound; real error is far
-    # smaller), doubled for the key's own float32 rounding.
-    bound = 2.0 * query.shape[0] * _EPS32
+    gamma = (n + 4) * _U32 / (1.0 - (n + 4) * _U32)
     with np.errstate(over="ignore", invalid="ignore"):
         if metric == "cosine":
             key = products * scale  # -key/|q| is the cosine similarity
             np.negative(key, out=key)
-            tol = 2.0 * bound * qnorm
+            error = (
+                gamma * qnorm
+                + (2 * n + 8) * _U64 * qnorm
+                + (n * float(scale.max()) + 1.0) * _TINY32
+            )
         elif metric == "l2":
             key = scale - np.float32(2.0) * products  # the squared distance minus |q|^2
-            tol = bound * max_norm * (max_norm + 2.0 * qnorm)
+            error = (
+                gamma * max_norm * (max_norm + 2.0 * qnorm)
+                + (2 * n + 9) * _U64 * (max_norm + qnorm) ** 2
+                + 2.0 * (n + 1) * _TINY32
+            )
         else:
             key = -products
-            tol = bound * max_norm * qnorm
+            error = gamma * max_norm * qnorm + (n + 1) * _U64 * max_norm * qnorm + n * _TINY32
+        # The bound's own float64 arithmetic (and that of the norms it uses) is far inside
+        # this relative margin.
+        tol = 2.0 * error * (1.0 + 2.0**-20)
     if not np.isfinite(key).all() or not np.isfinite(tol):
         return None
     return key, float(tol)
+
+
+def _ceil32(value: float) -> np.float32:
+    """The smallest float32 at least ``value``: numpy compares a float32 array with a Python
+    float in float32, rounding to nearest, which could move a threshold inward."""
+    with np.errstate(over="ignore"):
+        rounded: np.float32 = np.float32(value)
+    if float(rounded) < value:
+        rounded = np.float32(np.nextafter(rounded, np.float32(np.inf)))
+    return rounded
 
 
 class QueryKeys:
@@ -242,6 +271,7 @@ class QueryKeys:
                 scale[self.positions],
             )
         self.vectors = vectors
+        self.query_norm = float(np.linalg.norm(query.astype(np.float64)))
         self.keyed: tuple[F32, float] | None = None
         if len(vectors):
             with np.errstate(over="ignore", invalid="ignore"):
@@ -259,7 +289,7 @@ class QueryKeys:
         key, tol = self.keyed
         kk = min(k, len(key))
         kth = float(np.partition(key, kk - 1)[kk - 1])
-        cand = np.flatnonzero(key <= kth + tol).astype(np.int64)
+        cand = np.flatnonzero(key <= _ceil32(kth + tol)).astype(np.int64)
         exact = exact_distances(self.vectors[cand], self.query, self.metric)
         cut = np.partition(exact, kk - 1)[kk - 1]
         keep = exact <= cut
@@ -274,33 +304,58 @@ class QueryKeys:
         assert self.keyed is not None
         key, tol = self.keyed
         local = targets if self.positions is None else np.searchsorted(self.positions, targets)
+        distances = exact_distances(self.vectors[local], self.query, self.metric)
+        own_ids = [self.block.ids[int(t)] for t in targets.tolist()]
+        # A target's own key is within the bound of its exact value: bands around it.
+        before = self._before(key[local].astype(np.float64), tol, distances, own_ids)
+        return 1 + before, distances
+
+    def closer_than(self, distances: F64, ids: list[str]) -> I64:
+        """For each (float64 distance, id) pair, from any block or none, how many allowed
+        rows of this block come before it by (distance, id); a row with that very id and
+        distance is not counted. Summed over the chunks of a collection, 1 + that is the
+        pair's exact rank in it (how a streamed scan ranks given items)."""
+        assert self.keyed is not None
+        _, tol = self.keyed
+        if self.metric == "cosine":
+            centre = self.query_norm * (distances - 1.0)
+        elif self.metric == "l2":
+            centre = distances * distances - self.query_norm * self.query_norm
+        else:
+            centre = distances.copy()
+        # Known only through its float64 distance, a pair's key carries the float64 error
+        # twice more than a row's own key: twice the band covers it (docs/ranking.md).
+        return self._before(centre, 2.0 * tol, distances, ids)
+
+    def _before(self, centre: F64, tol: float, distances: F64, own_ids: list[str]) -> I64:
+        """Rows before each (distance, id): surely closer below ``centre - tol``, the band
+        within ``tol`` of ``centre`` rescored and compared, ties by id."""
+        assert self.keyed is not None
+        key = self.keyed[0]
         # Per target, two comparisons over the keys: a count of the rows surely closer and
         # the band to rescore. No ordering of the block (an argsort of 100k keys cost more
         # than all the targets' passes together, measured in bench/text.py).
-        target_key = key[local].astype(np.float64)
-        lows, highs = _outward(target_key - tol, target_key + tol)
-        below = np.empty(len(local), dtype=np.int64)
+        lows, highs = _outward(centre - tol, centre + tol)
+        before = np.empty(len(centre), dtype=np.int64)
         bands: list[I64] = []
         for t, (lo, hi) in enumerate(zip(lows, highs, strict=True)):
             surely_closer = key < lo
-            below[t] = np.count_nonzero(surely_closer)
+            before[t] = np.count_nonzero(surely_closer)
             # lo <= hi, so every surely closer row is also <= hi: the xor is the band.
             bands.append(np.flatnonzero((key <= hi) ^ surely_closer))
+        if not bands:
+            return before
         # Near targets share their bands: each row is rescored once.
-        rows, where = np.unique(np.concatenate([local, *bands]), return_inverse=True)
-        distances = exact_distances(self.vectors[rows], self.query, self.metric)[where]
-        target_distance, at = distances[: len(local)], len(local)
-        ranks = np.empty(len(targets), dtype=np.int64)
-        ids, positions = self.block.ids, self.positions
+        rows, where = np.unique(np.concatenate(bands), return_inverse=True)
+        rescored = exact_distances(self.vectors[rows], self.query, self.metric)[where]
+        ids, positions, at = self.block.ids, self.positions, 0
         for t, band in enumerate(bands):
-            band_distance, at = distances[at : at + len(band)], at + len(band)
-            d = target_distance[t]
-            closer = int(below[t]) + int(np.count_nonzero(band_distance < d))
-            own_id = ids[int(targets[t])]
+            band_distance, at = rescored[at : at + len(band)], at + len(band)
+            d = distances[t]
+            before[t] += int(np.count_nonzero(band_distance < d))
             for tied in band[band_distance == d].tolist():
-                closer += ids[tied if positions is None else int(positions[tied])] < own_id
-            ranks[t] = 1 + closer
-        return ranks, target_distance
+                before[t] += ids[tied if positions is None else int(positions[tied])] < own_ids[t]
+        return before
 
 
 def _outward(lo: F64, hi: F64) -> tuple[F32, F32]:

@@ -102,6 +102,37 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _strangers(ours: set[int]) -> list[str]:
+    """The processes this test session started that are not this test's (the node, its
+    workers, the flood): servers or browsers an earlier test left running, which share the
+    cores with the node under test. Recorded, so a slow run says whether it had company."""
+    mine = set(ours)
+    for pid in list(ours):
+        mine.update(_descendants(pid))
+    found = []
+    for pid in _descendants(os.getpid()):
+        if pid not in mine:
+            try:
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            found.append(name)
+    return sorted(found)
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        try:
+            kids = _children(todo.pop())
+        except OSError:  # gone meanwhile
+            continue
+        out += kids
+        todo += kids
+    return out
+
+
 class _PeakMemory:
     """Samples ``_node_rss_mb`` every 50 ms in a thread and keeps the largest value."""
 
@@ -168,12 +199,17 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
             with httpx.Client(base_url=node.url, headers=headers, timeout=120) as http:
                 _searches(http, 0.5, 20)  # warm up: connection, caches, the key's hint
                 idle, idle_refused = _searches(http, scale.seconds(1.5, 10.0), 200)
+                figures.set("load_average_idle", round(os.getloadavg()[0], 1))
+                figures.set(
+                    "other_processes_of_the_session", _strangers({node.proc.pid, flood.pid})
+                )
                 memory = _PeakMemory(node.proc.pid)
                 flood.stdin.write("go\n")
                 flood.stdin.flush()
                 time.sleep(1.0)  # let A's requests fill its budget and its queue
                 loaded, loaded_refused = _searches(http, flood_seconds - 2.0, 200)
                 peak = memory.stop()
+                figures.set("load_average_flood", round(os.getloadavg()[0], 1))
             out, _ = flood.communicate(timeout=300)
             assert flood.returncode == 0
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 from typing import Any
 
@@ -92,7 +93,7 @@ _SHARE_OPTIONS = [
         "--max-concurrency",
         "max_concurrency",
         click.IntRange(min=1),
-        "Requests running at once on this node; keep it below the PostgreSQL pool size.",
+        "Requests running at once on this node.",
     ),
     _share_option(
         "--tenant-concurrency",
@@ -125,6 +126,38 @@ _SHARE_OPTIONS = [
         "Requests one tenant may start at once above its rate.",
     ),
 ]
+
+
+def serve_store_options(
+    url: str, *, store_timeout: float | None, threads: bool, max_concurrency: int
+) -> dict[str, Any]:
+    """The options of the server process's store.
+
+    ``store_timeout``: a request waits at most this long for the database. PostgreSQL's
+    ``timeout`` (a pooled connection, reconnecting after an outage; libpq's
+    ``connect_timeout`` no longer than it, from 1 to the default 5), SQLite's
+    ``busy_timeout`` (another process's write lock). ``None``: the store's defaults.
+
+    With ``threads``, requests use the server process's PostgreSQL pool: it gets a
+    connection for every slot plus two (``/readyz``, key checks), so the node's own traffic
+    never waits in the pool, where every tenant would wait, but in its tenant's queue.
+    """
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    options: dict[str, Any] = {}
+    if scheme in ("postgresql", "postgres"):
+        if store_timeout is not None:
+            options["timeout"] = store_timeout
+            options["connect_timeout"] = max(1, min(5, math.ceil(store_timeout)))
+        if threads and max_concurrency + 2 > _DEFAULT_POOL:
+            options["pool_max_size"] = max_concurrency + 2
+    elif scheme in ("", "sqlite") and store_timeout is not None:
+        options["busy_timeout"] = store_timeout
+    return options  # another store keeps no keys: create_app refuses it by name
+
+
+_DEFAULT_POOL = 10
+"""The PostgreSQL store's default ``pool_max_size`` (the service reaches backends only
+through ``open_store``, so the figure is repeated here)."""
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -214,6 +247,14 @@ def _log_to_stderr(level: str) -> None:
     help="Seconds an idle keep-alive connection stays open.",
 )
 @click.option(
+    "--store-timeout",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    default=None,
+    help="Seconds a request waits for the database before 503 unavailable: for a PostgreSQL "
+    "connection (an outage), or for SQLite's write lock. Default: the store's own, 10 on "
+    "PostgreSQL, 30 on SQLite.",
+)
+@click.option(
     "--read-url",
     "read_urls",
     multiple=True,
@@ -234,6 +275,7 @@ def serve(
     access_log: bool,
     header_timeout: float,
     idle_timeout: int,
+    store_timeout: float | None,
     read_urls: tuple[str, ...],
     read_your_writes: bool,
     threads: bool,
@@ -252,9 +294,15 @@ def serve(
 
     share = FairShare(**{name: limits.pop(name) for name in _SHARE_FIELDS})
     service_limits = ServiceLimits(**limits)
-    # PostgreSQL deployments (contract §17); passed only when asked for, so another backend
-    # refuses them by name rather than ignoring them.
-    deployment: dict[str, Any] = {}
+    # The store's wait for its database, and PostgreSQL deployments (contract §17): passed
+    # only when asked for, so another backend refuses a deployment by name rather than
+    # ignoring it.
+    deployment = serve_store_options(
+        cli_store_url(),
+        store_timeout=store_timeout,
+        threads=threads,
+        max_concurrency=share.max_concurrency,
+    )
     if read_urls:
         deployment["read_urls"] = list(read_urls)
     if read_your_writes:

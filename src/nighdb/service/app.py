@@ -88,7 +88,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        reason = await _not_ready(store, service.scheduler, limits.ready_timeout)
+        reason = await _not_ready(store, service.scheduler, workers, limits.ready_timeout)
         if reason is None:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "unavailable", "reason": reason}, 503)
@@ -252,13 +252,19 @@ class _Service:
         return Response(content, status, media_type=JSON)
 
 
-async def _not_ready(keys: KeyRegistry, scheduler: FairScheduler, timeout: float) -> str | None:
+async def _not_ready(
+    keys: KeyRegistry, scheduler: FairScheduler, workers: WorkerPool | None, timeout: float
+) -> str | None:
     """Why this node cannot serve now, or None: every worker slot of the fair scheduler busy
-    (a request would queue), or the database not answering a one-row read within ``timeout``
-    seconds. Requests run on the scheduler's slots, not anyio's default thread pool, so the
-    slots are what saturation means."""
+    (a request would queue), worker processes stopped since the last look (they are
+    replaced now: a node whose workers keep dying stays not ready), or the database not
+    answering a one-row read within ``timeout`` seconds. Requests run on the scheduler's
+    slots, not anyio's default thread pool, so the slots are what saturation means."""
     if scheduler.running >= scheduler.share.max_concurrency:
         return "saturated: every worker is busy"
+    stopped = workers.replace_stopped() if workers is not None else 0
+    if stopped:
+        return f"{stopped} worker process(es) had stopped; replacements are starting"
     try:
         # A key id that cannot exist (ids are hex): one indexed read, no tenant data.
         await asyncio.wait_for(anyio.to_thread.run_sync(keys.find_key, "readyz"), timeout)

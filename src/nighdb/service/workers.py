@@ -197,6 +197,22 @@ class WorkerPool:
             return
         self._idle[worker.low].append(worker)
 
+    def replace_stopped(self) -> int:
+        """How many workers have stopped (killed, crashed at start): a cheap liveness check
+        for ``/readyz``. Idle ones are replaced at once, as their next lease would; a busy one
+        is replaced when its request gives it back."""
+        stopped = 0
+        for low, idle in self._idle.items():
+            for worker in list(idle):
+                if not worker.process.is_alive():
+                    stopped += 1
+                    idle.remove(worker)
+                    self._retire(worker)
+                    self._start(low, "spawn")
+        idle_now = {id(w) for queue in self._idle.values() for w in queue}
+        busy = [w for w in self._all if id(w) not in idle_now]
+        return stopped + sum(1 for w in busy if not w.process.is_alive())
+
     def _retire(self, worker: Worker) -> None:
         worker.dead = True
         self._all.remove(worker)

@@ -34,6 +34,8 @@ __all__ = [
     "lock_collection",
     "remove_postings",
     "stored_texts",
+    "term_key",
+    "term_statistics",
     "text_postings",
 ]
 
@@ -157,6 +159,29 @@ def clear_postings(conn: Conn, layout: Layout, collection_id: int) -> None:
     )
 
 
+def term_statistics(
+    conn: Conn, layout: Layout, collection_id: int, hashes: list[bytes]
+) -> tuple[int, int, dict[bytes, int]]:
+    """BM25's collection statistics: the item count, the total length, and the document
+    frequency of each query term (by its key) that has postings."""
+    stats = conn.execute(
+        sql.SQL("SELECT text_items, text_length FROM {} WHERE id = %s").format(layout.collections),
+        (collection_id,),
+    ).fetchone()
+    n_items, total_length = (0, 0) if stats is None else (int(stats[0]), int(stats[1]))
+    dfs: dict[bytes, int] = {
+        bytes(term): int(count)
+        for term, count in conn.execute(
+            sql.SQL(
+                "SELECT term_hash, count(*) FROM {} WHERE term_hash = ANY(%s::bytea[]) "
+                "GROUP BY term_hash"
+            ).format(postings_table(layout, collection_id)),
+            (hashes,),
+        )
+    }
+    return n_items, total_length, dfs
+
+
 def text_postings(
     conn: Conn,
     layout: Layout,
@@ -165,23 +190,9 @@ def text_postings(
     where: tuple[sql.Composable, list[object]] | None,
 ) -> tuple[list[str], F64]:
     """BM25 of the items that pass ``where`` and hold a query term: (ids, scores)."""
-    stats = conn.execute(
-        sql.SQL("SELECT text_items, text_length FROM {} WHERE id = %s").format(layout.collections),
-        (collection_id,),
-    ).fetchone()
-    n_items, total_length = (0, 0) if stats is None else (int(stats[0]), int(stats[1]))
-    postings = postings_table(layout, collection_id)
     hashes = [term_key(t) for t in terms]
-    dfs: dict[bytes, int] = {
-        bytes(term): int(count)
-        for term, count in conn.execute(
-            sql.SQL(
-                "SELECT term_hash, count(*) FROM {} WHERE term_hash = ANY(%s::bytea[]) "
-                "GROUP BY term_hash"
-            ).format(postings),
-            (hashes,),
-        )
-    }
+    n_items, total_length, dfs = term_statistics(conn, layout, collection_id, hashes)
+    postings = postings_table(layout, collection_id)
     if where is None:
         query = sql.SQL(
             "SELECT term_hash, item, tf, length FROM {} WHERE term_hash = ANY(%s::bytea[])"

@@ -1,8 +1,10 @@
 """Text and hybrid search on the pgvector backend (contract §14).
 
-BM25 over the postings (``postings``), scored by ``nighdb.text`` exactly as on SQLite;
-hybrid search fuses it with this backend's exact vector ranking (``search.Ranker``, read
-only as deep as ``nighdb.fusion`` needs) inside one repeatable-read transaction, so both
+BM25 over the postings (``postings``), scored by ``nighdb.text`` exactly as on SQLite
+(text-only search lets the server pick the best rows first: ``textrank``). Hybrid search
+fuses it with this backend's exact vector ranking (``search.Ranker``, read only as deep as
+``nighdb.fusion`` needs, and the server counting the vector rank of the text items that
+can still reach the top: ``vectorranks``) inside one repeatable-read transaction, so both
 rankings and the statistics come from one snapshot.
 """
 
@@ -14,13 +16,16 @@ from typing import Any
 import numpy as np
 from psycopg import sql
 
-from ...fusion import fuse
+from ...fusion import fuse, fused_score
 from ...models import F32, Match
-from ...text import rank_text
+from ...ranking import exact_distances
+from ...text import TextRanking, rank_text
 from .postings import text_postings
 from .rows import ids_where
 from .schema import Conn, Layout
-from .search import Ranker, SearchPlan
+from .search import Ranker, SearchPlan, candidates
+from .textrank import text_top
+from .vectorranks import ORACLE_METRICS, ranks_and_top, vector_ranks
 
 __all__ = ["hybrid_search", "text_search"]
 
@@ -30,16 +35,11 @@ Where = tuple[sql.SQL, list[object]]
 def text_search(
     conn: Conn, layout: Layout, collection_id: int, terms: list[str], k: int, where: Where | None
 ) -> list[Match]:
-    """The top ``k`` items by BM25: ``score`` the BM25 score, ``distance`` its negation."""
-    with conn.transaction():
-        _snapshot(conn)
-        ids, scores = text_postings(conn, layout, collection_id, terms, where)
-        ranking = rank_text(ids, scores)
-        top = ranking.ids[:k]
-        payload = _payload(conn, layout, collection_id, top)
+    """The top ``k`` items by BM25: ``score`` the BM25 score, ``distance`` its negation.
+    One statement (``textrank``), so one snapshot without a transaction of its own."""
     return [
-        Match(item_id, -score, score, *payload[item_id])
-        for item_id, score in zip(top, ranking.scores[:k], strict=True)
+        Match(item_id, -score, score, json.loads(metadata), text)
+        for item_id, score, metadata, text in text_top(conn, layout, collection_id, terms, k, where)
     ]
 
 
@@ -64,19 +64,83 @@ def hybrid_search(
             ids, scores = [], np.empty(0, dtype=np.float64)
         ranking = rank_text(ids, scores)
 
+        exact = plan.ef_search is None
+        known: dict[str, tuple[int, float]] = {}  # ranks counted ahead of the question
+        first = [exact and metric in ORACLE_METRICS]
+
         def vector_top(depth: int) -> list[tuple[float, str]]:
+            if first[0]:
+                first[0] = False
+                wanted = _speculated(ranking, depth, plan.limit, weight)
+                if wanted is not None:
+                    # The first depth and the ranks fusion will ask for, in one scan.
+                    ranks, rows = ranks_and_top(
+                        conn,
+                        layout,
+                        collection_id,
+                        metric,
+                        query,
+                        wanted,
+                        plan.where,
+                        candidates(depth),
+                    )
+                    known.update(ranks or {})
+                    return _reranked(rows, query, metric, depth)
             deeper = SearchPlan(query[np.newaxis, :], depth, plan.where, plan.ef_search)
             matches = ranker.search(conn, collection_id, metric, deeper)[0]
             return [(m.distance, m.id) for m in matches]
 
-        hits = fuse(ranking, vector_top, plan.limit, weight)
+        def ranks_of(ids: list[str]) -> dict[str, tuple[int, float]] | None:
+            if not exact:
+                return None  # an approximate ranking has no exact rank to count
+            if known and all(i in known for i in ids):
+                return {i: known[i] for i in ids}
+            return vector_ranks(conn, layout, collection_id, metric, query, ids, plan.where)
+
+        hits = fuse(ranking, vector_top, plan.limit, weight, ranks_of)
         payload = _payload(conn, layout, collection_id, [h.id for h in hits])
     return [Match(h.id, h.distance, h.score, *payload[h.id]) for h in hits]
 
 
+# Ranks counted ahead of fusion's question at most: more targets widen the scan's bands.
+_MAX_SPECULATED = 64
+
+
+def _speculated(ranking: TextRanking, depth: int, limit: int, weight: float) -> list[str] | None:
+    """The text items whose vector rank fusion may ask for after reading ``depth`` vector
+    items (``fusion._fuse_with_ranks``): those that could outscore its floor, the
+    ``limit``-th best score among those items, which is at least ``(1 - w)/(60 + limit)``
+    (the vector ranks 1 to ``limit`` score that much). None when too many (a high weight):
+    fusion then asks for what it needs, after the first scan."""
+    floor = fused_score(weight, limit, None)
+    wanted: list[str] = []
+    for rank, item_id in enumerate(ranking.ids, start=1):
+        if not fused_score(weight, depth + 1, rank) >= floor:
+            break
+        if len(wanted) == _MAX_SPECULATED:
+            return None
+        wanted.append(item_id)
+    return wanted
+
+
+def _reranked(
+    rows: list[tuple[str, F32]], query: F32, metric: str, depth: int
+) -> list[tuple[float, str]]:
+    """The first ``depth`` of the server's candidates by float64 (distance, id), as
+    ``search.Ranker`` orders an exact search's candidates."""
+    if not rows:
+        return []
+    distances = exact_distances(np.stack([v for _, v in rows]), query, metric).tolist()
+    return sorted(zip(distances, (i for i, _ in rows), strict=True))[:depth]
+
+
 def _snapshot(conn: Conn) -> None:
     # One snapshot for the statistics, the postings and the vector ranking.
-    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    # work_mem for this transaction only: the rank oracle's table of 100k distances
+    # (``vectorranks``) then stays in memory instead of spilling to a temporary file.
+    conn.execute(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL work_mem = '32MB'"
+    )
 
 
 def _payload(

@@ -82,7 +82,7 @@ class AnnIndexes:
             )
             if not len(rowids):
                 break
-            graph.index.add(rowids.astype(np.uint64), vectors)
+            graph.add(rowids, vectors)
             last = int(rowids[-1])
         graph.version = pin.version
         return graph
@@ -174,7 +174,7 @@ class AnnIndexes:
 
     def _load_or_build(self, conn: apsw.Connection, pin: Pin, record: IndexRecord) -> HnswGraph:
         path = index_path(self._db_path, pin.id)
-        graph = HnswGraph.load(path, record.generation, record.version)
+        graph = HnswGraph.load(path, record.generation, record.version, pin.collection.metric)
         unsaved = 0
         if graph is None or graph.index.ndim != pin.collection.dimensions:
             graph = self.build(conn, pin, record.options)

@@ -15,7 +15,7 @@ streamed scan, so results are the top ``min(limit, matches)`` among matching ite
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import cast
 
 import apsw
@@ -28,6 +28,7 @@ from ...ranking import (
     Hit,
     QueryKeys,
     VectorBlock,
+    exact_distances,
     merge_hits,
     ordered_hits,
     rank_block,
@@ -35,11 +36,18 @@ from ...ranking import (
 from .cache import BlockCache
 from .columnar import FieldColumn, evaluate
 from .filter import compile_filter, json_path
-from .quantized import I64, search_quantized_many
+from .quantized import F64, I64, search_quantized_many
 from .quantized_copy import current_int8, int8_block
 from .schema import Pin, count_rows, items_table
 
-__all__ = ["CACHE_PRECISIONS", "hit_matches", "query_keys", "search_collection", "vector_hits"]
+__all__ = [
+    "CACHE_PRECISIONS",
+    "hit_matches",
+    "query_keys",
+    "search_collection",
+    "streamed_ranks",
+    "vector_hits",
+]
 
 CACHE_PRECISIONS = ("auto", "float32", "int8")
 
@@ -196,6 +204,46 @@ def _streamed(
     tree: FilterNode | None,
 ) -> list[list[Hit]]:
     """Exact search over a collection too large to cache: bounded chunks, merged top-k."""
+    best: list[list[Hit]] = [[] for _ in range(matrix.shape[0])]
+    for block in _chunks(conn, pin, tree):
+        for j, cand in enumerate(rank_block(block, matrix, pin.collection.metric, k)):
+            best[j] = merge_hits(best[j], ordered_hits(block, cand), k)
+    return [b[:k] for b in best]
+
+
+def streamed_ranks(
+    conn: apsw.Connection, pin: Pin, query: F32, tree: FilterNode | None, rowids: list[int]
+) -> tuple[I64, F64] | None:
+    """The exact vector rank (by (distance, id) among the items passing ``tree``) and
+    distance of each item at ``rowids`` (passing items), in one streamed pass over the
+    stored float32 vectors; None when float32 overflowed (the caller ranks exactly).
+
+    For a copy that is not the cached float32 one (the int8 copy, or none): the float32 keys
+    of each chunk count the rows surely closer than each item and rescore only its band
+    (``QueryKeys.closer_than``), instead of ordering every row in float64 and Python.
+    """
+    table, dims, metric = items_table(pin.id), pin.collection.dimensions, pin.collection.metric
+    targets = _load(
+        conn,
+        f"SELECT rowid, id, vector FROM {table} "
+        "WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid",
+        (json.dumps(rowids),),
+        dims,
+    )
+    at = np.searchsorted(targets.rowids, np.array(rowids, dtype=np.int64))
+    distances = exact_distances(targets.vectors, query, metric)[at]
+    ids = [targets.ids[int(i)] for i in at.tolist()]
+    before = np.zeros(len(rowids), dtype=np.int64)
+    for chunk in _chunks(conn, pin, tree):
+        keys = QueryKeys(chunk, query, metric)
+        if not keys.usable:
+            return None
+        before += keys.closer_than(distances, ids)
+    return 1 + before, distances
+
+
+def _chunks(conn: apsw.Connection, pin: Pin, tree: FilterNode | None) -> Iterator[VectorBlock]:
+    """The rows passing ``tree``, in rowid order, as blocks of about 32 MiB."""
     dims = pin.collection.dimensions
     chunk_rows = max(1, _STREAM_CHUNK_BYTES // (dims * 4))
     where, params = ("1", []) if tree is None else compile_filter(tree)
@@ -203,16 +251,13 @@ def _streamed(
         f"SELECT rowid, id, vector FROM {items_table(pin.id)} "
         f"WHERE rowid > ? AND {where} ORDER BY rowid LIMIT ?"
     )
-    best: list[list[Hit]] = [[] for _ in range(matrix.shape[0])]
     last = -(2**63)
     while True:
         block = _load(conn, sql, (last, *params, chunk_rows), dims)
         if not len(block):
-            break
+            return
         last = int(block.rowids[-1])
-        for j, cand in enumerate(rank_block(block, matrix, pin.collection.metric, k)):
-            best[j] = merge_hits(best[j], ordered_hits(block, cand), k)
-    return [b[:k] for b in best]
+        yield block
 
 
 def hit_matches(conn: apsw.Connection, pin: Pin, per_query: list[list[Hit]]) -> list[list[Match]]:

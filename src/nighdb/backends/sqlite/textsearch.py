@@ -5,7 +5,9 @@ on every backend; hybrid search fuses it with this backend's exact vector rankin
 ``nighdb.fusion``, which reads the vector ranking only as deep as the exact answer needs.
 On the cached float32 copy the query's keys are computed once (``ranking.QueryKeys``) and
 give fusion both the first vector items and the exact vector rank of any text item, so the
-whole vector ranking is never built there.
+whole vector ranking is never built there. With the int8 copy, or none (streamed), the ranks
+come from one streamed pass that counts, per chunk, the rows closer than each text item
+(``search.streamed_ranks``): still a read of every row, but no float64 ordering of them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ...ranking import VectorBlock, ordered_hits
 from ...text import F64, I64, TextRanking, rank_text
 from .cache import BlockCache
 from .schema import Pin, count_rows, items_table
-from .search import query_keys, vector_hits
+from .search import query_keys, streamed_ranks, vector_hits
 from .textindex import text_postings
 
 __all__ = ["hybrid_search", "text_search"]
@@ -39,7 +41,7 @@ def text_search(
         cut = np.partition(scores, len(scores) - k)[len(scores) - k]
         keep = scores >= cut
         rowids, scores = rowids[keep], scores[keep]
-    ranking = _ranking(conn, pin, rowids, scores)
+    ranking = _ranking(conn, pin, rowids, scores, {})
     payload = _payload(conn, pin, ranking.ids[:k])
     return [
         Match(item_id, -score, score, *payload[item_id])
@@ -69,11 +71,12 @@ def hybrid_search(
     # The float32 keys of the query, computed once for both the top and the ranks.
     keys = query_keys(conn, cache, pin, query, tree, precision=precision)
     position_of: dict[str, int] = {}
+    rowid_of: dict[str, int] = {}
     if keys is not None:
         # The cached block holds this snapshot's ids: no statement to name the text items.
         ranking = _ranking_in_block(keys.block, rowids, scores, position_of)
     else:
-        ranking = _ranking(conn, pin, rowids, scores)
+        ranking = _ranking(conn, pin, rowids, scores, rowid_of)
 
     def vector_top(depth: int) -> list[tuple[float, str]]:
         depth = min(depth, items)  # "the whole ranking" sizes nothing beyond the collection
@@ -86,9 +89,14 @@ def hybrid_search(
 
     def ranks_of(ids: list[str]) -> dict[str, tuple[int, float]] | None:
         if keys is None:
-            return None
-        positions = np.array([position_of[i] for i in ids], dtype=np.int64)
-        ranks, distances = keys.ranks(positions)
+            # The int8 copy or none: one streamed pass that counts, not a whole ranking.
+            found = streamed_ranks(conn, pin, query, tree, [rowid_of[i] for i in ids])
+            if found is None:
+                return None
+            ranks, distances = found
+        else:
+            positions = np.array([position_of[i] for i in ids], dtype=np.int64)
+            ranks, distances = keys.ranks(positions)
         return {i: (r, d) for i, r, d in zip(ids, ranks.tolist(), distances.tolist(), strict=True)}
 
     hits = fuse(ranking, vector_top, k, weight, ranks_of)
@@ -100,7 +108,9 @@ def _nothing() -> tuple[I64, F64]:
     return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
 
 
-def _ranking(conn: apsw.Connection, pin: Pin, rowids: I64, scores: F64) -> TextRanking:
+def _ranking(
+    conn: apsw.Connection, pin: Pin, rowids: I64, scores: F64, rowid_of: dict[str, int]
+) -> TextRanking:
     if not len(rowids):
         return TextRanking([], [])
     found: dict[int, str] = {
@@ -111,6 +121,7 @@ def _ranking(conn: apsw.Connection, pin: Pin, rowids: I64, scores: F64) -> TextR
             (json.dumps(rowids.tolist()),),
         )
     }
+    rowid_of.update((i, r) for r, i in found.items())
     return rank_text([str(found[r]) for r in rowids.tolist()], scores)
 
 

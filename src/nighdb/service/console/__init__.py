@@ -5,8 +5,10 @@ everything it shows comes from the public ``/v1`` API, called from the browser w
 the user typed in ``Authorization: Bearer …``, so the same authentication, tenancy and limits
 apply as to every client, and this module holds no route that reads data.
 
-The files are plain JavaScript modules and one style sheet (no build step, no CDN), so the
-console works offline and under a strict Content-Security-Policy: scripts, styles, images and
+The files are plain JavaScript modules and one style sheet (no build step, no CDN), and one
+vendored script, umap-js's prebuilt bundle (``static/vendor/``, loaded in a Web Worker for a
+UMAP map),
+so the console works offline and under a strict Content-Security-Policy: scripts, styles, images and
 fetches from this origin only, nothing inline, no frames, no forms posted anywhere. URLs in
 the page are relative (``console/static/…``, ``v1/…``), so it also works behind a proxy that
 serves the service under a path prefix.
@@ -38,6 +40,10 @@ _ASSETS = {
     "pca.js": "text/javascript; charset=utf-8",
     "plot.js": "text/javascript; charset=utf-8",
     "sample.js": "text/javascript; charset=utf-8",
+    "umap.js": "text/javascript; charset=utf-8",
+    "umap-worker.js": "text/javascript; charset=utf-8",
+    # umap-js, loaded by umap-worker.js when the map's projection is UMAP (vendor/README.md)
+    "vendor/umap-js.min.js": "text/javascript; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }
 _HEADERS = {
@@ -64,5 +70,6 @@ def console_routes() -> list[Route]:
 
     return [
         Route("/console", page, methods=["GET"]),
-        Route("/console/static/{file}", asset, methods=["GET"]),
+        # `path`: the vendored files sit one folder down; only names in _ASSETS are served.
+        Route("/console/static/{file:path}", asset, methods=["GET"]),
     ]

@@ -5,6 +5,7 @@ import { Api, ApiError, searchTakesText } from "./api.js";
 import { pca2 } from "./pca.js";
 import { colouring, draw } from "./plot.js";
 import { sampleItems } from "./sample.js";
+import { EPOCHS, NEIGHBOURS, umap2 } from "./umap.js";
 
 const KEY = "nigh.console.key"; // sessionStorage: gone when the tab closes
 
@@ -17,7 +18,8 @@ const state = {
   filter: {},
   cursors: [], // `after` of each page shown so far (paging back to the first)
   next: null,
-  map: null, // {items, pca, screen}
+  map: null, // {items, which, method, positions, place, hits, query, screen}
+  mapRun: 0, // bumped by each map drawn and collection opened: a slower earlier one is dropped
   hits: [], // [{id, vector}] of the last search
   query: null,
   detailVector: null, // the full vector of the item shown (the panel shows its head)
@@ -152,6 +154,7 @@ async function openCollection(pin) {
   state.hits = [];
   state.query = null;
   state.map = null;
+  state.mapRun += 1;
   $("collection-name").textContent = pin.name;
   $("collection").hidden = false;
   $("detail").hidden = true;
@@ -159,7 +162,8 @@ async function openCollection(pin) {
   $("filter").value = "{}";
   $("query").value = "";
   $("legend").textContent = "";
-  $("map-note").textContent = "";
+  // The map costs a sample's read and a projection: drawn when asked, as the note says.
+  $("map-note").textContent = "Choose a projection and a sample size, then Draw map.";
   draw($("map"), [], [], null);
   await applyFilter();
 }
@@ -188,13 +192,27 @@ async function loadPage(after) {
     row.dataset.id = item.id;
     row.addEventListener("click", () => showItem(item));
     cell(row, item.id, "id");
-    cell(row, short(JSON.stringify(item.metadata), 60));
+    const metadata = JSON.stringify(item.metadata);
+    cell(row, short(metadata, 60)).title = metadata; // the cell may cut it: whole on hover
     cell(row, short(item.text || "", 60));
   }
+  if (after === null && page.items.length) $("filter-example").textContent = filterExample(page.items[0].metadata);
   $("next-page").disabled = page.next === null;
   $("first-page").disabled = after === null;
   $("previous-page").disabled = after === null;
   say(`page ${state.cursors.length}: ${page.items.length} item${page.items.length === 1 ? "" : "s"}`);
+}
+
+// A filter on this collection's own fields, from an item's metadata, as the filter box's
+// example: equality for text and booleans, a range for numbers (two fields at most).
+function filterExample(metadata) {
+  const example = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    if (Object.keys(example).length === 2) break;
+    if (typeof value === "string" || typeof value === "boolean") example[key] = value;
+    else if (typeof value === "number" && Number.isFinite(value)) example[key] = { gte: value };
+  }
+  return JSON.stringify(Object.keys(example).length ? example : { lang: "en", year: { gte: 2020 } });
 }
 
 function showItem(item) {
@@ -256,28 +274,86 @@ async function search() {
   const fetched = ids.length ? (await state.api.fetchItems(name, ids)).items : [];
   state.hits = fetched.map((item) => ({ id: item.id, vector: item.vector }));
   state.query = request.vector || null;
-  if (state.map) redraw();
+  if (state.map) {
+    placeSearch();
+    redraw();
+  }
 }
 
 // -- the map ------------------------------------------------------------------------------
 
 async function drawMap() {
   const wanted = Number($("sample").value);
+  const run = ++state.mapRun;
   say("reading the sample…");
   const { items, random } = await sampleItems(state.api, state.collection.name, state.filter, wanted);
+  if (run !== state.mapRun) return;
   if (!items.length) {
     state.map = null;
     draw($("map"), [], [], null);
+    $("legend").textContent = "";
+    $("map-note").textContent = "";
     say("no items pass the filter: nothing to map");
     return;
   }
-  const pca = pca2(items.map((item) => item.vector));
-  state.map = { items, pca, screen: [] };
+  const which = random ? "a random sample of the items that pass the filter" : items.length < wanted ? "every item that passes the filter" : "the first by id that pass the filter";
+  await project(items, which, run);
+}
+
+// The chosen projection of the sample (also when only the projection changes: same sample).
+async function project(items, which, run) {
+  const method = $("projection").value;
+  const vectors = items.map((item) => item.vector);
+  let projection;
+  if (method === "umap") {
+    const progress = (done, of) => {
+      if (run !== state.mapRun) return false; // stop: another map was asked for
+      say(`UMAP of ${items.length} items: ${done ? `epoch ${done} of ${of}` : "finding neighbours"}…`);
+      return true;
+    };
+    try {
+      projection = await umap2(vectors, state.collection.metric, progress);
+    } catch (err) {
+      if (state.map) $("projection").value = state.map.method; // the map shown is unchanged
+      throw err;
+    }
+  } else {
+    const pca = pca2(vectors);
+    projection = { positions: vectors.map(pca.project), place: (more) => more.map(pca.project) };
+  }
+  if (run !== state.mapRun) return; // another map was asked for meanwhile
+  state.map = { items, which, method, ...projection, hits: [], query: null, screen: [] };
+  placeSearch();
   fillColourChoices(items);
   redraw();
-  const which = random ? "a random sample of the items that pass the filter" : items.length < wanted ? "every item that passes the filter" : "the first by id that pass the filter";
-  $("map-note").textContent = `${items.length} items (${which}), first two principal components`;
+  const how = method === "umap" ? `UMAP (${NEIGHBOURS} neighbours, ${EPOCHS} epochs, seeded: the same sample gives the same map)` : "first two principal components";
+  $("map-note").textContent = `${items.length} items (${which}), ${how}`;
   say(`map of ${items.length} items`);
+}
+
+async function reproject() {
+  if (!state.map) return;
+  const run = ++state.mapRun;
+  await project(state.map.items, state.map.which, run);
+}
+
+// Where the last search's hits and query fall on the map. A hit in the sample is its point;
+// others (and the query) are placed by the projection (on PCA's axes; for UMAP, among their
+// nearest items of the sample).
+function placeSearch() {
+  const map = state.map;
+  const dims = state.collection.dimensions;
+  const index = new Map(map.items.map((item, i) => [item.id, i]));
+  const hits = state.hits.filter((h) => h.vector && h.vector.length === dims);
+  const outside = hits.filter((h) => !index.has(h.id)).map((h) => h.vector);
+  const query = state.query && state.query.length === dims ? state.query : null;
+  const placed = map.place(query ? [...outside, query] : outside);
+  let at = 0;
+  map.hits = hits.map((h) => {
+    const [x, y] = index.has(h.id) ? map.positions[index.get(h.id)] : placed[at++];
+    return { x, y, id: h.id };
+  });
+  map.query = query ? { x: placed[at][0], y: placed[at][1] } : null;
 }
 
 function fillColourChoices(items) {
@@ -300,22 +376,12 @@ function fillColourChoices(items) {
 }
 
 function redraw() {
-  const { items, pca } = state.map;
+  const { items, positions, hits, query } = state.map;
   const { colour, legend } = colouring(items, $("colour-by").value);
-  const points = items.map((item) => {
-    const [x, y] = pca.project(item.vector);
+  const points = items.map((item, i) => {
+    const [x, y] = positions[i];
     return { x, y, id: item.id, colour: colour(item.metadata) };
   });
-  const dims = state.collection.dimensions;
-  const hits = state.hits.filter((h) => h.vector && h.vector.length === dims).map((h) => {
-    const [x, y] = pca.project(h.vector);
-    return { x, y, id: h.id };
-  });
-  let query = null;
-  if (state.query && state.query.length === dims) {
-    const [x, y] = pca.project(state.query);
-    query = { x, y };
-  }
   state.map.screen = draw($("map"), points, hits, query);
   const list = $("legend");
   clear(list);
@@ -392,6 +458,7 @@ function start() {
     return search();
   }));
   $("draw-map").addEventListener("click", run(drawMap));
+  $("projection").addEventListener("change", run(reproject));
   $("colour-by").addEventListener("change", () => state.map && redraw());
   $("map").addEventListener("click", clickMap);
   const saved = sessionStorage.getItem(KEY);

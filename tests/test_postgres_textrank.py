@@ -1,0 +1,150 @@
+"""The pgvector backend's server-side shortcuts of text and hybrid search (contract §14).
+
+``textrank`` lets the server sum BM25 and send the best rows only; ``vectorranks`` counts
+in the server the exact vector rank of the text items fusion asks about. Both must give
+exactly what the definitions give: these tests watch each shortcut being taken (a spy on
+the function, so a silent fall-back to the slow path fails them) and compare the results
+with the pure references and with the complete vector ranking, on data built to be hard
+for them: many items tied on score, repeated vectors (ties decided by id), a filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nighdb
+from nighdb import Collection
+from nighdb.backends.postgres import PostgresStore, textrank, textsearch
+
+from .pg_server import url_for
+from .reference_text import bm25, rrf
+
+T = "tenant"
+BIG = 100_000
+WORDS = ["ant", "bee", "cat", "dog", "eel"]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[PostgresStore]:
+    s = nighdb.open_store(url_for(tmp_path))
+    assert isinstance(s, PostgresStore)
+    yield s
+    s.close()
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[Any]:
+    """Record what ``textsearch.<name>`` returns on each call."""
+    real = getattr(textsearch, name)
+    calls: list[Any] = []
+
+    def recorded(*args: Any) -> Any:
+        out = real(*args)
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(textsearch, name, recorded)
+    return calls
+
+
+def _load(
+    store: PostgresStore, metric: str, n: int = 700, shapes: list[str] | None = None
+) -> dict[str, str]:
+    rng = np.random.default_rng(20)
+    vectors = rng.standard_normal((n, 8)).round(2)
+    vectors[n // 2 : n // 2 + 80] = vectors[:80]  # identical distances: ids decide
+    # Few words, short texts: hundreds of items share each BM25 score.
+    texts = {
+        f"i{k:04d}": " ".join(rng.choice(WORDS, size=int(rng.integers(0, 4))).tolist())
+        for k in range(n)
+    }
+    if shapes:
+        texts = {i: shapes[k % len(shapes)] for k, i in enumerate(texts)}
+    store.ensure_collection(T, Collection("c", 8, metric=metric))
+    store.upsert(
+        T,
+        "c",
+        [
+            {"id": i, "vector": v.tolist(), "metadata": {"g": k % 3}, "text": t}
+            for k, ((i, t), v) in enumerate(zip(texts.items(), vectors, strict=True))
+        ],
+    )
+    return texts
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_server_counted_ranks_are_the_exact_vector_ranks(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch, metric: str
+) -> None:
+    texts = _load(store, metric)
+    calls = _spy(monkeypatch, "vector_ranks")
+    ahead = _spy(monkeypatch, "ranks_and_top")  # ranks counted with the first depth
+    query = [0.3, -1.1, 0.5, 0.0, 2.0, -0.4, 0.7, 1.0]
+    for flt in (None, {"g": {"lt": 2}}, {"g": 7}):
+        every = store.search(T, "c", query, limit=BIG, filter=flt)
+        rank = {m.id: (r, m.distance) for r, m in enumerate(every, start=1)}
+        text_order = [i for i, _ in bm25(texts, "eel", rank.__contains__)]
+        calls.clear()
+        ahead.clear()
+        for weight in (0.3, 0.7, 0.9):
+            got = store.search(T, "c", query, text="eel", text_weight=weight, filter=flt)
+            want = rrf([m.id for m in every], text_order, weight)[:10]
+            assert [m.id for m in got] == [i for i, _ in want]
+            assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+            assert [m.distance for m in got] == [rank[m.id][1] for m in got]
+        answers = calls + [ranks for ranks, _ in ahead]
+        if flt == {"g": 7}:
+            assert not any(answers)  # nothing passes: nothing to rank
+            continue
+        # The shortcut ran (a low weight needs no rank) and told each rank exactly.
+        assert any(answers) and all(a is not None for a in answers)
+        for answer in answers:
+            assert {i: rank[i] for i in answer} == answer
+
+
+def test_inner_product_falls_back_to_the_ranking(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = _load(store, "ip")
+    calls = _spy(monkeypatch, "vector_ranks")
+    query = [1.0, 0.5, -0.5, 0.0, 0.2, 0.1, -1.0, 0.3]
+    every = store.search(T, "c", query, limit=BIG)
+    want = rrf([m.id for m in every], [i for i, _ in bm25(texts, "eel", lambda _: True)], 0.6)
+    got = store.search(T, "c", query, text="eel", text_weight=0.6)
+    assert [m.id for m in got] == [i for i, _ in want[:10]]
+    assert calls == [None]
+
+
+@pytest.mark.parametrize("limit", [1, 5, 40, BIG])
+def test_server_scored_bm25_is_the_definition(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    # Every text one of a few shapes: dozens of items tie on each score, the top included.
+    shapes = ["eel", "ant", "eel ant", "bee cat", "", "eel eel dog ant", "cat", "ant bee"]
+    texts = _load(store, "cosine", 500, shapes)
+    fetched: list[int] = []
+    best_rows = textrank._best_rows
+
+    def spied(*args: Any) -> Any:
+        fetched.append(args[4])
+        return best_rows(*args)
+
+    monkeypatch.setattr(textrank, "_best_rows", spied)
+    for query in ("eel", "ant bee", "cat dog eel ant"):
+        for flt, passes in (
+            (None, lambda _: True),
+            ({"g": 1}, lambda i: int(i[1:]) % 3 == 1),
+            ({"g": 7}, lambda _: False),
+        ):
+            got = store.search(T, "c", text=query, limit=limit, filter=flt)
+            want = bm25(texts, query, passes)[:limit]
+            assert [m.id for m in got] == [i for i, _ in want]
+            assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+    # Hundreds of items tie at the cut: the server was asked for more than its first rows.
+    assert len(fetched) >= 9
+    if limit < 40:
+        assert max(fetched) > limit + 32
