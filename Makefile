@@ -104,8 +104,10 @@ pgbouncer:
 # The long versions of tests/reliability (docs/reliability.md): 50 SIGKILLs per backend,
 # a minute of load per deployment, thousands of fuzz cases. `make test` runs the short ones.
 # The figures land in .pytest_cache/reliability-figures.json (also printed at the end).
+# Then the filter property tests with four times the examples `make test` gives them.
 soak: $(STAMP)
 	NIGH_SOAK=1 NIGH_RELIABILITY_FIGURES=.pytest_cache/reliability-figures.json $(BIN)/pytest -q tests/reliability
+	NIGH_PROPERTY_EXAMPLES=200 NIGH_OPS_PROPERTY_EXAMPLES=60 $(BIN)/pytest -q tests/test_filter_property.py tests/test_ops_property.py
 
 # The benchmark suite (bench/, docs/benchmarks.md): nighdb's backends next to numpy,
 # sqlite-vec and pgvector on the same data. Not part of `make test`. About 15 minutes;

@@ -14,7 +14,8 @@ the CPU itself, so the figures are a floor of what the node can do, not its ceil
 where the CPU goes, each row also reports the cores used (CPU seconds over wall seconds,
 from ``/proc``: ``bench/cpu.py``) by the driver, the ``nigh serve`` process, its normal and
 its low-priority worker processes, and the PostgreSQL server, with the machine's load
-average; ``--drivers N`` spreads the clients over N driver processes.
+average. The clients are spread over driver processes, one per 25 clients by default
+(``--drivers N`` to choose).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -42,6 +44,12 @@ from nighdb import Collection
 from . import cpu
 
 NIGH = str(Path(sys.executable).with_name("nigh"))
+
+CLIENTS_PER_DRIVER = 25
+"""One httpx event loop spends more CPU per request the more connections it drives: measured
+on the 2-core machine, 100 clients in one driver process cost it 11 ms of CPU per request
+(39 searches/s), spread over 4 processes 3 ms (117 searches/s). A driver that is the
+bottleneck measures itself, not the node (docs/reliability.md, "The service under load")."""
 
 
 def _key(url: str, tenant: str) -> str:
@@ -172,8 +180,10 @@ def _run(
     drivers: int,
     pg_pid: int | None,
 ) -> dict[str, Any]:
-    """One row: ``clients`` clients spread over ``drivers`` driver processes (1: this one)."""
+    """One row: ``clients`` clients spread over ``drivers`` driver processes (1: this one;
+    0: one per ``CLIENTS_PER_DRIVER``)."""
     tenants = min(clients, len(keys))
+    drivers = drivers or math.ceil(clients / CLIENTS_PER_DRIVER)
     shares = [list(range(d, clients, drivers)) for d in range(drivers)]
     shares = [mine for mine in shares if mine]
     before = _cpu(node, pg_pid)
@@ -229,13 +239,13 @@ def _postmaster(url: str) -> int | None:
     """The local PostgreSQL server's process, to count its CPU (None: not on this machine)."""
     import psycopg
 
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url) as conn:  # read while connected: the backend exits with it
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    try:
-        return cpu.postmaster_of(int(row[0]))
-    except FileNotFoundError:
-        return None
+        assert row is not None
+        try:
+            return cpu.postmaster_of(int(row[0]))
+        except FileNotFoundError:
+            return None
 
 
 def _measure(name: str, url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -290,7 +300,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--tenants", type=int, default=10)
     parser.add_argument(
-        "--drivers", type=int, default=1, help="driver processes the clients are spread over"
+        "--drivers",
+        type=int,
+        default=0,
+        help="driver processes the clients are spread over (default: one per "
+        f"{CLIENTS_PER_DRIVER} clients)",
     )
     parser.add_argument("--items", type=int, default=2_000, help="vectors per tenant")
     parser.add_argument("--dims", type=int, default=64)

@@ -10,7 +10,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nighdb.fusion import fuse
+from nighdb.fusion import fuse, rank_candidates
 from nighdb.text import TextRanking
 
 from .reference_text import rrf
@@ -48,3 +48,5 @@ def test_fusion_with_ranks_is_reciprocal_rank_fusion(
     assert [(h.id, h.score) for h in got] == want
     assert [h.distance for h in got] == [distance[h.id] for h in got]
     assert len(asked) <= 1  # one call to the oracle at most
+    # What a streamed backend ranks ahead of fusion covers whatever fusion asks.
+    assert {i for ids in asked for i in ids} <= set(rank_candidates(ranking, limit, weight))

@@ -148,3 +148,32 @@ def test_server_scored_bm25_is_the_definition(
     assert len(fetched) >= 9
     if limit < 40:
         assert max(fetched) > limit + 32
+
+
+def test_a_distance_of_exactly_one_falls_back_to_the_ranking(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pgvector's cosine of a vector whose float32 squared norm overflowed is exactly 0 (a
+    # distance of 1), so the oracle cannot trust any item at exactly 1: here a third of the
+    # items are orthogonal to the query, and fusion must read the ranking instead.
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((400, 4)).round(2)
+    vectors[::3, 0] = 0.0
+    texts = {f"o{k:03d}": " ".join(rng.choice(WORDS, size=2).tolist()) for k in range(400)}
+    store.ensure_collection(T, Collection("o", 4))
+    store.upsert(
+        T,
+        "o",
+        [
+            {"id": i, "vector": v.tolist(), "text": t}
+            for (i, t), v in zip(texts.items(), vectors, strict=True)
+        ],
+    )
+    ahead = _spy(monkeypatch, "ranks_and_top")
+    query = [1.0, 0.0, 0.0, 0.0]
+    every = store.search(T, "o", query, limit=BIG)
+    want = rrf([m.id for m in every], [i for i, _ in bm25(texts, "eel", lambda _: True)], 0.5)
+    got = store.search(T, "o", query, text="eel", text_weight=0.5)
+    assert [m.id for m in got] == [i for i, _ in want[:10]]
+    assert [m.score for m in got] == pytest.approx([s for _, s in want[:10]], rel=1e-9)
+    assert [ranks for ranks, _ in ahead] == [None]

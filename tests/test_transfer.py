@@ -48,6 +48,16 @@ def _items(n: int = 40, dims: int = len(AWKWARD)) -> list[dict[str, Any]]:
     return out
 
 
+# The collection ``source`` seeds, as an export's header and an import's report give it.
+SOURCE_COLLECTION = {
+    "name": "docs",
+    "dimensions": 8,
+    "embedding_model": "toy",
+    "metric": "l2",
+    "text_analyzer": "plain",
+}
+
+
 @pytest.fixture
 def source(tmp_path: Path) -> Iterator[str]:
     url = sqlite_url(tmp_path, "source.db")
@@ -74,30 +84,14 @@ def test_export_then_import_round_trips_exactly(source: str, tmp_path: Path, for
         assert matrix[0].tobytes() == AWKWARD.tobytes()
         sidecar = (tmp_path / "out.meta.jsonl").read_text().splitlines()
         assert len(sidecar) == 41  # the collection header, then one line per row
-        assert json.loads(sidecar[0]) == {
-            "collection": {
-                "name": "docs",
-                "dimensions": 8,
-                "embedding_model": "toy",
-                "metric": "l2",
-                "text_analyzer": "plain",
-            }
-        }
+        assert json.loads(sidecar[0]) == {"collection": SOURCE_COLLECTION}
 
 
 def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
     out = run("export", "acme", "docs", "-", "--store", source)
     assert out.exit_code == 0
     header, *lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert header == {
-        "collection": {
-            "name": "docs",
-            "dimensions": 8,
-            "embedding_model": "toy",
-            "metric": "l2",
-            "text_analyzer": "plain",
-        }
-    }
+    assert header == {"collection": SOURCE_COLLECTION}
     assert [line["id"] for line in lines] == sorted(line["id"] for line in lines)
     assert set(lines[0]) == {"id", "vector"}  # empty metadata and text are left out
     assert set(lines[1]) == {"id", "vector", "metadata", "text"}
@@ -106,8 +100,7 @@ def test_jsonl_lines_are_plain_json(source: str, tmp_path: Path) -> None:
     target = sqlite_url(tmp_path, "target.db")
     result = run("import", "acme", "docs", "-", "--store", target, "--json", input=out.stdout)
     assert json.loads(result.stdout) == {
-        "collection": {"name": "docs", "dimensions": 8, "embedding_model": "toy", "metric": "l2"}
-        | {"text_analyzer": "plain"},
+        "collection": SOURCE_COLLECTION,
         "created": True,
         "imported": 40,
     }

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from .text import TextRanking
 
-__all__ = ["RRF_K", "FusedHit", "fuse", "fused_score"]
+__all__ = ["RRF_K", "FusedHit", "fuse", "fused_score", "rank_candidates", "ranked_depth"]
 
 RRF_K = 60
 # The first vector depth read, as a multiple of the limit (deepened 4x at a time).
@@ -63,6 +63,26 @@ def fused_score(weight: float, vector_rank: int, text_rank: int | None) -> float
     if text_rank is not None:
         score += weight / (RRF_K + text_rank)
     return score
+
+
+def ranked_depth(limit: int) -> int:
+    """The first vector depth ``fuse`` reads when the backend tells ranks."""
+    return max(_RANKED_DEPTH * limit, _MIN_RANKED_DEPTH)
+
+
+def rank_candidates(text: TextRanking, limit: int, weight: float) -> list[str]:
+    """Before any vector is read: every text item whose vector rank ``fuse`` may ask for
+    (a superset), so a backend that must read every vector anyway can count their ranks
+    in the same pass. ``fuse`` asks only for items whose bound reaches the ``limit``-th
+    score among the first vector items, and that score is at least ``(1 - w)/(60 +
+    limit)``, the least the ``limit``-th vector item can score."""
+    depth, floor = ranked_depth(limit), fused_score(weight, limit, None)
+    wanted = []
+    for rank, item_id in enumerate(text.ids, start=1):
+        if not fused_score(weight, depth + 1, rank) >= floor:
+            break
+        wanted.append(item_id)
+    return wanted
 
 
 def fuse(
@@ -107,7 +127,7 @@ def _fuse_with_ranks(
 ) -> list[FusedHit] | None:
     """The exact top from the first vector items and the ranks of the text items that can
     still reach it; None when this cannot decide (the caller reads the ranking)."""
-    depth = max(_RANKED_DEPTH * limit, _MIN_RANKED_DEPTH)
+    depth = ranked_depth(limit)
     ranked = vector_top(depth)
     if len(ranked) < depth:
         return None  # the whole ranking is already read: the plain path costs nothing more

@@ -155,6 +155,7 @@ def test_indexed_search_keeps_the_contract_under_filters(store: nighdb.Store, me
     ]
     for filter_ in filters:
         every = store.search_many(TENANT, "wide", queries, limit=BIG, filter=filter_, exact=True)
+        overlaps, founds = 0, 0
         for limit in (1, 10, 60):
             got = store.search_many(TENANT, "wide", queries, limit=limit, filter=filter_)
             for found, exact in zip(got, every, strict=True):
@@ -166,10 +167,12 @@ def test_indexed_search_keeps_the_contract_under_filters(store: nighdb.Store, me
                     assert m.id in distance  # it passes the filter
                     assert m.distance == pytest.approx(distance[m.id], rel=1e-9, abs=1e-12)
                     assert isinstance(m.distance, float)
-                # Recall on 400 items with ef_search at its default: measured, not assumed,
-                # in the benchmarks; here only a floor that a broken index cannot reach.
-                overlap = {m.id for m in found} & {m.id for m in exact[:limit]}
-                assert len(overlap) >= 0.8 * len(found)
+                overlaps += len({m.id for m in found} & {m.id for m in exact[:limit]})
+                founds += len(found)
+        # Recall on 400 items with ef_search at its default: measured, not assumed, in the
+        # benchmarks; here only a floor that a broken index cannot reach, over all of this
+        # filter's answers (one query's top 1 may miss now and then: the graph approximates).
+        assert overlaps >= 0.8 * founds, (filter_, overlaps, founds)
         single = store.search(TENANT, "wide", queries[0], limit=10, filter=filter_)
         assert single == store.search_many(TENANT, "wide", queries[:1], limit=10, filter=filter_)[0]
 

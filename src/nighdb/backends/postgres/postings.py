@@ -14,7 +14,8 @@ Every write of items takes the collection's registry row ``FOR UPDATE`` first
 before a write are the ones it replaces and the counts stay exact. Old postings are found
 by analyzing the stored text again (the same analyzer gives the same terms). New postings
 go in with one binary ``COPY``, each hash computed once per batch. Scores are computed by
-``nighdb.text.bm25_scores``, as on SQLite.
+``nighdb.text.bm25_scores``, as on SQLite: of every match here (hybrid search needs the
+whole text ranking), of the best rows the server picked for text-only search (``textrank``).
 """
 
 from __future__ import annotations

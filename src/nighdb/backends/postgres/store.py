@@ -20,10 +20,10 @@ writers insert in id order and retry deadlocks; a collection dropped concurrentl
 This module is the ``Store`` itself: the pool, each method's checks in the contract's order,
 and which statement runs. ``connections`` holds what its method groups share (a call's
 connection, a read's replica); ``item_reads`` has fetch, list_ids and scroll,
-``index_methods`` the index calls. The statements live beside it: ``registry`` (the
-collections table), ``pins`` (the pin cache and the runner that retries), ``rows`` (count,
-delete, fetch, list, scroll and update of items), ``write`` (upsert), ``search``, ``index``
-and ``keys``.
+``item_writes`` upsert, delete and update, ``index_methods`` the index calls. The statements
+live beside it: ``registry`` (the collections table), ``pins`` (the pin cache and the runner
+that retries), ``rows`` (count, delete, fetch, list, scroll and update of items), ``write``
+(upsert), ``search``, ``index`` and ``keys``.
 """
 
 from __future__ import annotations
@@ -42,32 +42,27 @@ from ...errors import InvalidArgumentError
 from ...filters import FilterNode, parse_filter
 from ...indexes import check_ef_search, check_exact
 from ...keys import KeyRecord, KeyRegistry
-from ...models import F32, Collection, ItemLike, Match, VectorLike
+from ...models import F32, Collection, Match, VectorLike
 from ...store import ClosingContext, Store, redacted_url
 from ...validation import (
-    ItemBatch,
-    Patch,
     SearchInputs,
     check_collection,
     check_collection_name,
     check_compatible,
-    check_delete_target,
     check_limit,
     check_new_collection,
     check_tenant,
-    validate_items,
-    validate_patches,
     validate_queries,
     validate_query,
     validate_search,
 )
 from . import index as hnsw
 from . import keys as keys
-from . import postings, registry, rows
-from .connections import replayable
+from . import registry, rows
 from .filter import compile_filter
 from .index_methods import IndexMethods
 from .item_reads import ItemReads
+from .item_writes import ItemWrites
 from .pins import Pins, retrying
 from .registry import Pin
 from .replicas import ReadRouter
@@ -83,12 +78,11 @@ from .search import Ranker, SearchPlan
 from .textsearch import hybrid_search, text_search
 from .upgrade import upgrade
 from .vector import register_vector
-from .write import write_items
 
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(ItemReads, IndexMethods, ClosingContext):
+class PostgresStore(ItemWrites, ItemReads, IndexMethods, ClosingContext):
     """``Store`` over PostgreSQL + pgvector. Thread-safe; any number of processes and nodes
     may share the database.
 
@@ -237,92 +231,6 @@ class PostgresStore(ItemReads, IndexMethods, ClosingContext):
         return self._pins.run(
             tenant, collection, lambda _pin: rows.where(filter), execute, via=self._read
         )
-
-    # -- writes -----------------------------------------------------------------------
-
-    def upsert(self, tenant: str, collection: str, items: Sequence[ItemLike]) -> int:
-        batch_in = replayable(items)
-
-        def prepare(pin: Pin) -> ItemBatch:
-            c = pin.collection
-            return validate_items(c.name, c.dimensions, c.metric, batch_in)
-
-        def execute(conn: Conn, pin: Pin, batch: ItemBatch) -> int:
-            if len(batch):
-                layout, analyzer = self._layout, pin.collection.text_analyzer
-                with conn.transaction():
-                    postings.lock_collection(conn, layout, pin.id)
-                    distinct = list(dict.fromkeys(batch.ids))
-                    old = postings.stored_texts(conn, layout, pin.id, rows.ids_where(distinct))
-                    postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
-                    write_items(conn, layout, pin.id, self._vector_info.oid, batch)
-                    # The last occurrence of an id is the one written.
-                    final = dict(zip(batch.ids, batch.texts, strict=True))
-                    postings.add_postings(conn, layout, pin.id, analyzer, final.items(), len(final))
-                self._router.wrote(conn)
-            return len(batch)
-
-        return self._pins.run(tenant, collection, prepare, execute)
-
-    def delete(
-        self,
-        tenant: str,
-        collection: str,
-        ids: Sequence[str] | None = None,
-        *,
-        filter: Mapping[str, Any] | None = None,
-    ) -> int:
-        def prepare(_pin: Pin) -> Where | None:
-            wanted = check_delete_target(asked, filter)
-            if wanted is None:
-                return rows.where(filter)
-            return rows.ids_where(wanted) if wanted else None
-
-        def execute(conn: Conn, pin: Pin, where: Where | None) -> int:
-            if where is None:
-                return 0
-            layout, analyzer = self._layout, pin.collection.text_analyzer
-            with conn.transaction():
-                postings.lock_collection(conn, layout, pin.id)
-                if filter == {}:  # every item: no need to analyze their texts
-                    postings.clear_postings(conn, layout, pin.id)
-                else:
-                    old = postings.stored_texts(conn, layout, pin.id, where)
-                    postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
-                removed = rows.delete_items(conn, layout.items(pin.id), where)
-            self._router.wrote(conn)
-            return removed
-
-        asked = None if ids is None else replayable(ids)
-        return self._pins.run(tenant, collection, prepare, execute)
-
-    def update(self, tenant: str, collection: str, patches: Sequence[Mapping[str, Any]]) -> int:
-        """Contract §13: every patch validated, then applied in one transaction
-        (``rows.update_items``)."""
-        asked = replayable(patches)
-
-        def prepare(pin: Pin) -> list[Patch]:
-            c = pin.collection
-            return validate_patches(c.name, c.dimensions, c.metric, asked)
-
-        def execute(conn: Conn, pin: Pin, checked: list[Patch]) -> int:
-            layout, analyzer = self._layout, pin.collection.text_analyzer
-            table = layout.items(pin.id)
-            retexted = sorted({p.id for p in checked if p.text is not None})
-            with conn.transaction():
-                if retexted:
-                    postings.lock_collection(conn, layout, pin.id)
-                    where = rows.ids_where(retexted)
-                    old = postings.stored_texts(conn, layout, pin.id, where)
-                    postings.remove_postings(conn, layout, pin.id, analyzer, old, 0)
-                updated = rows.update_items(conn, table, pin.collection.name, checked)
-                if retexted:
-                    new = postings.stored_texts(conn, layout, pin.id, where)
-                    postings.add_postings(conn, layout, pin.id, analyzer, new, 0)
-            self._router.wrote(conn)
-            return updated
-
-        return self._pins.run(tenant, collection, prepare, execute)
 
     # -- search -----------------------------------------------------------------------
 

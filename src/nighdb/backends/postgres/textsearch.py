@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from psycopg import sql
 
-from ...fusion import fuse, fused_score
+from ...fusion import fuse, rank_candidates
 from ...models import F32, Match
 from ...ranking import exact_distances
 from ...text import TextRanking, rank_text
@@ -71,7 +71,7 @@ def hybrid_search(
         def vector_top(depth: int) -> list[tuple[float, str]]:
             if first[0]:
                 first[0] = False
-                wanted = _speculated(ranking, depth, plan.limit, weight)
+                wanted = _speculated(ranking, plan.limit, weight)
                 if wanted is not None:
                     # The first depth and the ranks fusion will ask for, in one scan.
                     ranks, rows = ranks_and_top(
@@ -106,21 +106,12 @@ def hybrid_search(
 _MAX_SPECULATED = 64
 
 
-def _speculated(ranking: TextRanking, depth: int, limit: int, weight: float) -> list[str] | None:
-    """The text items whose vector rank fusion may ask for after reading ``depth`` vector
-    items (``fusion._fuse_with_ranks``): those that could outscore its floor, the
-    ``limit``-th best score among those items, which is at least ``(1 - w)/(60 + limit)``
-    (the vector ranks 1 to ``limit`` score that much). None when too many (a high weight):
-    fusion then asks for what it needs, after the first scan."""
-    floor = fused_score(weight, limit, None)
-    wanted: list[str] = []
-    for rank, item_id in enumerate(ranking.ids, start=1):
-        if not fused_score(weight, depth + 1, rank) >= floor:
-            break
-        if len(wanted) == _MAX_SPECULATED:
-            return None
-        wanted.append(item_id)
-    return wanted
+def _speculated(ranking: TextRanking, limit: int, weight: float) -> list[str] | None:
+    """The text items whose vector rank fusion may ask for after its first depth
+    (``fusion.rank_candidates``), or None when there are too many (a high weight): fusion
+    then asks for what it needs, after the first scan."""
+    wanted = rank_candidates(ranking, limit, weight)
+    return wanted if len(wanted) <= _MAX_SPECULATED else None
 
 
 def _reranked(

@@ -168,19 +168,33 @@ def _scan(
     # band and top rows are then looked up by row address (LATERAL ... LIMIT 1, a TID scan),
     # not by joining the whole table. Within the top's margin (``search.candidates``) the
     # order of float32 ties does not matter: the caller re-ranks in float64, ties by id.
-    query_sql = sql.SQL(
-        "WITH d AS MATERIALIZED (SELECT c, s, CASE WHEN s = 'NaN'::float8{overflow}"
-        " THEN %s ELSE width_bucket(s, %s::float8[]) END AS b"
-        " FROM (SELECT ctid AS c, {distance}(embedding, {q}) AS s FROM {table} AS t"
-        " WHERE {condition} OFFSET 0) AS x)"
-        " SELECT g.b, g.n, v.id, v.embedding FROM ("
-        " SELECT b, CASE WHEN b %% 2 = 1 AND b < %s THEN c END AS h, count(*) AS n"
-        " FROM d GROUP BY 1, 2) AS g LEFT JOIN LATERAL (SELECT id, embedding FROM {table}"
-        " WHERE ctid = g.h LIMIT 1) AS v ON true"
-        " UNION ALL SELECT -1, 0, v.id, v.embedding FROM ("
-        " SELECT c FROM d ORDER BY s, c LIMIT %s) AS f CROSS JOIN LATERAL"
-        " (SELECT id, embedding FROM {table} WHERE ctid = f.c LIMIT 1) AS v"
-    ).format(
+    if top:
+        query_sql = sql.SQL(
+            "WITH d AS MATERIALIZED (SELECT c, s, CASE WHEN s = 'NaN'::float8{overflow}"
+            " THEN %s ELSE width_bucket(s, %s::float8[]) END AS b"
+            " FROM (SELECT ctid AS c, {distance}(embedding, {q}) AS s FROM {table} AS t"
+            " WHERE {condition} OFFSET 0) AS x)"
+            " SELECT g.b, g.n, v.id, v.embedding FROM ("
+            " SELECT b, CASE WHEN b %% 2 = 1 AND b < %s THEN c END AS h, count(*) AS n"
+            " FROM d GROUP BY 1, 2) AS g LEFT JOIN LATERAL (SELECT id, embedding FROM {table}"
+            " WHERE ctid = g.h LIMIT 1) AS v ON true"
+            " UNION ALL SELECT -1, 0, v.id, v.embedding FROM ("
+            " SELECT c FROM d ORDER BY s, c LIMIT %s) AS f CROSS JOIN LATERAL"
+            " (SELECT id, embedding FROM {table} WHERE ctid = f.c LIMIT 1) AS v"
+        )
+    else:
+        # Without the top, no CTE: the aggregate can then run in parallel workers.
+        query_sql = sql.SQL(
+            "SELECT g.b, g.n, v.id, v.embedding FROM ("
+            " SELECT b, CASE WHEN b %% 2 = 1 AND b < %s THEN c END AS h, count(*) AS n"
+            " FROM (SELECT c, CASE WHEN s = 'NaN'::float8{overflow} THEN %s"
+            " ELSE width_bucket(s, %s::float8[]) END AS b"
+            " FROM (SELECT ctid AS c, {distance}(embedding, {q}) AS s FROM {table} AS t"
+            " WHERE {condition} OFFSET 0) AS x OFFSET 0) AS y GROUP BY 1, 2) AS g"
+            " LEFT JOIN LATERAL (SELECT id, embedding FROM {table}"
+            " WHERE ctid = g.h LIMIT 1) AS v ON true"
+        )
+    statement = query_sql.format(
         overflow=cosine_overflow,
         distance=layout.exact_distance(metric),
         q=sql.Placeholder(format=PyFormat.BINARY),
@@ -189,11 +203,13 @@ def _scan(
     )
     last = len(bounds)
     params: list[object] = [last, bounds, query, *where_params, last, top]
+    if not top:
+        params = [last, last, bounds, query, *where_params]
     histogram: dict[int, int] = {}
     band_rows: list[tuple[int, str, F32]] = []
     top_rows: list[tuple[str, F32]] = []
     for b, n, item_id, vector in conn.execute(
-        query_sql, params, binary=True, prepare=prepare_option(where_params)
+        statement, params, binary=True, prepare=prepare_option(where_params)
     ):
         if b == -1:
             top_rows.append((str(item_id), vector))

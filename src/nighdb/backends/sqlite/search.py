@@ -46,6 +46,7 @@ __all__ = [
     "query_keys",
     "search_collection",
     "streamed_ranks",
+    "streams",
     "vector_hits",
 ]
 
@@ -132,6 +133,22 @@ def query_keys(
     return keys if keys.usable else None
 
 
+def streams(
+    conn: apsw.Connection,
+    cache: BlockCache,
+    pin: Pin,
+    *,
+    precision: str = "auto",
+    db_path: str | None = None,
+) -> bool:
+    """Whether ``vector_hits`` would stream the collection from the file (no copy fits)."""
+    if precision != "float32" and current_int8(cache, pin) is not None:
+        return False
+    if precision != "int8" and _cached_block(conn, cache, pin) is not None:
+        return False
+    return precision == "float32" or int8_block(conn, cache, pin, db_path) is None
+
+
 def _filter_mask(
     conn: apsw.Connection, cache: BlockCache, pin: Pin, rowids: I64, tree: FilterNode
 ) -> npt.NDArray[np.bool_]:
@@ -212,15 +229,23 @@ def _streamed(
 
 
 def streamed_ranks(
-    conn: apsw.Connection, pin: Pin, query: F32, tree: FilterNode | None, rowids: list[int]
-) -> tuple[I64, F64] | None:
+    conn: apsw.Connection,
+    pin: Pin,
+    query: F32,
+    tree: FilterNode | None,
+    rowids: list[int],
+    k: int = 0,
+) -> tuple[I64, F64, list[Hit]] | None:
     """The exact vector rank (by (distance, id) among the items passing ``tree``) and
-    distance of each item at ``rowids`` (passing items), in one streamed pass over the
-    stored float32 vectors; None when float32 overflowed (the caller ranks exactly).
+    distance of each item at ``rowids`` (passing items), and the exact top ``k``, in one
+    streamed pass over the stored float32 vectors; None when float32 overflowed (the caller
+    ranks exactly).
 
     For a copy that is not the cached float32 one (the int8 copy, or none): the float32 keys
     of each chunk count the rows surely closer than each item and rescore only its band
-    (``QueryKeys.closer_than``), instead of ordering every row in float64 and Python.
+    (``QueryKeys.closer_than``), instead of ordering every row in float64 and Python; the
+    same keys give the chunk's top ``k`` (as ``_streamed`` would), so a streamed hybrid
+    search can read the file once.
     """
     table, dims, metric = items_table(pin.id), pin.collection.dimensions, pin.collection.metric
     targets = _load(
@@ -234,12 +259,15 @@ def streamed_ranks(
     distances = exact_distances(targets.vectors, query, metric)[at]
     ids = [targets.ids[int(i)] for i in at.tolist()]
     before = np.zeros(len(rowids), dtype=np.int64)
+    best: list[Hit] = []
     for chunk in _chunks(conn, pin, tree):
         keys = QueryKeys(chunk, query, metric)
         if not keys.usable:
             return None
         before += keys.closer_than(distances, ids)
-    return 1 + before, distances
+        if k:
+            best = merge_hits(best, ordered_hits(chunk, keys.top(k)), k)
+    return 1 + before, distances, best
 
 
 def _chunks(conn: apsw.Connection, pin: Pin, tree: FilterNode | None) -> Iterator[VectorBlock]:

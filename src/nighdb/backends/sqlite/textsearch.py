@@ -8,6 +8,8 @@ give fusion both the first vector items and the exact vector rank of any text it
 whole vector ranking is never built there. With the int8 copy, or none (streamed), the ranks
 come from one streamed pass that counts, per chunk, the rows closer than each text item
 (``search.streamed_ranks``): still a read of every row, but no float64 ordering of them.
+Streamed, that pass also keeps the first vector items, for the text items named before any
+vector is read (``fusion.rank_candidates``), so the file is read once.
 """
 
 from __future__ import annotations
@@ -19,16 +21,21 @@ import apsw
 import numpy as np
 
 from ...filters import FilterNode
-from ...fusion import fuse
+from ...fusion import fuse, rank_candidates, ranked_depth
 from ...models import F32, Match
 from ...ranking import VectorBlock, ordered_hits
 from ...text import F64, I64, TextRanking, rank_text
 from .cache import BlockCache
 from .schema import Pin, count_rows, items_table
-from .search import query_keys, streamed_ranks, vector_hits
+from .search import query_keys, streamed_ranks, streams, vector_hits
 from .textindex import text_postings
 
 __all__ = ["hybrid_search", "text_search"]
+
+# The most text items ranked in the streamed pass ahead of fusion: each costs two
+# comparisons over every chunk's keys (a text weight near 1 can make hundreds of candidates,
+# of which fusion then asks for a few; those get a second pass instead).
+_EARLY_RANKS = 64
 
 
 def text_search(
@@ -78,10 +85,27 @@ def hybrid_search(
     else:
         ranking = _ranking(conn, pin, rowids, scores, rowid_of)
 
+    # Streamed (no copy fits the budget): every search reads the whole file, so one pass
+    # gives both the first vector items and the ranks fusion may ask for.
+    early_top: tuple[int, list[tuple[float, str]]] | None = None
+    early_ranks: dict[str, tuple[int, float]] = {}
+    if keys is None and streams(conn, cache, pin, precision=precision, db_path=db_path):
+        wanted = rank_candidates(ranking, k, weight)
+        depth = min(ranked_depth(k), items)
+        if len(wanted) <= _EARLY_RANKS:
+            found = streamed_ranks(conn, pin, query, tree, [rowid_of[i] for i in wanted], depth)
+            if found is not None:
+                ranks, distances, top = found
+                early_top = (depth, [(d, i) for d, i, _ in top])
+                pairs = zip(ranks.tolist(), distances.tolist(), strict=True)
+                early_ranks = dict(zip(wanted, pairs, strict=True))
+
     def vector_top(depth: int) -> list[tuple[float, str]]:
         depth = min(depth, items)  # "the whole ranking" sizes nothing beyond the collection
         if keys is not None:
             return [(d, i) for d, i, _ in ordered_hits(keys.block, keys.top(depth), depth)]
+        if early_top is not None and early_top[0] == depth:
+            return early_top[1]
         hits = vector_hits(
             conn, cache, pin, matrix, depth, tree, precision=precision, db_path=db_path
         )[0]
@@ -89,11 +113,13 @@ def hybrid_search(
 
     def ranks_of(ids: list[str]) -> dict[str, tuple[int, float]] | None:
         if keys is None:
-            # The int8 copy or none: one streamed pass that counts, not a whole ranking.
+            if all(i in early_ranks for i in ids):
+                return {i: early_ranks[i] for i in ids}
+            # The int8 copy: one streamed pass that counts, not a whole ranking.
             found = streamed_ranks(conn, pin, query, tree, [rowid_of[i] for i in ids])
             if found is None:
                 return None
-            ranks, distances = found
+            ranks, distances, _ = found
         else:
             positions = np.array([position_of[i] for i in ids], dtype=np.int64)
             ranks, distances = keys.ranks(positions)
