@@ -49,6 +49,32 @@ def _check_text(
         assert match.text == texts[match.id]
 
 
+def _check_hybrid(
+    store: nighdb.Store,
+    collection: str,
+    texts: dict[str, str],
+    query: list[float],
+    text: str,
+    weight: float,
+    flt: dict[str, Any] | None,
+    *,
+    limit: int,
+) -> None:
+    """The hybrid top ``limit`` is the reference RRF of the exact vector ranking and the
+    reference BM25 ranking of the items passing ``flt``: ids, scores and distances."""
+    every = store.search(TENANT, collection, query, limit=BIG, filter=flt)
+    passing = set(ids(every))
+    text_order = [i for i, _ in bm25(texts, text, passing.__contains__)]
+    want = rrf(ids(every), text_order, weight)[:limit]
+    got = store.search(
+        TENANT, collection, query, text=text, text_weight=weight, limit=limit, filter=flt
+    )
+    assert ids(got) == [i for i, _ in want], (weight, flt)
+    assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+    distance = {m.id: m.distance for m in every}
+    assert [m.distance for m in got] == [distance[m.id] for m in got]
+
+
 def test_text_ranking_is_bm25(store: nighdb.Store) -> None:
     _load(store)
     _check_text(store, TEXTS, "quick fox")
@@ -110,17 +136,7 @@ def test_hybrid_is_reciprocal_rank_fusion(store: nighdb.Store) -> None:
     query = [1.0, 2.2]
     for weight in (0.0, 0.3, 0.5, 1.0):
         for flt in (None, {"n": {"gte": 1}}):
-            every = store.search(TENANT, "docs", query, limit=BIG, filter=flt)
-            passing = set(ids(every))
-            text_order = [i for i, _ in bm25(TEXTS, "fox fine", passing.__contains__)]
-            want = rrf(ids(every), text_order, weight)[:4]
-            got = store.search(
-                TENANT, "docs", query, text="fox fine", text_weight=weight, limit=4, filter=flt
-            )
-            assert ids(got) == [i for i, _ in want], (weight, flt)
-            assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
-            distance = {m.id: m.distance for m in every}
-            assert [m.distance for m in got] == [distance[m.id] for m in got]
+            _check_hybrid(store, "docs", TEXTS, query, "fox fine", weight, flt, limit=4)
 
 
 def test_postings_follow_upsert_update_and_delete(store: nighdb.Store) -> None:
@@ -201,14 +217,4 @@ def test_hybrid_is_exact_when_vectors_and_texts_are_unrelated(store: nighdb.Stor
     query = rng.standard_normal(6).round(2).tolist()
     for weight in (0.2, 0.5, 0.9):
         for flt in (None, {"n": {"lt": 2}}):
-            every = store.search(TENANT, "noise", query, limit=BIG, filter=flt)
-            passing = set(ids(every))
-            text_order = [i for i, _ in bm25(texts, "hen eel", passing.__contains__)]
-            want = rrf(ids(every), text_order, weight)[:10]
-            got = store.search(
-                TENANT, "noise", query, text="hen eel", text_weight=weight, limit=10, filter=flt
-            )
-            assert ids(got) == [i for i, _ in want], (weight, flt)
-            assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
-            distance = {m.id: m.distance for m in every}
-            assert [m.distance for m in got] == [distance[m.id] for m in got]
+            _check_hybrid(store, "noise", texts, query, "hen eel", weight, flt, limit=10)
