@@ -1,8 +1,10 @@
 """Tenant A's flood, in its own process: many concurrent heavy requests until told to stop.
 
 ``python -m tests.reliability._flood JOB_JSON``; prints ``ready`` once its clients exist,
-starts on a ``go`` line on stdin, stops after ``seconds`` and prints one JSON line: the
-count of answers by HTTP status and the requests sent. Half of the threads send
+starts on a ``go`` line on stdin, stops on the next line (or when stdin closes, or after
+``seconds`` at most) and prints one JSON line: the count of answers by HTTP status. The
+test stops it once its own measurement under the flood is done, so the flood lasts for
+all of it however slow the node is. Half of the threads send
 ``search_many`` (``queries`` x ``limit``), the others upserts of ``batch`` items, each
 thread as fast as answers come back (refused requests are sent again at once: a flood does
 not honour ``Retry-After``). Responses are read and dropped, never parsed.
@@ -14,7 +16,6 @@ import json
 import random
 import sys
 import threading
-import time
 from collections import Counter
 from typing import Any
 
@@ -69,7 +70,9 @@ def main() -> None:
     sys.stdin.readline()
     for w in workers:
         w.start()
-    time.sleep(float(job["seconds"]))
+    told = threading.Thread(target=sys.stdin.readline, daemon=True)
+    told.start()
+    told.join(timeout=float(job["seconds"]))
     stop.set()
     for w in workers:
         w.join(timeout=300)
