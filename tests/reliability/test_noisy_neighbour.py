@@ -219,7 +219,9 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
             headers = {"Authorization": f"Bearer {key_b}"}
             with httpx.Client(base_url=node.url, headers=headers, timeout=120) as http:
                 _searches(http, 0.5, 20)  # warm up: connection, caches, the key's hint
+                idle_cpu = _cpu_seconds(node.proc.pid)
                 idle, idle_refused = _searches(http, measured / 2, 100)
+                idle_cpu = {k: v - idle_cpu[k] for k, v in _cpu_seconds(node.proc.pid).items()}
                 figures.set("load_average_idle", round(os.getloadavg()[0], 1))
                 figures.set(
                     "other_processes_of_the_session", _strangers({node.proc.pid, flood.pid})
@@ -236,6 +238,7 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
                 out, _ = flood.communicate("stop\n", timeout=300)
                 assert flood.returncode == 0
                 after, after_refused = _searches(http, measured / 2, 100)
+                searched_before = len(idle)
                 idle += after
                 idle_refused += after_refused
         finally:
@@ -253,8 +256,15 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
     figures.set("b_flood_p99_ms", round(loaded_p99, 2))
     figures.set("b_slowdown_p99", round(loaded_p99 / idle_p99, 2))
     figures.set("a_answers_by_status", a_statuses)
-    for group, seconds in cpu_after.items():  # cores used by the node's parts, flooded
-        figures.set(f"flood_cores_{group}", round((seconds - cpu_before[group]) / elapsed, 2))
+    # Where B's milliseconds go: the CPU the node's parts spent per search of B, idle (B
+    # alone: the normal workers run B's requests) and flooded (the low ones run A's).
+    for group, seconds in cpu_after.items():
+        flooded = (seconds - cpu_before[group]) / len(loaded)
+        figures.set(
+            f"cpu_ms_per_b_search_{group}_idle", round(idle_cpu[group] / searched_before * 1000, 2)
+        )
+        figures.set(f"cpu_ms_per_b_search_{group}_flood", round(flooded * 1000, 2))
+    figures.set("b_flood_seconds", round(elapsed, 1))
     figures.set("node_peak_pss_mb", round(peak))
     assert idle_refused == [] and loaded_refused == [], (idle_refused, loaded_refused)
     assert a_statuses.get("200", 0) > 0, a_statuses  # A was served its share...
