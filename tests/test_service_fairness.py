@@ -199,9 +199,13 @@ async def _share_of_the_cores() -> None:
     for turn in first:
         await turn.wait()  # alone: all three run
     assert scheduler.running_limit() == 3
+    assert not first[0].over_share  # alone, three is A's share: the normal workers
     b = scheduler.admit("B")
     await b.wait()  # B runs at once: a slot is free and B is within its share
     assert (scheduler.active_tenants(), scheduler.running_limit()) == (2, 1)
+    # A now has more requests in the node than its share (one): they run on the niced
+    # workers, B's on the normal ones.
+    assert first[0].over_share and not b.over_share
     async with anyio.create_task_group() as tg:
         late = scheduler.admit("A")
         tg.start_soon(late.wait)

@@ -175,8 +175,9 @@ class Turn:
     @property
     def over_share(self) -> bool:
         """Whether this request's tenant has more requests in the node than it may run at
-        once: it is queueing, so its work may wait behind other tenants' (workers.py)."""
-        return self._budget.in_node > self._scheduler.share.tenant_concurrency
+        once now (``running_limit``: its share of the cores while others are active): it is
+        queueing, so its work may wait behind other tenants' (workers.py)."""
+        return self._budget.in_node > self._scheduler.running_limit()
 
     def leave(self) -> None:
         """The request is done (answered, refused or cancelled): free what it held."""
