@@ -216,6 +216,9 @@ async def _share_of_the_cores() -> None:
         assert (scheduler.running, scheduler.waiting) == (2, 1)  # A still runs its one
         first[2].leave()
         assert (scheduler.running, scheduler.waiting) == (2, 0)  # now the late one runs
+        # A has one request on the node, its share, but it was queueing just now: still
+        # over its share (a flooding client may be slow to send the next one).
+        assert late.over_share
     b.leave()
     now = ACTIVE_WINDOW / 2  # B sent its last request just now: still active
     assert scheduler.running_limit() == 1
@@ -225,6 +228,7 @@ async def _share_of_the_cores() -> None:
     for turn in more:
         await turn.wait()
     assert scheduler.running == 3
+    assert not more[0].over_share  # alone, and it last queued more than a window ago
     for turn in [late, *more]:
         turn.leave()
     assert (scheduler.running, scheduler.active_tenants()) == (0, 1)  # A, a moment ago

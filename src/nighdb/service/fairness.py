@@ -128,10 +128,11 @@ def _anyio() -> Any:
 class _Budget:
     """One budget key's state: requests in the node (running or waiting) and its tokens."""
 
-    __slots__ = ("checked", "in_node", "running", "tokens", "waiters")
+    __slots__ = ("checked", "in_node", "queued_at", "running", "tokens", "waiters")
 
     def __init__(self, burst: float, now: float) -> None:
         self.in_node = 0
+        self.queued_at = -math.inf  # when a request of this key last had to wait its turn
         self.running = 0
         self.waiters: deque[Turn] = deque()
         self.tokens = burst
@@ -174,10 +175,16 @@ class Turn:
 
     @property
     def over_share(self) -> bool:
-        """Whether this request's tenant has more requests in the node than it may run at
-        once now (``running_limit``: its share of the cores while others are active): it is
-        queueing, so its work may wait behind other tenants' (workers.py)."""
-        return self._budget.in_node > self._scheduler.running_limit()
+        """Whether this request's tenant asks for more than its share: it has more requests
+        in the node than it may run at once now (``running_limit``: its share of the cores
+        while others are active), or one of its requests had to wait for its turn within
+        ``ACTIVE_WINDOW`` seconds. Its work may then wait behind other tenants'
+        (workers.py). The second part keeps a flooding tenant there while its client is
+        slow to send the next request: a tenant with one request on the node just then
+        is still the one that was queueing a moment ago."""
+        scheduler = self._scheduler
+        recently = scheduler._clock() - self._budget.queued_at < ACTIVE_WINDOW
+        return recently or self._budget.in_node > scheduler.running_limit()
 
     def leave(self) -> None:
         """The request is done (answered, refused or cancelled): free what it held."""
@@ -277,6 +284,7 @@ class FairScheduler:
             self._grant(turn)  # nobody to overtake: run now
             return
         budget.waiters.append(turn)
+        budget.queued_at = self._clock()
         self._ready.setdefault(turn._key, None)
         self._dispatch()
 

@@ -20,7 +20,8 @@ kind is always free for a request that holds a turn):
   budget (``tenant_concurrency``);
 * **low** workers run ``LOW_NICE`` steps nicer: requests of a tenant over its share (more
   requests in the node than it may run at once now: its ``tenant_concurrency``, or its
-  share of the cores while other tenants are active; it is queueing), so the operating system
+  share of the cores while other tenants are active; or it was queueing within the last
+  ``ACTIVE_WINDOW``: ``Turn.over_share``), so the operating system
   gives every other tenant's CPU work precedence over the flood. A process without
   privileges cannot raise its priority again, hence two fixed sets rather than one set
   that changes priority per request.
