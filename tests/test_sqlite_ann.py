@@ -7,6 +7,7 @@ its own graph, as two processes have) writing one file, and a writer killed with
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -265,3 +266,51 @@ def test_a_cosine_graph_holds_int8_unit_vectors(tmp_path: Path, metric: str, sca
                 approximate = store.search(T, C, query.tolist(), limit=5, ef_search=300)
                 exact = store.search(T, C, query.tolist(), limit=5, exact=True)
                 assert [m.id for m in approximate] == [m.id for m in exact]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+def test_search_many_answers_as_single_searches_do(tmp_path: Path, metric: str) -> None:
+    """``search_many`` reads and rescores the candidates of all its queries together, a few
+    queries per gathered block: each answer is still the single search's, bit for bit (the
+    same float64 distance for each pair as ``exact_distances``, ties by id), whichever block
+    a query falls in. 300 queries of 8 dimensions span two blocks."""
+    from nighdb.ranking import exact_distances
+
+    rng = np.random.default_rng(15)
+    vectors = rng.standard_normal((400, DIMS)).astype(np.float32)
+    vectors[200:240] = vectors[:40]  # ties: the same vector under two ids
+    items = [
+        {"id": f"i{n:05d}", "vector": v.tolist(), "metadata": {"n": n}, "text": f"item {n}"}
+        for n, v in enumerate(vectors)
+    ]
+    queries = np.concatenate([vectors[:40], rng.standard_normal((260, DIMS))]).astype(np.float32)
+    with _open(tmp_path / "store.db") as store:
+        store.ensure_collection(T, nighdb.Collection(C, DIMS, metric=metric))
+        store.upsert(T, C, items)
+        store.create_index(T, C, m=8, ef_construction=32)
+        many = store.search_many(T, C, queries, limit=10)
+        assert many == [store.search(T, C, q, limit=10) for q in queries]
+        for query, matches in zip(queries, many, strict=True):
+            assert len(matches) == 10
+            rows = [int(m.id[1:]) for m in matches]
+            expected = exact_distances(vectors[rows], query, metric).tolist()
+            assert [m.distance for m in matches] == expected
+            assert [(m.distance, m.id) for m in matches] == sorted(
+                (m.distance, m.id) for m in matches
+            )
+            assert [m.metadata["n"] for m in matches] == rows
+            assert [m.text for m in matches] == [f"item {n}" for n in rows]
+        # The exact search gives the same distances, to the last bit.
+        exact = store.search_many(T, C, queries, limit=10, exact=True)
+        for approximate, exactly in zip(many, exact, strict=True):
+            by_id = {m.id: m.distance for m in exactly}
+            assert all(by_id.get(m.id, m.distance) == m.distance for m in approximate)
+        # Twins (the same vector under two ids) came back together, tied, the lower id first.
+        twins = [
+            (first, second)
+            for matches in many
+            for first, second in itertools.pairwise(matches)
+            if int(first.id[1:]) < 40 and int(second.id[1:]) == int(first.id[1:]) + 200
+        ]
+        assert twins
+        assert all(first.distance == second.distance for first, second in twins)
