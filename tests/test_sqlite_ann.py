@@ -314,3 +314,33 @@ def test_search_many_answers_as_single_searches_do(tmp_path: Path, metric: str) 
         ]
         assert twins
         assert all(first.distance == second.distance for first, second in twins)
+
+
+def test_candidates_missing_from_the_snapshot_drop_out(tmp_path: Path) -> None:
+    """The graph may hold rows this snapshot lacks (another thread caught it up past it):
+    the rescoring reads the rows that exist, with their rowids, and only those."""
+    from nighdb.backends.sqlite.ann_search import _vectors
+    from nighdb.backends.sqlite.schema import PIN_COLUMNS, Pin
+
+    db = tmp_path / "store.db"
+    items = _items(0, 5)
+    with _open(db) as store:
+        store.ensure_collection(T, nighdb.Collection(C, DIMS))
+        store.upsert(T, C, items)
+    conn = apsw.Connection(str(db))
+    try:
+        row = conn.execute(f"SELECT {PIN_COLUMNS} FROM nigh_collections").fetchone()
+        assert row is not None
+        pin = Pin(row)
+        stored = np.array([item["vector"] for item in items], dtype=np.float32)
+        every = np.array([1, 2, 3, 4, 5], dtype=np.int64)
+        rowids, vectors = _vectors(conn, pin, every)
+        assert rowids.tolist() == [1, 2, 3, 4, 5]
+        assert np.array_equal(vectors, stored)
+        rowids, vectors = _vectors(conn, pin, np.array([2, 4, 6, 9], dtype=np.int64))
+        assert rowids.tolist() == [2, 4]
+        assert np.array_equal(vectors, stored[[1, 3]])
+        rowids, vectors = _vectors(conn, pin, np.array([7], dtype=np.int64))
+        assert rowids.tolist() == [] and vectors.shape == (0, DIMS)
+    finally:
+        conn.close()

@@ -239,18 +239,26 @@ def _distances(vectors: F32, queries: F32, positions: I64, valid: Bool, metric: 
 
 
 def _vectors(conn: apsw.Connection, pin: Pin, wanted: I64) -> tuple[I64, F32]:
-    """The rowids (ascending) and float32 vectors of the rows at ``wanted`` that exist."""
+    """The rowids (ascending) and float32 vectors of the rows at ``wanted`` (ascending)
+    that exist in this snapshot.
+
+    Usually they all do, and then the vectors alone are read: their rowids are ``wanted``
+    (a tuple and an int per row less, ~10% of the read). A candidate deleted since the graph
+    caught up makes the count differ, and the rows are read again with their rowids."""
     dims = pin.collection.dimensions
     if not len(wanted):
-        return np.empty(0, dtype=np.int64), np.empty((0, dims), dtype=np.float32)
-    rows = conn.execute(
-        f"SELECT rowid, vector FROM {items_table(pin.id)} "
-        "WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid",
-        (json.dumps(wanted.tolist()),),
-    ).fetchall()
-    rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    if not rows:
-        return rowids, np.empty((0, dims), dtype=np.float32)
-    blob = b"".join(cast(bytes, r[1]) for r in rows)
+        return wanted, np.empty((0, dims), dtype=np.float32)
+    table = items_table(pin.id)
+    where = "WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid"
+    param = (json.dumps(wanted.tolist()),)
+    rows = conn.execute(f"SELECT vector FROM {table} {where}", param).fetchall()
+    rowids = wanted
+    if len(rows) != len(wanted):
+        with_rowids = conn.execute(f"SELECT rowid, vector FROM {table} {where}", param).fetchall()
+        rowids = np.fromiter((r[0] for r in with_rowids), dtype=np.int64, count=len(with_rowids))
+        rows = [r[1:] for r in with_rowids]
+        if not rows:
+            return rowids, np.empty((0, dims), dtype=np.float32)
+    blob = b"".join(cast(bytes, r[0]) for r in rows)
     vectors: F32 = np.frombuffer(blob, dtype="<f4").reshape(-1, dims)
     return rowids, vectors
