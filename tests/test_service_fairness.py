@@ -23,7 +23,13 @@ import pytest
 import nighdb
 from nighdb.errors import InvalidArgumentError, RateLimitedError
 from nighdb.service.app import encode_in_slices
-from nighdb.service.fairness import UNVERIFIED, FairScheduler, FairShare, KeyHints
+from nighdb.service.fairness import (
+    ACTIVE_WINDOW,
+    UNVERIFIED,
+    FairScheduler,
+    FairShare,
+    KeyHints,
+)
 from nighdb.wire import dumps
 
 from .harness import ServeNode, create_key
@@ -157,6 +163,81 @@ def test_rate_budget(tmp_path: Path) -> None:
         assert call(http, b).status_code == 200  # B's bucket is its own
 
 
+def test_while_another_tenant_is_active_a_tenant_runs_its_share_of_the_cores(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    a, b = create_key(url, "acme"), create_key(url, "globex")
+    flags = ["--max-concurrency", "4", "--tenant-concurrency", "2", "--tenant-queue", "2"]
+    flags += ["--cores", "2", "--queue-timeout", "1", "--no-access-log"]
+    with ServeNode.nigh_serve(url, *flags) as server, httpx.Client(base_url=server.url) as http:
+        assert call(http, a).status_code == 200  # both keys are now known to this node
+        assert call(http, b).status_code == 200
+        time.sleep(ACTIVE_WINDOW + 0.3)  # ...and nobody has been active since
+        with held_upload(server.url, a, "acme"):
+            time.sleep(0.3)  # one of acme's requests runs
+            # Alone on the node, acme runs its whole tenant concurrency (2): a second runs.
+            assert call(http, a).status_code == 200
+            with held_upload(server.url, b, "globex"):
+                time.sleep(0.3)
+                # globex is active: 2 cores between 2 tenants, acme may run one request at
+                # once, and it has one. Its next waits for its turn, past the queue timeout.
+                waited = call(http, a)
+                assert waited.status_code == 429, waited.text
+                assert "waiting too long" in waited.json()["error"]["message"]
+            # globex has gone, and has sent nothing for longer than the window: acme has
+            # the node to itself again.
+            time.sleep(ACTIVE_WINDOW + 0.3)
+            assert call(http, a).status_code == 200
+
+
+async def _share_of_the_cores() -> None:
+    now = 0.0
+    share = FairShare(max_concurrency=8, tenant_concurrency=3, tenant_queue=10, cores=2)
+    scheduler = FairScheduler(share, clock=lambda: now)
+    first = [scheduler.admit("A") for _ in range(3)]
+    for turn in first:
+        await turn.wait()  # alone: all three run
+    assert scheduler.running_limit() == 3
+    b = scheduler.admit("B")
+    await b.wait()  # B runs at once: a slot is free and B is within its share
+    assert (scheduler.active_tenants(), scheduler.running_limit()) == (2, 1)
+    async with anyio.create_task_group() as tg:
+        late = scheduler.admit("A")
+        tg.start_soon(late.wait)
+        await anyio.sleep(0)
+        assert (scheduler.running, scheduler.waiting) == (4, 1)  # A is over its share: waits
+        first[0].leave()
+        first[1].leave()
+        assert (scheduler.running, scheduler.waiting) == (2, 1)  # A still runs its one
+        first[2].leave()
+        assert (scheduler.running, scheduler.waiting) == (2, 0)  # now the late one runs
+    b.leave()
+    now = ACTIVE_WINDOW / 2  # B sent its last request just now: still active
+    assert scheduler.running_limit() == 1
+    now = ACTIVE_WINDOW + 0.1  # B is gone: A has every core again (work-conserving)
+    assert (scheduler.active_tenants(), scheduler.running_limit()) == (1, 3)
+    more = [scheduler.admit("A") for _ in range(2)]
+    for turn in more:
+        await turn.wait()
+    assert scheduler.running == 3
+    for turn in [late, *more]:
+        turn.leave()
+    assert (scheduler.running, scheduler.active_tenants()) == (0, 1)  # A, a moment ago
+    now += ACTIVE_WINDOW + 0.1
+    assert scheduler.active_tenants() == 0
+    # Keys not verified yet do no work beyond the key check: they are not a tenant here,
+    # so a tenant's first request (under its new key) does not count the tenant twice.
+    stranger, mine = scheduler.admit(UNVERIFIED), scheduler.admit("A")
+    assert scheduler.active_tenants() == 1
+    stranger.leave()
+    mine.leave()
+
+
+def test_the_scheduler_shares_the_cores_between_active_tenants() -> None:
+    anyio.run(_share_of_the_cores)
+
+
 async def _order(share: FairShare, arrivals: list[str]) -> list[str]:
     """The order in which queued requests of ``arrivals`` (tenant names) get to run."""
     scheduler = FairScheduler(share)
@@ -212,6 +293,8 @@ def test_share_options_are_checked() -> None:
         FairShare(queue_timeout=float("nan"))
     with pytest.raises(InvalidArgumentError, match="tenant_burst must be positive"):
         FairShare(tenant_burst=0)
+    with pytest.raises(InvalidArgumentError, match="cores must be positive"):
+        FairShare(cores=0)
     FairShare(tenant_rate=0)  # no rate budget
 
 

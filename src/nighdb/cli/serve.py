@@ -125,6 +125,14 @@ _SHARE_OPTIONS = [
         click.IntRange(min=1),
         "Requests one tenant may start at once above its rate.",
     ),
+    click.Option(
+        ["--cores", "cores"],
+        type=click.IntRange(min=1),
+        default=None,
+        help="CPU cores the requests share (the database server's, if PostgreSQL runs "
+        "elsewhere): while several tenants are active, each runs at most "
+        "max(1, cores / active tenants) requests at once. Default: this machine's.",
+    ),
 ]
 
 
@@ -292,7 +300,10 @@ def serve(
     from ..service.connections import head_deadline_protocol
     from ..service.workers import WorkerPool
 
-    share = FairShare(**{name: limits.pop(name) for name in _SHARE_FIELDS})
+    chosen = {name: limits.pop(name) for name in _SHARE_FIELDS}
+    if chosen["cores"] is None:  # the machine's, as FairShare counts them
+        del chosen["cores"]
+    share = FairShare(**chosen)
     service_limits = ServiceLimits(**limits)
     # The store's wait for its database, and PostgreSQL deployments (contract §17): passed
     # only when asked for, so another backend refuses a deployment by name rather than

@@ -13,6 +13,17 @@ decides, before any work is spent, which request runs:
 * **A tenant's budget** (``tenant_concurrency`` running, ``tenant_queue`` waiting): a request
   beyond both is answered 429 ``rate_limited`` at once, before its body is read. A request
   that waits longer than ``queue_timeout`` is 429 too. Both carry ``Retry-After``.
+* **A share of the cores** (``cores``): while more than one tenant is *active* (has
+  requests in the node, or had one within ``ACTIVE_WINDOW`` seconds: a tenant sending one
+  small request after another is active between them), each tenant runs at most
+  ``max(1, cores // active tenants)`` requests at once, never more than its
+  ``tenant_concurrency``. Worker slots count requests, but what the others wait for is CPU,
+  and on PostgreSQL that CPU is the database server's: its backend processes run every
+  tenant's statements at the same priority, whatever the niceness of our workers. So a
+  flooding tenant holds about its share of the cores, not three of two, and a core stays
+  free for the others. Alone, a tenant gets its whole ``tenant_concurrency`` (no core sits
+  idle for a tenant that is not there). The budget of keys not verified yet is not counted
+  as a tenant (see ``active_tenants``).
 * **A fair turn**: when a slot frees, it goes to the next tenant in round-robin order among
   those waiting and under their budget, so a tenant with a hundred requests queued gets one
   turn like a tenant with one. A tenant's own requests run in arrival order.
@@ -37,10 +48,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InvalidArgumentError, RateLimitedError
@@ -56,6 +68,18 @@ UNVERIFIED = ("unverified",)
 """The budget key of every request whose key this node has not verified yet."""
 _SWEEP_EVERY = 1024
 """Admissions between two sweeps of idle budgets (which keep the rate state of a key)."""
+ACTIVE_WINDOW = 1.0
+"""Seconds a tenant counts as active after its last request left the node: a client that
+sends one request after another is active between them, so it keeps its share of the
+cores rather than finding them taken again at each request."""
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -75,6 +99,10 @@ class FairShare:
     """Requests per second one tenant may start, on average; 0 turns the rate budget off."""
     tenant_burst: int = 2000
     """Requests one tenant may start at once above its rate (the token bucket's size)."""
+    cores: int = field(default_factory=available_cores)
+    """CPU cores the requests share (the database server's, when PostgreSQL runs on another
+    machine): while several tenants are active, each runs at most ``max(1, cores // active
+    tenants)`` requests at once (and never more than ``tenant_concurrency``)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -170,6 +198,10 @@ class FairScheduler:
         self._budgets: dict[Hashable, _Budget] = {}
         self._ready: OrderedDict[Hashable, None] = OrderedDict()  # keys with waiters, in turn
         self._admitted = 0
+        # Active tenants: keys with requests in the node, counted, plus keys whose last
+        # request left less than ACTIVE_WINDOW ago, oldest first (see running_limit).
+        self._present = 0
+        self._recent: OrderedDict[Hashable, float] = OrderedDict()
 
     @property
     def running(self) -> int:
@@ -178,6 +210,25 @@ class FairScheduler:
     @property
     def waiting(self) -> int:
         return sum(len(b.waiters) for b in self._budgets.values())
+
+    def active_tenants(self) -> int:
+        """Budget keys with requests in the node or one that left within ACTIVE_WINDOW.
+        Keys not verified yet are not counted: they do no work beyond the key check (and a
+        tenant's first request, under its new key, would count the tenant twice)."""
+        horizon = self._clock() - ACTIVE_WINDOW
+        recent = self._recent
+        while recent and next(iter(recent.values())) < horizon:
+            recent.popitem(last=False)
+        return self._present + len(recent)
+
+    def running_limit(self) -> int:
+        """Requests one budget key may run at once now: its ``tenant_concurrency`` alone,
+        its share of the cores while other tenants are active (module docstring)."""
+        share = self.share
+        active = self.active_tenants()
+        if active <= 1:
+            return share.tenant_concurrency
+        return max(1, min(share.tenant_concurrency, share.cores // active))
 
     def admit(self, key: Hashable) -> Turn:
         """A turn for one request of ``key``, or 429 at once when the key is over budget."""
@@ -211,6 +262,9 @@ class FairScheduler:
             )
         if share.tenant_rate > 0:
             budget.tokens -= 1
+        if not budget.in_node and key != UNVERIFIED:
+            self._present += 1
+            self._recent.pop(key, None)
         budget.in_node += 1
         return Turn(self, key, budget)
 
@@ -218,7 +272,7 @@ class FairScheduler:
 
     def _enqueue(self, turn: Turn) -> None:
         budget = turn._budget
-        if not budget.waiters and budget.running < self.share.tenant_concurrency and self._free:
+        if not budget.waiters and budget.running < self.running_limit() and self._free:
             self._grant(turn)  # nobody to overtake: run now
             return
         budget.waiters.append(turn)
@@ -242,6 +296,9 @@ class FairScheduler:
         budget = turn._budget
         self._withdraw(turn)
         budget.in_node -= 1
+        if not budget.in_node and turn._key != UNVERIFIED:
+            self._present -= 1
+            self._recent[turn._key] = self._clock()  # the newest: the dict stays in time order
         if turn._granted:
             budget.running -= 1
             self._free += 1
@@ -250,7 +307,9 @@ class FairScheduler:
 
     def _dispatch(self) -> None:
         """Hand free slots to waiting keys in round-robin order."""
-        limit = self.share.tenant_concurrency
+        if not (self._free and self._ready):
+            return
+        limit = self.running_limit()
         while self._free and self._ready:
             for key in list(self._ready):
                 budget = self._budgets[key]
