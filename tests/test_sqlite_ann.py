@@ -7,6 +7,7 @@ its own graph, as two processes have) writing one file, and a writer killed with
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -265,3 +266,81 @@ def test_a_cosine_graph_holds_int8_unit_vectors(tmp_path: Path, metric: str, sca
                 approximate = store.search(T, C, query.tolist(), limit=5, ef_search=300)
                 exact = store.search(T, C, query.tolist(), limit=5, exact=True)
                 assert [m.id for m in approximate] == [m.id for m in exact]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+def test_search_many_answers_as_single_searches_do(tmp_path: Path, metric: str) -> None:
+    """``search_many`` reads and rescores the candidates of all its queries together, a few
+    queries per gathered block: each answer is still the single search's, bit for bit (the
+    same float64 distance for each pair as ``exact_distances``, ties by id), whichever block
+    a query falls in. 300 queries of 8 dimensions span two blocks."""
+    from nighdb.ranking import exact_distances
+
+    rng = np.random.default_rng(15)
+    vectors = rng.standard_normal((400, DIMS)).astype(np.float32)
+    vectors[200:240] = vectors[:40]  # ties: the same vector under two ids
+    items = [
+        {"id": f"i{n:05d}", "vector": v.tolist(), "metadata": {"n": n}, "text": f"item {n}"}
+        for n, v in enumerate(vectors)
+    ]
+    queries = np.concatenate([vectors[:40], rng.standard_normal((260, DIMS))]).astype(np.float32)
+    with _open(tmp_path / "store.db") as store:
+        store.ensure_collection(T, nighdb.Collection(C, DIMS, metric=metric))
+        store.upsert(T, C, items)
+        store.create_index(T, C, m=8, ef_construction=32)
+        many = store.search_many(T, C, queries, limit=10)
+        assert many == [store.search(T, C, q, limit=10) for q in queries]
+        for query, matches in zip(queries, many, strict=True):
+            assert len(matches) == 10
+            rows = [int(m.id[1:]) for m in matches]
+            expected = exact_distances(vectors[rows], query, metric).tolist()
+            assert [m.distance for m in matches] == expected
+            assert [(m.distance, m.id) for m in matches] == sorted(
+                (m.distance, m.id) for m in matches
+            )
+            assert [m.metadata["n"] for m in matches] == rows
+            assert [m.text for m in matches] == [f"item {n}" for n in rows]
+        # The exact search gives the same distances, to the last bit.
+        exact = store.search_many(T, C, queries, limit=10, exact=True)
+        for approximate, exactly in zip(many, exact, strict=True):
+            by_id = {m.id: m.distance for m in exactly}
+            assert all(by_id.get(m.id, m.distance) == m.distance for m in approximate)
+        # Twins (the same vector under two ids) came back together, tied, the lower id first.
+        twins = [
+            (first, second)
+            for matches in many
+            for first, second in itertools.pairwise(matches)
+            if int(first.id[1:]) < 40 and int(second.id[1:]) == int(first.id[1:]) + 200
+        ]
+        assert twins
+        assert all(first.distance == second.distance for first, second in twins)
+
+
+def test_candidates_missing_from_the_snapshot_drop_out(tmp_path: Path) -> None:
+    """The graph may hold rows this snapshot lacks (another thread caught it up past it):
+    the rescoring reads the rows that exist, with their rowids, and only those."""
+    from nighdb.backends.sqlite.ann_search import _vectors
+    from nighdb.backends.sqlite.schema import PIN_COLUMNS, Pin
+
+    db = tmp_path / "store.db"
+    items = _items(0, 5)
+    with _open(db) as store:
+        store.ensure_collection(T, nighdb.Collection(C, DIMS))
+        store.upsert(T, C, items)
+    conn = apsw.Connection(str(db))
+    try:
+        row = conn.execute(f"SELECT {PIN_COLUMNS} FROM nigh_collections").fetchone()
+        assert row is not None
+        pin = Pin(row)
+        stored = np.array([item["vector"] for item in items], dtype=np.float32)
+        every = np.array([1, 2, 3, 4, 5], dtype=np.int64)
+        rowids, vectors = _vectors(conn, pin, every)
+        assert rowids.tolist() == [1, 2, 3, 4, 5]
+        assert np.array_equal(vectors, stored)
+        rowids, vectors = _vectors(conn, pin, np.array([2, 4, 6, 9], dtype=np.int64))
+        assert rowids.tolist() == [2, 4]
+        assert np.array_equal(vectors, stored[[1, 3]])
+        rowids, vectors = _vectors(conn, pin, np.array([7], dtype=np.int64))
+        assert rowids.tolist() == [] and vectors.shape == (0, DIMS)
+    finally:
+        conn.close()

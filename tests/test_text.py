@@ -46,6 +46,29 @@ def test_tokenize_matches_the_reference(text: str) -> None:
     assert tokenize(text) == reference_tokens(text)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_the_ascii_fast_path_matches_the_reference(text: str) -> None:
+    """ASCII text is tokenized by a byte translation, not the regex: the same tokens."""
+    assert tokenize(text) == reference_tokens(text)
+
+
+def test_the_ascii_fast_path_over_every_ascii_character() -> None:
+    every = "".join(map(chr, range(128)))
+    assert tokenize(every) == reference_tokens(every)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    assert tokenize(every) == ["0123456789", letters, letters]
+    assert tokenize("Hello_World x-Y 42nd\tTAB\x00nul") == [
+        "hello",
+        "world",
+        "x",
+        "y",
+        "42nd",
+        "tab",
+        "nul",
+    ]
+
+
 def test_tokens_examples() -> None:
     assert tokenize("ﬁne Straße! x_y 42nd, ÅNGSTRÖM") == [
         "fine",

@@ -66,9 +66,21 @@ ENGLISH_STOP_WORDS = frozenset(
 
 _TOKEN = re.compile(r"[^\W_]+")
 
+# ASCII text (most text, and ``str.isascii`` answers in O(1)): NFKC leaves it as it is,
+# case-folding lower-cases A-Z only, and its letters and digits are exactly [A-Za-z0-9]. So
+# one ``bytes.translate`` (A-Z to a-z, every other non-alphanumeric byte to a space) and a
+# ``split`` give the same tokens as the regex, about 3x faster (ingest analyzes every text).
+# Bytes 128-255 never occur in ASCII text; the table maps them to spaces only to be complete.
+_ASCII_FOLD = bytes(
+    c if chr(c).isdigit() or chr(c).islower() else c + 32 if chr(c).isupper() else 32
+    for c in range(128)
+) + bytes([32] * 128)
+
 
 def tokenize(text: str) -> list[str]:
     """The plain tokens of ``text``: NFKC, case-folded, maximal runs of letters and digits."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_FOLD).decode("ascii").split()
     return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
 
 

@@ -15,7 +15,7 @@ streamed scan, so results are the top ``min(limit, matches)`` among matching ite
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import cast
 
 import apsw
@@ -42,7 +42,10 @@ from .schema import Pin, count_rows, items_table
 
 __all__ = [
     "CACHE_PRECISIONS",
+    "Payload",
     "hit_matches",
+    "item_payloads",
+    "match_of",
     "query_keys",
     "search_collection",
     "streamed_ranks",
@@ -290,29 +293,39 @@ def _chunks(conn: apsw.Connection, pin: Pin, tree: FilterNode | None) -> Iterato
 
 def hit_matches(conn: apsw.Connection, pin: Pin, per_query: list[list[Hit]]) -> list[list[Match]]:
     """The hits with their metadata and text, read in one statement."""
-    rowids = sorted({r for hits in per_query for _, _, r in hits})
-    payload: dict[int, tuple[str, str]] = {}
-    if rowids:
-        for rowid, meta, text in conn.execute(
-            f"SELECT rowid, json(metadata), text FROM {items_table(pin.id)} "
-            "WHERE rowid IN (SELECT value FROM json_each(?))",
-            (json.dumps(rowids),),
-        ):
-            payload[int(rowid)] = (str(meta), str(text))
+    payload = item_payloads(conn, pin, {r for hits in per_query for _, _, r in hits})
     metric = pin.collection.metric
     return [
-        [
-            Match(
-                id=item_id,
-                distance=dist,
-                score=score_for(metric, dist),
-                metadata=json.loads(payload[rowid][0]),
-                text=payload[rowid][1],
-            )
-            for dist, item_id, rowid in hits
-        ]
+        [match_of(metric, dist, item_id, payload[rowid]) for dist, item_id, rowid in hits]
         for hits in per_query
     ]
+
+
+Payload = tuple[str, str, str]
+"""A stored item's id, metadata (as JSON text) and text."""
+
+
+def item_payloads(conn: apsw.Connection, pin: Pin, rowids: Iterable[int]) -> dict[int, Payload]:
+    """The id, metadata and text of the items at ``rowids``, by rowid, in one statement."""
+    wanted = sorted(rowids)
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        f"SELECT rowid, id, json(metadata), text FROM {items_table(pin.id)} "
+        "WHERE rowid IN (SELECT value FROM json_each(?))",
+        (json.dumps(wanted),),
+    )
+    return {int(rowid): (str(i), str(meta), str(text)) for rowid, i, meta, text in rows}
+
+
+def match_of(metric: str, distance: float, item_id: str, payload: Payload) -> Match:
+    return Match(
+        id=item_id,
+        distance=distance,
+        score=score_for(metric, distance),
+        metadata=json.loads(payload[1]),
+        text=payload[2],
+    )
 
 
 def _load(conn: apsw.Connection, sql: str, params: Sequence[object], dims: int) -> VectorBlock:
