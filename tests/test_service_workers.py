@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -22,6 +24,21 @@ def _children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(c) for c in (task / "children").read_text().split()]
     return found
+
+
+def _workers(pid: int) -> list[int]:
+    """The node's worker processes: its children but multiprocessing's helpers, its fork
+    server (which forks the replacements of demoted workers: those are its children, not
+    the node's) and its resource tracker (started with the fork server)."""
+    helpers = (b"multiprocessing.forkserver", b"multiprocessing.resource_tracker")
+    return [w for w in _children(pid) if not any(h in _cmdline(w) for h in helpers)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""
 
 
 def _nice(pid: int) -> int:
@@ -46,7 +63,7 @@ def test_workers_run_at_two_priorities_and_a_dead_one_is_replaced(tmp_path: Path
     key = create_key(url, "acme")
     flags = ("--no-access-log", "--max-concurrency", "2", "--tenant-concurrency", "1")
     with ServeNode.nigh_serve(url, *flags) as node:
-        workers = _children(node.proc.pid)
+        workers = _workers(node.proc.pid)
         own = _nice(node.proc.pid)
         assert sorted(_nice(w) - own for w in workers) == [0, 0, 10, 10]
         assert _searches_work(node.url, key, 3) == [200] * 3
@@ -58,9 +75,7 @@ def test_workers_run_at_two_priorities_and_a_dead_one_is_replaced(tmp_path: Path
         # Within its share, acme's requests run on the normal workers: both are new processes.
         # (Spawning them also starts multiprocessing's resource tracker, a child too.)
         fresh = [
-            w
-            for w in _children(node.proc.pid)
-            if w not in workers and b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes()
+            w for w in _workers(node.proc.pid) if w not in workers and b"spawn_main" in _cmdline(w)
         ]
         assert len(fresh) == 2 and all(_nice(w) == own for w in fresh)
         assert "Traceback" not in node.text(), node.text()
@@ -90,7 +105,7 @@ def test_readyz_says_not_ready_when_workers_stopped_and_ready_once_replaced(
     flags = ("--no-access-log", "--max-concurrency", "2", "--tenant-concurrency", "1")
     with ServeNode.nigh_serve(url, *flags) as node, httpx.Client(base_url=node.url) as http:
         assert http.get("/readyz").json() == {"status": "ready"}
-        workers = _children(node.proc.pid)
+        workers = _workers(node.proc.pid)
         assert len(workers) == 4
         for worker in workers:
             os.kill(worker, signal.SIGKILL)
@@ -104,8 +119,75 @@ def test_readyz_says_not_ready_when_workers_stopped_and_ready_once_replaced(
         assert http.get("/healthz").json() == {"status": "ok"}  # liveness only
         # The probe replaced them: the node is ready again and serves.
         assert http.get("/readyz").json() == {"status": "ready"}
-        fresh = [w for w in _children(node.proc.pid) if w not in workers]
+        fresh = [w for w in _workers(node.proc.pid) if w not in workers]
         spawned = [w for w in fresh if b"spawn_main" in Path(f"/proc/{w}/cmdline").read_bytes()]
         assert len(spawned) == 4
+        assert _searches_work(node.url, key, 3) == [200] * 3
+        assert "Traceback" not in node.text(), node.text()
+
+
+def _held_upload(url: str, key: str) -> socket.socket:
+    """An upsert whose body never finishes: it holds its turn, and its worker, until closed."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(
+        (
+            f"POST /v1/collections/c/upsert HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {key}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+        ).encode()
+    )
+    return sock
+
+
+def _node_workers(pid: int) -> list[int]:
+    """Every worker of the node, the fork server's children (replacements) included."""
+    found = []
+    for child in _children(pid):
+        if b"multiprocessing.forkserver" in _cmdline(child):
+            found += _children(child)  # forked by it: its command line is the fork server's
+        elif b"multiprocessing.resource_tracker" not in _cmdline(child):
+            found.append(child)
+    return found
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_normal_worker_is_made_nicer_when_its_tenant_goes_over_its_share(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    key = create_key(url, "acme")
+    flags = ("--no-access-log", "--max-concurrency", "1", "--tenant-concurrency", "1")
+    with ServeNode.nigh_serve(url, *flags) as node, httpx.Client(base_url=node.url) as http:
+        assert _searches_work(node.url, key, 1) == [200]  # the key is known to the node now
+        own = _nice(node.proc.pid)
+        before = _node_workers(node.proc.pid)
+        assert sorted(_nice(w) - own for w in before) == [0, 10]
+        (normal,) = [w for w in before if _nice(w) == own]
+        first = _held_upload(node.url, key)
+        try:
+            # Within its share (alone, one request): it runs on the normal worker.
+            _until(lambda: http.get("/readyz").status_code == 503, "the upload got no turn")
+            time.sleep(0.2)  # granted: the worker is leased in the same step
+            assert _nice(normal) == own
+            second = _held_upload(node.url, key)  # over its share of one: the first is niced
+            try:
+                _until(lambda: _nice(normal) == own + 10, "the busy worker was not niced")
+            finally:
+                second.close()
+        finally:
+            first.close()
+        # Given back, the niced worker is replaced by a fresh normal one.
+        _until(lambda: normal not in _node_workers(node.proc.pid), "not replaced")
+        _until(
+            lambda: sorted(_nice(w) - own for w in _node_workers(node.proc.pid)) == [0, 10],
+            "no fresh normal worker",
+        )
         assert _searches_work(node.url, key, 3) == [200] * 3
         assert "Traceback" not in node.text(), node.text()

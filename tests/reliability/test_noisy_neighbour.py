@@ -83,10 +83,12 @@ def _searches(http: httpx.Client, seconds: float, minimum: int) -> tuple[list[fl
 
 def _node_rss_mb(pid: int) -> float:
     """The node's memory now: the proportional set size (PSS) of the server process and its
-    worker processes. PSS shares each page between the processes that map it, so the pages
-    the forked workers share with the server are counted once, not once per worker."""
+    worker processes (all its descendants: replacement workers are children of
+    multiprocessing's fork server, itself a child of the server). PSS shares each page
+    between the processes that map it, so the pages the forked workers share with the
+    server are counted once, not once per worker."""
     total = 0
-    for one in [pid, *_children(pid)]:
+    for one in [pid, *_descendants(pid)]:
         try:
             rollup = Path(f"/proc/{one}/smaps_rollup").read_text()
         except OSError:  # gone (a replaced worker): its memory is gone too
@@ -155,19 +157,34 @@ class _PeakMemory:
         return self.peak
 
 
-def _cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU time so far of the server process and of its worker processes, the normal ones
-    and the niced ones apart (``/proc/PID/stat``: utime, stime, nice)."""
+CpuSample = dict[int, tuple[str, float]]
+
+
+def _cpu_seconds(pid: int) -> CpuSample:
+    """CPU time so far of each process of the node: the server process and its worker
+    processes, the normal ones and the niced ones apart (``/proc/PID/stat``: utime, stime,
+    nice)."""
     tick = os.sysconf("SC_CLK_TCK")
-    spent = {"server": 0.0, "workers_normal": 0.0, "workers_low": 0.0}
-    for one in [pid, *_children(pid)]:
+    sample: CpuSample = {}
+    for one in [pid, *_descendants(pid)]:
         try:
             fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # gone (a replaced worker)
             continue
         seconds = (int(fields[11]) + int(fields[12])) / tick
         group = "server" if one == pid else ("workers_low" if int(fields[16]) else "workers_normal")
-        spent[group] += seconds
+        sample[one] = (group, seconds)
+    return sample
+
+
+def _cpu_spent(before: CpuSample, after: CpuSample) -> dict[str, float]:
+    """The CPU seconds spent between two samples, by group: each process's own difference,
+    in its group at the end (a worker made nicer mid-request counts as low). A process that
+    started meanwhile counts from zero; one that ended meanwhile (a replaced worker) is
+    left out, as /proc no longer has it."""
+    spent = {"server": 0.0, "workers_normal": 0.0, "workers_low": 0.0}
+    for one, (group, seconds) in after.items():
+        spent[group] += seconds - before.get(one, (group, 0.0))[1]
     return spent
 
 
@@ -219,9 +236,9 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
             headers = {"Authorization": f"Bearer {key_b}"}
             with httpx.Client(base_url=node.url, headers=headers, timeout=120) as http:
                 _searches(http, 0.5, 20)  # warm up: connection, caches, the key's hint
-                idle_cpu = _cpu_seconds(node.proc.pid)
+                idle_from = _cpu_seconds(node.proc.pid)
                 idle, idle_refused = _searches(http, measured / 2, 100)
-                idle_cpu = {k: v - idle_cpu[k] for k, v in _cpu_seconds(node.proc.pid).items()}
+                idle_cpu = _cpu_spent(idle_from, _cpu_seconds(node.proc.pid))
                 figures.set("load_average_idle", round(os.getloadavg()[0], 1))
                 figures.set(
                     "other_processes_of_the_session", _strangers({node.proc.pid, flood.pid})
@@ -258,8 +275,8 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
     figures.set("a_answers_by_status", a_statuses)
     # Where B's milliseconds go: the CPU the node's parts spent per search of B, idle (B
     # alone: the normal workers run B's requests) and flooded (the low ones run A's).
-    for group, seconds in cpu_after.items():
-        flooded = (seconds - cpu_before[group]) / len(loaded)
+    for group, seconds in _cpu_spent(cpu_before, cpu_after).items():
+        flooded = seconds / len(loaded)
         figures.set(
             f"cpu_ms_per_b_search_{group}_idle", round(idle_cpu[group] / searched_before * 1000, 2)
         )

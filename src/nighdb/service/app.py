@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -163,6 +163,9 @@ class _Service:
         self.metrics = metrics
         self.scheduler = scheduler
         self.hints = KeyHints()
+        # The normal-priority workers busy with each budget key's requests, so that they can be
+        # made nicer when their tenant goes over its share mid-request (``_demote_over_share``).
+        self.normal_running: dict[Hashable, set[Worker]] = {}
 
     def endpoint(self, spec: RouteSpec) -> Endpoint:
         async def endpoint(request: Request) -> Response:
@@ -201,6 +204,7 @@ class _Service:
         raw_tenant = request.path_params.get("tenant")
         # Admission first, before any work: over its budget the request is 429 at once.
         turn = self.scheduler.admit(self.hints.budget_key(header, raw_tenant))
+        self._demote_over_share()
         try:
             status, content = await self._work(spec, request, turn, header, raw_tenant)
         except BaseException:
@@ -224,6 +228,8 @@ class _Service:
             if self.workers is not None:
                 # A tenant over its share runs on the low-priority workers (workers.py).
                 worker = self.workers.lease(turn.over_share)
+                if not worker.low:
+                    self.normal_running.setdefault(turn.key, set()).add(worker)
             try:
                 if worker is None:
                     principal = await turn.run(partial(authenticate, self.keys, header))
@@ -266,8 +272,29 @@ class _Service:
         finally:
             if worker is not None:
                 assert self.workers is not None
+                running = self.normal_running.get(turn.key)
+                if running is not None:
+                    running.discard(worker)
+                    if not running:
+                        del self.normal_running[turn.key]
                 self.workers.give_back(worker)
         return status, content
+
+    def _demote_over_share(self) -> None:
+        """Make nicer the normal workers busy with requests of tenants now over their share.
+
+        A request runs on a normal worker when its tenant is within its share as it starts;
+        a flood starts that way, with one request, and the requests behind it then queue.
+        Its first request (seconds of database work for a large ``search_many``) would
+        otherwise run at normal priority for all that time, next to the other tenants'.
+        Checked at every admission, which is when a tenant's count or the number of active
+        tenants grows."""
+        if self.workers is None or not self.normal_running:
+            return
+        for key, running in self.normal_running.items():
+            if self.scheduler.over_share(key):
+                for worker in running:
+                    self.workers.demote(worker)
 
 
 async def _not_ready(

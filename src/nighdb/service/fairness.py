@@ -182,9 +182,12 @@ class Turn:
         (workers.py). The second part keeps a flooding tenant there while its client is
         slow to send the next request: a tenant with one request on the node just then
         is still the one that was queueing a moment ago."""
-        scheduler = self._scheduler
-        recently = scheduler._clock() - self._budget.queued_at < ACTIVE_WINDOW
-        return recently or self._budget.in_node > scheduler.running_limit()
+        return self._scheduler._over_share(self._budget)
+
+    @property
+    def key(self) -> Hashable:
+        """The budget key this request was admitted under."""
+        return self._key
 
     def leave(self) -> None:
         """The request is done (answered, refused or cancelled): free what it held."""
@@ -237,6 +240,16 @@ class FairScheduler:
         if active <= 1:
             return share.tenant_concurrency
         return max(1, min(share.tenant_concurrency, share.cores // active))
+
+    def over_share(self, key: Hashable) -> bool:
+        """Whether ``key`` is over its share now (``Turn.over_share``); False for a key with
+        nothing on the node."""
+        budget = self._budgets.get(key)
+        return budget is not None and self._over_share(budget)
+
+    def _over_share(self, budget: _Budget) -> bool:
+        recently = self._clock() - budget.queued_at < ACTIVE_WINDOW
+        return recently or budget.in_node > self.running_limit()
 
     def admit(self, key: Hashable) -> Turn:
         """A turn for one request of ``key``, or 429 at once when the key is over budget."""

@@ -26,6 +26,16 @@ kind is always free for a request that holds a turn):
   privileges cannot raise its priority again, hence two fixed sets rather than one set
   that changes priority per request.
 
+A request that started on a normal worker while its tenant was within its share is
+**demoted** when the tenant goes over it (``demote``: the parent makes that worker
+``LOW_NICE`` steps nicer mid-request). A flood starts with one request, which is within the
+share; without this, that first request, seconds of work for a large ``search_many``, ran at
+normal priority next to the other tenants' while the rest of the flood queued behind it. A
+demoted worker cannot be made normal again, so when it is given back it exits and a fresh
+normal worker takes its place, forked by multiprocessing's fork server (started with the
+pool, this module preloaded: a fork costs milliseconds, where spawning an interpreter costs
+most of a second of CPU at normal priority).
+
 Each worker opens its own store: SQLite with the default cache budget split between the
 workers, PostgreSQL with a pool of one connection (a worker runs one request at a time).
 Workers are forked when the node starts, before the parent opens its store or starts any
@@ -39,13 +49,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 import signal
 from collections import deque
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkContext, SpawnContext
+from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -69,9 +80,10 @@ _CACHE_BUDGET = 512 * 1024 * 1024
 """The SQLite store's default ``cache_bytes``, shared out between the workers (the service
 reaches backends only through ``open_store``, so the figure is repeated here)."""
 
-_CONTEXTS: dict[str, ForkContext | SpawnContext] = {
+_CONTEXTS: dict[str, ForkContext | SpawnContext | ForkServerContext] = {
     "fork": multiprocessing.get_context("fork"),
     "spawn": multiprocessing.get_context("spawn"),
+    "forkserver": multiprocessing.get_context("forkserver"),
 }
 
 _PARENT_ENDS: list[Connection] = []
@@ -98,6 +110,7 @@ class Worker:
         self.conn = conn
         self.low = low
         self.dead = False
+        self.demoted = False  # a normal worker made nicer mid-request: replaced when given back
 
     def authenticate(self, header: str | None) -> Principal:
         """``auth.authenticate`` in the worker. Blocking: call it from a thread."""
@@ -161,6 +174,11 @@ class WorkerPool:
         for low in (False, True):
             for _ in range(slots):
                 self._start(low, "fork")
+        # Replacements of demoted workers are forked by multiprocessing's fork server, which
+        # imports this module once, now, at the node's start: a fork costs milliseconds where
+        # spawning a fresh interpreter costs most of a second of CPU at normal priority.
+        multiprocessing.set_forkserver_preload([__name__])
+        multiprocessing.forkserver.ensure_running()
 
     def _start(self, low: bool, method: str) -> Worker:
         parent_end, child_end = multiprocessing.Pipe()
@@ -191,11 +209,29 @@ class WorkerPool:
             return replacement
         return worker
 
+    def demote(self, worker: Worker) -> None:
+        """Run the request ``worker`` is busy with at the low priority from now on: its
+        tenant went over its share while it ran. A process without privileges cannot raise
+        its priority again, so the worker is replaced when it is given back."""
+        if worker.low or worker.demoted or worker.dead or worker.process.pid is None:
+            return
+        nice = os.getpriority(os.PRIO_PROCESS, 0) + self._low_nice
+        try:
+            os.setpriority(os.PRIO_PROCESS, worker.process.pid, min(nice, 19))
+        except OSError:  # gone meanwhile: give_back replaces it
+            return
+        worker.demoted = True
+
     def give_back(self, worker: Worker) -> None:
-        """The request is done with ``worker``; a dead one is replaced by a fresh process."""
+        """The request is done with ``worker``; a dead one is replaced by a fresh process,
+        a demoted one by a fresh normal one."""
         if worker.dead or not worker.process.is_alive():
             self._retire(worker)
             self._start(worker.low, "spawn")
+            return
+        if worker.demoted:
+            self._retire(worker)  # its pipe closes: it exits
+            self._start(worker.low, "forkserver")
             return
         self._idle[worker.low].append(worker)
 
