@@ -40,7 +40,7 @@ import numpy as np
 
 from ...filters import FilterNode
 from ...text import F64, I64, analyze_batch_arrays, bm25_scores
-from . import textmerges
+from . import textmerges, textsegments
 from .filter import compile_filter
 from .schema import (
     chunks_table,
@@ -50,7 +50,7 @@ from .schema import (
     text_tables,
     tombstones_table,
 )
-from .textsegments import POSTING, Postings, chunk_range, encode
+from .textsegments import POSTING, Postings, chunk_range
 
 __all__ = [
     "add_postings",
@@ -101,22 +101,24 @@ def add_postings(
 ) -> None:
     """Index the texts of these (rowid, text) items as one new segment (any old postings of
     theirs are dead already)."""
-    indexed = [(rowid, text) for rowid, text in rows if text]
-    if not indexed:
+    pairs = list(rows)
+    if not pairs:
         return
-    batch = analyze_batch_arrays([text for _, text in indexed], analyzer)
+    rowid_list, texts = zip(*pairs, strict=True)
+    batch = analyze_batch_arrays(texts, analyzer)
     if not len(batch.texts):
         return
-    rowids = np.fromiter((rowid for rowid, _ in indexed), dtype=np.int64, count=len(indexed))
-    records = np.empty(len(batch.texts), dtype=POSTING)
-    records["item"] = rowids[batch.texts]
-    records["tf"] = batch.tf
-    records["length"] = batch.lengths[batch.texts]
+    rowids = np.array(rowid_list, dtype=np.int64)
+    items = rowids[batch.texts]
     # Items ascending within each term: the batch's rowids may come in any order.
-    order = np.lexsort((records["item"], batch.term_ranks))
-    textmerges.write_segment(
-        conn, collection_id, encode(batch.vocabulary, batch.term_ranks[order], records[order])
-    )
+    order = textsegments.term_item_order(batch.term_ranks, items)
+    records = np.empty(len(order), dtype=POSTING)
+    records["item"] = items[order]
+    records["tf"] = batch.tf[order]
+    records["length"] = batch.lengths[batch.texts[order]]
+    docs = int(np.count_nonzero(batch.lengths))
+    segment = textsegments.encode(batch.vocabulary, batch.term_ranks[order], records, docs)
+    textmerges.write_segment(conn, collection_id, segment)
     _add_length(conn, collection_id, int(batch.lengths.sum()))
     textmerges.merge_if_needed(conn, collection_id)
 
@@ -145,7 +147,7 @@ def reindex_rows(
             f"SELECT rowid, text FROM {table} WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(chunk, ensure_ascii=False),),
         ).fetchall()
-        add_postings(conn, collection_id, analyzer, ((int(cast(int, r)), str(t)) for r, t in rows))
+        add_postings(conn, collection_id, analyzer, cast(list[tuple[int, str]], rows))
 
 
 def stored_texts(

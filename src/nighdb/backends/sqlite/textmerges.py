@@ -13,6 +13,7 @@ transaction like every other write.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import defaultdict
 from typing import cast
@@ -47,6 +48,8 @@ MERGE_FACTOR = 8
 # query reads all of them, so they stay a small fraction of what it reads.
 _TOMBSTONES_FLOOR = 1024
 _TOMBSTONES_SHARE = 1 / 16
+# A merge deletes its segments' dictionary rows by key up to this many, else in one scan.
+_DELETE_BY_TERM = 20_000
 
 
 def next_segment(conn: apsw.Connection, collection_id: int) -> int:
@@ -166,14 +169,25 @@ def _merge(conn: apsw.Connection, collection_id: int, segs: list[int]) -> None:
         records = np.frombuffer(postings, dtype=POSTING)
         keep = dead.live(records["item"], np.full(len(records), seg, dtype=np.int64))
         parts.append((vocabulary, dictionary.term_ids()[keep], records[keep]))
-        conn.executemany(
-            f"DELETE FROM {terms_table(collection_id)} WHERE term = ? AND seg = ?",
-            zip(vocabulary, itertools.repeat(seg)),
-        )
         conn.execute(f"DELETE FROM {segments} WHERE seg = ?", (seg,))
         conn.execute(
             f"DELETE FROM {chunks_table(collection_id)} WHERE key BETWEEN ? AND ?",
             segment_keys(seg),
+        )
+    terms = terms_table(collection_id)
+    if sum(len(vocabulary) for vocabulary, _, _ in parts) <= _DELETE_BY_TERM:
+        conn.executemany(
+            f"DELETE FROM {terms} WHERE term = ? AND seg = ?",
+            (
+                (term, seg)
+                for seg, (vocabulary, _, _) in zip(segs, parts, strict=True)
+                for term in vocabulary
+            ),
+        )
+    else:  # one pass over the dictionary costs less than that many lookups
+        conn.execute(
+            f"DELETE FROM {terms} WHERE seg IN (SELECT value FROM json_each(?))",
+            (json.dumps(segs),),
         )
     merged = merge(parts)
     if len(merged.postings):

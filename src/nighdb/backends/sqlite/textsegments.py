@@ -34,6 +34,7 @@ __all__ = [
     "chunk_range",
     "chunks",
     "segment_keys",
+    "term_item_order",
     "encode",
     "merge",
 ]
@@ -63,15 +64,34 @@ class Segment:
     starts: I64
 
 
-def encode(vocabulary: list[str], term_ids: I64, records: Postings) -> Segment:
-    """The segment of ``records`` (``POSTING`` values sorted by term id then item), whose
-    term ids index ``vocabulary`` (sorted, every term used at least once)."""
+def encode(vocabulary: list[str], term_ids: I64, records: Postings, docs: int) -> Segment:
+    """The segment of ``records`` (``POSTING`` values sorted by term id then item) of
+    ``docs`` distinct items, whose term ids index ``vocabulary`` (sorted, every term used
+    at least once)."""
     n = len(vocabulary)
     starts = np.searchsorted(term_ids, np.arange(n + 1)).astype(_I32)
     head = np.array([n], dtype=_I32)
     terms = head.tobytes() + starts.tobytes() + "\0".join(vocabulary).encode()
-    docs = len(np.unique(records["item"])) if len(records) else 0
     return Segment(terms, records.tobytes(), docs, vocabulary, starts.astype(np.int64))
+
+
+def term_item_order(term_ids: I64, items: I64) -> I64:
+    """The order that sorts postings by (term id, item): one argsort of a combined integer
+    key when both fit in 63 bits (always, short of 2^40 rowids), else a lexsort."""
+    if not len(items):
+        return np.empty(0, dtype=np.int64)
+    lo, hi = int(items.min()), int(items.max())
+    span = hi - lo + 1
+    if lo >= 0 and span * (int(term_ids.max()) + 1) < 2**62:
+        return np.argsort(term_ids * span + (items - lo), kind="stable")
+    return np.lexsort((items, term_ids))
+
+
+def _distinct(values: I64) -> int:
+    if not len(values):
+        return 0
+    ordered = np.sort(values)
+    return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
 
 
 def chunk_key(seg: int, index: int) -> int:
@@ -134,11 +154,13 @@ def merge(parts: Sequence[tuple[list[str], I64, Postings]]) -> Segment:
         term_ids.append(local[local_ids])
     all_ids = np.concatenate(term_ids) if term_ids else np.empty(0, np.int64)
     records = np.concatenate([r for _, _, r in parts]) if parts else np.empty(0, POSTING)
-    order = np.lexsort((records["item"], all_ids))
+    order = term_item_order(all_ids, records["item"].astype(np.int64))
     all_ids, records = all_ids[order], records[order]
-    # Terms whose every posting was dead leave the vocabulary.
-    used = np.unique(all_ids)
+    # Terms whose every posting was dead leave the vocabulary (all_ids is sorted).
+    first = np.ones(len(all_ids), dtype=bool)
+    first[1:] = all_ids[1:] != all_ids[:-1]
+    used = all_ids[first]
     if len(used) < len(merged):
         merged = [merged[i] for i in used.tolist()]
-        all_ids = np.searchsorted(used, all_ids)
-    return encode(merged, all_ids, records)
+        all_ids = np.cumsum(first) - 1
+    return encode(merged, all_ids, records, _distinct(records["item"].astype(np.int64)))
