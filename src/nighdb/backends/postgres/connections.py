@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import TypeVar
 
 from psycopg.types import TypeInfo
 from psycopg_pool import ConnectionPool
 
 from ...errors import InvalidArgumentError
-from .pins import Pins
+from .liveness import Liveness
+from .pins import Pins, retrying
 from .replicas import ReadRouter
 from .schema import Conn, Layout, translate_errors
 
@@ -34,20 +36,29 @@ class Connections:
     _pins: Pins
     _vector_info: TypeInfo
     _pool: ConnectionPool[Conn]
+    _liveness: Liveness
     _router: ReadRouter
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[Conn]:
         if self._closed:
             raise InvalidArgumentError("this store is closed; open a new one")
-        with translate_errors(self._timeout), self._pool.connection() as conn:
+        with translate_errors(self._timeout), self._liveness.connection(self._pool) as conn:
             yield conn
 
     def _read(self, work: Callable[[Conn], S]) -> S:
         """A read that may lag a little (contract §17): on a replica when there is one."""
         if self._closed:
             raise InvalidArgumentError("this store is closed; open a new one")
-        return self._router.run(work, self._pins.on_primary)
+        return self._router.run(work, self._read_primary)
+
+    def _read_primary(self, work: Callable[[Conn], S]) -> S:
+        """A read on the primary, run again after a deadlock or on a connection found dead
+        (``liveness``: reads only, as they change nothing)."""
+        if self._closed:
+            raise InvalidArgumentError("this store is closed; open a new one")
+        with translate_errors(self._timeout):
+            return self._liveness.read(self._pool, lambda conn: retrying(partial(work, conn)))
 
 
 def replayable(values: Iterable[S]) -> Iterable[S]:

@@ -54,10 +54,14 @@ class Pins:
     """A store's pin cache, and the runner of its per-collection calls. Thread-safe."""
 
     def __init__(
-        self, layout: Layout, connection: Callable[[], AbstractContextManager[Conn]]
+        self,
+        layout: Layout,
+        connection: Callable[[], AbstractContextManager[Conn]],
+        read: Callable[[Callable[[Conn], Pin | None]], Pin | None],
     ) -> None:
         self._layout = layout
         self._connection = connection
+        self._read = read  # a read on the primary, run again on a connection found dead
         self._lock = threading.Lock()
         self._pins: dict[tuple[str, str], tuple[float, Pin]] = {}
 
@@ -84,8 +88,7 @@ class Pins:
                 hit = self._pins.get((tenant, name))
             if hit is not None and hit[0] > time.monotonic():
                 return hit[1], True
-        with self._connection() as conn:
-            pin = self.fresh(conn, tenant, name)
+        pin = self._read(lambda conn: self.fresh(conn, tenant, name))
         if pin is None:
             raise CollectionNotFoundError(tenant, name)
         return pin, False

@@ -34,6 +34,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...store import redacted_url
+from .liveness import Liveness
 from .pins import StaleTableError, retrying
 from .schema import Conn, connect_options, translate_errors
 
@@ -71,6 +72,7 @@ def parse_lsn(text: str) -> int:
 class _Replica:
     where: str  # the URL without its password, for messages
     pool: ConnectionPool[Conn]
+    liveness: Liveness
     down_since: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -85,6 +87,11 @@ class _Replica:
     def mark_up(self) -> None:
         with self.lock:
             self.down_since = None
+
+
+def _configure(configure: Callable[[Conn], None], liveness: Liveness, conn: Conn) -> None:
+    configure(conn)
+    liveness.made(conn)
 
 
 class ReadRouter:
@@ -113,19 +120,20 @@ class ReadRouter:
                 kwargs = connect_options(
                     url, connect_timeout=REPLICA_CONNECT_SECONDS, timeout=timeout, prepare=prepare
                 )
+                liveness = Liveness()
                 pool: ConnectionPool[Conn] = ConnectionPool(
                     url,
                     kwargs=kwargs,
                     min_size=0,  # a replica down at start-up is no reason to fail the open
                     max_size=pool_max_size,
                     open=False,
-                    configure=configure,
-                    check=ConnectionPool.check_connection,
+                    configure=partial(_configure, configure, liveness),
+                    check=liveness.check,
                     timeout=REPLICA_CONNECT_SECONDS,
                     reconnect_timeout=REPLICA_CONNECT_SECONDS,
                     name="nighdb-replica",
                 )
-                self._replicas.append(_Replica(redacted_url(url), pool))
+                self._replicas.append(_Replica(redacted_url(url), pool, liveness))
                 pool.open(wait=False)
         except BaseException:
             self.close()
@@ -156,7 +164,7 @@ class ReadRouter:
         with translate_errors(REPLICA_CONNECT_SECONDS):
             for replica in self._in_turn():
                 try:
-                    with replica.pool.connection() as conn:
+                    with replica.liveness.connection(replica.pool) as conn:
                         if not self._caught_up(conn):
                             continue
                         answer = retrying(partial(work, conn))

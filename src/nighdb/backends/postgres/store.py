@@ -12,7 +12,8 @@ pgvector's distance *functions*, which no index can serve, so an index never sil
 an exact search approximate; indexed searches use the distance operators with iterative
 scans and fall back to an exact scan whenever the index yields fewer than ``limit`` rows.
 
-Concurrency: a ``psycopg_pool`` pool (connections are checked before use, so the store
+Concurrency: a ``psycopg_pool`` pool (a connection is checked with a round trip only when
+it idled a while or its socket shows the server went away, ``liveness``, so the store
 recovers by itself after a server restart); collections are created under an advisory lock;
 writers insert in id order and retry deadlocks; a collection dropped concurrently surfaces as
 ``CollectionNotFoundError``. Every driver error is translated at this boundary.
@@ -63,6 +64,7 @@ from .filter import compile_filter
 from .index_methods import IndexMethods
 from .item_reads import ItemReads
 from .item_writes import ItemWrites
+from .liveness import Liveness
 from .pins import Pins, retrying
 from .registry import Pin
 from .replicas import ReadRouter
@@ -136,17 +138,18 @@ class PostgresStore(ItemWrites, ItemReads, IndexMethods, ClosingContext):
             boot = bootstrap(conn, create=create)
             upgrade(conn, boot.layout)
         self._layout = boot.layout
-        self._pins = Pins(boot.layout, self._connection)
+        self._pins = Pins(boot.layout, self._connection, self._read_primary)
         self._vector_info = boot.vector_info
         self._ranker = Ranker(boot.layout, iterative_scans=boot.pgvector_version >= (0, 8))
+        self._liveness = Liveness()
         self._pool = ConnectionPool(
             url,
             kwargs=kwargs,
             min_size=pool_min_size,
             max_size=pool_max_size,
             open=False,
-            configure=self._configure,
-            check=ConnectionPool.check_connection,
+            configure=self._configure_primary,
+            check=self._liveness.check,  # a round trip only when needed (``liveness``)
             timeout=self._timeout,
             # Give up a failing reconnection loop soon: the next call then starts a fresh
             # attempt at once instead of waiting out a long backoff after the server is back.
@@ -174,6 +177,10 @@ class PostgresStore(ItemWrites, ItemReads, IndexMethods, ClosingContext):
         # Binary vector codecs on every pooled connection; the type was looked up once.
         register_vector(conn, self._vector_info)
         self._ranker.configure(conn)
+
+    def _configure_primary(self, conn: Conn) -> None:
+        self._configure(conn)
+        self._liveness.made(conn)
 
     # -- collections ------------------------------------------------------------------
 
@@ -317,7 +324,9 @@ class PostgresStore(ItemWrites, ItemReads, IndexMethods, ClosingContext):
                 plan,
             )
 
-        return self._pins.run(tenant, collection, prepare, execute)
+        # On the primary (the text statistics are not routed to replicas), run again on a
+        # connection found dead, as every read is.
+        return self._pins.run(tenant, collection, prepare, execute, via=self._read_primary)
 
     def _search(
         self,
