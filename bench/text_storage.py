@@ -8,6 +8,8 @@ alternate within a round and run in reverse order every other round (the machine
 shared: compare ratios of one run, not rates across runs).
 
 * ``none``: the items without text (the baseline);
+* ``stored``: the items with their texts stored, but no postings written (what storing
+  the texts alone costs);
 * ``today``: nighdb's postings, immutable segments (schema 4: ``textindex``), merges
   included;
 * ``rows``: schema 3's postings, one ``(term, item)`` row per distinct term of each item;
@@ -111,7 +113,8 @@ def _segment_of(analyzer: str, rows: Iterable[tuple[int, str]]) -> Any:
     records["item"] = rowids[batch.texts]
     records["tf"] = batch.tf
     records["length"] = batch.lengths[batch.texts]
-    return textsegments.encode(batch.vocabulary, batch.term_ranks, records), batch
+    docs = int(np.count_nonzero(batch.lengths))
+    return textsegments.encode(batch.vocabulary, batch.term_ranks, records, docs), batch
 
 
 def _seg_add(
@@ -144,8 +147,17 @@ _DDL = {
         "PRIMARY KEY (term, seg)) WITHOUT ROWID",
     ],
 }
+
+
+def _nothing(
+    conn: apsw.Connection, cid: int, analyzer: str, rows: Iterable[tuple[int, str]]
+) -> None:
+    """The texts stored with the items, no postings written."""
+
+
 _WRITERS: dict[str, Writer] = {
     "none": _TODAY,
+    "stored": _nothing,
     "today": _TODAY,
     "fts5": _fts5_add,
     "packed": _packed_add,
