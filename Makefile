@@ -79,7 +79,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) browser pgbouncer
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 
 # The console's browser tests (tests/test_console_browser.py) drive Debian's chromium and
 # chromedriver: installed here when missing, where this user may (root with apt-get).

@@ -71,6 +71,13 @@ _LIMITS = [
         help="Seconds a whole request body may take to arrive (else 400, connection closed).",
     ),
     click.Option(
+        ["--answer-timeout", "answer_timeout"],
+        type=click.FloatRange(min=0, min_open=True),
+        default=_DEFAULTS.answer_timeout,
+        show_default=True,
+        help="Seconds a request keeps its turn while a slow client reads its answer.",
+    ),
+    click.Option(
         ["--ready-timeout", "ready_timeout"],
         type=click.FloatRange(min=0, min_open=True),
         default=_DEFAULTS.ready_timeout,

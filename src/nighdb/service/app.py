@@ -3,7 +3,8 @@
 Every request goes: admission by the fair scheduler (its tenant's budget, a turn on one of
 the node's worker slots: ``fairness.py``) → authenticate (the key decides the tenant) → read
 the body within the limit → run the route's operation in a worker thread (store calls block)
-→ answer JSON.
+→ answer JSON, still on the request's turn: the turn is released once the answer is written
+(``answer.py``).
 Every failure is the envelope ``{"error": {"code", "message", "details"}}`` with the status
 of the error class (contract §7); anything unexpected is a 500 ``internal`` whose details stay in
 the server log.
@@ -39,11 +40,12 @@ from ..errors import (
 from ..keys import KeyRegistry
 from ..store import Store
 from ..wire import decode_segment, dumps, error_body
+from .answer import AnswerOnTurn
 from .auth import authenticate, tenant_for
 from .console import console_routes
 from .docs_page import docs_routes
 from .execute import encode_in_slices, run_route
-from .fairness import FairScheduler, FairShare, KeyHints
+from .fairness import FairScheduler, FairShare, KeyHints, Turn
 from .limits import ServiceLimits, SlowBodyError, read_body
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .routes import ROUTES, Call, RouteSpec
@@ -199,6 +201,23 @@ class _Service:
         raw_tenant = request.path_params.get("tenant")
         # Admission first, before any work: over its budget the request is 429 at once.
         turn = self.scheduler.admit(self.hints.budget_key(header, raw_tenant))
+        try:
+            status, content = await self._work(spec, request, turn, header, raw_tenant)
+        except BaseException:
+            turn.leave()  # refused, failed or cancelled: nothing to send on its turn
+            raise
+        # The turn is held until the answer has been written (``answer.py``).
+        return AnswerOnTurn(content, status, turn.leave, self.limits.answer_timeout)
+
+    async def _work(
+        self,
+        spec: RouteSpec,
+        request: Request,
+        turn: Turn,
+        header: str | None,
+        raw_tenant: str | None,
+    ) -> tuple[int, bytes]:
+        """The request's work on its turn: verify the key, read the body, run the route."""
         worker: Worker | None = None
         try:
             await turn.wait()
@@ -248,8 +267,7 @@ class _Service:
             if worker is not None:
                 assert self.workers is not None
                 self.workers.give_back(worker)
-            turn.leave()
-        return Response(content, status, media_type=JSON)
+        return status, content
 
 
 async def _not_ready(

@@ -51,6 +51,9 @@ class ServiceLimits:
     body_timeout: float = 60.0
     """Seconds a whole request body may take to arrive; slower is 400 and the connection
     is closed."""
+    answer_timeout: float = 60.0
+    """Seconds a request keeps its turn on the node while its answer is written to a client
+    that reads slowly; then the turn is released and the answer goes on (``answer.py``)."""
     ready_timeout: float = 2.0
     """Seconds ``GET /readyz``'s database probe may take; slower is 503 (not ready)."""
     max_scroll: int = 1_000
