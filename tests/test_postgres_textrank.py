@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
+from psycopg import sql
 
 import nighdb
 from nighdb import Collection
-from nighdb.backends.postgres import PostgresStore, textrank, textsearch
+from nighdb.backends.postgres import PostgresStore, textrank, textsearch, vectorranks
 
 from .pg_server import url_for
 from .reference_text import bm25, rrf
@@ -177,3 +179,52 @@ def test_a_distance_of_exactly_one_falls_back_to_the_ranking(
     assert [m.id for m in got] == [i for i, _ in want[:10]]
     assert [m.score for m in got] == pytest.approx([s for _, s in want[:10]], rel=1e-9)
     assert [ranks for ranks, _ in ahead] == [None]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+@pytest.mark.parametrize("guess", ["sampled", "too low"])
+def test_the_parallel_scan_below_a_sampled_distance_is_exact(
+    store: PostgresStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metric: str, guess: str
+) -> None:
+    # The scan that takes the first vector items below a sampled distance is for large
+    # collections; here it runs on this one (the sample is the whole table, so the guess is
+    # the same on every run), or is handed a guess too low, so it must scan again.
+    n = 1500
+    texts = _load(store, metric, n=n)
+    with psycopg.connect(url_for(tmp_path), autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT c.oid::regclass::text FROM pg_class AS c JOIN pg_namespace AS s"
+            " ON s.oid = c.relnamespace WHERE s.nspname = current_schema()"
+            " AND c.relname LIKE 'nigh_items_%%' AND c.relkind = 'r'"
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.SQL(str(table))))
+    monkeypatch.setattr(vectorranks, "_PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(vectorranks, "_SAMPLE_ROWS", n)
+    if guess == "too low":
+        monkeypatch.setattr(vectorranks, "_top_threshold", lambda *args: -1.0)
+    answers: list[object] = []
+    real = vectorranks._scan_below
+
+    def recorded(*args: Any) -> Any:
+        out = real(*args)
+        answers.append(out)
+        return out
+
+    monkeypatch.setattr(vectorranks, "_scan_below", recorded)
+    query = [0.3, -1.1, 0.5, 0.0, 2.0, -0.4, 0.7, 1.0]
+    for flt in (None, {"g": {"lt": 2}}):
+        every = store.search(T, "c", query, limit=BIG, filter=flt)
+        rank = {m.id: m.distance for m in every}
+        text_order = [i for i, _ in bm25(texts, "eel", rank.__contains__)]
+        for weight in (0.3, 0.7):
+            got = store.search(T, "c", query, text="eel", text_weight=weight, filter=flt)
+            want = rrf([m.id for m in every], text_order, weight)[:10]
+            assert [m.id for m in got] == [i for i, _ in want]
+            assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+            assert [m.distance for m in got] == [rank[m.id] for m in got]
+    assert answers  # the weights that let fusion foresee its ranks took this scan
+    if guess == "sampled":
+        assert all(a is not None for a in answers)  # taken, not fallen back
+    else:
+        assert all(a is None for a in answers)  # too few below the guess: scanned again
