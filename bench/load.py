@@ -199,7 +199,7 @@ def _run(
             outs = list(pool.map(_drive_in_process, jobs))
     wall = time.monotonic() - started
     after = _cpu(node, pg_pid)
-    cores = {part: round((after[part] - before[part]) / wall, 2) for part in before}
+    cores = {part: round(spent / wall, 2) for part, spent in _cpu_spent(before, after).items()}
     cores["driver"] = round(sum(o["driver_cpu_s"] for o in outs) / wall, 2)
     lat = np.asarray([x for o in outs for x in o["latencies"]]) * 1000
     refused: dict[str, int] = {}
@@ -220,19 +220,34 @@ def _run(
     }
 
 
-def _cpu(node: Node, pg_pid: int | None) -> dict[str, float]:
-    """CPU seconds so far of the server process, its workers by priority, and PostgreSQL."""
+def _cpu(node: Node, pg_pid: int | None) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each process: the server process, its workers by priority (all
+    its descendants: a worker made nicer mid-request is replaced by one that multiprocessing's
+    fork server forks, a child of that server), and PostgreSQL's."""
     own = cpu.nice(node.proc.pid)
-    sample = {"server": cpu.cpu_seconds(node.proc.pid), "workers": 0.0, "low_workers": 0.0}
-    for child in cpu.children(node.proc.pid):
+    sample = {node.proc.pid: ("server", cpu.cpu_seconds(node.proc.pid))}
+    for child in cpu.tree(node.proc.pid)[1:]:
         try:
             part = "low_workers" if cpu.nice(child) > own else "workers"
         except FileNotFoundError:
             continue
-        sample[part] += cpu.cpu_seconds(child)
+        sample[child] = (part, cpu.cpu_seconds(child))
     if pg_pid is not None:
-        sample["postgres"] = sum(cpu.cpu_seconds(p) for p in cpu.tree(pg_pid))
+        for backend in cpu.tree(pg_pid):
+            sample[backend] = ("postgres", cpu.cpu_seconds(backend))
     return sample
+
+
+def _cpu_spent(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> dict[str, float]:
+    """CPU seconds spent between two samples by part: each process's own difference, in its
+    part at the end. One that started meanwhile counts from zero; one that ended meanwhile
+    (a replaced worker, a closed connection's backend) is left out: /proc no longer has it."""
+    spent = dict.fromkeys(("server", "workers", "low_workers"), 0.0)
+    for pid, (part, seconds) in after.items():
+        spent[part] = spent.get(part, 0.0) + seconds - before.get(pid, (part, 0.0))[1]
+    return spent
 
 
 def _postmaster(url: str) -> int | None:
