@@ -191,3 +191,39 @@ def test_a_normal_worker_is_made_nicer_when_its_tenant_goes_over_its_share(
         )
         assert _searches_work(node.url, key, 3) == [200] * 3
         assert "Traceback" not in node.text(), node.text()
+
+
+def test_a_request_admitted_before_its_key_was_known_is_niced_with_its_tenant(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    known, fresh = create_key(url, "acme"), create_key(url, "acme")
+    flags = ("--no-access-log", "--max-concurrency", "2", "--tenant-concurrency", "1")
+    with ServeNode.nigh_serve(url, *flags) as node, httpx.Client(base_url=node.url) as http:
+        assert _searches_work(node.url, known, 1) == [200]  # only this key is known yet
+        own = _nice(node.proc.pid)
+        normal = [w for w in _node_workers(node.proc.pid) if _nice(w) == own]
+        assert len(normal) == 2
+        time.sleep(1.5)  # acme is no longer active: its next request starts within its share
+        # A key never verified on this node spends the budget of unknown keys, where it is
+        # within its share: a normal worker. Then one of acme's known key: the other one.
+        uploads = [_held_upload(node.url, fresh)]
+        try:
+            time.sleep(0.3)
+            uploads.append(_held_upload(node.url, known))
+            _until(lambda: http.get("/readyz").status_code == 503, "the uploads got no turn")
+            time.sleep(0.3)
+            assert all(_nice(w) == own for w in normal)
+            # acme over its share of one: both its requests are niced, the one that came
+            # under the unknown key too (its key was verified as acme's when it started).
+            uploads.append(_held_upload(node.url, known))
+            _until(lambda: all(_nice(w) == own + 10 for w in normal), "not both niced")
+        finally:
+            for upload in uploads:
+                upload.close()
+        _until(
+            lambda: sorted(_nice(w) - own for w in _node_workers(node.proc.pid)) == [0, 0, 10, 10],
+            "the niced workers were not replaced",
+        )
+        assert _searches_work(node.url, known, 3) == [200] * 3
+        assert "Traceback" not in node.text(), node.text()

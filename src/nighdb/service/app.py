@@ -45,7 +45,7 @@ from .auth import authenticate, tenant_for
 from .console import console_routes
 from .docs_page import docs_routes
 from .execute import encode_in_slices, run_route
-from .fairness import FairScheduler, FairShare, KeyHints, Turn
+from .fairness import UNVERIFIED, FairScheduler, FairShare, KeyHints, Turn
 from .limits import ServiceLimits, SlowBodyError, read_body
 from .metrics import MetricsMiddleware, ServiceMetrics
 from .routes import ROUTES, Call, RouteSpec
@@ -223,13 +223,14 @@ class _Service:
     ) -> tuple[int, bytes]:
         """The request's work on its turn: verify the key, read the body, run the route."""
         worker: Worker | None = None
+        tracked = turn.key  # whose normal-priority work this is (``normal_running``)
         try:
             await turn.wait()
             if self.workers is not None:
                 # A tenant over its share runs on the low-priority workers (workers.py).
                 worker = self.workers.lease(turn.over_share)
                 if not worker.low:
-                    self.normal_running.setdefault(turn.key, set()).add(worker)
+                    self.normal_running.setdefault(tracked, set()).add(worker)
             try:
                 if worker is None:
                     principal = await turn.run(partial(authenticate, self.keys, header))
@@ -240,6 +241,13 @@ class _Service:
                 raise
             assert header is not None  # authenticate refuses a missing header
             self.hints.verified(header, principal.tenant, principal.admin)
+            if worker is not None and not worker.low and tracked == UNVERIFIED:
+                # Admitted before its key was known (a flood's very first request, say), its
+                # work is its tenant's from here on: its tenant's share decides its priority.
+                self._untrack(tracked, worker)
+                tracked = self.hints.budget_key(header, raw_tenant)
+                self.normal_running.setdefault(tracked, set()).add(worker)
+                self._demote_over_share()
             tenant = ""
             if spec.tenant_scoped:
                 path_tenant = None if raw_tenant is None else decode_segment(raw_tenant)
@@ -272,13 +280,16 @@ class _Service:
         finally:
             if worker is not None:
                 assert self.workers is not None
-                running = self.normal_running.get(turn.key)
-                if running is not None:
-                    running.discard(worker)
-                    if not running:
-                        del self.normal_running[turn.key]
+                self._untrack(tracked, worker)
                 self.workers.give_back(worker)
         return status, content
+
+    def _untrack(self, key: Hashable, worker: Worker) -> None:
+        running = self.normal_running.get(key)
+        if running is not None:
+            running.discard(worker)
+            if not running:
+                del self.normal_running[key]
 
     def _demote_over_share(self) -> None:
         """Make nicer the normal workers busy with requests of tenants now over their share.
