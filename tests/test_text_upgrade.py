@@ -17,6 +17,8 @@ from psycopg import sql
 
 import nighdb
 from nighdb import Collection
+from nighdb.backends.sqlite.schema import text_tables
+from nighdb.text import analyze
 
 from . import pg_server
 from .reference_text import bm25
@@ -61,7 +63,8 @@ def test_sqlite_version_1_is_upgraded(tmp_path: Path) -> None:
     conn = apsw.Connection(str(path))
     ids = [int(r[0]) for r in conn.execute("SELECT id FROM nigh_collections")]
     for cid in ids:
-        conn.execute(f"DROP TABLE nigh_postings_{cid}")
+        for table in text_tables(cid):
+            conn.execute(f"DROP TABLE {table}")
     conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_analyzer")
     conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_length")
     conn.execute("UPDATE nigh_meta SET value = '1' WHERE key = 'schema_version'")
@@ -70,7 +73,46 @@ def test_sqlite_version_1_is_upgraded(tmp_path: Path) -> None:
         _check(store)
     conn = apsw.Connection(str(path))
     version = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
-    assert version is not None and int(str(version[0])) >= 2
+    assert version is not None and int(str(version[0])) >= 4
+    conn.close()
+
+
+def test_sqlite_version_3_postings_become_segments(tmp_path: Path) -> None:
+    """Version 3 kept one row per (term, item) in ``nigh_postings_<id>``: opening it builds
+    the segments (version 4) and drops that table; search gives the same scores."""
+    path = tmp_path / "v3.db"
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        _fill(store)
+    conn = apsw.Connection(str(path))
+    with conn:
+        for cid in [int(r[0]) for r in conn.execute("SELECT id FROM nigh_collections")]:
+            for table in text_tables(cid):
+                conn.execute(f"DROP TABLE {table}")
+            # Version 3's postings table, filled as version 3 wrote it.
+            conn.execute(
+                f"CREATE TABLE nigh_postings_{cid} (term TEXT NOT NULL, item INTEGER NOT NULL, "
+                "tf INTEGER NOT NULL, length INTEGER NOT NULL, PRIMARY KEY (term, item)) "
+                "WITHOUT ROWID"
+            )
+            for rowid, text in conn.execute(f"SELECT rowid, text FROM nigh_items_{cid}"):
+                analyzed = analyze(str(text), "plain")
+                conn.executemany(
+                    f"INSERT INTO nigh_postings_{cid} VALUES (?, ?, ?, ?)",
+                    [(t, rowid, tf, analyzed.length) for t, tf in analyzed.terms.items()],
+                )
+        conn.execute("UPDATE nigh_meta SET value = '3' WHERE key = 'schema_version'")
+    conn.close()
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        _check(store)
+    conn = apsw.Connection(str(path))
+    version = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
+    assert version is not None and int(str(version[0])) == 4
+    left = conn.execute(
+        "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'nigh_postings_%'"
+    ).fetchone()
+    assert left == (0,)
+    segments = conn.execute("SELECT count(*) FROM nigh_textseg_1").fetchone()
+    assert segments is not None and int(str(segments[0])) >= 1
     conn.close()
 
 

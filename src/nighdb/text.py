@@ -26,7 +26,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,9 +40,11 @@ __all__ = [
     "ENGLISH_STOP_WORDS",
     "Analyzed",
     "TextRanking",
+    "BatchArrays",
     "BatchPostings",
     "analyze",
     "analyze_batch",
+    "analyze_batch_arrays",
     "analyze_query",
     "bm25_scores",
     "idf",
@@ -63,6 +65,9 @@ ENGLISH_STOP_WORDS = frozenset(
         *("there", "these", "they", "this", "to", "was", "will", "with"),
     }
 )
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 _TOKEN = re.compile(r"[^\W_]+")
 
@@ -142,18 +147,30 @@ class BatchPostings:
         return len(self.terms)
 
 
-def analyze_batch(texts: Sequence[str], analyzer: str) -> BatchPostings:
+@dataclass(frozen=True)
+class BatchArrays:
+    """The postings of a batch of texts as arrays, sorted by term then by text: the batch's
+    distinct terms in code-point order (``vocabulary``) and per posting its term's index in
+    it, its text's index in the batch and its term frequency; ``lengths`` per text."""
+
+    vocabulary: list[str]
+    term_ranks: I64
+    texts: I64
+    tf: I64
+    lengths: I64
+
+
+def analyze_batch_arrays(texts: Sequence[str], analyzer: str) -> BatchArrays:
     """Exactly ``analyze`` of each text, as one batch: each distinct term is one Python
     string for the whole batch and the (term, text) pairs are counted and sorted as integer
     keys by numpy, instead of a dict and a tuple per term of each text (ingest's cost)."""
+    joined = _ASCII_SEPARATOR.join(texts)
+    if len(texts) > 1 and joined.isascii() and joined.count("\x01") == len(texts) - 1:
+        return _analyze_joined(joined, len(texts), analyzer)
     token_lists = [tokenize(text) for text in texts]
     if analyzer == "english":
         # Each distinct token is stemmed once per batch; the rest are dict lookups.
-        stems = {
-            token: _stem(token)
-            for token in dict.fromkeys(itertools.chain.from_iterable(token_lists))
-            if token not in ENGLISH_STOP_WORDS
-        }
+        stems = _stems(itertools.chain.from_iterable(token_lists))
         token_lists = [[stems[t] for t in tokens if t in stems] for tokens in token_lists]
     lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
     # The batch's distinct terms in code-point order (as str sorts), each numbered by its
@@ -166,16 +183,56 @@ def analyze_batch(texts: Sequence[str], analyzer: str) -> BatchPostings:
         count=int(lengths.sum()),
     )
     text_of_token = np.repeat(np.arange(len(token_lists), dtype=np.int64), lengths)
+    return _count(vocabulary, ranks, text_of_token, lengths)
+
+
+# An ASCII batch is tokenized as one string: its texts joined by a token of their own, a
+# control character that ``tokenize`` never keeps (the fold table keeps it here), so one
+# ``translate`` and one ``split`` serve the whole batch (used only when no text holds it).
+_ASCII_SEPARATOR = " \x01 "
+_ASCII_FOLD_KEEP_SEPARATOR = _ASCII_FOLD[:1] + b"\x01" + _ASCII_FOLD[2:]
+
+
+def _stems(tokens: Iterable[str]) -> dict[str, str]:
+    return {t: _stem(t) for t in dict.fromkeys(tokens) if t not in ENGLISH_STOP_WORDS}
+
+
+def _analyze_joined(joined: str, n_texts: int, analyzer: str) -> BatchArrays:
+    tokens = joined.encode("ascii").translate(_ASCII_FOLD_KEEP_SEPARATOR).decode("ascii").split()
+    if analyzer == "english":
+        stems = _stems(tokens)
+        stems["\x01"] = "\x01"
+        tokens = [stems[t] for t in tokens if t in stems]
+    # The separator sorts before every term: rank 0.
+    vocabulary = sorted(dict.fromkeys(tokens))
+    rank_of = {term: rank for rank, term in enumerate(vocabulary)}
+    ranks = np.fromiter(map(rank_of.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    separators = ranks == 0
+    text_of_token = np.cumsum(separators)
+    lengths = np.bincount(text_of_token, minlength=n_texts) - 1
+    lengths[0] += 1  # the first text has no separator before it
+    keep = ~separators
+    return _count(vocabulary[1:], ranks[keep] - 1, text_of_token[keep], lengths)
+
+
+def _count(vocabulary: list[str], ranks: I64, text_of_token: I64, lengths: I64) -> BatchArrays:
+    n_texts = len(lengths)
     # One integer per (term, text): sorting these sorts by term, then by text.
-    keys, tf = np.unique(ranks * len(token_lists) + text_of_token, return_counts=True)
-    term_ranks, text_indexes = np.divmod(keys, max(len(token_lists), 1))
-    words = np.array(vocabulary, dtype=object)
+    keys, tf = np.unique(ranks * n_texts + text_of_token, return_counts=True)
+    term_ranks, text_indexes = np.divmod(keys, max(n_texts, 1))
+    return BatchArrays(vocabulary, term_ranks, text_indexes, tf.astype(np.int64), lengths)
+
+
+def analyze_batch(texts: Sequence[str], analyzer: str) -> BatchPostings:
+    """``analyze_batch_arrays`` as one Python value per posting (term, text, tf, length)."""
+    batch = analyze_batch_arrays(texts, analyzer)
+    words = np.array(batch.vocabulary, dtype=object)
     return BatchPostings(
-        terms=words[term_ranks].tolist(),
-        texts=text_indexes.tolist(),
-        tf=tf.tolist(),
-        lengths=lengths[text_indexes].tolist(),
-        total_length=int(lengths.sum()),
+        terms=words[batch.term_ranks].tolist(),
+        texts=batch.texts.tolist(),
+        tf=batch.tf.tolist(),
+        lengths=batch.lengths[batch.texts].tolist(),
+        total_length=int(batch.lengths.sum()),
     )
 
 
@@ -187,10 +244,6 @@ def analyze_query(text: str, analyzer: str) -> list[str]:
 
 def idf(n_items: int, df: int) -> float:
     return math.log(1.0 + (n_items - df + 0.5) / (df + 0.5))
-
-
-F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
 
 
 def bm25_scores(

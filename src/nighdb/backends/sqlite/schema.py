@@ -17,8 +17,10 @@ Layout (one file, WAL):
   it without a copy); ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
   twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
   collection version that last wrote the row;
-* ``nigh_postings_<id>``: the text postings of the collection's items, and
-  ``nigh_collections.text_length`` their total length (``textindex``, contract §14).
+* ``nigh_textseg_<id>``, ``nigh_textpost_<id>``, ``nigh_textterm_<id>``,
+  ``nigh_textdead_<id>`` (schema 4): the text postings of the collection's items as immutable
+  segments, their postings in chunks, their dictionary and the tombstones of removed items,
+  and ``nigh_collections.text_length`` their total length (``textindex``, contract §14).
 
 Upgrades: a database keeps its schema version in ``nigh_meta``; opening an older one runs
 the steps of ``UPGRADES`` above its version, in order, in one transaction (a new file runs
@@ -50,7 +52,12 @@ __all__ = [
     "count_rows",
     "items_table",
     "parse_sqlite_url",
-    "postings_table",
+    "chunks_table",
+    "segments_table",
+    "terms_table",
+    "text_ddl",
+    "text_tables",
+    "tombstones_table",
     "require_store",
     "translate_errors",
 ]
@@ -100,11 +107,9 @@ def _add_indexes_table(conn: apsw.Connection) -> None:
     conn.execute(_INDEXES)
 
 
-def _add_text_postings(conn: apsw.Connection) -> None:
-    """Version 2 (text search, contract §14): the analyzer pin, the postings of every
-    collection, backfilled from the texts already stored."""
-    from .textindex import add_postings  # the step needs the analyzer; textindex needs us
-
+def _add_text_columns(conn: apsw.Connection) -> None:
+    """Version 2 (text search, contract §14): the analyzer pin and the total text length.
+    The postings themselves are version 4's (they were rows per (term, item) until then)."""
     columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(nigh_collections)")}
     if "text_analyzer" not in columns:
         conn.execute(
@@ -114,24 +119,43 @@ def _add_text_postings(conn: apsw.Connection) -> None:
         conn.execute(
             "ALTER TABLE nigh_collections ADD COLUMN text_length INTEGER NOT NULL DEFAULT 0"
         )
+
+
+def _add_text_segments(conn: apsw.Connection) -> None:
+    """Version 4: every collection's postings rebuilt as segments from its stored texts (the
+    same analyzer gives the same postings), the version-2 postings table dropped."""
+    from .textindex import add_postings  # the step needs the analyzer; textindex needs us
+
     collections = conn.execute("SELECT id, text_analyzer FROM nigh_collections").fetchall()
     for raw_id, analyzer in collections:
         cid = int(cast(int, raw_id))
-        conn.execute(f"DROP TABLE IF EXISTS {postings_table(cid)}")
-        conn.execute(postings_ddl(cid))
+        conn.execute(f"DROP TABLE IF EXISTS nigh_postings_{cid}")
+        for table in text_tables(cid):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        for ddl in text_ddl(cid):
+            conn.execute(ddl)
         conn.execute("UPDATE nigh_collections SET text_length = 0 WHERE id = ?", (cid,))
-        rows = conn.execute(f"SELECT rowid, text FROM {items_table(cid)}").fetchall()
-        add_postings(conn, cid, str(analyzer), ((int(cast(int, r)), str(t)) for r, t in rows))
+        last = 0
+        while True:  # a page of items at a time, each page a segment
+            rows = conn.execute(
+                f"SELECT rowid, text FROM {items_table(cid)} WHERE rowid > ? "
+                "ORDER BY rowid LIMIT 10000",
+                (last,),
+            ).fetchall()
+            if not rows:
+                break
+            last = int(cast(int, rows[-1][0]))
+            add_postings(conn, cid, str(analyzer), ((int(cast(int, r)), str(t)) for r, t in rows))
 
 
 UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = (
-    (2, _add_text_postings),
+    (2, _add_text_columns),
     (3, _add_indexes_table),
+    (4, _add_text_segments),
 )
 """Ordered upgrade steps ``(target version, step)``. Each step applies cleanly to a database
-at any older version (version 2, the text postings, is another step of the list; a step
-never depends on its predecessors). A fresh database runs every step and starts at the
-newest version."""
+at any older version (a step never depends on its predecessors). A fresh database runs
+every step and starts at the newest version."""
 
 SCHEMA_VERSION = max(version for version, _ in UPGRADES)
 
@@ -141,18 +165,48 @@ def items_table(collection_id: int) -> str:
     return f"nigh_items_{int(collection_id)}"
 
 
-def postings_table(collection_id: int) -> str:
-    """The text postings of a collection (``textindex``), named from its integer id."""
-    return f"nigh_postings_{int(collection_id)}"
+def segments_table(collection_id: int) -> str:
+    """The text postings segments of a collection (``textindex``), named from its id."""
+    return f"nigh_textseg_{int(collection_id)}"
 
 
-def postings_ddl(collection_id: int) -> str:
-    # WITHOUT ROWID: the rows live in the primary key's B-tree, a term's postings together.
-    return (
-        f"CREATE TABLE {postings_table(collection_id)} ("
-        "term TEXT NOT NULL, item INTEGER NOT NULL, tf INTEGER NOT NULL, "
-        "length INTEGER NOT NULL, PRIMARY KEY (term, item)) WITHOUT ROWID"
-    )
+def chunks_table(collection_id: int) -> str:
+    """The segments' postings, in page-sized chunks (``textsegments.chunk_key``)."""
+    return f"nigh_textpost_{int(collection_id)}"
+
+
+def terms_table(collection_id: int) -> str:
+    """Each segment's dictionary: one row per (term, segment)."""
+    return f"nigh_textterm_{int(collection_id)}"
+
+
+def tombstones_table(collection_id: int) -> str:
+    """Removed items whose postings in older segments are dead."""
+    return f"nigh_textdead_{int(collection_id)}"
+
+
+def text_tables(collection_id: int) -> list[str]:
+    return [
+        segments_table(collection_id),
+        chunks_table(collection_id),
+        terms_table(collection_id),
+        tombstones_table(collection_id),
+    ]
+
+
+def text_ddl(collection_id: int) -> list[str]:
+    # AUTOINCREMENT: a segment id is never reused, which the tombstones rely on. WITHOUT
+    # ROWID: a term's rows of every segment are together in the primary key's B-tree.
+    return [
+        f"CREATE TABLE {segments_table(collection_id)} ("
+        "seg INTEGER PRIMARY KEY AUTOINCREMENT, docs INTEGER NOT NULL, terms BLOB NOT NULL)",
+        f"CREATE TABLE {chunks_table(collection_id)} (key INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+        f"CREATE TABLE {terms_table(collection_id)} ("
+        "term TEXT NOT NULL, seg INTEGER NOT NULL, start INTEGER NOT NULL, "
+        "n INTEGER NOT NULL, PRIMARY KEY (term, seg)) WITHOUT ROWID",
+        f"CREATE TABLE {tombstones_table(collection_id)} ("
+        "item INTEGER PRIMARY KEY, before INTEGER NOT NULL)",
+    ]
 
 
 def count_rows(conn: apsw.Connection, table: str) -> int:
@@ -188,7 +242,7 @@ def items_ddl(collection_id: int) -> list[str]:
             seq      INTEGER NOT NULL
         )""",
         f"CREATE INDEX {table}_seq ON {table} (seq)",
-        postings_ddl(collection_id),
+        *text_ddl(collection_id),
     ]
 
 

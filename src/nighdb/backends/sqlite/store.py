@@ -55,8 +55,8 @@ from .schema import (
     items_ddl,
     items_table,
     parse_sqlite_url,
-    postings_table,
     require_store,
+    text_tables,
     translate_errors,
 )
 from .search import CACHE_PRECISIONS, search_collection
@@ -180,7 +180,8 @@ class SQLiteStore(ItemWrites, ItemReads, IndexMethods, ClosingContext):
             table = items_table(pin.id)
             removed = count_rows(conn, table)
             conn.execute(f"DROP TABLE {table}")
-            conn.execute(f"DROP TABLE {postings_table(pin.id)}")
+            for text_table in text_tables(pin.id):
+                conn.execute(f"DROP TABLE {text_table}")
             conn.execute("DELETE FROM nigh_collections WHERE id = ?", (pin.id,))
         self._cache.discard_group(pin.id)
         # Ids are never reused, so a leftover copy could never be loaded; it only takes space.

@@ -1,18 +1,36 @@
 """Text postings of the embedded backend (contract §14): kept exact, read for BM25.
 
-Per collection, ``nigh_postings_<id>(term, item, tf, length)`` holds one row per distinct
-term of each item's analyzed text (``item`` is the items table's rowid, ``length`` the
-item's length in terms, repeated in each of its rows so a search reads postings without a
-join), clustered by term so a query term's postings are one range. The collection's total
-length lives in ``nigh_collections.text_length``; the item count is the items table's.
+The postings are **immutable segments**, one per write batch (Lucene's design, kept inside
+SQLite's transactions). Per collection (schema version 4, ``schema.text_ddl``):
 
-Every write keeps them exact inside the write's own transaction: the postings of a
-replaced, updated or deleted item are found by analyzing its stored text again (the same
-analyzer gives the same terms), so no second index by item is needed on the write path.
+* ``nigh_textseg_<id>(seg, docs, terms)``: one row per segment, its sorted vocabulary with
+  each term's first posting in a blob; ``nigh_textpost_<id>(key, data)``: its postings,
+  grouped by term, 16-byte records (item rowid, tf, the item's length) in page-sized chunks
+  keyed ``(seg << 32) | index`` (``textsegments``). Both built by numpy from
+  ``text.analyze_batch_arrays``: no Python step per posting;
+* ``nigh_textterm_<id>(term, seg, start, n)``: the dictionary, one row per (term, segment),
+  so a query term's segments and posting ranges are one index range (10x fewer rows than one
+  per (term, item));
+* ``nigh_textdead_<id>(item, before)``: tombstones. A removed or replaced item's postings are
+  never rewritten: ``item``'s postings in segments with ``seg < before`` are dead, ``before``
+  being the next segment id at removal time. A replacement's new postings go to a segment
+  ``>= before`` and segment ids are never reused (AUTOINCREMENT), so SQLite reusing a rowid
+  is safe. The length of a removed text comes from analyzing it again (the same analyzer
+  gives the same terms), for ``nigh_collections.text_length``.
+
+Every write, merges included, is part of the write's own transaction: a crash or a failed
+batch leaves segments and tombstones as they were. Merges (``textmerges``) keep the segment
+count logarithmic and drop dead postings.
+
+A query reads, per term, the dictionary rows and each segment's range of records (the chunks
+holding it, one range of the chunks' B-tree), drops dead postings, and so counts the
+document frequency exactly (the live postings); the filter runs on the items table over the
+candidate rowids.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from typing import cast
@@ -21,11 +39,27 @@ import apsw
 import numpy as np
 
 from ...filters import FilterNode
-from ...text import F64, I64, BatchPostings, analyze_batch, bm25_scores
+from ...text import F64, I64, analyze_batch_arrays, bm25_scores
+from . import textmerges, textsegments
 from .filter import compile_filter
-from .schema import count_rows, items_table, postings_table
+from .schema import (
+    chunks_table,
+    count_rows,
+    items_table,
+    terms_table,
+    text_tables,
+    tombstones_table,
+)
+from .textsegments import POSTING, Postings, chunk_range
 
-__all__ = ["add_postings", "clear_postings", "remove_postings", "text_postings"]
+__all__ = [
+    "add_postings",
+    "clear_postings",
+    "reindex_rows",
+    "remove_postings",
+    "stored_texts",
+    "text_postings",
+]
 
 _PAGE = 10_000
 
@@ -33,7 +67,7 @@ _PAGE = 10_000
 def remove_postings(
     conn: apsw.Connection, collection_id: int, analyzer: str, where: str, params: Sequence[object]
 ) -> None:
-    """Drop the postings and lengths of the items matching ``where`` (before they change)."""
+    """Mark dead the postings of the items matching ``where`` (before they change)."""
     table = items_table(collection_id)
     rows = conn.execute(f"SELECT rowid, text FROM {table} WHERE {where}", params).fetchall()
     _remove(conn, collection_id, analyzer, ((int(cast(int, r)), str(t)) for r, t in rows))
@@ -42,42 +76,51 @@ def remove_postings(
 def _remove(
     conn: apsw.Connection, collection_id: int, analyzer: str, rows: Iterable[tuple[int, str]]
 ) -> None:
-    batch, items = _analyze(rows, analyzer)
-    if len(batch):
-        conn.executemany(
-            f"DELETE FROM {postings_table(collection_id)} WHERE term = ? AND item = ?",
-            zip(batch.terms, items, strict=True),
-        )
-        _add_length(conn, collection_id, -batch.total_length)
+    indexed = [(rowid, text) for rowid, text in rows if text]
+    if not indexed:
+        return
+    batch = analyze_batch_arrays([text for _, text in indexed], analyzer)
+    before = textmerges.next_segment(conn, collection_id)
+    conn.executemany(
+        f"INSERT INTO {tombstones_table(collection_id)} (item, before) VALUES (?, ?) "
+        "ON CONFLICT (item) DO UPDATE SET before = excluded.before",
+        zip((rowid for rowid, _ in indexed), itertools.repeat(before)),
+    )
+    _add_length(conn, collection_id, -int(batch.lengths.sum()))
+    textmerges.compact_if_needed(conn, collection_id)
 
 
 def clear_postings(conn: apsw.Connection, collection_id: int) -> None:
-    conn.execute(f"DELETE FROM {postings_table(collection_id)}")
+    for table in text_tables(collection_id):
+        conn.execute(f"DELETE FROM {table}")
     conn.execute("UPDATE nigh_collections SET text_length = 0 WHERE id = ?", (collection_id,))
 
 
 def add_postings(
     conn: apsw.Connection, collection_id: int, analyzer: str, rows: Iterable[tuple[int, str]]
 ) -> None:
-    """Index the texts of these (rowid, text) items, whose old postings are gone."""
-    batch, items = _analyze(rows, analyzer)
-    if len(batch):
-        # Sorted by term (the key's first column): the B-tree fills in order instead of at
-        # random, about twice as fast to insert.
-        conn.executemany(
-            f"INSERT INTO {postings_table(collection_id)} (term, item, tf, length) "
-            "VALUES (?, ?, ?, ?)",
-            zip(batch.terms, items, batch.tf, batch.lengths, strict=True),
-        )
-        _add_length(conn, collection_id, batch.total_length)
-
-
-def _analyze(rows: Iterable[tuple[int, str]], analyzer: str) -> tuple[BatchPostings, list[int]]:
-    """The postings of these (rowid, text) items' non-empty texts, and each posting's rowid."""
-    indexed = [(rowid, text) for rowid, text in rows if text]
-    batch = analyze_batch([text for _, text in indexed], analyzer)
-    rowids = [rowid for rowid, _ in indexed]
-    return batch, [rowids[i] for i in batch.texts]
+    """Index the texts of these (rowid, text) items as one new segment (any old postings of
+    theirs are dead already)."""
+    pairs = list(rows)
+    if not pairs:
+        return
+    rowid_list, texts = zip(*pairs, strict=True)
+    batch = analyze_batch_arrays(texts, analyzer)
+    if not len(batch.texts):
+        return
+    rowids = np.array(rowid_list, dtype=np.int64)
+    items = rowids[batch.texts]
+    # Items ascending within each term: the batch's rowids may come in any order.
+    order = textsegments.term_item_order(batch.term_ranks, items)
+    records = np.empty(len(order), dtype=POSTING)
+    records["item"] = items[order]
+    records["tf"] = batch.tf[order]
+    records["length"] = batch.lengths[batch.texts[order]]
+    docs = int(np.count_nonzero(batch.lengths))
+    segment = textsegments.encode(batch.vocabulary, batch.term_ranks[order], records, docs)
+    textmerges.write_segment(conn, collection_id, segment)
+    _add_length(conn, collection_id, int(batch.lengths.sum()))
+    textmerges.merge_if_needed(conn, collection_id)
 
 
 def _add_length(conn: apsw.Connection, collection_id: int, delta: int) -> None:
@@ -95,7 +138,7 @@ def reindex_rows(
     ids: list[str],
     old: list[tuple[int, str]],
 ) -> None:
-    """After ``ids`` were written: drop the ``old`` (rowid, text) postings, add the new."""
+    """After ``ids`` were written: mark the ``old`` (rowid, text) postings dead, add the new."""
     _remove(conn, collection_id, analyzer, old)
     table = items_table(collection_id)
     for start in range(0, len(ids), _PAGE):
@@ -104,7 +147,7 @@ def reindex_rows(
             f"SELECT rowid, text FROM {table} WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(chunk, ensure_ascii=False),),
         ).fetchall()
-        add_postings(conn, collection_id, analyzer, ((int(cast(int, r)), str(t)) for r, t in rows))
+        add_postings(conn, collection_id, analyzer, cast(list[tuple[int, str]], rows))
 
 
 def stored_texts(
@@ -125,31 +168,78 @@ def stored_texts(
     return out
 
 
+def _term_postings(conn: apsw.Connection, collection_id: int, term: str) -> tuple[I64, Postings]:
+    """Every posting of ``term``, live or dead, and the segment each comes from."""
+    ranges = cast(
+        list[tuple[int, int, int]],
+        conn.execute(
+            f"SELECT seg, start, n FROM {terms_table(collection_id)} WHERE term = ?", (term,)
+        ).fetchall(),
+    )
+    if not ranges:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=POSTING)
+    select = f"SELECT data FROM {chunks_table(collection_id)} WHERE key BETWEEN ? AND ?"
+    parts = []
+    for seg, start, n in ranges:
+        first, last, lo, hi = chunk_range(seg, start, n)
+        data = b"".join(cast(bytes, r[0]) for r in conn.execute(select, (first, last)))
+        parts.append(np.frombuffer(data[lo:hi], dtype=POSTING))
+    segs = np.repeat(
+        np.array([r[0] for r in ranges], dtype=np.int64),
+        np.array([r[2] for r in ranges], dtype=np.int64),
+    )
+    return segs, np.concatenate(parts)
+
+
 def text_postings(
     conn: apsw.Connection, collection_id: int, terms: list[str], tree: FilterNode | None
 ) -> tuple[I64, F64]:
     """BM25 of the items that pass ``tree`` and hold a query term: (rowids, scores)."""
     table = items_table(collection_id)
-    postings = postings_table(collection_id)
     n_items = count_rows(conn, table)
     row = conn.execute(
         "SELECT text_length FROM nigh_collections WHERE id = ?", (collection_id,)
     ).fetchone()
     total_length = int(cast(int, row[0])) if row else 0
-    if tree is None:
-        select = f"SELECT item, tf, length FROM {postings} WHERE term = ?"
-        params: list[object] = []
-    else:
-        where, params = compile_filter(tree)
-        select = (
-            f"SELECT p.item, p.tf, p.length FROM {postings} AS p "
-            f"JOIN {table} ON {table}.rowid = p.item WHERE p.term = ? AND ({where})"
-        )
-    parts = []
+    dead = textmerges.Tombstones.read(conn, collection_id)
+    live: list[Postings] = []
     for term in terms:
-        df_row = conn.execute(f"SELECT count(*) FROM {postings} WHERE term = ?", (term,)).fetchone()
-        df = int(cast(int, df_row[0])) if df_row else 0
-        rows = conn.execute(select, (term, *params)).fetchall() if df else []
-        arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
-        parts.append((df, arr[:, 0], arr[:, 1], arr[:, 2]))
+        segs, records = _term_postings(conn, collection_id, term)
+        live.append(records[dead.live(records["item"], segs)])
+    passing: I64 | None = None
+    if tree is not None:
+        candidates = np.unique(np.concatenate([r["item"] for r in live] or [np.empty(0)]))
+        passing = _passing(conn, table, tree, candidates)
+    parts = []
+    for records in live:
+        df = len(records)  # the live postings: one per live item holding the term
+        if passing is not None:
+            records = records[np.isin(records["item"], passing)]
+        parts.append(
+            (
+                df,
+                records["item"].astype(np.int64),
+                records["tf"].astype(np.int64),
+                records["length"].astype(np.int64),
+            )
+        )
     return bm25_scores(n_items, total_length, parts)
+
+
+def _passing(conn: apsw.Connection, table: str, tree: FilterNode, candidates: I64) -> I64:
+    """Those of ``candidates`` (rowids) whose item passes ``tree``."""
+    if not len(candidates):
+        return candidates
+    where, params = compile_filter(tree)
+    out: list[int] = []
+    for start in range(0, len(candidates), _PAGE):
+        chunk = candidates[start : start + _PAGE]
+        out.extend(
+            int(cast(int, r[0]))
+            for r in conn.execute(
+                f"SELECT rowid FROM {table} WHERE rowid IN (SELECT value FROM json_each(?)) "
+                f"AND ({where})",
+                (json.dumps(chunk.tolist()), *params),
+            )
+        )
+    return np.array(out, dtype=np.int64)

@@ -1,0 +1,207 @@
+"""Writing, merging and compacting the text postings segments (``textindex``).
+
+After a segment is added, segments are grouped in size tiers by their item count (tier
+``floor(log_F(docs))``, ``F = MERGE_FACTOR``); when a tier holds ``F`` segments they are merged
+into one, which lands in a higher tier, so a collection of ``n`` items written in any batch
+sizes keeps at most about ``F · log_F(n)`` segments (Lucene's tiered policy, simplified). When
+the tombstones exceed a share of the items, every segment is merged into one (a compaction),
+which leaves no tombstone at all. A merge drops the dead postings and the tombstones no
+segment needs any more (``before <= `` the oldest segment left), and runs in the caller's
+transaction like every other write.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections import defaultdict
+from typing import cast
+
+import apsw
+import numpy as np
+import numpy.typing as npt
+
+from ...text import I64
+from .schema import chunks_table, segments_table, terms_table, tombstones_table
+from .textsegments import (
+    POSTING,
+    Dictionary,
+    Postings,
+    Segment,
+    chunks,
+    merge,
+    segment_keys,
+)
+
+__all__ = [
+    "MERGE_FACTOR",
+    "Tombstones",
+    "compact_if_needed",
+    "merge_if_needed",
+    "next_segment",
+    "write_segment",
+]
+
+MERGE_FACTOR = 8
+# Compaction when the tombstones exceed this many plus a share of the items indexed: a
+# query reads all of them, so they stay a small fraction of what it reads.
+_TOMBSTONES_FLOOR = 1024
+_TOMBSTONES_SHARE = 1 / 16
+# A merge deletes its segments' dictionary rows by key up to this many, else in one scan.
+_DELETE_BY_TERM = 20_000
+
+
+def next_segment(conn: apsw.Connection, collection_id: int) -> int:
+    """The id the next segment will get (AUTOINCREMENT never hands out an id twice)."""
+    row = conn.execute(
+        "SELECT seq FROM sqlite_sequence WHERE name = ?", (segments_table(collection_id),)
+    ).fetchone()
+    return 1 + (int(cast(int, row[0])) if row else 0)
+
+
+def write_segment(conn: apsw.Connection, collection_id: int, segment: Segment) -> int:
+    conn.execute(
+        f"INSERT INTO {segments_table(collection_id)} (docs, terms) VALUES (?, ?)",
+        (segment.docs, segment.terms),
+    )
+    seg = int(conn.last_insert_rowid())
+    conn.executemany(
+        f"INSERT INTO {chunks_table(collection_id)} (key, data) VALUES (?, ?)",
+        chunks(seg, segment.postings),
+    )
+    starts = segment.starts
+    conn.executemany(
+        f"INSERT INTO {terms_table(collection_id)} (term, seg, start, n) VALUES (?, ?, ?, ?)",
+        zip(
+            segment.vocabulary,
+            itertools.repeat(seg),
+            starts[:-1].tolist(),
+            np.diff(starts).tolist(),
+        ),
+    )
+    return seg
+
+
+class Tombstones:
+    """The tombstones of a collection, sorted by item, to tell live postings from dead."""
+
+    __slots__ = ("before", "items")
+
+    def __init__(self, items: I64, before: I64) -> None:
+        self.items = items
+        self.before = before
+
+    @classmethod
+    def read(cls, conn: apsw.Connection, collection_id: int) -> Tombstones:
+        rows = conn.execute(
+            f"SELECT item, before FROM {tombstones_table(collection_id)} ORDER BY item"
+        ).fetchall()
+        arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        return cls(np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1]))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def live(self, items: I64, segs: I64) -> npt.NDArray[np.bool_]:
+        """Which of these postings (item, segment it is in) are live."""
+        if not len(self.items) or not len(items):
+            return np.ones(len(items), dtype=bool)
+        at = np.minimum(np.searchsorted(self.items, items), len(self.items) - 1)
+        dead: npt.NDArray[np.bool_] = (self.items[at] == items) & (self.before[at] > segs)
+        return ~dead
+
+
+def _tier(docs: int) -> int:
+    return int(math.log(max(docs, 1), MERGE_FACTOR))
+
+
+def merge_if_needed(conn: apsw.Connection, collection_id: int) -> None:
+    """Merge any size tier that holds ``MERGE_FACTOR`` segments, until none does."""
+    while True:
+        tiers: dict[int, list[int]] = defaultdict(list)
+        for seg, docs in conn.execute(
+            f"SELECT seg, docs FROM {segments_table(collection_id)} ORDER BY seg"
+        ):
+            tiers[_tier(int(cast(int, docs)))].append(int(cast(int, seg)))
+        full = [segs for segs in tiers.values() if len(segs) >= MERGE_FACTOR]
+        if not full:
+            return
+        _merge(conn, collection_id, full[0])
+
+
+def compact_if_needed(conn: apsw.Connection, collection_id: int) -> None:
+    """Merge every segment into one when the tombstones exceed their share."""
+    row = conn.execute(
+        f"SELECT (SELECT count(*) FROM {tombstones_table(collection_id)}), "
+        f"(SELECT coalesce(sum(docs), 0) FROM {segments_table(collection_id)}), "
+        f"(SELECT count(*) FROM {segments_table(collection_id)})"
+    ).fetchone()
+    dead, docs, n_segments = (int(cast(int, v)) for v in row) if row else (0, 0, 0)
+    if dead > _TOMBSTONES_FLOOR + docs * _TOMBSTONES_SHARE:
+        segs = [
+            int(cast(int, r[0]))
+            for r in conn.execute(f"SELECT seg FROM {segments_table(collection_id)}")
+        ]
+        if n_segments:
+            _merge(conn, collection_id, segs)
+        else:
+            _drop_unneeded_tombstones(conn, collection_id)
+
+
+def _merge(conn: apsw.Connection, collection_id: int, segs: list[int]) -> None:
+    """Replace the segments ``segs`` by one holding their live postings."""
+    segments = segments_table(collection_id)
+    dead = Tombstones.read(conn, collection_id)
+    parts: list[tuple[list[str], I64, Postings]] = []
+    for seg in segs:
+        row = conn.execute(f"SELECT terms FROM {segments} WHERE seg = ?", (seg,)).fetchone()
+        dictionary = Dictionary(cast(bytes, row[0] if row else b""))
+        postings = b"".join(
+            cast(bytes, r[0])
+            for r in conn.execute(
+                f"SELECT data FROM {chunks_table(collection_id)} WHERE key BETWEEN ? AND ? "
+                "ORDER BY key",
+                segment_keys(seg),
+            )
+        )
+        vocabulary = dictionary.vocabulary()
+        records = np.frombuffer(postings, dtype=POSTING)
+        keep = dead.live(records["item"], np.full(len(records), seg, dtype=np.int64))
+        parts.append((vocabulary, dictionary.term_ids()[keep], records[keep]))
+        conn.execute(f"DELETE FROM {segments} WHERE seg = ?", (seg,))
+        conn.execute(
+            f"DELETE FROM {chunks_table(collection_id)} WHERE key BETWEEN ? AND ?",
+            segment_keys(seg),
+        )
+    terms = terms_table(collection_id)
+    if sum(len(vocabulary) for vocabulary, _, _ in parts) <= _DELETE_BY_TERM:
+        conn.executemany(
+            f"DELETE FROM {terms} WHERE term = ? AND seg = ?",
+            (
+                (term, seg)
+                for seg, (vocabulary, _, _) in zip(segs, parts, strict=True)
+                for term in vocabulary
+            ),
+        )
+    else:  # one pass over the dictionary costs less than that many lookups
+        conn.execute(
+            f"DELETE FROM {terms} WHERE seg IN (SELECT value FROM json_each(?))",
+            (json.dumps(segs),),
+        )
+    merged = merge(parts)
+    if len(merged.postings):
+        write_segment(conn, collection_id, merged)
+    _drop_unneeded_tombstones(conn, collection_id)
+
+
+def _drop_unneeded_tombstones(conn: apsw.Connection, collection_id: int) -> None:
+    """A tombstone only matters to segments older than its ``before``."""
+    row = conn.execute(f"SELECT min(seg) FROM {segments_table(collection_id)}").fetchone()
+    oldest = row[0] if row else None
+    if oldest is None:
+        conn.execute(f"DELETE FROM {tombstones_table(collection_id)}")
+    else:
+        conn.execute(
+            f"DELETE FROM {tombstones_table(collection_id)} WHERE before <= ?", (int(oldest),)
+        )

@@ -1,0 +1,200 @@
+"""The embedded backend's text postings as immutable segments (``textindex``, schema 4):
+merges happen and keep BM25 exact across many small writes, tombstones and SQLite's rowid
+reuse are handled, and a failing batch leaves segments and tombstones as they were.
+
+Every comparison is against ``reference_text.bm25`` over the texts the store should hold.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import apsw
+import numpy as np
+import pytest
+
+import nighdb
+from nighdb import Collection, NighError
+from nighdb.backends.sqlite import textmerges
+
+from .reference_text import bm25
+
+T, C = "t", "docs"
+WORDS = ["red", "fox", "dog", "blue", "cat", "owl", "sea", "sky", "sun", "tree", "rock", "leaf"]
+QUERIES = ["red fox", "dog", "blue sky sun", "owl tree", "leaf rock cat sea"]
+
+
+def _check(store: nighdb.Store, texts: dict[str, str]) -> None:
+    for query in QUERIES:
+        got = store.search(T, C, text=query, limit=1000)
+        want = bm25(texts, query, lambda _: True)
+        assert [m.id for m in got] == [i for i, _ in want], query
+        assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+    odd = {i for i in texts if int(i[1:]) % 2}
+    got = store.search(T, C, text="red dog sky", filter={"odd": True}, limit=1000)
+    want = bm25(texts, "red dog sky", lambda i: i in odd)
+    assert [m.id for m in got] == [i for i, _ in want]
+    assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+
+
+def _docs(texts: dict[str, str]) -> list[dict[str, object]]:
+    return [
+        {"id": i, "vector": [1.0, 0.5], "text": t, "metadata": {"odd": bool(int(i[1:]) % 2)}}
+        for i, t in texts.items()
+    ]
+
+
+def _item(rng: np.random.Generator, n: int) -> tuple[str, str]:
+    words = rng.choice(WORDS, size=int(rng.integers(0, 6)))
+    return f"d{n}", " ".join(words)
+
+
+def _rows(conn: apsw.Connection, sql: str) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in conn.execute(sql)]
+
+
+def test_many_small_writes_merge_and_stay_exact(tmp_path: Path) -> None:
+    """Single-item and small batches (a segment each) with upserts over existing ids,
+    text updates and deletes: the segment count stays logarithmic, tombstones are dropped
+    by merges, and every search equals the reference after every round."""
+    path = tmp_path / "s.db"
+    rng = np.random.default_rng(3)
+    texts: dict[str, str] = {}
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        store.ensure_collection(T, Collection(C, 2))
+
+        def upsert(items: list[tuple[str, str]]) -> None:
+            store.upsert(
+                T,
+                C,
+                [
+                    {
+                        "id": i,
+                        "vector": [1.0, 0.5],
+                        "text": t,
+                        "metadata": {"odd": bool(int(i[1:]) % 2)},
+                    }
+                    for i, t in items
+                ],
+            )
+            texts.update(items)
+
+        for round_ in range(12):
+            for _ in range(10):  # new items, one per write: one segment each
+                upsert([_item(rng, len(texts) + 1000 * round_)])
+            upsert([_item(rng, int(rng.integers(0, 10_000))) for _ in range(5)])
+            existing = sorted(texts)
+            replaced = [(i, _item(rng, 0)[1]) for i in rng.choice(existing, 3, replace=False)]
+            upsert(replaced)  # tombstones for the old postings
+            patched = str(rng.choice(existing))
+            text = _item(rng, 0)[1]
+            store.update(T, C, [{"id": patched, "text": text}])
+            texts[patched] = text
+            gone = [str(i) for i in rng.choice(sorted(texts), 2, replace=False)]
+            store.delete(T, C, gone)
+            for i in gone:
+                del texts[i]
+            _check(store, texts)
+    conn = apsw.Connection(str(path))
+    segments = _rows(conn, "SELECT seg, docs FROM nigh_textseg_1")
+    # ~180 writes made a segment each; merges leave at most F per tier.
+    tiers = math.ceil(math.log(len(texts) + 1, textmerges.MERGE_FACTOR)) + 1
+    assert len(segments) < textmerges.MERGE_FACTOR * tiers
+    assert max(int(str(seg)) for seg, _ in segments) > 150  # the ids show how many were written
+    # Tombstones only for segments still older than them, so fewer than the ~70 removals.
+    dead = _rows(conn, "SELECT item, before FROM nigh_textdead_1")
+    oldest = min(int(str(seg)) for seg, _ in segments)
+    assert all(int(str(before)) > oldest for _, before in dead)
+    assert len(dead) < 70
+    conn.close()
+
+
+def test_compaction_drops_every_tombstone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Compaction past 4 tombstones, whatever the item count (the limits made small).
+    monkeypatch.setattr(textmerges, "_TOMBSTONES_FLOOR", 4)
+    monkeypatch.setattr(textmerges, "_TOMBSTONES_SHARE", 0.0)
+    path = tmp_path / "c.db"
+    texts = {f"d{i}": f"{WORDS[i % 12]} {WORDS[(i * 5) % 12]}" for i in range(40)}
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        store.ensure_collection(T, Collection(C, 2))
+        items = [
+            {"id": i, "vector": [1.0, 0.0], "text": t, "metadata": {"odd": bool(int(i[1:]) % 2)}}
+            for i, t in texts.items()
+        ]
+        for start in range(0, 40, 10):
+            store.upsert(T, C, items[start : start + 10])
+        conn = apsw.Connection(str(path))
+        assert len(_rows(conn, "SELECT seg FROM nigh_textseg_1")) == 4
+        store.delete(T, C, ["d1", "d2", "d3"])  # 3 tombstones: under the floor
+        assert len(_rows(conn, "SELECT item FROM nigh_textdead_1")) == 3
+        for i in ("d1", "d2", "d3"):
+            del texts[i]
+        _check(store, texts)
+        store.delete(T, C, ["d11", "d22"])  # 5 > 4: every segment merged into one
+        for i in ("d11", "d22"):
+            del texts[i]
+        assert _rows(conn, "SELECT item FROM nigh_textdead_1") == []
+        segments = _rows(conn, "SELECT seg, docs FROM nigh_textseg_1")
+        assert len(segments) == 1 and segments[0][1] == len(texts)
+        _check(store, texts)
+        conn.close()
+
+
+def test_reused_rowid_keeps_its_new_postings(tmp_path: Path) -> None:
+    """SQLite gives a deleted last row's rowid to the next insert: the tombstone of the old
+    item must not hide the new one's postings (they are in a newer segment)."""
+    path = tmp_path / "r.db"
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        store.ensure_collection(T, Collection(C, 2))
+        texts = {"d0": "red fox", "d1": "blue owl", "d2": "red dog"}
+        store.upsert(T, C, _docs(texts))
+        conn = apsw.Connection(str(path))
+        old_rowid = _rows(conn, "SELECT rowid FROM nigh_items_1 WHERE id = 'd2'")
+        store.delete(T, C, ["d2"])
+        del texts["d2"]
+        store.upsert(T, C, _docs({"d3": "sky dog dog"}))
+        texts["d3"] = "sky dog dog"
+        new_rowid = _rows(conn, "SELECT rowid FROM nigh_items_1 WHERE id = 'd3'")
+        assert new_rowid == old_rowid  # the reuse this test is about
+        assert [m.id for m in store.search(T, C, text="dog")] == ["d3"]
+        assert [m.id for m in store.search(T, C, text="red")] == ["d0"]
+        for query in ("dog", "red fox sky", "owl"):
+            got = store.search(T, C, text=query)
+            want = bm25(texts, query, lambda _: True)
+            assert [m.id for m in got] == [i for i, _ in want]
+            assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+        conn.close()
+
+
+def test_failing_batch_leaves_segments_and_tombstones(tmp_path: Path) -> None:
+    """A write that fails after its postings were written (a trigger aborts the dictionary
+    row of a term) rolls back its segment and its tombstones with the items."""
+    path = tmp_path / "f.db"
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        store.ensure_collection(T, Collection(C, 2))
+        texts = {f"d{i}": f"{WORDS[i % 12]} {WORDS[(i * 7) % 12]}" for i in range(20)}
+        store.upsert(T, C, _docs(texts))
+        store.delete(T, C, ["d4"])
+        del texts["d4"]
+        conn = apsw.Connection(str(path))
+        conn.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON nigh_textterm_1 WHEN NEW.term = 'boom' "
+            "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        )
+        tables = (
+            "nigh_textseg_1",
+            "nigh_textpost_1",
+            "nigh_textterm_1",
+            "nigh_textdead_1",
+            "nigh_collections",
+        )
+        before = {t: _rows(conn, f"SELECT * FROM {t}") for t in tables}
+        # Replacing d1 tombstones its old postings before the new segment fails.
+        with pytest.raises(NighError):
+            store.upsert(T, C, _docs({"d1": "boom red"}))
+        with pytest.raises(NighError):
+            store.update(T, C, [{"id": "d2", "text": "boom"}])
+        assert {t: _rows(conn, f"SELECT * FROM {t}") for t in tables} == before
+        _check(store, texts)
+        conn.close()
