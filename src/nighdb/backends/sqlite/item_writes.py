@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -93,7 +93,8 @@ class ItemWrites(Transactions):
                     strict=True,
                 )
                 returned = conn.executemany(sql, rows).fetchall()
-                written.update(zip([r for (r,) in returned], batch.texts[start:stop], strict=True))
+                rowids = [int(cast(int, r)) for (r,) in returned]
+                written.update(zip(rowids, batch.texts[start:stop], strict=True))
             analyzer = current.collection.text_analyzer
             index_written(conn, current.id, analyzer, list(written.items()), old_texts)
         return len(batch)
