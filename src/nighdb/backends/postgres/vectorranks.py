@@ -270,12 +270,8 @@ def _top_threshold(
     lie (not many more), estimated from a sample of the table's pages; None when the table
     is small or the sample says too little. Only a guess: ``_scan_below`` checks it."""
     table = layout.items(collection_id)
-    row = conn.execute(
-        "SELECT reltuples::float8 FROM pg_class WHERE oid = %s::regclass",
-        (table.as_string(conn),),
-    ).fetchone()
-    estimated = 0.0 if row is None or row[0] is None else float(row[0])
-    if estimated < _PARALLEL_MIN_ROWS:
+    estimated = _estimated_rows(conn, table, query.shape[0])
+    if estimated < max(_PARALLEL_MIN_ROWS, 1):
         return None
     fraction = min(1.0, _SAMPLE_ROWS / estimated)
     # The sample's expected count below the true top-th distance, plus four standard
@@ -302,6 +298,24 @@ def _top_threshold(
     if len(rows) < wanted:
         return None  # a selective filter, or a small sample: no estimate worth a scan
     return float(rows[-1][0])
+
+
+def _estimated_rows(conn: Conn, table: sql.Identifier, dims: int) -> float:
+    """The table's rows as the planner would guess them: the density of its last ANALYZE
+    times its pages now, or, never analyzed (a collection just loaded), its pages times
+    the rows of this many dimensions a page holds."""
+    row = conn.execute(
+        "SELECT reltuples::float8, relpages::float8,"
+        " pg_relation_size(oid)::float8 / current_setting('block_size')::float8"
+        " FROM pg_class WHERE oid = %s::regclass",
+        (table.as_string(conn),),
+    ).fetchone()
+    if row is None:
+        return 0.0
+    tuples, analyzed_pages, pages = (float(v or 0.0) for v in row)
+    if tuples > 0 and analyzed_pages > 0:
+        return tuples / analyzed_pages * pages
+    return pages * max(1.0, 8_000.0 // (4 * dims + 64))
 
 
 def _scan_below(

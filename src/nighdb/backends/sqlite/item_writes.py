@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -27,7 +27,13 @@ from ...validation import (
 )
 from .filter import compile_filter
 from .schema import items_table
-from .textindex import clear_postings, reindex_rows, remove_postings, stored_texts
+from .textindex import (
+    clear_postings,
+    index_written,
+    reindex_rows,
+    remove_postings,
+    stored_texts,
+)
 from .transactions import Transactions
 
 __all__ = ["ItemWrites"]
@@ -66,8 +72,12 @@ class ItemWrites(Transactions):
                 f"INSERT INTO {table} (id, vector, metadata, text, seq) "
                 "VALUES (?, ?, jsonb(?), ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET vector = excluded.vector, "
-                "metadata = excluded.metadata, text = excluded.text, seq = excluded.seq"
+                "metadata = excluded.metadata, text = excluded.text, seq = excluded.seq "
+                "RETURNING rowid"
             )
+            # Each written row's rowid and text (a repeated id's last text wins, as its row's
+            # does): the postings are built from them, with no read of the rows back.
+            written: dict[int, str] = {}
             vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
             for start in range(0, len(batch), _WRITE_CHUNK):
                 stop = start + _WRITE_CHUNK
@@ -82,9 +92,11 @@ class ItemWrites(Transactions):
                     [version] * len(ids),
                     strict=True,
                 )
-                conn.executemany(sql, rows)
+                returned = conn.executemany(sql, rows).fetchall()
+                rowids = [int(cast(int, r)) for (r,) in returned]
+                written.update(zip(rowids, batch.texts[start:stop], strict=True))
             analyzer = current.collection.text_analyzer
-            reindex_rows(conn, current.id, analyzer, distinct_ids, old_texts)
+            index_written(conn, current.id, analyzer, list(written.items()), old_texts)
         return len(batch)
 
     def delete(

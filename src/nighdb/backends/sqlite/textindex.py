@@ -55,6 +55,7 @@ from .textsegments import POSTING, Postings, chunk_range
 __all__ = [
     "add_postings",
     "clear_postings",
+    "index_written",
     "reindex_rows",
     "remove_postings",
     "stored_texts",
@@ -148,6 +149,19 @@ def reindex_rows(
             (json.dumps(chunk, ensure_ascii=False),),
         ).fetchall()
         add_postings(conn, collection_id, analyzer, cast(list[tuple[int, str]], rows))
+
+
+def index_written(
+    conn: apsw.Connection,
+    collection_id: int,
+    analyzer: str,
+    written: list[tuple[int, str]],
+    old: list[tuple[int, str]],
+) -> None:
+    """After an upsert wrote these (rowid, text) rows: mark the ``old`` (rowid, text)
+    postings dead, add the new (``reindex_rows`` for writers that do not know the rowids)."""
+    _remove(conn, collection_id, analyzer, old)
+    add_postings(conn, collection_id, analyzer, written)
 
 
 def stored_texts(
