@@ -47,6 +47,7 @@ then) takes its place. Messages are pickles between the parent and its own child
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -180,11 +181,12 @@ class WorkerPool:
         multiprocessing.set_forkserver_preload([__name__])
         multiprocessing.forkserver.ensure_running()
 
-    def _start(self, low: bool, method: str) -> Worker:
+    def _start(self, low: bool, method: str, *, warm: bool = False) -> Worker:
         parent_end, child_end = multiprocessing.Pipe()
+        nice = self._low_nice if low else 0
         process = _CONTEXTS[method].Process(
             target=_work,
-            args=(child_end, self._url, self._options, self._limits, self._low_nice if low else 0),
+            args=(child_end, self._url, self._options, self._limits, nice, warm),
             name=f"nigh serve worker ({'low' if low else 'normal'} priority)",
             daemon=True,
         )
@@ -231,7 +233,9 @@ class WorkerPool:
             return
         if worker.demoted:
             self._retire(worker)  # its pipe closes: it exits
-            self._start(worker.low, "forkserver")
+            # Warm: the database is up (the demoted worker just served), and the replacement's
+            # first request is often another tenant's, which must not wait for a connection.
+            self._start(worker.low, "forkserver", warm=True)
             return
         self._idle[worker.low].append(worker)
 
@@ -283,9 +287,15 @@ class WorkerPool:
 
 
 def _work(
-    conn: Connection, url: str, options: dict[str, Any], limits: ServiceLimits, nice: int
+    conn: Connection,
+    url: str,
+    options: dict[str, Any],
+    limits: ServiceLimits,
+    nice: int,
+    warm: bool = False,
 ) -> None:
-    """A worker process: answer the parent's messages until its pipe closes."""
+    """A worker process: answer the parent's messages until its pipe closes; ``warm``, its
+    store opened before the first message rather than on it."""
     for inherited in _PARENT_ENDS:
         inherited.close()
     _PARENT_ENDS.clear()
@@ -295,6 +305,9 @@ def _work(
     if nice:
         os.nice(nice)
     store: Store | None = None
+    if warm:
+        with contextlib.suppress(NighError):  # opened on the first request instead
+            store = open_store(url, create=False, **options)
     try:
         while True:
             try:
