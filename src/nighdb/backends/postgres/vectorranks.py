@@ -38,6 +38,8 @@ normal (~1e-38, a norm below ~1e-19), where pgvector's own norm loses its precis
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from psycopg import sql
@@ -222,12 +224,20 @@ def _scan(
     params: list[object] = [last, bounds, query, *where_params, last, top]
     if not top:
         params = [last, last, bounds, query, *where_params]
+    return _buckets(
+        conn.execute(statement, params, binary=True, prepare=prepare_option(where_params))
+    )
+
+
+def _buckets(
+    rows: Iterable[tuple[Any, ...]],
+) -> tuple[dict[int, int], list[tuple[int, str, F32]], list[tuple[str, F32]]]:
+    """A scan's rows as (the count of each bucket, the band rows, the top rows): a top row
+    has bucket -1, a band row an id."""
     histogram: dict[int, int] = {}
     band_rows: list[tuple[int, str, F32]] = []
     top_rows: list[tuple[str, F32]] = []
-    for b, n, item_id, vector in conn.execute(
-        statement, params, binary=True, prepare=prepare_option(where_params)
-    ):
+    for b, n, item_id, vector in rows:
         if b == -1:
             top_rows.append((str(item_id), vector))
             continue
@@ -369,9 +379,6 @@ def _scan_below(
         threshold,
         top,
     ]
-    histogram: dict[int, int] = {}
-    band_rows: list[tuple[int, str, F32]] = []
-    top_rows: list[tuple[str, F32]] = []
     # The workers send each row's address and distance (a few bytes) to the leader, which
     # aggregates: worth it whenever the distances cost more than the rows' transfer, which
     # the planner's default costs do not see (measured: 175 ms against 350 ms at 100k x
@@ -380,13 +387,9 @@ def _scan_below(
         "SELECT set_config('parallel_tuple_cost', '0', true),"
         " set_config('parallel_setup_cost', '0', true)"
     )
-    for b, n, item_id, vector in conn.execute(statement, params, binary=True, prepare=False):
-        if b == -1:
-            top_rows.append((str(item_id), vector))
-            continue
-        histogram[int(b)] = histogram.get(int(b), 0) + int(n)
-        if item_id is not None:
-            band_rows.append((int(b), str(item_id), vector))
+    histogram, band_rows, top_rows = _buckets(
+        conn.execute(statement, params, binary=True, prepare=False)
+    )
     if len(top_rows) < top and sum(histogram.values()) > len(top_rows):
         return None
     return histogram, band_rows, top_rows
