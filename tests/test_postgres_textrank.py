@@ -152,6 +152,33 @@ def test_server_scored_bm25_is_the_definition(
         assert max(fetched) > limit + 32
 
 
+def test_only_rows_that_can_reach_the_top_carry_their_payload(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Texts holding "eel" once, of sixty lengths, three items each: sixty scores.
+    shapes = [" ".join(["eel", *["ant"] * j]) for j in range(60)]
+    texts = _load(store, "cosine", 180, shapes)
+    returned: list[list[Any]] = []
+    best_rows = textrank._best_rows
+
+    def spied(*args: Any) -> Any:
+        rows = best_rows(*args)
+        returned.append(rows)
+        return rows
+
+    monkeypatch.setattr(textrank, "_best_rows", spied)
+    got = store.search(T, "c", text="eel", limit=5)
+    want = bm25(texts, "eel", lambda _: True)[:5]
+    assert [(m.id, m.text) for m in got] == [(i, texts[i]) for i, _ in want]
+    [rows] = returned
+    # The server sent the margin's scores (5 + 32 rows) and the payload of the rows that tie
+    # with the best 5 or beat them only: the three shortest texts and the three next.
+    assert len(rows) == 37
+    assert sorted(r[0] for r in rows[:6]) == sorted(i for i in texts if texts[i] in shapes[:2])
+    assert all(r[4] is not None and r[5] is not None for r in rows[:6])
+    assert all(r[0] is None and r[4] is None and r[5] is None for r in rows[6:])
+
+
 def test_a_distance_of_exactly_one_falls_back_to_the_ranking(
     store: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
