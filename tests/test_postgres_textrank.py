@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,9 @@ def store(tmp_path: Path) -> Iterator[PostgresStore]:
     s.close()
 
 
-def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[Any]:
-    """Record what ``textsearch.<name>`` returns on each call."""
-    real = getattr(textsearch, name)
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str, module: ModuleType = textsearch) -> list[Any]:
+    """Record what ``module.<name>`` returns on each call."""
+    real = getattr(module, name)
     calls: list[Any] = []
 
     def recorded(*args: Any) -> Any:
@@ -49,7 +50,7 @@ def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[Any]:
         calls.append(out)
         return out
 
-    monkeypatch.setattr(textsearch, name, recorded)
+    monkeypatch.setattr(module, name, recorded)
     return calls
 
 
@@ -158,15 +159,7 @@ def test_only_rows_that_can_reach_the_top_carry_their_payload(
     # Texts holding "eel" once, of sixty lengths, three items each: sixty scores.
     shapes = [" ".join(["eel", *["ant"] * j]) for j in range(60)]
     texts = _load(store, "cosine", 180, shapes)
-    returned: list[list[Any]] = []
-    best_rows = textrank._best_rows
-
-    def spied(*args: Any) -> Any:
-        rows = best_rows(*args)
-        returned.append(rows)
-        return rows
-
-    monkeypatch.setattr(textrank, "_best_rows", spied)
+    returned = _spy(monkeypatch, "_best_rows", textrank)
     got = store.search(T, "c", text="eel", limit=5)
     want = bm25(texts, "eel", lambda _: True)[:5]
     assert [(m.id, m.text) for m in got] == [(i, texts[i]) for i, _ in want]
@@ -230,15 +223,7 @@ def test_the_parallel_scan_below_a_sampled_distance_is_exact(
     monkeypatch.setattr(vectorranks, "_SAMPLE_ROWS", n)
     if guess == "too low":
         monkeypatch.setattr(vectorranks, "_top_threshold", lambda *args: -1.0)
-    answers: list[object] = []
-    real = vectorranks._scan_below
-
-    def recorded(*args: Any) -> Any:
-        out = real(*args)
-        answers.append(out)
-        return out
-
-    monkeypatch.setattr(vectorranks, "_scan_below", recorded)
+    answers = _spy(monkeypatch, "_scan_below", vectorranks)
     query = [0.3, -1.1, 0.5, 0.0, 2.0, -0.4, 0.7, 1.0]
     for flt in (None, {"g": {"lt": 2}}):
         every = store.search(T, "c", query, limit=BIG, filter=flt)
