@@ -35,7 +35,7 @@ from .filter import filter_document
 from .schema import Conn, Layout, id_hash
 from .vector import binary_fields
 
-__all__ = ["COPY_THRESHOLD", "write_items"]
+__all__ = ["COPY_SIGNATURE", "COPY_THRESHOLD", "COPY_TRAILER", "write_items"]
 
 COPY_THRESHOLD = 1000
 """Batches with more distinct ids than this go through COPY."""
@@ -57,8 +57,10 @@ _INT4 = struct.Struct(">i").pack
 # A one-dimensional binary array without NULLs: ndim, has-nulls flag, element type oid,
 # then the dimension's length and lower bound; then the elements, each a length and bytes.
 _ARRAY_HEADER = struct.Struct(">iiIii").pack
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # flags, extension
-_COPY_TRAILER = struct.pack(">h", -1)
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # flags, extension
+"""The start of a binary ``COPY`` stream (its header: signature, flags, extension length)."""
+COPY_TRAILER = struct.pack(">h", -1)
+"""The end of a binary ``COPY`` stream."""
 _COPY_FIELDS = struct.pack(">h", 5)  # each COPY tuple starts with its field count
 _COPY_CHUNK = 1000
 """Rows per COPY write: a batch of any size is sent in bounded pieces."""
@@ -198,10 +200,10 @@ def _insert_copy(
         ) as copy,
     ):
         # Block mode: this writes the whole binary stream, signature and trailer included.
-        copy.write(_COPY_SIGNATURE)
+        copy.write(COPY_SIGNATURE)
         for start in range(0, len(rows.ids), _COPY_CHUNK):
             copy.write(_copy_tuples(rows, start, start + _COPY_CHUNK))
-        copy.write(_COPY_TRAILER)
+        copy.write(COPY_TRAILER)
     conn.execute(
         sql.SQL(
             "INSERT INTO {table} (id_hash, id, embedding, metadata, metadata_json, text) "
