@@ -24,9 +24,9 @@ import hashlib
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
+import numpy.typing as npt
 from psycopg import sql
 
 from ...text import F64, I64, BatchPostings, analyze_batch, analyze_batch_arrays, bm25_scores
@@ -161,8 +161,10 @@ def analyze_new(analyzer: str, new: Iterable[tuple[str, str]]) -> NewPostings:
     ids = [item_id for item_id, _ in indexed]
     term_keys = list(map(term_key, batch.vocabulary))
     item_keys = list(map(item_key, ids))
-    order = np.lexsort(
-        (_byte_rank(item_keys)[batch.texts], _byte_rank(term_keys)[batch.term_ranks])
+    # One integer per posting whose order is (term key, item key): one argsort.
+    order = np.argsort(
+        _byte_rank(term_keys)[batch.term_ranks] * max(len(ids), 1)
+        + _byte_rank(item_keys)[batch.texts]
     )
     texts = batch.texts[order]
     fixed = np.empty(len(order), dtype=_FIXED)
@@ -176,13 +178,47 @@ def analyze_new(analyzer: str, new: Iterable[tuple[str, str]]) -> NewPostings:
         _ITEM_KEY_SIZE + key + _INT4(len(encoded)) + encoded
         for key, encoded in zip(item_keys, map(str.encode, ids), strict=True)
     ]
-    rows = zip(
-        map(bytes, fixed.view(np.uint8).reshape(len(fixed), _FIXED.itemsize)),
-        map(items.__getitem__, texts.tolist()),
-        strict=True,
-    )
-    payload = b"".join(chain((COPY_SIGNATURE,), chain.from_iterable(rows), (COPY_TRAILER,)))
+    payload = b"".join([COPY_SIGNATURE, *_rows(fixed, items, texts), COPY_TRAILER])
     return NewPostings(payload, len(fixed), int(batch.lengths.sum()))
+
+
+def _rows(fixed: npt.NDArray[np.void], items: list[bytes], texts: I64) -> list[memoryview]:
+    """The rows of the stream: each posting's ``fixed`` fields, then the fields of its item
+    (``items[texts[i]]``), as one 2-D array of bytes per size of an item's fields (a single
+    block in the usual batch, ids of one length): no Python object per posting (joining
+    ~145,000 of them cost 0.1 s a batch). The rows keep their order within each block, each
+    block one more pass in order through the index."""
+    width = _FIXED.itemsize
+    fixed_bytes = fixed.view(np.uint8).reshape(len(fixed), width)
+    sizes = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+    row_sizes = sizes[texts]
+    rows_by_size = np.argsort(row_sizes, kind="stable")
+    items_by_size = np.argsort(sizes, kind="stable")
+    block_sizes = np.unique(row_sizes)
+    row_starts = np.searchsorted(row_sizes[rows_by_size], block_sizes)
+    row_ends = np.searchsorted(row_sizes[rows_by_size], block_sizes, side="right")
+    item_starts = np.searchsorted(sizes[items_by_size], block_sizes)
+    item_ends = np.searchsorted(sizes[items_by_size], block_sizes, side="right")
+    place = np.empty(len(items), dtype=np.int64)  # an item's row in its block's items
+    blocks: list[memoryview] = []
+    for size, r0, r1, i0, i1 in zip(
+        block_sizes.tolist(),
+        row_starts.tolist(),
+        row_ends.tolist(),
+        item_starts.tolist(),
+        item_ends.tolist(),
+        strict=True,
+    ):
+        members = items_by_size[i0:i1]
+        place[members] = np.arange(len(members))
+        fields = b"".join([items[i] for i in members.tolist()])
+        member_bytes = np.frombuffer(fields, dtype=np.uint8).reshape(len(members), size)
+        picked = rows_by_size[r0:r1]
+        block = np.empty((len(picked), width + size), dtype=np.uint8)
+        block[:, :width] = fixed_bytes[picked]
+        block[:, width:] = member_bytes[place[texts[picked]]]
+        blocks.append(block.data)
+    return blocks
 
 
 def _byte_rank(keys: list[bytes]) -> I64:
