@@ -47,10 +47,16 @@ class ItemWrites(Connections):
                     distinct = list(dict.fromkeys(batch.ids))
                     old = postings.stored_texts(conn, layout, pin.id, rows.ids_where(distinct))
                     postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
-                    write_items(conn, layout, pin.id, self._vector_info.oid, batch)
                     # The last occurrence of an id is the one written.
                     final = dict(zip(batch.ids, batch.texts, strict=True))
-                    new = postings.analyze_new(analyzer, final.items())
+                    new = write_items(
+                        conn,
+                        layout,
+                        pin.id,
+                        self._vector_info.oid,
+                        batch,
+                        meanwhile=lambda: postings.analyze_new(analyzer, final.items()),
+                    )
                     postings.add_postings(conn, layout, pin.id, new, len(final))
                 self._router.wrote(conn)
             return len(batch)
