@@ -13,7 +13,8 @@ Every write of items takes the collection's registry row ``FOR UPDATE`` first
 (``lock_collection``): the writes of one collection run one at a time, so the texts read
 before a write are the ones it replaces and the counts stay exact. Old postings are found
 by analyzing the stored text again (the same analyzer gives the same terms). New postings
-go in with one binary ``COPY``, each hash computed once per batch. Scores are computed by
+go in with one binary ``COPY`` in the table's key order, built by ``analyze_new`` for the
+whole batch (each hash computed once, no Python object per posting). Scores are computed by
 ``nighdb.text.bm25_scores``, as on SQLite: of every match here (hybrid search needs the
 whole text ranking), of the best rows the server picked for text-only search (``textrank``).
 """
@@ -150,7 +151,8 @@ _ITEM_KEY_SIZE = _INT4(32)
 
 def analyze_new(analyzer: str, new: Iterable[tuple[str, str]]) -> NewPostings:
     """The postings of ``new`` (id, text) items, ready to send. Client work only (no
-    connection): ``upsert`` runs it on a thread while the server writes the items.
+    connection): ``upsert`` runs it while the server merges the items (``write_items``'s
+    ``meanwhile``).
 
     The rows are in the index's order, term key then item key: each leaf of the
     ``(term_hash, item_hash)`` btree is filled by consecutive rows of the ``COPY``. In term
