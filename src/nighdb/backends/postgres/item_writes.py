@@ -47,10 +47,17 @@ class ItemWrites(Connections):
                     distinct = list(dict.fromkeys(batch.ids))
                     old = postings.stored_texts(conn, layout, pin.id, rows.ids_where(distinct))
                     postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
-                    write_items(conn, layout, pin.id, self._vector_info.oid, batch)
                     # The last occurrence of an id is the one written.
                     final = dict(zip(batch.ids, batch.texts, strict=True))
-                    postings.add_postings(conn, layout, pin.id, analyzer, final.items(), len(final))
+                    new = write_items(
+                        conn,
+                        layout,
+                        pin.id,
+                        self._vector_info.oid,
+                        batch,
+                        meanwhile=lambda: postings.analyze_new(analyzer, final.items()),
+                    )
+                    postings.add_postings(conn, layout, pin.id, new, len(final))
                 self._router.wrote(conn)
             return len(batch)
 
@@ -109,8 +116,9 @@ class ItemWrites(Connections):
                     postings.remove_postings(conn, layout, pin.id, analyzer, old, 0)
                 updated = rows.update_items(conn, table, pin.collection.name, checked)
                 if retexted:
-                    new = postings.stored_texts(conn, layout, pin.id, where)
-                    postings.add_postings(conn, layout, pin.id, analyzer, new, 0)
+                    stored = postings.stored_texts(conn, layout, pin.id, where)
+                    new = postings.analyze_new(analyzer, stored)
+                    postings.add_postings(conn, layout, pin.id, new, 0)
             self._router.wrote(conn)
             return updated
 

@@ -59,7 +59,7 @@ def _text_postings(conn: Conn, layout: Layout) -> None:
     """Version 3: ``text_analyzer``/``text_items``/``text_length`` on the registry, and the
     postings of every collection. Reads only the items' ``id`` and ``text``, which every
     version has, so it applies to a version-1 database as well as to a version-2 one."""
-    from .postings import add_postings  # postings imports schema, as this module does
+    from .postings import add_postings, analyze_new  # postings imports schema, as this module does
 
     for column, ddl in (
         ("text_analyzer", "text NOT NULL DEFAULT 'plain'"),
@@ -84,7 +84,7 @@ def _text_postings(conn: Conn, layout: Layout) -> None:
             ),
             (cid,),
         )
-        add_postings(conn, layout, cid, str(analyzer), stored, len(stored))
+        add_postings(conn, layout, cid, analyze_new(str(analyzer), stored), len(stored))
 
 
 STEPS: list[tuple[int, Step]] = [
