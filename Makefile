@@ -78,8 +78,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tests in two runs. First all but tests/reliability, on PYTEST_WORKERS processes
+# (pytest-xdist; a module's tests stay in one process, which starts its own PostgreSQL and
+# services): on 2 cores this halves the wall time, since most tests wait on a server, a
+# subprocess or fsync. Then tests/reliability in one process, alone on the machine: its
+# figures (latency under a flood, the noisy neighbour) mean something only without other
+# tests running beside them, and it prints them at the end.
+PYTEST_WORKERS ?= 2
+
 pytest: $(STAMP) browser pgbouncer
-	$(BIN)/pytest -q --durations=30
+	$(BIN)/pytest -q --durations=20 -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/reliability
+	$(BIN)/pytest -q --durations=10 tests/reliability
 
 # The console's browser tests (tests/test_console_browser.py) drive Debian's chromium and
 # chromedriver: installed here when missing, where this user may (root with apt-get).
