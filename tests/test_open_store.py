@@ -10,7 +10,7 @@ import pytest
 
 import nighdb
 from nighdb.errors import InvalidArgumentError
-from nighdb.store import _construct
+from nighdb.store import _construct, backend_module
 
 
 def test_an_unknown_sqlite_option_names_it_and_the_valid_ones(tmp_path: Path) -> None:
@@ -64,3 +64,13 @@ def test_a_type_error_inside_a_constructor_is_not_taken_for_a_bad_option() -> No
         _construct(_Backend, "test", "test://", {"size": 2})
     with pytest.raises(InvalidArgumentError, match=r"the options are size$"):
         _construct(_Backend, "test", "test://", {"sizes": 2})
+
+
+def test_backend_module_names_the_module_open_store_imports(tmp_path: Path) -> None:
+    assert backend_module(f"sqlite:///{tmp_path / 's.db'}") == "nighdb.backends.sqlite"
+    assert backend_module(str(tmp_path / "s.db")) == "nighdb.backends.sqlite"  # a bare path
+    assert backend_module("POSTGRESQL://db/x") == "nighdb.backends.postgres"
+    assert backend_module("http://127.0.0.1:1") == "nighdb.backends.remote"
+    assert backend_module("ftp://x") is None
+    with nighdb.open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        assert type(store).__module__.startswith("nighdb.backends.sqlite")

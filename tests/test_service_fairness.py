@@ -25,6 +25,7 @@ from nighdb.errors import InvalidArgumentError, RateLimitedError
 from nighdb.service.app import encode_in_slices
 from nighdb.service.fairness import (
     ACTIVE_WINDOW,
+    RESENT_WITHIN,
     UNVERIFIED,
     FairScheduler,
     FairShare,
@@ -127,6 +128,80 @@ def test_a_request_waiting_past_the_queue_timeout_is_429(
         assert waited.headers["Retry-After"] == "1"
         assert "waiting too long" in waited.json()["error"]["message"]
         assert 0.9 < elapsed < 5
+
+
+def test_a_refusal_resent_at_once_is_held_back_before_its_429(
+    node: tuple[ServeNode, dict[str, str]],
+) -> None:
+    server, keys = node
+    a = keys["acme"]
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        assert call(http, a).status_code == 200
+        with held_upload(server.url, a, "acme"), held_upload(server.url, a, "acme"):
+            time.sleep(0.3)  # acme's running slot and its queue place are taken
+            started = time.monotonic()
+            first = call(http, a)
+            answered = time.monotonic()
+            again = call(http, a)  # sent again at once, as a flood does
+            held = time.monotonic() - answered
+        assert first.status_code == again.status_code == 429
+        assert answered - started < 0.9  # the first refusal is answered at once...
+        assert held >= 0.9  # ...the resent one after the default --refusal-delay of 1 s
+        assert again.headers["Retry-After"] == "1"
+        assert again.json()["error"]["code"] == "rate_limited"
+
+
+async def _held_refusals() -> None:
+    now = 0.0
+    share = FairShare(
+        max_concurrency=1,
+        tenant_concurrency=1,
+        tenant_queue=1,
+        refusal_delay=60,
+        max_held_refusals=1,
+    )
+    scheduler = FairScheduler(share, clock=lambda: now)
+    turns = [scheduler.admit("A") for _ in range(2)]  # one to run, one to wait: A is full
+
+    def refuse() -> None:
+        with pytest.raises(RateLimitedError):
+            scheduler.admit("A")
+
+    refuse()
+    await scheduler.hold_refusal("A")  # A's first refusal: answered at once
+    now = RESENT_WITHIN + 0.1
+    refuse()
+    await scheduler.hold_refusal("A")  # long enough after the last one: at once again
+    answered: list[str] = []
+
+    async def answer(name: str) -> None:
+        await scheduler.hold_refusal("A")
+        answered.append(name)
+
+    async with anyio.create_task_group() as tg:
+        now += 0.1
+        refuse()  # resent at once: held back
+        tg.start_soon(answer, "held")
+        await anyio.sleep(0)
+        assert (scheduler.held_refusals, answered) == (1, [])
+        refuse()  # resent too, but the node holds at most one refusal: answered at once
+        await answer("over the bound")
+        assert (scheduler.held_refusals, answered) == (1, ["over the bound"])
+        tg.cancel_scope.cancel()  # the client of the held one hung up
+    assert scheduler.held_refusals == 0
+    other = FairScheduler(FairShare(tenant_concurrency=1, tenant_queue=1, refusal_delay=0))
+    for _ in range(2):
+        other.admit("A")
+    for _ in range(3):  # with --refusal-delay 0, every refusal is answered at once
+        with pytest.raises(RateLimitedError):
+            other.admit("A")
+        await other.hold_refusal("A")
+    for turn in turns:
+        turn.leave()
+
+
+def test_refusals_are_held_back_only_when_resent_at_once_and_within_the_bound() -> None:
+    anyio.run(_held_refusals)
 
 
 def test_admin_keys_spend_the_budget_of_the_tenant_they_act_for(
@@ -304,6 +379,9 @@ def test_share_options_are_checked() -> None:
     with pytest.raises(InvalidArgumentError, match="cores must be positive"):
         FairShare(cores=0)
     FairShare(tenant_rate=0)  # no rate budget
+    FairShare(refusal_delay=0)  # every refusal at once
+    with pytest.raises(InvalidArgumentError, match="max_held_refusals must be positive"):
+        FairShare(max_held_refusals=0)
 
 
 def test_remote_client_retries_rate_limited_only_when_asked(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ in-process mode, without workers.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import socket
@@ -15,6 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
+
+import nighdb
+from nighdb.errors import UnauthenticatedError
+from nighdb.service.limits import ServiceLimits
+from nighdb.service.workers import Worker, WorkerPool
 
 from .harness import ServeNode, create_key
 
@@ -227,3 +234,32 @@ def test_a_request_admitted_before_its_key_was_known_is_niced_with_its_tenant(
         )
         assert _searches_work(node.url, known, 3) == [200] * 3
         assert "Traceback" not in node.text(), node.text()
+
+
+def test_a_lease_takes_a_started_worker_before_one_still_starting(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    nighdb.open_store(url).close()
+    limits = ServiceLimits()
+    # A process that never says it has started: a replacement still starting up (forked a
+    # moment ago, its store being opened), first in the line of idle normal workers.
+    parent_end, child_end = multiprocessing.Pipe()
+    starting = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+    starting.start()
+    try:
+        with WorkerPool(url, slots=2, limits=limits) as pool:
+            slow = Worker(starting, parent_end, low=False)
+            pool._idle[False].appendleft(slow)
+            first = pool.lease(False)
+            second = pool.lease(False)
+            # Both started workers go first; each says so before its first request.
+            assert slow not in (first, second)
+            assert first.has_started() and second.has_started()
+            with pytest.raises(UnauthenticatedError):  # and serves its pipe as before
+                first.authenticate(None)
+            last = pool.lease(False)
+            assert last is slow and not slow.has_started()  # no other left: it waits its turn
+    finally:
+        starting.kill()
+        starting.join()
+        child_end.close()
+        parent_end.close()

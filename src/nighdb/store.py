@@ -24,7 +24,15 @@ from .errors import InvalidArgumentError
 from .indexes import IndexOptions
 from .models import Collection, Item, ItemLike, Match, VectorLike
 
-__all__ = ["DEFAULT_URL", "ClosingContext", "Store", "id_pages", "open_store", "redacted_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "ClosingContext",
+    "Store",
+    "backend_module",
+    "id_pages",
+    "open_store",
+    "redacted_url",
+]
 
 DEFAULT_URL = "sqlite:///./nigh.db"
 
@@ -223,6 +231,14 @@ def open_store(url: str | None = None, *, create: bool = True, **options: Any) -
     return _construct(
         getattr(module, class_name), scheme or "sqlite", url, {**options, "create": bool(create)}
     )
+
+
+def backend_module(url: str) -> str | None:
+    """The module ``open_store(url)`` imports for ``url``'s backend (None: an unknown
+    scheme), for a process that wants it imported before it opens a store."""
+    scheme, sep, _ = url.partition("://")
+    backend = _BACKENDS.get(scheme.lower() if sep else "")
+    return None if backend is None else backend[0]
 
 
 # scheme -> (module, class, the extra that installs its driver)

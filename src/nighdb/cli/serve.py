@@ -132,6 +132,19 @@ _SHARE_OPTIONS = [
         click.IntRange(min=1),
         "Requests one tenant may start at once above its rate.",
     ),
+    _share_option(
+        "--refusal-delay",
+        "refusal_delay",
+        click.FloatRange(min=0, max=60),
+        "Seconds a 429 is held back when the same tenant was refused under half a second "
+        "before (a client resending at once); 0: answer every 429 at once.",
+    ),
+    _share_option(
+        "--max-held-refusals",
+        "max_held_refusals",
+        click.IntRange(min=1),
+        "429s held back at once on the node; beyond it they are answered at once.",
+    ),
     click.Option(
         ["--cores", "cores"],
         type=click.IntRange(min=1),

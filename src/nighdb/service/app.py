@@ -202,8 +202,14 @@ class _Service:
             raise UnauthenticatedError("send one Authorization header, not several")
         header = headers[0] if headers else None
         raw_tenant = request.path_params.get("tenant")
-        # Admission first, before any work: over its budget the request is 429 at once.
-        turn = self.scheduler.admit(self.hints.budget_key(header, raw_tenant))
+        # Admission first, before any work: over its budget the request is 429 at once, or
+        # after a pause when its tenant resends refused requests at once (fairness.py).
+        key = self.hints.budget_key(header, raw_tenant)
+        try:
+            turn = self.scheduler.admit(key)
+        except RateLimitedError:
+            await self.scheduler.hold_refusal(key)
+            raise
         self._demote_over_share()
         try:
             status, content = await self._work(spec, request, turn, header, raw_tenant)

@@ -29,6 +29,13 @@ decides, before any work is spent, which request runs:
   turn like a tenant with one. A tenant's own requests run in arrival order.
 * **A rate budget** (``tenant_rate`` requests per second, bursts of ``tenant_burst``): a token
   bucket per tenant; a request without a token is 429 with the seconds until the next one.
+* **Refusals held back** (``refusal_delay``, ``max_held_refusals``): a refusal of a budget
+  key refused less than ``RESENT_WITHIN`` seconds before is answered only after
+  ``refusal_delay`` seconds (``hold_refusal``). A client that resends every 429 at once
+  otherwise makes the server process answer hundreds of refusals a second, each parsed,
+  routed and answered (and a refused upload's body still read to keep the connection), on
+  the one event loop every tenant's requests pass through, at normal priority. Waiting
+  costs no CPU; a client that honours ``Retry-After`` (at least 1 s) is never held.
 
 Budgets belong to tenants, but the tenant is known only once the key is verified, a
 database read that is itself work to share. So the scheduler files each request under a
@@ -66,6 +73,9 @@ T = TypeVar("T")
 
 UNVERIFIED = ("unverified",)
 """The budget key of every request whose key this node has not verified yet."""
+RESENT_WITHIN = 0.5
+"""Seconds within which a refusal of the same budget key counts as a resend at once (every
+``Retry-After`` is at least 1 s): such a refusal is held back (``hold_refusal``)."""
 _SWEEP_EVERY = 1024
 """Admissions between two sweeps of idle budgets (which keep the rate state of a key)."""
 ACTIVE_WINDOW = 1.0
@@ -99,6 +109,14 @@ class FairShare:
     """Requests per second one tenant may start, on average; 0 turns the rate budget off."""
     tenant_burst: int = 2000
     """Requests one tenant may start at once above its rate (the token bucket's size)."""
+    refusal_delay: float = 1.0
+    """Seconds a refusal is held back when the same tenant was refused less than
+    ``RESENT_WITHIN`` seconds before (a client resending at once); 0 answers every refusal
+    at once."""
+    max_held_refusals: int = 256
+    """Refusals held back at once on the node; beyond it, refusals are answered at once, so
+    that holding them cannot keep an unbounded number of requests (and their first body
+    bytes) in memory."""
     cores: int = field(default_factory=available_cores)
     """CPU cores the requests share (the database server's, when PostgreSQL runs on another
     machine): while several tenants are active, each runs at most ``max(1, cores // active
@@ -111,7 +129,7 @@ class FairShare:
                 raise InvalidArgumentError(f"service limit {f.name} must be a number")
             if not math.isfinite(value) or value < 0:
                 raise InvalidArgumentError(f"service limit {f.name} must be a finite number >= 0")
-            if f.name not in ("tenant_rate",) and value == 0:
+            if f.name not in ("tenant_rate", "refusal_delay") and value == 0:
                 raise InvalidArgumentError(f"service limit {f.name} must be positive")
         if self.tenant_concurrency > self.max_concurrency:
             raise InvalidArgumentError("tenant_concurrency must not exceed max_concurrency")
@@ -128,11 +146,22 @@ def _anyio() -> Any:
 class _Budget:
     """One budget key's state: requests in the node (running or waiting) and its tokens."""
 
-    __slots__ = ("checked", "in_node", "queued_at", "running", "tokens", "waiters")
+    __slots__ = (
+        "checked",
+        "in_node",
+        "queued_at",
+        "refused_at",
+        "resent",
+        "running",
+        "tokens",
+        "waiters",
+    )
 
     def __init__(self, burst: float, now: float) -> None:
         self.in_node = 0
         self.queued_at = -math.inf  # when a request of this key last had to wait its turn
+        self.refused_at = -math.inf  # when a request of this key was last refused
+        self.resent = False  # whether its last refusal came within RESENT_WITHIN of the one before
         self.running = 0
         self.waiters: deque[Turn] = deque()
         self.tokens = burst
@@ -213,6 +242,7 @@ class FairScheduler:
         # request left less than ACTIVE_WINDOW ago, oldest first (see running_limit).
         self._present = 0
         self._recent: OrderedDict[Hashable, float] = OrderedDict()
+        self.held_refusals = 0  # refusals waiting in hold_refusal now
 
     @property
     def running(self) -> int:
@@ -268,6 +298,7 @@ class FairScheduler:
             budget.checked = now
             if budget.tokens < 1:
                 wait = max(1, math.ceil((1 - budget.tokens) / share.tenant_rate))
+                self._refused(budget, now)
                 self._forget_if_idle(key, budget)
                 raise RateLimitedError(
                     wait,
@@ -275,6 +306,7 @@ class FairScheduler:
                     f"per second on this node; retry after {wait} s",
                 )
         if budget.in_node >= share.tenant_concurrency + share.tenant_queue:
+            self._refused(budget, now)
             raise RateLimitedError(
                 1,
                 f"this tenant already has {budget.in_node} requests running or waiting on this "
@@ -288,6 +320,32 @@ class FairScheduler:
             self._recent.pop(key, None)
         budget.in_node += 1
         return Turn(self, key, budget)
+
+    @staticmethod
+    def _refused(budget: _Budget, now: float) -> None:
+        budget.resent = now - budget.refused_at < RESENT_WITHIN
+        budget.refused_at = now
+
+    async def hold_refusal(self, key: Hashable) -> None:
+        """Wait before the refusal ``admit`` just raised for ``key`` is answered: for
+        ``refusal_delay`` seconds when ``key`` was refused less than ``RESENT_WITHIN``
+        seconds before and fewer than ``max_held_refusals`` refusals are held already; else
+        return at once. The answer stays a 429 with its ``Retry-After``; only a client that
+        resends at once waits, and it waits without costing the node any CPU."""
+        budget = self._budgets.get(key)
+        share = self.share
+        if budget is None or not budget.resent or not share.refusal_delay:
+            return
+        if self.held_refusals >= share.max_held_refusals:
+            return
+        self.held_refusals += 1
+        try:
+            await _anyio().sleep(share.refusal_delay)
+        finally:
+            self.held_refusals -= 1
+            # Counted from the answer: a client with one connection that resends the moment
+            # its held 429 arrives is a resend again, not a first refusal.
+            budget.refused_at = self._clock()
 
     # -- the queue (called by Turn) ------------------------------------------------------
 

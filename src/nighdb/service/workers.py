@@ -34,7 +34,9 @@ normal priority next to the other tenants' while the rest of the flood queued be
 demoted worker cannot be made normal again, so when it is given back it exits and a fresh
 normal worker takes its place, forked by multiprocessing's fork server (started with the
 pool, this module preloaded: a fork costs milliseconds, where spawning an interpreter costs
-most of a second of CPU at normal priority).
+most of a second of CPU at normal priority). A worker tells the parent when it has started
+(and, a replacement, opened its store), and a lease takes a started worker before one still
+starting, so that a request does not wait for a replacement's start-up.
 
 Each worker opens its own store: SQLite with the default cache budget split between the
 workers, PostgreSQL with a pool of one connection (a worker runs one request at a time).
@@ -63,7 +65,7 @@ from typing import Any
 
 from ..errors import NighError, StoreUnavailableError
 from ..keys import KeyRegistry
-from ..store import Store, open_store
+from ..store import Store, backend_module, open_store
 from .auth import Principal, authenticate
 from .execute import run_route
 from .limits import ServiceLimits
@@ -86,6 +88,10 @@ _CONTEXTS: dict[str, ForkContext | SpawnContext | ForkServerContext] = {
     "spawn": multiprocessing.get_context("spawn"),
     "forkserver": multiprocessing.get_context("forkserver"),
 }
+
+_STARTED = "started"
+"""A worker's first message to the parent: it is serving its pipe (and its store is open,
+when started warm)."""
 
 _PARENT_ENDS: list[Connection] = []
 """The parent's ends of every worker pipe: a forked worker closes its copies, so that a
@@ -112,6 +118,23 @@ class Worker:
         self.low = low
         self.dead = False
         self.demoted = False  # a normal worker made nicer mid-request: replaced when given back
+        self.started = False  # its first message (``_STARTED``) read: it is serving its pipe
+
+    def has_started(self) -> bool:
+        """Whether the process is serving its pipe yet; does not wait. A worker says so once
+        it has started (and opened its store, when started warm)."""
+        if not self.started and not self.dead:
+            try:
+                if self.conn.poll():
+                    self._take_started()
+            except (EOFError, OSError):  # died while starting: lease replaces it
+                return False
+        return self.started
+
+    def _take_started(self) -> None:
+        kind, _ = pickle.loads(self.conn.recv_bytes())
+        assert kind == _STARTED
+        self.started = True
 
     def authenticate(self, header: str | None) -> Principal:
         """``auth.authenticate`` in the worker. Blocking: call it from a thread."""
@@ -137,6 +160,8 @@ class Worker:
         if self.dead:
             raise _worker_gone()
         try:
+            if not self.started:  # leased while still starting: wait for it
+                self._take_started()
             self.conn.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
             outcome, value = pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):
@@ -177,8 +202,12 @@ class WorkerPool:
                 self._start(low, "fork")
         # Replacements of demoted workers are forked by multiprocessing's fork server, which
         # imports this module once, now, at the node's start: a fork costs milliseconds where
-        # spawning a fresh interpreter costs most of a second of CPU at normal priority.
-        multiprocessing.set_forkserver_preload([__name__])
+        # spawning a fresh interpreter costs most of a second of CPU at normal priority. The
+        # store's backend too: a replacement imported it on opening its store, 137 ms of CPU
+        # at normal priority for PostgreSQL's (of about 0.2 s for its whole start), and under
+        # a flood the replacements start while other tenants search.
+        backend = backend_module(url)
+        multiprocessing.set_forkserver_preload([__name__, *([backend] if backend else [])])
         multiprocessing.forkserver.ensure_running()
 
     def _start(self, low: bool, method: str, *, warm: bool = False) -> Worker:
@@ -203,7 +232,12 @@ class WorkerPool:
         idle = self._idle[low]
         if not idle:  # more turns than slots: a bug in the caller, not a load condition
             raise StoreUnavailableError("no free worker process on this node; retry")
-        worker = idle.popleft()
+        # A worker that has not started yet (a replacement forked a moment ago, whose start
+        # takes tens of milliseconds on busy cores, over a hundred measured) would make the
+        # request wait for it: another tenant's small search, most often, since a flooding
+        # tenant runs on the low workers. Take one that has started, if there is one.
+        worker = next((w for w in idle if w.has_started()), idle[0])
+        idle.remove(worker)
         if not worker.process.is_alive():  # died while idle (killed, say): replace it first
             self._retire(worker)
             replacement = self._start(low, "spawn")
@@ -309,6 +343,10 @@ def _work(
         with contextlib.suppress(NighError):  # opened on the first request instead
             store = open_store(url, create=False, **options)
     try:
+        try:
+            conn.send_bytes(pickle.dumps((_STARTED, None), pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            return
         while True:
             try:
                 message = pickle.loads(conn.recv_bytes())
