@@ -288,18 +288,12 @@ def run_noisy_neighbour(url: str, scale: Scale, figures: Figures) -> None:
     assert a_statuses.get("429", 0) > 0, a_statuses  # ...and refused beyond it
     assert set(a_statuses) <= {"200", "429"}, a_statuses
     assert peak < RSS_BOUND_MB, f"peak memory {peak:.0f} MB"
-    if loaded_p99 > SLOWDOWN * idle_p99:
-        # Not always met on the shared 2-core machine, and reported as such rather than
-        # loosened (docs/reliability.md, "A share of the cores"): with A at one request at a
-        # time while B is active and A's work on the niced workers, B's slowdown still
-        # ranged 2.4x to 10x over runs, moved mostly by the machine's other load; on
-        # PostgreSQL A's one statement runs in a database backend at normal priority. The
-        # admission part (B never refused, A served and refused) and the memory bound are
-        # asserted above.
-        pytest.xfail(
-            f"B's p99 went from {idle_p99:.1f} ms idle to {loaded_p99:.1f} ms under A's flood "
-            f"({loaded_p99 / idle_p99:.1f}x; the goal is {SLOWDOWN:g}x)"
-        )
+    # The bound itself. On a machine running other work beside the test it can be missed
+    # (docs/reliability.md lists every run): make test runs tests/reliability alone.
+    assert loaded_p99 <= SLOWDOWN * idle_p99, (
+        f"B's p99 went from {idle_p99:.1f} ms idle to {loaded_p99:.1f} ms under A's flood "
+        f"({loaded_p99 / idle_p99:.1f}x; the bound is {SLOWDOWN:g}x)"
+    )
 
 
 @pytest.mark.slow
