@@ -97,6 +97,14 @@ def _open(backend: str, tmp_path: Path) -> nighdb.Store:
     raise AssertionError(f"unknown backend {backend}")
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the session's PgBouncer and PostgreSQL when the session ends, not only at the
+    interpreter's exit (``atexit``): a pytest-xdist worker process can end without running
+    its ``atexit`` handlers, and one left its PostgreSQL running after ``make test``."""
+    pgbouncer.close_session_bouncer()
+    pg_server.close_session_database()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The indexed variants run only the conformance modules that search (INDEXED_MODULES);
     the variants in SAME_CHECKS skip the modules of argument checks (CHECK_MODULES), those

@@ -146,6 +146,12 @@ def _session_bouncer() -> PgBouncer:
         return _bouncer
 
 
+def close_session_bouncer() -> None:
+    """Stop the session's PgBouncer, if one was started (again: a no-op)."""
+    if _bouncer is not None:
+        _close()
+
+
 def _close() -> None:
     global _bouncer
     with _lock:
