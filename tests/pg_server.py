@@ -17,21 +17,28 @@ there, outside the ``nighdb`` package).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import secrets
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from bench.pgserver import EmbeddedServer
+
+import nighdb
+from nighdb.backends.postgres import PostgresStore
 
 __all__ = [
     "DISPOSABLE",
     "EmbeddedServer",
     "TestDatabase",
     "embedded_server",
+    "postgres_store",
     "session_database",
     "url_for",
 ]
@@ -125,3 +132,12 @@ def close_session_database() -> None:
 def url_for(tmp_path: Path) -> str:
     """The Postgres store URL of a test: the same for every store the test opens."""
     return session_database().schema_url(str(tmp_path))
+
+
+@contextlib.contextmanager
+def postgres_store(tmp_path: Path, **options: Any) -> Iterator[PostgresStore]:
+    """A ``PostgresStore`` on the test's schema (``url_for``), closed afterwards: for the
+    tests of the pgvector backend's own internals, which need that class, not any store."""
+    with nighdb.open_store(url_for(tmp_path), **options) as store:
+        assert isinstance(store, PostgresStore)
+        yield store

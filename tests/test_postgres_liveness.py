@@ -14,25 +14,22 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-import nighdb
 from nighdb import Collection
 from nighdb.backends.postgres import PostgresStore
 from nighdb.backends.postgres.liveness import Liveness
 from nighdb.backends.postgres.schema import Conn
 
-from .pg_server import session_database, url_for
+from .pg_server import postgres_store, session_database, url_for
 
 T = "t"
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[PostgresStore]:
-    opened = nighdb.open_store(url_for(tmp_path), pool_min_size=1, pool_max_size=1)
-    assert isinstance(opened, PostgresStore)
-    opened.ensure_collection(T, Collection("c", 2))
-    opened.upsert(T, "c", [{"id": "a", "vector": [1.0, 0.0], "text": "red apple"}])
-    yield opened
-    opened.close()
+    with postgres_store(tmp_path, pool_min_size=1, pool_max_size=1) as opened:
+        opened.ensure_collection(T, Collection("c", 2))
+        opened.upsert(T, "c", [{"id": "a", "vector": [1.0, 0.0], "text": "red apple"}])
+        yield opened
 
 
 def _backend_pids(application: str = "nighdb") -> set[int]:

@@ -19,13 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-import nighdb
 from nighdb import Collection
 from nighdb.backends.postgres import PostgresStore, postings
 from nighdb.backends.postgres import write as postgres_write
 from nighdb.text import analyze
 
-from .pg_server import url_for
+from .pg_server import postgres_store, url_for
 
 T = "tenant"
 Row = tuple[int, int, bytes, bytes, str]  # tf, length, term key, item key, id
@@ -87,10 +86,8 @@ def test_the_copy_stream_holds_each_texts_postings_in_key_order(
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[PostgresStore]:
-    s = nighdb.open_store(url_for(tmp_path))
-    assert isinstance(s, PostgresStore)
-    yield s
-    s.close()
+    with postgres_store(tmp_path) as s:
+        yield s
 
 
 def _table(url: str) -> tuple[list[Row], int, int]:

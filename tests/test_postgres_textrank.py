@@ -20,11 +20,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-import nighdb
 from nighdb import Collection
 from nighdb.backends.postgres import PostgresStore, textrank, textsearch, vectorranks
 
-from .pg_server import url_for
+from .pg_server import postgres_store, url_for
 from .reference_text import bm25, rrf
 
 T = "tenant"
@@ -34,10 +33,8 @@ WORDS = ["ant", "bee", "cat", "dog", "eel"]
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[PostgresStore]:
-    s = nighdb.open_store(url_for(tmp_path))
-    assert isinstance(s, PostgresStore)
-    yield s
-    s.close()
+    with postgres_store(tmp_path) as s:
+        yield s
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch, name: str, module: ModuleType = textsearch) -> list[Any]:

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import nighdb
 from nighdb import Collection
 from nighdb.backends.postgres import PostgresStore
 from nighdb.backends.postgres import vector as postgres_vector
@@ -27,17 +26,15 @@ from nighdb.backends.postgres import write as postgres_write
 from nighdb.backends.postgres.filter import filter_document, numeric_text
 from nighdb.validation import validate_items
 
-from .pg_server import url_for
+from .pg_server import postgres_store
 
 T = "tenant"
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[PostgresStore]:
-    s = nighdb.open_store(url_for(tmp_path))
-    assert isinstance(s, PostgresStore)
-    yield s
-    s.close()
+    with postgres_store(tmp_path) as s:
+        yield s
 
 
 def _items(n: int, dims: int) -> list[dict[str, Any]]:
