@@ -9,6 +9,7 @@ difference between the layouts; a version-1 PostgreSQL store is written by versi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import apsw
 import psycopg
@@ -129,14 +130,26 @@ def test_postgres_version_1_is_upgraded(tmp_path: Path) -> None:
         assert store.search("acme", "empty", text="text") == []
 
 
+_POSTGRES_TEXT_TABLES = ("nigh_tpost_{}", "nigh_tsegs_{}", "nigh_ttomb_{}")
+
+
+def _drop_text_tables(conn: psycopg.Connection[Any]) -> list[int]:
+    """Drop every collection's version-4 text tables and ``text_segment``; their ids."""
+    ids = [int(r[0]) for r in conn.execute("SELECT id FROM nigh_collections").fetchall()]
+    for cid in ids:
+        for name in _POSTGRES_TEXT_TABLES:
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name.format(cid))))
+    conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_segment")
+    return ids
+
+
 def test_postgres_version_2_is_upgraded(tmp_path: Path) -> None:
-    """Version 2 (hash-keyed items, without text search): only the text step runs."""
+    """Version 2 (hash-keyed items, without text search): the text steps run."""
     url = pg_server.url_for(tmp_path)
     with nighdb.open_store(url) as store:
         _fill(store)
     with psycopg.connect(url, autocommit=True) as conn:
-        for (cid,) in conn.execute("SELECT id FROM nigh_collections").fetchall():
-            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(f"nigh_postings_{cid}")))
+        _drop_text_tables(conn)
         for column in ("text_analyzer", "text_items", "text_length"):
             conn.execute(
                 sql.SQL("ALTER TABLE nigh_collections DROP COLUMN {}").format(
@@ -149,3 +162,39 @@ def test_postgres_version_2_is_upgraded(tmp_path: Path) -> None:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
     assert row is not None and int(str(row[0])) >= 3
+
+
+def test_postgres_version_3_postings_become_segments(tmp_path: Path) -> None:
+    """Version 3 (one row per posting in ``nigh_postings_<id>``): step 4 drops that table and
+    builds the segments from the stored texts, exact from then on."""
+    url = pg_server.url_for(tmp_path)
+    with nighdb.open_store(url) as store:
+        _fill(store)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for cid in _drop_text_tables(conn):
+            table = sql.Identifier(f"nigh_postings_{cid}")
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {} (term_hash bytea NOT NULL, item_hash bytea NOT NULL, "
+                    "item text NOT NULL, tf integer NOT NULL, length integer NOT NULL, "
+                    "PRIMARY KEY (term_hash, item_hash))"
+                ).format(table)
+            )
+            # A stale posting: version 3's rows are not read, the texts are.
+            conn.execute(
+                sql.SQL("INSERT INTO {} VALUES ('\\x00', '\\x00', 'a', 9, 9)").format(table)
+            )
+        conn.execute("UPDATE nigh_collections SET text_items = 0, text_length = 0")
+        conn.execute("UPDATE nigh_meta SET value = '3' WHERE key = 'schema_version'")
+    with nighdb.open_store(url) as store:
+        _check(store)
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
+        assert row is not None and int(str(row[0])) == 4
+        left = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename LIKE 'nigh\\_postings\\_%'"
+        ).fetchone()
+        assert left == (0,)
+        segments = conn.execute("SELECT count(*) FROM nigh_tsegs_1").fetchone()
+        assert segments is not None and int(segments[0]) >= 1

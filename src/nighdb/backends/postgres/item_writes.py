@@ -43,10 +43,10 @@ class ItemWrites(Connections):
             if len(batch):
                 layout, analyzer = self._layout, pin.collection.text_analyzer
                 with conn.transaction():
-                    postings.lock_collection(conn, layout, pin.id)
+                    seg = postings.lock_collection(conn, layout, pin.id)
                     distinct = list(dict.fromkeys(batch.ids))
                     old = postings.stored_texts(conn, layout, pin.id, rows.ids_where(distinct))
-                    postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
+                    postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old), seg)
                     # The last occurrence of an id is the one written.
                     final = dict(zip(batch.ids, batch.texts, strict=True))
                     new = write_items(
@@ -55,7 +55,7 @@ class ItemWrites(Connections):
                         pin.id,
                         self._vector_info.oid,
                         batch,
-                        meanwhile=lambda: postings.analyze_new(analyzer, final.items()),
+                        meanwhile=lambda: postings.analyze_new(analyzer, final.items(), seg),
                     )
                     postings.add_postings(conn, layout, pin.id, new, len(final))
                 self._router.wrote(conn)
@@ -82,12 +82,13 @@ class ItemWrites(Connections):
                 return 0
             layout, analyzer = self._layout, pin.collection.text_analyzer
             with conn.transaction():
-                postings.lock_collection(conn, layout, pin.id)
+                seg = postings.lock_collection(conn, layout, pin.id)
                 if filter == {}:  # every item: no need to analyze their texts
                     postings.clear_postings(conn, layout, pin.id)
                 else:
                     old = postings.stored_texts(conn, layout, pin.id, where)
-                    postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old))
+                    postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old), seg)
+                    postings.after_removal(conn, layout, pin.id)
                 removed = rows.delete_items(conn, layout.items(pin.id), where)
             self._router.wrote(conn)
             return removed
@@ -110,14 +111,14 @@ class ItemWrites(Connections):
             retexted = sorted({p.id for p in checked if p.text is not None})
             with conn.transaction():
                 if retexted:
-                    postings.lock_collection(conn, layout, pin.id)
+                    seg = postings.lock_collection(conn, layout, pin.id)
                     where = rows.ids_where(retexted)
                     old = postings.stored_texts(conn, layout, pin.id, where)
-                    postings.remove_postings(conn, layout, pin.id, analyzer, old, 0)
+                    postings.remove_postings(conn, layout, pin.id, analyzer, old, 0, seg)
                 updated = rows.update_items(conn, table, pin.collection.name, checked)
                 if retexted:
                     stored = postings.stored_texts(conn, layout, pin.id, where)
-                    new = postings.analyze_new(analyzer, stored)
+                    new = postings.analyze_new(analyzer, stored, seg)
                     postings.add_postings(conn, layout, pin.id, new, 0)
             self._router.wrote(conn)
             return updated

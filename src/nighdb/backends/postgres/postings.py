@@ -1,44 +1,39 @@
 """Text postings of the pgvector backend (contract §14): kept exact, read for BM25.
 
-Per collection, ``nigh_postings_<id>(term_hash, item_hash, item, tf, length)``: one row
-per distinct term of each item's analyzed text (``item`` the item's id, ``length`` the
-item's length in terms, repeated so an unfiltered search reads no other table), keyed by
-the hashes of the term and of the id (``item_hash`` is the items table's ``id_hash``, which
-a filtered search joins on): a term is a run of letters of any length and an id may be
-4 KiB, more than a btree entry holds. A query term's postings are one index range.
-``nigh_collections.text_items``/``text_length`` hold the
-collection's item count and total length, the N and average length of BM25.
+The postings are segments (``textsegments``: one row per (term, segment), tombstones for
+the replaced and deleted items), merged and compacted by ``textmerges``.
+``nigh_collections.text_items``/``text_length`` hold the collection's item count and total
+length, the N and average length of BM25.
 
 Every write of items takes the collection's registry row ``FOR UPDATE`` first
 (``lock_collection``): the writes of one collection run one at a time, so the texts read
-before a write are the ones it replaces and the counts stay exact. Old postings are found
-by analyzing the stored text again (the same analyzer gives the same terms). New postings
-go in with one binary ``COPY`` in the table's key order, built by ``analyze_new`` for the
-whole batch (each hash computed once, no Python object per posting). Scores are computed by
-``nighdb.text.bm25_scores``, as on SQLite: of every match here (hybrid search needs the
-whole text ranking), of the best rows the server picked for text-only search (``textrank``).
+before a write are the ones it replaces, the counts stay exact and segment ids are handed
+out in order. The items a write replaces or deletes get a tombstone ``before`` the id of the
+write's segment; their length is found by analyzing the stored text again (the same analyzer
+gives the same terms). Scores are computed by ``nighdb.text.bm25_scores``, as on SQLite: of
+every match here (hybrid search needs the whole text ranking), of the best rows the server
+picked for text-only search (``textrank``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from psycopg import sql
 
-from ...text import F64, I64, BatchPostings, analyze_batch, analyze_batch_arrays, bm25_scores
-from .schema import Conn, Layout
-from .write import COPY_SIGNATURE, COPY_TRAILER
+from ...text import F64, I64, analyze_batch_arrays, bm25_scores
+from .schema import Conn, Layout, id_hash
+from .textmerges import compact_if_needed, merge_if_needed
+from .textsegments import LIVE_POSTINGS, NewPostings, analyze_new, item_key, term_key, write_segment
 
 __all__ = [
     "NewPostings",
     "add_postings",
+    "after_removal",
     "analyze_new",
     "clear_postings",
+    "live_postings",
     "lock_collection",
     "remove_postings",
     "stored_texts",
@@ -48,25 +43,22 @@ __all__ = [
 ]
 
 
-def postings_table(layout: Layout, collection_id: int) -> sql.Identifier:
-    return layout.postings(collection_id)
-
-
-def term_key(term: str) -> bytes:
-    """The key of a term (16 bytes of BLAKE2b: collisions are out of reach)."""
-    return hashlib.blake2b(term.encode("utf-8"), digest_size=16).digest()
-
-
-def item_key(item_id: str) -> bytes:
-    """An id's key: the items table's ``id_hash`` (SHA-256 of the UTF-8 bytes)."""
-    return hashlib.sha256(item_id.encode("utf-8")).digest()
-
-
-def lock_collection(conn: Conn, layout: Layout, collection_id: int) -> None:
-    """Serialize this transaction with every other write of the collection (see above)."""
-    conn.execute(
-        sql.SQL("SELECT 1 FROM {} WHERE id = %s FOR UPDATE").format(layout.collections),
+def lock_collection(conn: Conn, layout: Layout, collection_id: int) -> int:
+    """Serialize this transaction with every other write of the collection (see above);
+    the id of the next segment."""
+    row = conn.execute(
+        sql.SQL("SELECT text_segment FROM {} WHERE id = %s FOR UPDATE").format(layout.collections),
         (collection_id,),
+    ).fetchone()
+    return 1 if row is None else int(row[0]) + 1
+
+
+def live_postings(layout: Layout, collection_id: int, terms: sql.Composable) -> sql.Composed:
+    """``LIVE_POSTINGS`` of the collection, of the terms ``terms`` (a ``bytea[]``)."""
+    return LIVE_POSTINGS.format(
+        postings=layout.postings(collection_id),
+        tombstones=layout.tombstones(collection_id),
+        terms=terms,
     )
 
 
@@ -83,18 +75,6 @@ def stored_texts(
     return [(str(i), str(t)) for i, t in rows]
 
 
-def _analyzed(
-    analyzer: str, items: Iterable[tuple[str, str]]
-) -> tuple[list[str], list[bytes], BatchPostings, dict[str, bytes]]:
-    """The items' ids and id keys, their postings, and the key of each distinct term: every
-    hash is computed once per batch, not once per posting."""
-    indexed = [(item_id, text) for item_id, text in items if text]
-    batch = analyze_batch([text for _, text in indexed], analyzer)
-    ids = [item_id for item_id, _ in indexed]
-    keys = {term: term_key(term) for term in dict.fromkeys(batch.terms)}
-    return ids, [item_key(i) for i in ids], batch, keys
-
-
 def remove_postings(
     conn: Conn,
     layout: Layout,
@@ -102,163 +82,60 @@ def remove_postings(
     analyzer: str,
     old: Iterable[tuple[str, str]],
     removed_items: int,
+    before: int,
 ) -> None:
-    """Forget the postings of ``old`` (id, text) items and ``removed_items`` from the count."""
-    _, id_keys, batch, term_keys = _analyzed(analyzer, old)
-    if len(batch):
+    """Tombstone the postings of ``old`` (id, text) items in the segments below ``before``
+    (the next segment's id: ``lock_collection``) and take ``removed_items`` and their length
+    from the statistics."""
+    indexed = [(item_id, text) for item_id, text in old if text]
+    batch = analyze_batch_arrays([text for _, text in indexed], analyzer)
+    if indexed:
+        ids = [item_id for item_id, _ in indexed]
         conn.execute(
             sql.SQL(
-                "DELETE FROM {} AS p USING unnest(%s::bytea[], %s::bytea[]) AS d(t, i) "
-                "WHERE p.term_hash = d.t AND p.item_hash = d.i"
-            ).format(postings_table(layout, collection_id)),
-            ([term_keys[t] for t in batch.terms], [id_keys[i] for i in batch.texts]),
+                "INSERT INTO {} (item_hash, item, before)"
+                " SELECT h, i, %s FROM unnest(%s::bytea[], %s::text[]) AS d(h, i)"
+                " ON CONFLICT (item_hash) DO UPDATE SET before = excluded.before"
+            ).format(layout.tombstones(collection_id)),
+            (before, [item_key(i) for i in ids], ids),
         )
-    _add_stats(conn, layout, collection_id, -removed_items, -batch.total_length)
-
-
-@dataclass(frozen=True)
-class NewPostings:
-    """The postings of items about to be indexed, as the binary ``COPY`` stream of their rows
-    (``_COPY_COLUMNS``) in the order of the postings' primary key; their count, and the
-    items' total length."""
-
-    payload: bytes
-    count: int
-    total_length: int
-
-    def __len__(self) -> int:
-        return self.count
-
-
-# Each row of the stream: its field count, then tf, length and the term's key, fixed-size
-# fields built for every posting at once by numpy; then the item's key and id, the same
-# bytes for every posting of an item, built once per item.
-_COPY_COLUMNS = sql.SQL("(tf, length, term_hash, item_hash, item)")
-_FIXED = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("tf_size", ">i4"),
-        ("tf", ">i4"),
-        ("length_size", ">i4"),
-        ("length", ">i4"),
-        ("term_size", ">i4"),
-        ("term", "S16"),  # numpy keeps a key's trailing zero bytes in the array's memory
-    ]
-)
-_INT4 = struct.Struct(">i").pack
-_ITEM_KEY_SIZE = _INT4(32)
-
-
-def analyze_new(analyzer: str, new: Iterable[tuple[str, str]]) -> NewPostings:
-    """The postings of ``new`` (id, text) items, ready to send. Client work only (no
-    connection): ``upsert`` runs it while the server merges the items (``write_items``'s
-    ``meanwhile``).
-
-    The rows are in the index's order, term key then item key: each leaf of the
-    ``(term_hash, item_hash)`` btree is filled by consecutive rows of the ``COPY``. In term
-    order then text order (before), a term's items, by their hash, landed anywhere in its
-    range of the index, a leaf visited at random once per posting."""
-    indexed = [(item_id, text) for item_id, text in new if text]
-    batch = analyze_batch_arrays([text for _, text in indexed], analyzer)
-    ids = [item_id for item_id, _ in indexed]
-    term_keys = list(map(term_key, batch.vocabulary))
-    item_keys = list(map(item_key, ids))
-    # One integer per posting whose order is (term key, item key): one argsort.
-    order = np.argsort(
-        _byte_rank(term_keys)[batch.term_ranks] * max(len(ids), 1)
-        + _byte_rank(item_keys)[batch.texts]
-    )
-    texts = batch.texts[order]
-    fixed = np.empty(len(order), dtype=_FIXED)
-    fixed["fields"] = 5
-    fixed["tf_size"] = fixed["length_size"] = 4
-    fixed["tf"] = batch.tf[order]
-    fixed["length"] = batch.lengths[texts]
-    fixed["term_size"] = 16
-    fixed["term"] = np.array(term_keys, dtype="S16")[batch.term_ranks[order]]
-    items = [
-        _ITEM_KEY_SIZE + key + _INT4(len(encoded)) + encoded
-        for key, encoded in zip(item_keys, map(str.encode, ids), strict=True)
-    ]
-    payload = b"".join([COPY_SIGNATURE, *_rows(fixed, items, texts), COPY_TRAILER])
-    return NewPostings(payload, len(fixed), int(batch.lengths.sum()))
-
-
-def _rows(fixed: npt.NDArray[np.void], items: list[bytes], texts: I64) -> list[memoryview]:
-    """The rows of the stream: each posting's ``fixed`` fields, then the fields of its item
-    (``items[texts[i]]``), as one 2-D array of bytes per size of an item's fields (a single
-    block in the usual batch, ids of one length): no Python object per posting (joining
-    ~145,000 of them cost 0.1 s a batch). The rows keep their order within each block, each
-    block one more pass in order through the index."""
-    width = _FIXED.itemsize
-    fixed_bytes = fixed.view(np.uint8).reshape(len(fixed), width)
-    sizes = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
-    row_sizes = sizes[texts]
-    rows_by_size = np.argsort(row_sizes, kind="stable")
-    items_by_size = np.argsort(sizes, kind="stable")
-    block_sizes = np.unique(row_sizes)
-    row_starts = np.searchsorted(row_sizes[rows_by_size], block_sizes)
-    row_ends = np.searchsorted(row_sizes[rows_by_size], block_sizes, side="right")
-    item_starts = np.searchsorted(sizes[items_by_size], block_sizes)
-    item_ends = np.searchsorted(sizes[items_by_size], block_sizes, side="right")
-    place = np.empty(len(items), dtype=np.int64)  # an item's row in its block's items
-    blocks: list[memoryview] = []
-    for size, r0, r1, i0, i1 in zip(
-        block_sizes.tolist(),
-        row_starts.tolist(),
-        row_ends.tolist(),
-        item_starts.tolist(),
-        item_ends.tolist(),
-        strict=True,
-    ):
-        members = items_by_size[i0:i1]
-        place[members] = np.arange(len(members))
-        fields = b"".join([items[i] for i in members.tolist()])
-        member_bytes = np.frombuffer(fields, dtype=np.uint8).reshape(len(members), size)
-        picked = rows_by_size[r0:r1]
-        block = np.empty((len(picked), width + size), dtype=np.uint8)
-        block[:, :width] = fixed_bytes[picked]
-        block[:, width:] = member_bytes[place[texts[picked]]]
-        blocks.append(block.data)
-    return blocks
-
-
-def _byte_rank(keys: list[bytes]) -> I64:
-    """The rank of each key (all of one length, a multiple of 8) in byte order, PostgreSQL's
-    order of ``bytea``: the keys as big-endian 64-bit words, sorted most significant first."""
-    rank = np.empty(len(keys), dtype=np.int64)
-    if keys:
-        words = np.frombuffer(b"".join(keys), dtype=">u8").reshape(len(keys), -1)
-        rank[np.lexsort(words.T[::-1])] = np.arange(len(keys))
-    return rank
+    _add_stats(conn, layout, collection_id, -removed_items, -int(batch.lengths.sum()), 0)
 
 
 def add_postings(
     conn: Conn, layout: Layout, collection_id: int, new: NewPostings, added_items: int
 ) -> None:
-    """Index ``new`` postings, whose items' old postings are gone, with one binary ``COPY``."""
+    """Write segment ``new`` (its items' old postings tombstoned), then merge and compact
+    as the policy asks (``textmerges``)."""
+    write_segment(conn, layout, collection_id, new)
+    _add_stats(conn, layout, collection_id, added_items, new.total_length, new.seg)
     if len(new):
-        query = sql.SQL("COPY {} {} FROM STDIN (FORMAT BINARY)").format(
-            postings_table(layout, collection_id), _COPY_COLUMNS
-        )
-        with conn.cursor() as cur, cur.copy(query) as copy:
-            copy.write(new.payload)
-    _add_stats(conn, layout, collection_id, added_items, new.total_length)
+        merge_if_needed(conn, layout, collection_id)
+    compact_if_needed(conn, layout, collection_id)
 
 
-def _add_stats(conn: Conn, layout: Layout, collection_id: int, items: int, length: int) -> None:
-    if items or length:
+def after_removal(conn: Conn, layout: Layout, collection_id: int) -> None:
+    """Compact if the tombstones of a delete exceed their share."""
+    compact_if_needed(conn, layout, collection_id)
+
+
+def _add_stats(
+    conn: Conn, layout: Layout, collection_id: int, items: int, length: int, seg: int
+) -> None:
+    if items or length or seg:
         conn.execute(
             sql.SQL(
-                "UPDATE {} SET text_items = text_items + %s, text_length = text_length + %s "
-                "WHERE id = %s"
+                "UPDATE {} SET text_items = text_items + %s, text_length = text_length + %s, "
+                "text_segment = greatest(text_segment, %s) WHERE id = %s"
             ).format(layout.collections),
-            (items, length, collection_id),
+            (items, length, seg, collection_id),
         )
 
 
 def clear_postings(conn: Conn, layout: Layout, collection_id: int) -> None:
-    conn.execute(sql.SQL("TRUNCATE {}").format(postings_table(layout, collection_id)))
+    conn.execute(
+        sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(layout.text_tables(collection_id)))
+    )
     conn.execute(
         sql.SQL("UPDATE {} SET text_items = 0, text_length = 0 WHERE id = %s").format(
             layout.collections
@@ -277,13 +154,13 @@ def term_statistics(
         (collection_id,),
     ).fetchone()
     n_items, total_length = (0, 0) if stats is None else (int(stats[0]), int(stats[1]))
+    live = live_postings(layout, collection_id, sql.SQL("%s::bytea[]"))
     dfs: dict[bytes, int] = {
         bytes(term): int(count)
         for term, count in conn.execute(
-            sql.SQL(
-                "SELECT term_hash, count(*) FROM {} WHERE term_hash = ANY(%s::bytea[]) "
-                "GROUP BY term_hash"
-            ).format(postings_table(layout, collection_id)),
+            sql.SQL("SELECT l.term_hash, count(*) FROM ({}) AS l GROUP BY l.term_hash").format(
+                live
+            ),
             (hashes,),
         )
     }
@@ -300,18 +177,15 @@ def text_postings(
     """BM25 of the items that pass ``where`` and hold a query term: (ids, scores)."""
     hashes = [term_key(t) for t in terms]
     n_items, total_length, dfs = term_statistics(conn, layout, collection_id, hashes)
-    postings = postings_table(layout, collection_id)
+    live = live_postings(layout, collection_id, sql.SQL("%s::bytea[]"))
     if where is None:
-        query = sql.SQL(
-            "SELECT term_hash, item, tf, length FROM {} WHERE term_hash = ANY(%s::bytea[])"
-        ).format(postings)
+        query = sql.SQL("SELECT l.term_hash, l.item, l.tf, l.length FROM ({}) AS l").format(live)
         params: list[object] = [hashes]
     else:
         query = sql.SQL(
-            "SELECT p.term_hash, p.item, p.tf, p.length FROM {} AS p "
-            "JOIN {} AS t ON t.id_hash = p.item_hash "
-            "WHERE p.term_hash = ANY(%s::bytea[]) AND ({})"
-        ).format(postings, layout.items(collection_id), where[0])
+            "SELECT l.term_hash, l.item, l.tf, l.length FROM ({}) AS l "
+            "WHERE EXISTS (SELECT 1 FROM {} AS t WHERE t.id_hash = {} AND ({}))"
+        ).format(live, layout.items(collection_id), id_hash(sql.SQL("l.item")), where[0])
         params = [hashes, *where[1]]
     rows = conn.execute(query, params).fetchall() if dfs else []
     keys: dict[str, int] = {}

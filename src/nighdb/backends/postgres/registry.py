@@ -80,7 +80,8 @@ def insert_collection(conn: Conn, layout: Layout, tenant: str, wanted: Collectio
     pin = Pin.from_row(row)
     for ddl in layout.items_ddl(pin.id, wanted.dimensions):
         conn.execute(ddl)
-    conn.execute(layout.postings_ddl(pin.id))
+    for ddl in layout.postings_ddl(pin.id):
+        conn.execute(ddl)
     return pin
 
 
@@ -118,5 +119,6 @@ def drop_collection(conn: Conn, layout: Layout, tenant: str, name: str) -> int:
         conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table))
         counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
         conn.execute(sql.SQL("DROP TABLE {}").format(table))
-        conn.execute(sql.SQL("DROP TABLE {}").format(layout.postings(int(row[0]))))
+        for text_table in layout.text_tables(int(row[0])):
+            conn.execute(sql.SQL("DROP TABLE {}").format(text_table))
     return 0 if counted is None else int(counted[0])

@@ -11,8 +11,10 @@ Layout, in the connection's current schema (the first existing schema on ``searc
   filtering (see ``filter.filter_document``); ``metadata_json``, the canonical JSON
   text exactly as validated (what searches return: jsonb would reorder keys and rewrite
   numbers such as ``1e+300``); ``text``;
-* ``nigh_postings_<id>``: the text postings of the collection's items (``postings``), with
-  ``nigh_collections.text_items``/``text_length``, for BM25 (contract §14).
+* ``nigh_tpost_<id>``, ``nigh_tsegs_<id>``, ``nigh_ttomb_<id>``: the text postings of the
+  collection's items as segments, one row per (term, segment), their registry and their
+  tombstones (``textsegments``), with ``nigh_collections.text_items``/``text_length`` for
+  BM25 (contract §14) and ``text_segment``, the last segment id handed out.
 
   Its primary key is ``id_hash``, the SHA-256 of the id's UTF-8 bytes, not the id itself:
   a btree entry may not exceed about 2,700 bytes, and an id the contract allows (1,024
@@ -64,7 +66,7 @@ __all__ = [
 Conn = psycopg.Connection[TupleRow]
 """A connection of the pool (rows as tuples)."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The layout this code creates and reads; older databases are upgraded (``upgrade``)."""
 
 ID_PREFIX = 512
@@ -154,17 +156,50 @@ class Layout:
         return sql.Identifier(self.vector_schema, _OPS[metric])
 
     def postings(self, collection_id: int) -> sql.Identifier:
-        """The text postings of a collection (``postings``), named from its integer id."""
-        return self.table(f"nigh_postings_{int(collection_id)}")
+        """The text postings of a collection, one row per (term, segment) (``textsegments``),
+        named from its integer id."""
+        return self.table(f"nigh_tpost_{int(collection_id)}")
 
-    def postings_ddl(self, collection_id: int) -> sql.Composed:
-        # Keyed by hashes, as the items are: a term (a run of letters) or an id can exceed
-        # btree's entry size. A query term's postings are one range of the index.
-        return sql.SQL(
-            "CREATE TABLE {} (term_hash bytea NOT NULL, item_hash bytea NOT NULL, "
-            "item text NOT NULL, tf integer NOT NULL, length integer NOT NULL, "
-            "PRIMARY KEY (term_hash, item_hash))"
-        ).format(self.postings(collection_id))
+    def segments(self, collection_id: int) -> sql.Identifier:
+        """The registry of a collection's postings segments: id, tier and item count."""
+        return self.table(f"nigh_tsegs_{int(collection_id)}")
+
+    def tombstones(self, collection_id: int) -> sql.Identifier:
+        """The tombstones of a collection's postings: ``(item, before)``, the postings of
+        ``item`` in the segments below ``before`` are dead."""
+        return self.table(f"nigh_ttomb_{int(collection_id)}")
+
+    def text_tables(self, collection_id: int) -> list[sql.Identifier]:
+        return [
+            self.postings(collection_id),
+            self.segments(collection_id),
+            self.tombstones(collection_id),
+        ]
+
+    def postings_ddl(self, collection_id: int) -> list[sql.Composed]:
+        """The statements creating a collection's text tables at ``SCHEMA_VERSION``."""
+        # A term (a run of letters) can exceed btree's entry size, and so can an id (4 KiB):
+        # both are keyed by hashes. A query term's rows are one range of the primary key.
+        return [
+            sql.SQL(
+                "CREATE TABLE {} (term_hash bytea NOT NULL, seg bigint NOT NULL, "
+                "items text[] NOT NULL, tfs integer[] NOT NULL, lengths integer[] NOT NULL, "
+                "PRIMARY KEY (term_hash, seg))"
+            ).format(self.postings(collection_id)),
+            # A merge reads and deletes its segments' rows: without this, a scan of them all.
+            sql.SQL("CREATE INDEX {} ON {} (seg)").format(
+                sql.Identifier(f"nigh_tpost_{int(collection_id)}_seg"),
+                self.postings(collection_id),
+            ),
+            sql.SQL(
+                "CREATE TABLE {} (seg bigint PRIMARY KEY, tier integer NOT NULL, "
+                "docs bigint NOT NULL)"
+            ).format(self.segments(collection_id)),
+            sql.SQL(
+                "CREATE TABLE {} (item_hash bytea PRIMARY KEY, item text NOT NULL, "
+                "before bigint NOT NULL)"
+            ).format(self.tombstones(collection_id)),
+        ]
 
     @staticmethod
     def order_index_name(collection_id: int) -> str:
@@ -264,6 +299,7 @@ _REGISTRY_DDL = [
         text_analyzer        text NOT NULL DEFAULT 'plain',
         text_items           bigint NOT NULL DEFAULT 0,
         text_length          bigint NOT NULL DEFAULT 0,
+        text_segment         bigint NOT NULL DEFAULT 0,
         UNIQUE (tenant, name)
     )""",
     """CREATE TABLE IF NOT EXISTS {api_keys} (

@@ -25,8 +25,8 @@ from psycopg import sql
 
 from ...text import BM25_B, BM25_K1, I64, bm25_scores
 from .filter import prepare_option
-from .postings import term_key
-from .schema import Conn, Layout
+from .postings import live_postings, term_key
+from .schema import Conn, Layout, id_hash
 
 __all__ = ["TextHit", "text_top"]
 
@@ -83,28 +83,29 @@ def _best_rows(
 ) -> list[_Row]:
     """The ``fetch`` best rows by the server's score, those in the band of the ``k``-th with
     their payload (see the module's docstring)."""
-    postings = layout.postings(collection_id)
     items = layout.items(collection_id)
     filtered: sql.Composable = sql.SQL("")
     where_params: list[object] = []
     if where is not None:
         filtered = sql.SQL(
-            " AND EXISTS (SELECT 1 FROM {} AS t WHERE t.id_hash = p.item_hash AND ({}))"
-        ).format(items, where[0])
+            " AND EXISTS (SELECT 1 FROM {} AS t WHERE t.id_hash = {} AND ({}))"
+        ).format(items, id_hash(sql.SQL("l.item")), where[0])
         where_params = where[1]
     query = sql.SQL(
         "WITH st AS (SELECT text_items, text_length, nullif(text_items, 0)::float8 AS n"
         " FROM {collections} WHERE id = %s),"
-        " w AS (SELECT w.h, w.ord, (SELECT count(*) FROM {postings} AS c"
+        # The live postings of the query's terms, read once (document frequencies and scores).
+        " live AS MATERIALIZED ({live}),"
+        " w AS (SELECT w.h, w.ord, (SELECT count(*) FROM live AS c"
         " WHERE c.term_hash = w.h) AS df FROM unnest(%s::bytea[]) WITH ORDINALITY AS w(h, ord)),"
         " s AS (SELECT w.*, ln(1.0::float8 + (st.n - w.df + 0.5::float8) / (w.df + 0.5::float8))"
         " AS idf, st.text_length / st.n AS avg FROM w, st),"
         # The expression of bm25_scores, operation for operation (float8 is IEEE binary64).
-        " best AS (SELECT p.item_hash, sum(s.idf * (p.tf * %s::float8) / (p.tf + %s::float8 *"
-        " (1.0::float8 - %s::float8 + %s::float8 * (p.length / s.avg)))) AS score,"
-        " {tfs}, max(p.length) AS length"
-        " FROM s JOIN {postings} AS p ON p.term_hash = s.h WHERE true{filtered}"
-        " GROUP BY p.item_hash ORDER BY score DESC LIMIT %s),"
+        " best AS (SELECT l.item, sum(s.idf * (l.tf * %s::float8) / (l.tf + %s::float8 *"
+        " (1.0::float8 - %s::float8 + %s::float8 * (l.length / s.avg)))) AS score,"
+        " {tfs}, max(l.length) AS length"
+        " FROM s JOIN live AS l ON l.term_hash = s.h WHERE true{filtered}"
+        " GROUP BY l.item ORDER BY score DESC LIMIT %s),"
         # The k-th best score; none when fewer rows match, and then every row is in the band.
         " kth AS (SELECT coalesce((SELECT score FROM best ORDER BY score DESC"
         " OFFSET %s LIMIT 1), '-Infinity'::float8) AS score)"
@@ -115,20 +116,21 @@ def _best_rows(
         # a join) the band's test reads only the outer row, so the server checks it before
         # the index lookup (a one-time filter); as a join condition it ran after it.
         " FROM best AS b CROSS JOIN kth LEFT JOIN LATERAL (SELECT t.id, t.metadata_json, t.text"
-        " FROM {items} AS t WHERE t.id_hash = b.item_hash AND b.score >= {payload_floor} LIMIT 1)"
+        " FROM {items} AS t WHERE t.id_hash = {item_hash} AND b.score >= {payload_floor} LIMIT 1)"
         " AS t ON true ORDER BY b.score DESC"
     ).format(
         payload_floor=_PAYLOAD_FLOOR.format(
             kth=sql.SQL("kth.score"), tolerance=sql.Literal(2 * _TOLERANCE)
         ),
         collections=layout.collections,
-        postings=postings,
+        live=live_postings(layout, collection_id, sql.SQL("%s::bytea[]")),
         items=items,
+        item_hash=id_hash(sql.SQL("b.item")),
         filtered=filtered,
         # Each term's frequency in its own column: plain aggregates, where array_agg's
         # per-group state cost most of the statement (measured).
         tfs=sql.SQL(", ").join(
-            sql.SQL("coalesce(max(p.tf) FILTER (WHERE s.ord = {}), 0) AS {}").format(
+            sql.SQL("coalesce(max(l.tf) FILTER (WHERE s.ord = {}), 0) AS {}").format(
                 sql.Literal(j + 1), sql.Identifier(f"tf{j}")
             )
             for j in range(len(hashes))
@@ -139,6 +141,7 @@ def _best_rows(
     )
     params = [
         collection_id,
+        hashes,
         hashes,
         BM25_K1 + 1.0,
         BM25_K1,

@@ -10,8 +10,12 @@ runs none.
 Version 2: items are keyed by the SHA-256 of the id (``schema``: an id the contract allows
 can exceed btree's entry size) and get the id-order and metadata indexes.
 
-Version 3: text search (contract §14): the analyzer pin, the collection statistics and every
-collection's postings, backfilled from the texts already stored (``postings``).
+Version 3: text search (contract §14): the analyzer pin and the collection statistics on
+the registry (version 3's postings, one row per posting, are built by version 4 now).
+
+Version 4: the postings as segments (``textsegments``): the segment counter on the registry;
+every collection's version-3 postings table dropped and its segments, registry and
+tombstones created, its postings backfilled from the texts already stored as one segment.
 """
 
 from __future__ import annotations
@@ -55,41 +59,60 @@ def _hash_keyed_items(conn: Conn, layout: Layout) -> None:
             conn.execute(ddl)
 
 
-def _text_postings(conn: Conn, layout: Layout) -> None:
-    """Version 3: ``text_analyzer``/``text_items``/``text_length`` on the registry, and the
-    postings of every collection. Reads only the items' ``id`` and ``text``, which every
-    version has, so it applies to a version-1 database as well as to a version-2 one."""
-    from .postings import add_postings, analyze_new  # postings imports schema, as this module does
+def _text_statistics(conn: Conn, layout: Layout) -> None:
+    """Version 3: ``text_analyzer``/``text_items``/``text_length`` on the registry."""
+    _add_columns(
+        conn,
+        layout,
+        (
+            ("text_analyzer", "text NOT NULL DEFAULT 'plain'"),
+            ("text_items", "bigint NOT NULL DEFAULT 0"),
+            ("text_length", "bigint NOT NULL DEFAULT 0"),
+        ),
+    )
 
-    for column, ddl in (
-        ("text_analyzer", "text NOT NULL DEFAULT 'plain'"),
-        ("text_items", "bigint NOT NULL DEFAULT 0"),
-        ("text_length", "bigint NOT NULL DEFAULT 0"),
-    ):
+
+def _add_columns(conn: Conn, layout: Layout, columns: tuple[tuple[str, str], ...]) -> None:
+    for column, ddl in columns:
         conn.execute(
             sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
                 layout.collections, sql.Identifier(column), sql.SQL(ddl)
             )
         )
+
+
+def _text_segments(conn: Conn, layout: Layout) -> None:
+    """Version 4: ``text_segment`` on the registry and every collection's postings as
+    segments, backfilled from the stored texts. Reads only the items' ``id`` and ``text``,
+    which every version has, and adds the version-3 columns if missing, so it applies to
+    any older database."""
+    from .postings import add_postings, analyze_new  # postings imports schema, as this module does
+
+    _text_statistics(conn, layout)
+    _add_columns(conn, layout, (("text_segment", "bigint NOT NULL DEFAULT 0"),))
     rows = conn.execute(sql.SQL("SELECT id, text_analyzer FROM {}").format(layout.collections))
     for raw_id, analyzer in rows.fetchall():
         cid = int(raw_id)
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(layout.postings(cid)))
-        conn.execute(layout.postings_ddl(cid))
+        version_3 = layout.table(f"nigh_postings_{cid}")
+        for table in (version_3, *layout.text_tables(cid)):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        for ddl in layout.postings_ddl(cid):
+            conn.execute(ddl)
         texts = conn.execute(sql.SQL("SELECT id, text FROM {}").format(layout.items(cid)))
         stored = [(str(i), str(t)) for i, t in texts.fetchall()]
         conn.execute(
-            sql.SQL("UPDATE {} SET text_items = 0, text_length = 0 WHERE id = %s").format(
-                layout.collections
-            ),
+            sql.SQL(
+                "UPDATE {} SET text_items = 0, text_length = 0, text_segment = 0 WHERE id = %s"
+            ).format(layout.collections),
             (cid,),
         )
-        add_postings(conn, layout, cid, analyze_new(str(analyzer), stored), len(stored))
+        add_postings(conn, layout, cid, analyze_new(str(analyzer), stored, 1), len(stored))
 
 
 STEPS: list[tuple[int, Step]] = [
     (2, _hash_keyed_items),
-    (3, _text_postings),
+    (3, _text_statistics),
+    (4, _text_segments),
 ]
 
 

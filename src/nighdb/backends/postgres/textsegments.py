@@ -1,0 +1,248 @@
+"""Text postings of the pgvector backend as segments (contract §14): one row per term of
+each segment, the segment's postings of that term as arrays.
+
+Per collection: ``nigh_tpost_<id>(term_hash, seg, items, tfs, lengths)``, keyed by
+``(term_hash, seg)``: a term's postings in segment ``seg``, the items' ids, term frequencies
+and lengths in terms (so that a search reads no other table for BM25); a segment is the
+postings of one write (``upsert``, or ``update`` of texts), or the merge of others
+(``textmerges``). ``nigh_tsegs_<id>(seg, tier, docs)`` lists the segments; ids come from
+``nigh_collections.text_segment``, a counter under the collection's lock, never reused.
+``nigh_ttomb_<id>(item_hash, item, before)`` holds the tombstones: the postings of ``item``
+in the segments with an id below ``before`` are dead (the item was replaced or deleted). A
+live posting is one no tombstone covers, the document frequency of a term the count of its
+live postings (``LIVE_POSTINGS``): the semantics of the SQLite backend's segments.
+
+Why arrays: one row per posting (~145,000 per batch of 10,000 items) cost the server a heap
+tuple and a btree entry each, ~0.44 s of a backend's CPU and ~36 MB of WAL per batch; one
+row per (term, segment) is ~16,000 rows, ~0.08 s and ~5.5 MB (docs/benchmarks.md).
+
+This module builds a segment's rows on the client, as one binary ``COPY`` stream, with no
+Python object per posting (``analyze_new``), and writes it (``write_segment``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from psycopg import sql
+
+from ...text import I64, analyze_batch_arrays
+from .schema import Conn, Layout
+from .write import COPY_SIGNATURE, COPY_TRAILER
+
+__all__ = [
+    "LIVE_POSTINGS",
+    "MERGE_FACTOR",
+    "NewPostings",
+    "analyze_new",
+    "item_key",
+    "term_key",
+    "tier",
+    "write_segment",
+]
+
+MERGE_FACTOR = 8
+"""Segments of one size tier merged into one (``textmerges``); a tier is ``floor(log_F(docs))``."""
+
+LIVE_POSTINGS = sql.SQL(
+    "SELECT p.term_hash, p.seg, u.item, u.tf, u.length FROM {postings} AS p"
+    " CROSS JOIN LATERAL unnest(p.items, p.tfs, p.lengths) AS u(item, tf, length)"
+    " WHERE p.term_hash = ANY({terms}) AND NOT EXISTS (SELECT 1 FROM {tombstones} AS d"
+    " WHERE d.item = u.item AND d.before > p.seg)"
+)
+"""The live postings of the terms (``{terms}``, a ``bytea[]`` of keys): (term_hash, seg,
+item, tf, length). Format with the collection's ``postings`` and ``tombstones`` tables. The
+tombstones are few (``textmerges`` compacts past a share of the items): the server hashes
+them once per statement."""
+
+
+def term_key(term: str) -> bytes:
+    """The key of a term (16 bytes of BLAKE2b: collisions are out of reach)."""
+    return hashlib.blake2b(term.encode("utf-8"), digest_size=16).digest()
+
+
+def item_key(item_id: str) -> bytes:
+    """An id's key: the items table's ``id_hash`` (SHA-256 of the UTF-8 bytes)."""
+    return hashlib.sha256(item_id.encode("utf-8")).digest()
+
+
+def tier(docs: int) -> int:
+    """The size tier of a segment of ``docs`` items."""
+    level = 0
+    while docs >= MERGE_FACTOR ** (level + 1):  # integers: log() rounds 8**4 below 4
+        level += 1
+    return level
+
+
+@dataclass(frozen=True)
+class NewPostings:
+    """A new segment: its id, the binary ``COPY`` stream of its rows in the primary key's
+    order, its row count, its item count (items with a term) and total length."""
+
+    seg: int
+    payload: bytes
+    rows: int
+    docs: int
+    total_length: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+# Binary COPY: a row's field count; each field's byte size then its bytes; an array's
+# header is (dimensions, has nulls, element type, size, lower bound), then each element's
+# size and bytes.
+_TEXT_OID, _INT4_OID = 25, 23
+_ROW_HEAD = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("term_size", ">i4"),
+        ("term", "S16"),
+        ("seg_size", ">i4"),
+        ("seg", ">i8"),
+        ("items_size", ">i4"),
+        ("items_header", ">i4", (5,)),
+    ]
+)
+_INTS_HEAD = np.dtype([("size", ">i4"), ("header", ">i4", (5,))])
+_ELEMENT = np.dtype([("size", ">i4"), ("value", ">i4")])
+
+
+def analyze_new(analyzer: str, new: Iterable[tuple[str, str]], seg: int) -> NewPostings:
+    """Segment ``seg`` of ``new`` (id, text) items, ready to send. Client work only (no
+    connection): ``upsert`` runs it while the server merges the items (``write_items``'s
+    ``meanwhile``). Its rows are in the primary key's order, term key first."""
+    indexed = [(item_id, text) for item_id, text in new if text]
+    batch = analyze_batch_arrays([text for _, text in indexed], analyzer)
+    ids = [item_id.encode() for item_id, _ in indexed]
+    n_terms, n_postings = len(batch.vocabulary), len(batch.texts)
+    # A term's postings are one run of the batch's arrays (sorted by term, then text).
+    starts = np.searchsorted(batch.term_ranks, np.arange(n_terms + 1))
+    counts = np.diff(starts)
+    keys = [term_key(t) for t in batch.vocabulary]
+    order = np.argsort(_byte_rank(keys), kind="stable")  # the rows in key order
+
+    # Each posting's item element (size, then the id's bytes), gathered from the items'.
+    elements = [struct.pack(">i", len(i)) + i for i in ids]
+    sizes = np.fromiter(map(len, elements), dtype=np.int64, count=len(elements))
+    flat = np.frombuffer(b"".join(elements), dtype=np.uint8)
+    element_starts = np.concatenate([[0], np.cumsum(sizes)])[:-1]
+    items_bytes = _gather(flat, element_starts[batch.texts], sizes[batch.texts])
+    posting_item_end = np.concatenate([[0], np.cumsum(sizes[batch.texts])])
+    term_items = posting_item_end[starts[1:]] - posting_item_end[starts[:-1]]
+
+    head = np.zeros(n_terms, dtype=_ROW_HEAD)
+    head["fields"] = 5
+    head["term_size"] = 16
+    head["term"] = np.array(keys, dtype="S16")
+    head["seg_size"] = 8
+    head["seg"] = seg
+    head["items_size"] = 20 + term_items
+    head["items_header"] = np.stack(
+        [
+            np.ones(n_terms),
+            np.zeros(n_terms),
+            np.full(n_terms, _TEXT_OID),
+            counts,
+            np.ones(n_terms),
+        ],
+        axis=1,
+    ).astype(np.int64)
+    ints_head = np.zeros(n_terms, dtype=_INTS_HEAD)
+    ints_head["size"] = 20 + 8 * counts
+    ints_head["header"] = np.stack(
+        [
+            np.ones(n_terms),
+            np.zeros(n_terms),
+            np.full(n_terms, _INT4_OID),
+            counts,
+            np.ones(n_terms),
+        ],
+        axis=1,
+    ).astype(np.int64)
+    tfs = np.empty(n_postings, dtype=_ELEMENT)
+    tfs["size"] = 4
+    tfs["value"] = batch.tf
+    lengths = np.empty(n_postings, dtype=_ELEMENT)
+    lengths["size"] = 4
+    lengths["value"] = batch.lengths[batch.texts]
+
+    # Each row: head, items, ints head, tfs, ints head, lengths: pieces of known sizes.
+    pieces = [
+        (_bytes(head), np.full(n_terms, _ROW_HEAD.itemsize), None),
+        (items_bytes, term_items, posting_item_end[starts[:-1]]),
+        (_bytes(ints_head), np.full(n_terms, _INTS_HEAD.itemsize), None),
+        (_bytes(tfs), 8 * counts, 8 * starts[:-1]),
+        (_bytes(ints_head), np.full(n_terms, _INTS_HEAD.itemsize), None),
+        (_bytes(lengths), 8 * counts, 8 * starts[:-1]),
+    ]
+    body = _interleave(pieces, order)
+    payload = b"".join([COPY_SIGNATURE, body.data, COPY_TRAILER])
+    return NewPostings(seg, payload, n_terms, len(ids), int(batch.lengths.sum()))
+
+
+def _bytes(array: npt.NDArray[np.void]) -> npt.NDArray[np.uint8]:
+    return np.frombuffer(array.tobytes(), dtype=np.uint8)
+
+
+def _gather(source: npt.NDArray[np.uint8], starts: I64, sizes: I64) -> npt.NDArray[np.uint8]:
+    """The byte runs ``source[starts[i] : starts[i] + sizes[i]]``, one after the other."""
+    within = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(sizes) - sizes, sizes
+    )
+    picked: npt.NDArray[np.uint8] = source[np.repeat(starts, sizes) + within]
+    return picked
+
+
+def _interleave(
+    pieces: list[tuple[npt.NDArray[np.uint8], I64, I64 | None]], order: I64
+) -> npt.NDArray[np.uint8]:
+    """Rows made of pieces, in ``order``: row ``r`` is, for each piece ``(source, sizes,
+    starts)``, ``sizes[r]`` bytes of ``source`` from ``starts[r]`` (from ``r * sizes[r]``
+    when ``starts`` is None: fixed-size records)."""
+    n_rows = len(order)
+    row_sizes = np.zeros(n_rows, dtype=np.int64)
+    for _, sizes, _ in pieces:
+        row_sizes += sizes
+    out = np.empty(int(row_sizes.sum()), dtype=np.uint8)
+    row_starts = np.zeros(n_rows, dtype=np.int64)
+    row_starts[order] = np.cumsum(row_sizes[order]) - row_sizes[order]
+    at = row_starts.copy()
+    for source, sizes, starts in pieces:
+        from_ = np.arange(n_rows, dtype=np.int64) * sizes if starts is None else starts
+        total = int(sizes.sum())
+        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        out[np.repeat(at, sizes) + within] = source[np.repeat(from_, sizes) + within]
+        at += sizes
+    return out
+
+
+def _byte_rank(keys: list[bytes]) -> I64:
+    """The rank of each key (all of one length, a multiple of 8) in byte order, PostgreSQL's
+    order of ``bytea``: the keys as big-endian 64-bit words, sorted most significant first."""
+    rank = np.empty(len(keys), dtype=np.int64)
+    if keys:
+        words = np.frombuffer(b"".join(keys), dtype=">u8").reshape(len(keys), -1)
+        rank[np.lexsort(words.T[::-1])] = np.arange(len(keys))
+    return rank
+
+
+def write_segment(conn: Conn, layout: Layout, collection_id: int, new: NewPostings) -> None:
+    """Write segment ``new`` and register it; the collection's counter moves to its id."""
+    if len(new):
+        query = sql.SQL(
+            "COPY {} (term_hash, seg, items, tfs, lengths) FROM STDIN (FORMAT BINARY)"
+        ).format(layout.postings(collection_id))
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            copy.write(new.payload)
+        conn.execute(
+            sql.SQL("INSERT INTO {} (seg, tier, docs) VALUES (%s, %s, %s)").format(
+                layout.segments(collection_id)
+            ),
+            (new.seg, tier(new.docs), new.docs),
+        )
