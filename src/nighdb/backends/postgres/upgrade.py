@@ -90,6 +90,7 @@ def _text_segments(conn: Conn, layout: Layout) -> None:
 
     _text_statistics(conn, layout)
     _add_columns(conn, layout, (("text_segment", "bigint NOT NULL DEFAULT 0"),))
+    conn.execute(layout.array_cat_ddl())
     rows = conn.execute(sql.SQL("SELECT id, text_analyzer FROM {}").format(layout.collections))
     for raw_id, analyzer in rows.fetchall():
         cid = int(raw_id)
