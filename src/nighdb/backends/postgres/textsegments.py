@@ -204,22 +204,24 @@ def _interleave(
 ) -> npt.NDArray[np.uint8]:
     """Rows made of pieces, in ``order``: row ``r`` is, for each piece ``(source, sizes,
     starts)``, ``sizes[r]`` bytes of ``source`` from ``starts[r]`` (from ``r * sizes[r]``
-    when ``starts`` is None: fixed-size records)."""
-    n_rows = len(order)
-    row_sizes = np.zeros(n_rows, dtype=np.int64)
-    for _, sizes, _ in pieces:
-        row_sizes += sizes
-    out = np.empty(int(row_sizes.sum()), dtype=np.uint8)
-    row_starts = np.zeros(n_rows, dtype=np.int64)
-    row_starts[order] = np.cumsum(row_sizes[order]) - row_sizes[order]
-    at = row_starts.copy()
-    for source, sizes, starts in pieces:
-        from_ = np.arange(n_rows, dtype=np.int64) * sizes if starts is None else starts
-        total = int(sizes.sum())
-        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        out[np.repeat(at, sizes) + within] = source[np.repeat(from_, sizes) + within]
-        at += sizes
-    return out
+    when ``starts`` is None: fixed-size records). One gather from the sources put end to
+    end: each output byte's source is its run's start plus its place in the run."""
+    bases = np.cumsum([0] + [len(source) for source, _, _ in pieces])
+    run_sizes = np.stack([sizes[order] for _, sizes, _ in pieces], axis=1).ravel()
+    run_starts = np.stack(
+        [
+            base + (order * sizes[order] if starts is None else starts[order])
+            for base, (_, sizes, starts) in zip(bases.tolist(), pieces, strict=False)
+        ],
+        axis=1,
+    ).ravel()
+    out_starts = np.cumsum(run_sizes) - run_sizes
+    index = np.repeat(run_starts - out_starts, run_sizes) + np.arange(
+        int(run_sizes.sum()), dtype=np.int64
+    )
+    joined = np.concatenate([source for source, _, _ in pieces])
+    picked: npt.NDArray[np.uint8] = joined[index]
+    return picked
 
 
 def _byte_rank(keys: list[bytes]) -> I64:
