@@ -94,13 +94,17 @@ def _expected(items: dict[str, str], analyzer: str) -> tuple[list[Posting], int]
     return found, total
 
 
+@pytest.mark.parametrize("block_rows", [4096, 3])
 @pytest.mark.parametrize("analyzer", ["plain", "english"])
 @settings(max_examples=200, deadline=None)
 @given(items=st.dictionaries(_IDS, _TEXTS, max_size=12), seg=st.integers(1, 2**62))
 def test_the_copy_stream_holds_each_texts_postings_one_row_per_term_in_key_order(
-    analyzer: str, items: dict[str, str], seg: int
+    analyzer: str, block_rows: int, items: dict[str, str], seg: int
 ) -> None:
-    new = postings.analyze_new(analyzer, items.items(), seg)
+    """(In blocks of 3 rows too: a stream of many blocks, as a large batch's.)"""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(textsegments, "_BLOCK_ROWS", block_rows)
+        new = postings.analyze_new(analyzer, items.items(), seg)
     keys, segs, got = _decoded(new.payload)
     expected, total = _expected(items, analyzer)
     assert sorted(got) == sorted(expected)

@@ -18,6 +18,7 @@ from psycopg import sql
 
 import nighdb
 from nighdb import Collection
+from nighdb.backends.postgres import upgrade as postgres_upgrade
 from nighdb.backends.sqlite.schema import text_tables
 from nighdb.text import analyze
 
@@ -164,9 +165,14 @@ def test_postgres_version_2_is_upgraded(tmp_path: Path) -> None:
     assert row is not None and int(str(row[0])) >= 3
 
 
-def test_postgres_version_3_postings_become_segments(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backfill_items", [10_000, 3])
+def test_postgres_version_3_postings_become_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backfill_items: int
+) -> None:
     """Version 3 (one row per posting in ``nigh_postings_<id>``): step 4 drops that table and
-    builds the segments from the stored texts, exact from then on."""
+    builds the segments from the stored texts (a segment per ``backfill_items``), exact from
+    then on."""
+    monkeypatch.setattr(postgres_upgrade, "_BACKFILL_ITEMS", backfill_items)
     url = pg_server.url_for(tmp_path)
     with nighdb.open_store(url) as store:
         _fill(store)
@@ -197,4 +203,4 @@ def test_postgres_version_3_postings_become_segments(tmp_path: Path) -> None:
         ).fetchone()
         assert left == (0,)
         segments = conn.execute("SELECT count(*) FROM nigh_tsegs_1").fetchone()
-        assert segments is not None and int(segments[0]) >= 1
+        assert segments == (-(-len(TEXTS) // backfill_items),)

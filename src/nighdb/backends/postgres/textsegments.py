@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from psycopg import sql
 
-from ...text import I64, analyze_batch_arrays
+from ...text import I64, BatchArrays, analyze_batch_arrays
 from .schema import Conn, Layout
 from .write import COPY_SIGNATURE, COPY_TRAILER
 
@@ -118,111 +118,118 @@ _ELEMENT = np.dtype([("size", ">i4"), ("value", ">i4")])
 def analyze_new(analyzer: str, new: Iterable[tuple[str, str]], seg: int) -> NewPostings:
     """Segment ``seg`` of ``new`` (id, text) items, ready to send. Client work only (no
     connection): ``upsert`` runs it while the server merges the items (``write_items``'s
-    ``meanwhile``). Its rows are in the primary key's order, term key first."""
+    ``meanwhile``). Its rows are in the primary key's order, term key first, built by numpy
+    in blocks of ``_BLOCK_ROWS`` (the byte indexes of a block are 8 bytes per byte built)."""
     indexed = [(item_id, text) for item_id, text in new if text]
     batch = analyze_batch_arrays([text for _, text in indexed], analyzer)
-    ids = [item_id.encode() for item_id, _ in indexed]
-    n_terms, n_postings = len(batch.vocabulary), len(batch.texts)
-    # A term's postings are one run of the batch's arrays (sorted by term, then text).
-    starts = np.searchsorted(batch.term_ranks, np.arange(n_terms + 1))
-    counts = np.diff(starts)
     keys = [term_key(t) for t in batch.vocabulary]
-    order = np.argsort(_byte_rank(keys), kind="stable")  # the rows in key order
-
-    # Each posting's item element (size, then the id's bytes), gathered from the items'.
-    elements = [struct.pack(">i", len(i)) + i for i in ids]
+    # Each item's element of an items array: its size, then the id's bytes.
+    elements = [struct.pack(">i", len(e)) + e for e in (i.encode() for i, _ in indexed)]
     sizes = np.fromiter(map(len, elements), dtype=np.int64, count=len(elements))
-    flat = np.frombuffer(b"".join(elements), dtype=np.uint8)
-    element_starts = np.concatenate([[0], np.cumsum(sizes)])[:-1]
-    items_bytes = _gather(flat, element_starts[batch.texts], sizes[batch.texts])
-    posting_item_end = np.concatenate([[0], np.cumsum(sizes[batch.texts])])
-    term_items = posting_item_end[starts[1:]] - posting_item_end[starts[:-1]]
+    items = _Items(
+        np.frombuffer(b"".join(elements), dtype=np.uint8), np.cumsum(sizes) - sizes, sizes
+    )
+    order = np.argsort(_byte_rank(keys), kind="stable")  # the rows in key order
+    blocks = [
+        _block(batch, np.array(keys, dtype="S16"), items, seg, order[at : at + _BLOCK_ROWS])
+        for at in range(0, len(order), _BLOCK_ROWS)
+    ]
+    payload = b"".join([COPY_SIGNATURE, *(b.data for b in blocks), COPY_TRAILER])
+    return NewPostings(seg, payload, len(keys), len(indexed), int(batch.lengths.sum()))
 
-    head = np.zeros(n_terms, dtype=_ROW_HEAD)
+
+_BLOCK_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class _Items:
+    """The items' array elements end to end (``data``), each one's offset and size."""
+
+    data: npt.NDArray[np.uint8]
+    starts: I64
+    sizes: I64
+
+
+def _block(
+    batch: BatchArrays, keys: npt.NDArray[np.bytes_], items: _Items, seg: int, rows: I64
+) -> npt.NDArray[np.uint8]:
+    """The stream's bytes of the terms ``rows`` (ranks in ``batch.vocabulary``), in order."""
+    # A term's postings are one run of the batch's arrays (sorted by term, then text).
+    firsts = np.searchsorted(batch.term_ranks, rows)
+    counts = np.searchsorted(batch.term_ranks, rows, side="right") - firsts
+    run_starts = np.cumsum(counts) - counts
+    postings = _runs(firsts, counts)
+    texts = batch.texts[postings]
+    item_sizes = items.sizes[texts]
+    row_item_bytes = np.add.reduceat(item_sizes, run_starts) if len(rows) else item_sizes
+    n = len(rows)
+
+    head = np.zeros(n, dtype=_ROW_HEAD)
     head["fields"] = 5
     head["term_size"] = 16
-    head["term"] = np.array(keys, dtype="S16")
+    head["term"] = keys[rows]
     head["seg_size"] = 8
     head["seg"] = seg
-    head["items_size"] = 20 + term_items
-    head["items_header"] = np.stack(
-        [
-            np.ones(n_terms),
-            np.zeros(n_terms),
-            np.full(n_terms, _TEXT_OID),
-            counts,
-            np.ones(n_terms),
-        ],
-        axis=1,
-    ).astype(np.int64)
-    ints_head = np.zeros(n_terms, dtype=_INTS_HEAD)
+    head["items_size"] = 20 + row_item_bytes
+    head["items_header"] = _array_headers(_TEXT_OID, counts)
+    ints_head = np.zeros(n, dtype=_INTS_HEAD)
     ints_head["size"] = 20 + 8 * counts
-    ints_head["header"] = np.stack(
-        [
-            np.ones(n_terms),
-            np.zeros(n_terms),
-            np.full(n_terms, _INT4_OID),
-            counts,
-            np.ones(n_terms),
-        ],
-        axis=1,
-    ).astype(np.int64)
-    tfs = np.empty(n_postings, dtype=_ELEMENT)
+    ints_head["header"] = _array_headers(_INT4_OID, counts)
+    tfs = np.empty(len(postings), dtype=_ELEMENT)
     tfs["size"] = 4
-    tfs["value"] = batch.tf
-    lengths = np.empty(n_postings, dtype=_ELEMENT)
+    tfs["value"] = batch.tf[postings]
+    lengths = np.empty(len(postings), dtype=_ELEMENT)
     lengths["size"] = 4
-    lengths["value"] = batch.lengths[batch.texts]
+    lengths["value"] = batch.lengths[texts]
+    items_bytes = items.data[_runs(items.starts[texts], item_sizes)]
 
     # Each row: head, items, ints head, tfs, ints head, lengths: pieces of known sizes.
-    pieces = [
-        (_bytes(head), np.full(n_terms, _ROW_HEAD.itemsize), None),
-        (items_bytes, term_items, posting_item_end[starts[:-1]]),
-        (_bytes(ints_head), np.full(n_terms, _INTS_HEAD.itemsize), None),
-        (_bytes(tfs), 8 * counts, 8 * starts[:-1]),
-        (_bytes(ints_head), np.full(n_terms, _INTS_HEAD.itemsize), None),
-        (_bytes(lengths), 8 * counts, 8 * starts[:-1]),
-    ]
-    body = _interleave(pieces, order)
-    payload = b"".join([COPY_SIGNATURE, body.data, COPY_TRAILER])
-    return NewPostings(seg, payload, n_terms, len(ids), int(batch.lengths.sum()))
+    fixed = np.arange(n, dtype=np.int64)
+    return _interleave(
+        [
+            (_bytes(head), np.full(n, _ROW_HEAD.itemsize), fixed * _ROW_HEAD.itemsize),
+            (items_bytes, row_item_bytes, np.cumsum(row_item_bytes) - row_item_bytes),
+            (_bytes(ints_head), np.full(n, _INTS_HEAD.itemsize), fixed * _INTS_HEAD.itemsize),
+            (_bytes(tfs), 8 * counts, 8 * run_starts),
+            (_bytes(ints_head), np.full(n, _INTS_HEAD.itemsize), fixed * _INTS_HEAD.itemsize),
+            (_bytes(lengths), 8 * counts, 8 * run_starts),
+        ]
+    )
+
+
+def _array_headers(element_type: int, counts: I64) -> I64:
+    """Each array's header: one dimension, no nulls, the element type, size, lower bound 1."""
+    headers = np.empty((len(counts), 5), dtype=np.int64)
+    headers[:] = (1, 0, element_type, 0, 1)
+    headers[:, 3] = counts
+    return headers
 
 
 def _bytes(array: npt.NDArray[np.void]) -> npt.NDArray[np.uint8]:
     return np.frombuffer(array.tobytes(), dtype=np.uint8)
 
 
-def _gather(source: npt.NDArray[np.uint8], starts: I64, sizes: I64) -> npt.NDArray[np.uint8]:
-    """The byte runs ``source[starts[i] : starts[i] + sizes[i]]``, one after the other."""
+def _runs(starts: I64, sizes: I64) -> I64:
+    """The indexes ``starts[i] .. starts[i] + sizes[i] - 1``, run after run."""
     within = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(
         np.cumsum(sizes) - sizes, sizes
     )
-    picked: npt.NDArray[np.uint8] = source[np.repeat(starts, sizes) + within]
-    return picked
+    runs: I64 = np.repeat(starts, sizes) + within
+    return runs
 
 
-def _interleave(
-    pieces: list[tuple[npt.NDArray[np.uint8], I64, I64 | None]], order: I64
-) -> npt.NDArray[np.uint8]:
-    """Rows made of pieces, in ``order``: row ``r`` is, for each piece ``(source, sizes,
-    starts)``, ``sizes[r]`` bytes of ``source`` from ``starts[r]`` (from ``r * sizes[r]``
-    when ``starts`` is None: fixed-size records). One gather from the sources put end to
-    end: each output byte's source is its run's start plus its place in the run."""
+def _interleave(pieces: list[tuple[npt.NDArray[np.uint8], I64, I64]]) -> npt.NDArray[np.uint8]:
+    """Rows made of pieces: row ``r`` is, for each piece ``(source, sizes, starts)``,
+    ``sizes[r]`` bytes of ``source`` from ``starts[r]``. One gather from the sources put
+    end to end: each output byte's source is its run's start plus its place in the run."""
     bases = np.cumsum([0] + [len(source) for source, _, _ in pieces])
-    run_sizes = np.stack([sizes[order] for _, sizes, _ in pieces], axis=1).ravel()
+    run_sizes = np.stack([sizes for _, sizes, _ in pieces], axis=1).ravel()
     run_starts = np.stack(
-        [
-            base + (order * sizes[order] if starts is None else starts[order])
-            for base, (_, sizes, starts) in zip(bases.tolist(), pieces, strict=False)
-        ],
+        [base + starts for base, (_, _, starts) in zip(bases.tolist(), pieces, strict=False)],
         axis=1,
     ).ravel()
-    out_starts = np.cumsum(run_sizes) - run_sizes
-    index = np.repeat(run_starts - out_starts, run_sizes) + np.arange(
-        int(run_sizes.sum()), dtype=np.int64
-    )
     joined = np.concatenate([source for source, _, _ in pieces])
-    picked: npt.NDArray[np.uint8] = joined[index]
+    picked: npt.NDArray[np.uint8] = joined[_runs(run_starts, run_sizes)]
     return picked
 
 

@@ -15,7 +15,8 @@ the registry (version 3's postings, one row per posting, are built by version 4 
 
 Version 4: the postings as segments (``textsegments``): the segment counter on the registry;
 every collection's version-3 postings table dropped and its segments, registry and
-tombstones created, its postings backfilled from the texts already stored as one segment.
+tombstones created, its postings backfilled from the texts already stored, a segment per
+10,000 items.
 """
 
 from __future__ import annotations
@@ -107,8 +108,13 @@ def _text_segments(conn: Conn, layout: Layout) -> None:
             ).format(layout.collections),
             (cid,),
         )
-        add_postings(conn, layout, cid, analyze_new(str(analyzer), stored, 1), len(stored))
+        # A segment per _BACKFILL_ITEMS (memory bounded), merged as any writes' segments are.
+        for seg, at in enumerate(range(0, len(stored), _BACKFILL_ITEMS), start=1):
+            chunk = stored[at : at + _BACKFILL_ITEMS]
+            add_postings(conn, layout, cid, analyze_new(str(analyzer), chunk, seg), len(chunk))
 
+
+_BACKFILL_ITEMS = 10_000
 
 STEPS: list[tuple[int, Step]] = [
     (2, _hash_keyed_items),
