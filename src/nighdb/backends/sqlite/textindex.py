@@ -119,9 +119,12 @@ def add_analyzed(
     if not len(batch.texts):
         return
     items = rowids[batch.texts]
-    # Items ascending within each term: the batch's rowids may come in any order.
-    order = textsegments.term_item_order(batch.term_ranks, items)
-    records = np.empty(len(order), dtype=POSTING)
+    # Items ascending within each term. The analysis sorts by term then text, which is that
+    # order when the rowids ascend with the texts (new items, appended); else one argsort.
+    order: I64 | slice = slice(None)
+    if len(rowids) > 1 and not bool((rowids[1:] > rowids[:-1]).all()):
+        order = textsegments.term_item_order(batch.term_ranks, items)
+    records = np.empty(len(items), dtype=POSTING)
     records["item"] = items[order]
     records["tf"] = batch.tf[order]
     records["length"] = batch.lengths[batch.texts[order]]
