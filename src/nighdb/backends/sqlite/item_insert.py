@@ -23,6 +23,7 @@ from typing import cast
 import apsw
 import numpy as np
 
+from ...errors import InvalidArgumentError
 from ...text import I64
 from ...validation import ItemBatch
 
@@ -30,11 +31,18 @@ __all__ = ["insert_items"]
 
 # Rows per statement: bounds the memory of a statement's bound values and of its rowids' JSON.
 _CHUNK = 10_000
+# apsw's PyPI wheels build SQLite with carray; a build from other sources may not.
+_CARRAY = hasattr(apsw, "carray") and "ENABLE_CARRAY" in apsw.compile_options
 
 
 def insert_items(conn: apsw.Connection, table: str, batch: ItemBatch, version: int) -> I64:
     """Write ``batch`` into ``table`` (each row's ``seq`` = ``version``), an existing id's row
     replaced in place; return the rowid of each item of the batch, in its order."""
+    if not _CARRAY:
+        raise InvalidArgumentError(
+            "writing items on the SQLite backend needs apsw 3.51 or later built with SQLite's "
+            "carray extension, as apsw's wheels on PyPI are: pip install --upgrade apsw"
+        )
     vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
     row_bytes = vectors.shape[1] * vectors.itemsize
     insert = (
