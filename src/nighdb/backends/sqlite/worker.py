@@ -1,10 +1,10 @@
-"""One computation run in a worker thread while the calling thread waits on SQLite.
+"""One computation run in a worker thread while the calling thread does other work.
 
 apsw releases the GIL for the whole of an SQLite call, so a statement that does much work
-in one ``sqlite3_step`` (``item_insert``) leaves the other core to Python: an upsert
-analyses its texts (``text.analyze_batch_arrays``) meanwhile. The thread is always joined
-before the ``with`` block is left, its exception (if any) raised by ``result``, so no
-thread outlives the call that started it.
+in one ``sqlite3_step`` (``item_insert``) can run in a worker while the caller runs Python:
+an upsert's insert goes to the worker and the caller analyses the texts meanwhile. The
+thread is always joined before the ``with`` block is left, and its exception (if any) is
+raised by ``result``, so no thread outlives the call that started it.
 """
 
 from __future__ import annotations
