@@ -2,22 +2,27 @@
 
 Each checks its whole input before taking the write lock, then writes in one ``BEGIN
 IMMEDIATE`` transaction that bumps the collection's version and keeps the text postings
-exact (``textindex``). Kept apart from ``store`` so that the store module stays about
-opening, collections and search.
+exact (``textindex``). An upsert's rows go in by one statement per chunk (``item_insert``)
+run in a worker thread, while this thread analyses the texts: SQLite holds no GIL, so the
+two use both cores, and the postings are built from the analysis and the rowids once both
+are done. Kept apart from ``store`` so that the store module stays about opening,
+collections and search.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from ...filters import parse_filter
 from ...jsontext import encode_json
 from ...models import ItemLike
+from ...text import I64, BatchArrays, analyze_batch_arrays
 from ...validation import (
+    ItemBatch,
     apply_patches,
     check_collection_name,
     check_delete_target,
@@ -26,6 +31,7 @@ from ...validation import (
     validate_patches,
 )
 from .filter import compile_filter
+from .item_insert import insert_items
 from .schema import items_table
 from .textindex import (
     clear_postings,
@@ -35,11 +41,27 @@ from .textindex import (
     stored_texts,
 )
 from .transactions import Transactions
+from .worker import Worker
 
 __all__ = ["ItemWrites"]
 
-# Rows written per executemany call.
-_WRITE_CHUNK = 10_000
+# Batches with fewer texts than this are written without a worker thread: it costs more.
+_THREAD_TEXTS = 256
+
+
+def _small(batch: ItemBatch) -> bool:
+    """Too few texts to analyse for a thread to pay (or none: nothing to overlap)."""
+    return len(batch) - batch.texts.count("") < _THREAD_TEXTS
+
+
+def _analysis(batch: ItemBatch, analyzer: str) -> tuple[I64 | None, BatchArrays]:
+    """The analysis of the texts ``batch`` writes (a repeated id's last one, as its row's), and
+    which of the batch's positions they are at (``None``: all, no id being repeated)."""
+    if len(set(batch.ids)) == len(batch):
+        return None, analyze_batch_arrays(batch.texts, analyzer)
+    last = {item_id: position for position, item_id in enumerate(batch.ids)}
+    keep = np.array(sorted(last.values()), dtype=np.int64)
+    return keep, analyze_batch_arrays([batch.texts[p] for p in keep.tolist()], analyzer)
 
 
 class ItemWrites(Transactions):
@@ -53,50 +75,30 @@ class ItemWrites(Transactions):
         with self._transaction(write=False) as conn:
             pin = self._require(conn, tenant, name)
         # Validate the whole batch before taking the write lock (contract §4: all or nothing).
-        pin_dims, pin_metric = pin.collection.dimensions, pin.collection.metric
-        batch = validate_items(name, pin_dims, pin_metric, items)
+        c = pin.collection
+        batch = validate_items(name, c.dimensions, c.metric, items)
         if not len(batch):
             return 0
         with self._transaction(write=True) as conn:
             current = self._require(conn, tenant, name)
             if current.id != pin.id:
                 # Dropped and re-created meanwhile: validate against the new pin.
-                batch = validate_items(
-                    name, current.collection.dimensions, current.collection.metric, items
-                )
+                c = current.collection
+                batch = validate_items(name, c.dimensions, c.metric, items)
             version = self._bump(conn, current.id)
+            old_texts = stored_texts(conn, current.id, list(dict.fromkeys(batch.ids)))
             table = items_table(current.id)
-            distinct_ids = list(dict.fromkeys(batch.ids))
-            old_texts = stored_texts(conn, current.id, distinct_ids)
-            sql = (
-                f"INSERT INTO {table} (id, vector, metadata, text, seq) "
-                "VALUES (?, ?, jsonb(?), ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET vector = excluded.vector, "
-                "metadata = excluded.metadata, text = excluded.text, seq = excluded.seq "
-                "RETURNING rowid"
-            )
-            # Each written row's rowid and text (a repeated id's last text wins, as its row's
-            # does): the postings are built from them, with no read of the rows back.
-            written: dict[int, str] = {}
-            vectors = np.ascontiguousarray(batch.vectors, dtype="<f4")
-            for start in range(0, len(batch), _WRITE_CHUNK):
-                stop = start + _WRITE_CHUNK
-                # Rows as a zip of columns: no Python code runs per row. apsw binds a numpy
-                # row (a contiguous little-endian float32 buffer) as a blob of its bytes.
-                ids = batch.ids[start:stop]
-                rows = zip(
-                    ids,
-                    vectors[start:stop],
-                    batch.metadata_json[start:stop],
-                    batch.texts[start:stop],
-                    [version] * len(ids),
-                    strict=True,
-                )
-                returned = conn.executemany(sql, rows).fetchall()
-                rowids = [int(cast(int, r)) for (r,) in returned]
-                written.update(zip(rowids, batch.texts[start:stop], strict=True))
-            analyzer = current.collection.text_analyzer
-            index_written(conn, current.id, analyzer, list(written.items()), old_texts)
+            # The insert runs in a worker thread as one long SQLite call without the GIL, while
+            # this thread analyses the texts (that needs no rowid). The other way round, the
+            # worker's analysis would hold the GIL this thread needs to reach the call.
+            with Worker(
+                lambda: insert_items(conn, table, batch, version), inline=_small(batch)
+            ) as w:
+                keep, analysed = _analysis(batch, c.text_analyzer)
+                rowids = w.result()
+            if keep is not None:
+                rowids = rowids[keep]
+            index_written(conn, current.id, c.text_analyzer, rowids, analysed, old_texts)
         return len(batch)
 
     def delete(

@@ -39,7 +39,7 @@ import apsw
 import numpy as np
 
 from ...filters import FilterNode
-from ...text import F64, I64, analyze_batch_arrays, bm25_scores
+from ...text import F64, I64, BatchArrays, analyze_batch_arrays, bm25_scores
 from . import textmerges, textsegments
 from .filter import compile_filter
 from .schema import (
@@ -53,6 +53,7 @@ from .schema import (
 from .textsegments import POSTING, Postings, chunk_range
 
 __all__ = [
+    "add_analyzed",
     "add_postings",
     "clear_postings",
     "index_written",
@@ -103,17 +104,27 @@ def add_postings(
     """Index the texts of these (rowid, text) items as one new segment (any old postings of
     theirs are dead already)."""
     pairs = list(rows)
-    if not pairs:
-        return
-    rowid_list, texts = zip(*pairs, strict=True)
-    batch = analyze_batch_arrays(texts, analyzer)
+    if pairs:
+        rowids, texts = zip(*pairs, strict=True)
+        add_analyzed(
+            conn, collection_id, np.array(rowids, np.int64), analyze_batch_arrays(texts, analyzer)
+        )
+
+
+def add_analyzed(
+    conn: apsw.Connection, collection_id: int, rowids: I64, batch: BatchArrays
+) -> None:
+    """``add_postings`` of texts already analysed: ``batch`` is ``analyze_batch_arrays`` of
+    the texts of the items ``rowids``, in that order."""
     if not len(batch.texts):
         return
-    rowids = np.array(rowid_list, dtype=np.int64)
     items = rowids[batch.texts]
-    # Items ascending within each term: the batch's rowids may come in any order.
-    order = textsegments.term_item_order(batch.term_ranks, items)
-    records = np.empty(len(order), dtype=POSTING)
+    # Items ascending within each term. The analysis sorts by term then text, which is that
+    # order when the rowids ascend with the texts (new items, appended); else one argsort.
+    order: I64 | slice = slice(None)
+    if len(rowids) > 1 and not bool((rowids[1:] > rowids[:-1]).all()):
+        order = textsegments.term_item_order(batch.term_ranks, items)
+    records = np.empty(len(items), dtype=POSTING)
     records["item"] = items[order]
     records["tf"] = batch.tf[order]
     records["length"] = batch.lengths[batch.texts[order]]
@@ -155,13 +166,15 @@ def index_written(
     conn: apsw.Connection,
     collection_id: int,
     analyzer: str,
-    written: list[tuple[int, str]],
+    rowids: I64,
+    batch: BatchArrays,
     old: list[tuple[int, str]],
 ) -> None:
-    """After an upsert wrote these (rowid, text) rows: mark the ``old`` (rowid, text)
-    postings dead, add the new (``reindex_rows`` for writers that do not know the rowids)."""
+    """After an upsert wrote the items ``rowids``, whose texts ``batch`` analysed: mark the
+    ``old`` (rowid, text) postings dead, add the new (``reindex_rows`` for writers that do
+    not know the rowids)."""
     _remove(conn, collection_id, analyzer, old)
-    add_postings(conn, collection_id, analyzer, written)
+    add_analyzed(conn, collection_id, rowids, batch)
 
 
 def stored_texts(
