@@ -133,9 +133,7 @@ _TIED = ["apple", "apple apple apple ﬁg ﬁg ﬁg", "kiwi kiwi kiwi kiwi kiwi"
     weight=weights,
     limit=st.integers(1, 12),
 )
-@example(
-    corpus=_TIED, rewrites=[], deletes=[], query="apple", flt=None, weight=0.5, limit=1
-)
+@example(corpus=_TIED, rewrites=[], deletes=[], query="apple", flt=None, weight=0.5, limit=1)
 def test_text_and_hybrid_match_the_reference(
     store: nighdb.Store,
     corpus: list[str],
