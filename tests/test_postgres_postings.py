@@ -259,6 +259,25 @@ def test_tombstones_past_their_share_compact_every_segment_into_one(
     _assert_exact(url, texts)
 
 
+def test_tombstones_of_texts_without_terms_are_dropped_when_no_segment_is_left(
+    store: PostgresStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Texts with no term ("!!") have no postings and so no segment, but replacing or
+    deleting them still writes tombstones; past their share, with no segment to compact,
+    they are simply dropped (a compaction of no segment failed and undid the delete)."""
+    monkeypatch.setattr(textmerges, "_TOMBSTONES_FLOOR", 2)
+    url = url_for(tmp_path)
+    store.ensure_collection(T, Collection("c", 2))
+    texts = {f"i{k}": "!! 👍" for k in range(10)}
+    store.upsert(T, "c", _items(texts))
+    assert store.delete(T, "c", list(texts)) == 10
+    assert store.count(T, "c") == 0
+    stored, segments, tombstones = _physical(url)
+    assert (stored, segments, tombstones) == (0, [], 0)
+    store.upsert(T, "c", _items({"j": "cat"}))
+    _assert_exact(url, {"j": "cat"})
+
+
 _OPS = st.lists(
     st.tuples(st.sampled_from(["upsert", "update", "delete"]), st.sets(st.integers(0, 9)), _WORDS),
     min_size=1,

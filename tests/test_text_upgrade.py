@@ -18,6 +18,7 @@ from psycopg import sql
 
 import nighdb
 from nighdb import Collection
+from nighdb.backends.postgres import textmerges, textsegments
 from nighdb.backends.postgres import upgrade as postgres_upgrade
 from nighdb.backends.sqlite.schema import text_tables
 from nighdb.text import analyze
@@ -165,17 +166,25 @@ def test_postgres_version_2_is_upgraded(tmp_path: Path) -> None:
     assert row is not None and int(str(row[0])) >= 3
 
 
-@pytest.mark.parametrize("backfill_items", [10_000, 3])
+@pytest.mark.parametrize(("backfill_items", "merge_factor"), [(10_000, 8), (3, 8), (1, 2)])
 def test_postgres_version_3_postings_become_segments(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backfill_items: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backfill_items: int, merge_factor: int
 ) -> None:
     """Version 3 (one row per posting in ``nigh_postings_<id>``): step 4 drops that table and
-    builds the segments from the stored texts (a segment per ``backfill_items``), exact from
-    then on."""
+    builds the segments from the stored texts (a segment per ``backfill_items``, merged as
+    any write's: with a merge factor of 2, a merge takes an id between two chunks), exact
+    from then on."""
     monkeypatch.setattr(postgres_upgrade, "_BACKFILL_ITEMS", backfill_items)
+    monkeypatch.setattr(textsegments, "MERGE_FACTOR", merge_factor)
+    monkeypatch.setattr(textmerges, "MERGE_FACTOR", merge_factor)
     url = pg_server.url_for(tmp_path)
+    many = {f"m{k}": f"owl w{k % 3}" for k in range(7)}  # chunks past a merge's new id
     with nighdb.open_store(url) as store:
         _fill(store)
+        store.ensure_collection("t", Collection("many", 2))
+        store.upsert(
+            "t", "many", [{"id": i, "vector": [1.0, 0.0], "text": t} for i, t in many.items()]
+        )
     with psycopg.connect(url, autocommit=True) as conn:
         for cid in _drop_text_tables(conn):
             table = sql.Identifier(f"nigh_postings_{cid}")
@@ -194,6 +203,10 @@ def test_postgres_version_3_postings_become_segments(
         conn.execute("UPDATE nigh_meta SET value = '3' WHERE key = 'schema_version'")
     with nighdb.open_store(url) as store:
         _check(store)
+        got = store.search("t", "many", text="owl w1")
+        want = bm25(many, "owl w1", lambda _: True)
+        assert [m.id for m in got] == [i for i, _ in want]
+        assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
         assert row is not None and int(str(row[0])) == 4
@@ -202,5 +215,8 @@ def test_postgres_version_3_postings_become_segments(
             "AND tablename LIKE 'nigh\\_postings\\_%'"
         ).fetchone()
         assert left == (0,)
-        segments = conn.execute("SELECT count(*) FROM nigh_tsegs_1").fetchone()
-        assert segments == (-(-len(TEXTS) // backfill_items),)
+        docs = conn.execute("SELECT docs FROM nigh_tsegs_1 ORDER BY seg").fetchall()
+        # Every stored item in one segment exactly once (the three with terms: "c" is empty).
+        assert sum(int(d) for (d,) in docs) == 3
+        if merge_factor == 8:
+            assert len(docs) == -(-len(TEXTS) // backfill_items)

@@ -85,11 +85,14 @@ class ItemWrites(Connections):
                 seg = postings.lock_collection(conn, layout, pin.id)
                 if filter == {}:  # every item: no need to analyze their texts
                     postings.clear_postings(conn, layout, pin.id)
+                    removed = rows.delete_items(conn, layout.items(pin.id), where)
                 else:
-                    old = postings.stored_texts(conn, layout, pin.id, where)
+                    # The rows deleted are the ones tombstoned: a metadata-only update takes
+                    # no collection lock and may change which rows a filter matches.
+                    old = rows.delete_items_returning(conn, layout.items(pin.id), where)
                     postings.remove_postings(conn, layout, pin.id, analyzer, old, len(old), seg)
                     postings.after_removal(conn, layout, pin.id)
-                removed = rows.delete_items(conn, layout.items(pin.id), where)
+                    removed = len(old)
             self._router.wrote(conn)
             return removed
 

@@ -72,6 +72,18 @@ def delete_items(conn: Conn, table: sql.Identifier, condition: Where) -> int:
     return cur.rowcount
 
 
+def delete_items_returning(
+    conn: Conn, table: sql.Identifier, condition: Where
+) -> list[tuple[str, str]]:
+    """Delete the rows matching ``condition``; the (id, text) of each row deleted."""
+    cur = conn.execute(
+        sql.SQL("DELETE FROM {} WHERE {} RETURNING id, text").format(table, condition[0]),
+        condition[1],
+        prepare=prepare_option(condition[1]),
+    )
+    return [(str(i), str(t)) for i, t in cur.fetchall()]
+
+
 def update_items(conn: Conn, table: sql.Identifier, collection: str, patches: list[Patch]) -> int:
     """Contract §13: in one transaction, the patched rows are locked in id order (``FOR
     UPDATE``: a concurrent upsert of the same id waits, or is waited for), read, patched and

@@ -87,7 +87,8 @@ def _text_segments(conn: Conn, layout: Layout) -> None:
     segments, backfilled from the stored texts. Reads only the items' ``id`` and ``text``,
     which every version has, and adds the version-3 columns if missing, so it applies to
     any older database."""
-    from .postings import add_postings, analyze_new  # postings imports schema, as this module does
+    # postings imports schema, as this module does
+    from .postings import add_postings, analyze_new, lock_collection
 
     _text_statistics(conn, layout)
     _add_columns(conn, layout, (("text_segment", "bigint NOT NULL DEFAULT 0"),))
@@ -100,18 +101,20 @@ def _text_segments(conn: Conn, layout: Layout) -> None:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
         for ddl in layout.postings_ddl(cid):
             conn.execute(ddl)
-        texts = conn.execute(sql.SQL("SELECT id, text FROM {}").format(layout.items(cid)))
-        stored = [(str(i), str(t)) for i, t in texts.fetchall()]
         conn.execute(
             sql.SQL(
                 "UPDATE {} SET text_items = 0, text_length = 0, text_segment = 0 WHERE id = %s"
             ).format(layout.collections),
             (cid,),
         )
-        # A segment per _BACKFILL_ITEMS (memory bounded), merged as any writes' segments are.
-        for seg, at in enumerate(range(0, len(stored), _BACKFILL_ITEMS), start=1):
-            chunk = stored[at : at + _BACKFILL_ITEMS]
-            add_postings(conn, layout, cid, analyze_new(str(analyzer), chunk, seg), len(chunk))
+        # A segment per _BACKFILL_ITEMS, read through a server-side cursor (memory bounded
+        # whatever the collection's size), merged as any writes' segments are.
+        with conn.cursor(name=f"nigh_backfill_{cid}") as texts:
+            texts.execute(sql.SQL("SELECT id, text FROM {}").format(layout.items(cid)))
+            while chunk := [(str(i), str(t)) for i, t in texts.fetchmany(_BACKFILL_ITEMS)]:
+                # The counter's next id: a merge of the earlier chunks has taken ids too.
+                seg = lock_collection(conn, layout, cid)
+                add_postings(conn, layout, cid, analyze_new(str(analyzer), chunk, seg), len(chunk))
 
 
 _BACKFILL_ITEMS = 10_000
