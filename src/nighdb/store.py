@@ -211,8 +211,7 @@ def open_store(url: str | None = None, *, create: bool = True, **options: Any) -
         url = os.environ.get("NIGH_STORE") or DEFAULT_URL
     if not isinstance(url, str) or not url:
         raise InvalidArgumentError("the store URL must be a non-empty string")
-    scheme, sep, _ = url.partition("://")
-    scheme = scheme.lower() if sep else ""
+    scheme = _scheme(url)
     backend = _BACKENDS.get(scheme)
     if backend is None:
         raise InvalidArgumentError(
@@ -236,9 +235,14 @@ def open_store(url: str | None = None, *, create: bool = True, **options: Any) -
 def backend_module(url: str) -> str | None:
     """The module ``open_store(url)`` imports for ``url``'s backend (None: an unknown
     scheme), for a process that wants it imported before it opens a store."""
-    scheme, sep, _ = url.partition("://")
-    backend = _BACKENDS.get(scheme.lower() if sep else "")
+    backend = _BACKENDS.get(_scheme(url))
     return None if backend is None else backend[0]
+
+
+def _scheme(url: str) -> str:
+    """The scheme naming ``url``'s backend, lower-cased; "" for a bare file path."""
+    scheme, sep, _ = url.partition("://")
+    return scheme.lower() if sep else ""
 
 
 # scheme -> (module, class, the extra that installs its driver)
