@@ -8,8 +8,8 @@ sizes keeps at most about ``F · log_F(n)`` segments. When the tombstones exceed
 the items, every segment is merged into one (a compaction), which leaves no tombstone. A
 merge runs in the server (the postings unnested, the dead ones dropped, the rest
 aggregated per term) in the writer's transaction, under the collection's lock: a merged
-segment takes a new id, above every tombstone's ``before`` (no tombstone applies to it: its
-postings were live when it was written) and every later tombstone applies to it. A merge
+segment takes a new id, no lower than any tombstone's ``before`` (no tombstone applies to
+it: the merge dropped the postings they covered) and every later tombstone applies to it. A merge
 drops the tombstones no segment needs any more (``before <=`` the oldest segment left).
 """
 

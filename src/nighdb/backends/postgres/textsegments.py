@@ -129,7 +129,7 @@ def analyze_new(analyzer: str, new: Iterable[tuple[str, str]], seg: int) -> NewP
     items = _Items(
         np.frombuffer(b"".join(elements), dtype=np.uint8), np.cumsum(sizes) - sizes, sizes
     )
-    order = np.argsort(_byte_rank(keys), kind="stable")  # the rows in key order
+    order = _byte_order(keys)  # the rows in key order
     blocks = [
         _block(batch, np.array(keys, dtype="S16"), items, seg, order[at : at + _BLOCK_ROWS])
         for at in range(0, len(order), _BLOCK_ROWS)
@@ -233,18 +233,20 @@ def _interleave(pieces: list[tuple[npt.NDArray[np.uint8], I64, I64]]) -> npt.NDA
     return picked
 
 
-def _byte_rank(keys: list[bytes]) -> I64:
-    """The rank of each key (all of one length, a multiple of 8) in byte order, PostgreSQL's
-    order of ``bytea``: the keys as big-endian 64-bit words, sorted most significant first."""
-    rank = np.empty(len(keys), dtype=np.int64)
-    if keys:
-        words = np.frombuffer(b"".join(keys), dtype=">u8").reshape(len(keys), -1)
-        rank[np.lexsort(words.T[::-1])] = np.arange(len(keys))
-    return rank
+def _byte_order(keys: list[bytes]) -> I64:
+    """The order that sorts ``keys`` (all of one length, a multiple of 8) in byte order,
+    PostgreSQL's order of ``bytea``: the keys as big-endian 64-bit words, sorted most
+    significant first."""
+    if not keys:
+        return np.empty(0, dtype=np.int64)
+    words = np.frombuffer(b"".join(keys), dtype=">u8").reshape(len(keys), -1)
+    order: I64 = np.lexsort(words.T[::-1])
+    return order
 
 
 def write_segment(conn: Conn, layout: Layout, collection_id: int, new: NewPostings) -> None:
-    """Write segment ``new`` and register it; the collection's counter moves to its id."""
+    """Write segment ``new`` and register it (``add_postings`` moves the collection's
+    counter to its id)."""
     if len(new):
         query = sql.SQL(
             "COPY {} (term_hash, seg, items, tfs, lengths) FROM STDIN (FORMAT BINARY)"
