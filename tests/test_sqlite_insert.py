@@ -103,7 +103,7 @@ def test_strings_come_back_exactly(
 
 def test_a_failing_insert_leaves_nothing_and_no_thread(tmp_path: Path) -> None:
     """The insert fails in the worker thread (a trigger aborts one row): the upsert raises
-    the translated error, no row, segment or dictionary row is written, and the thread is
+    the translated error, no row, segment or chunk of postings is written, and the thread is
     gone when it returns."""
     path = tmp_path / "f.db"
     with nighdb.open_store(f"sqlite:///{path}") as store:
@@ -115,7 +115,7 @@ def test_a_failing_insert_leaves_nothing_and_no_thread(tmp_path: Path) -> None:
             "CREATE TRIGGER boom BEFORE INSERT ON nigh_items_1 WHEN NEW.id = 'boom' "
             "BEGIN SELECT RAISE(ABORT, 'boom'); END"
         )
-        tables = ("nigh_items_1", "nigh_textseg_1", "nigh_textterm_1", "nigh_collections")
+        tables = ("nigh_items_1", "nigh_textseg_1", "nigh_textpost_1", "nigh_collections")
         before = {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
         threads = threading.active_count()
         batch = [{"id": f"n{i}", "vector": [0.0, 1.0], "text": "sky"} for i in range(THREADED)]

@@ -9,7 +9,7 @@ difference between the layouts; a version-1 PostgreSQL store is written by versi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 import psycopg
@@ -20,7 +20,8 @@ import nighdb
 from nighdb import Collection
 from nighdb.backends.postgres import textmerges, textsegments
 from nighdb.backends.postgres import upgrade as postgres_upgrade
-from nighdb.backends.sqlite.schema import text_tables
+from nighdb.backends.sqlite.schema import SCHEMA_VERSION, text_tables
+from nighdb.backends.sqlite.textsegments import Dictionary
 from nighdb.text import analyze
 
 from . import pg_server
@@ -109,13 +110,60 @@ def test_sqlite_version_3_postings_become_segments(tmp_path: Path) -> None:
         _check(store)
     conn = apsw.Connection(str(path))
     version = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
-    assert version is not None and int(str(version[0])) == 4
+    assert version is not None and int(str(version[0])) == SCHEMA_VERSION
     left = conn.execute(
         "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'nigh_postings_%'"
     ).fetchone()
     assert left == (0,)
     segments = conn.execute("SELECT count(*) FROM nigh_textseg_1").fetchone()
     assert segments is not None and int(str(segments[0])) >= 1
+    conn.close()
+
+
+def test_sqlite_version_4_dictionary_rows_go(tmp_path: Path) -> None:
+    """Version 4 kept each segment's dictionary as rows (``nigh_textterm_<id>``) as well as in
+    its blob, and no salt: opening it drops the rows, salts every segment differently, and
+    search reads the blobs' dictionaries with the same scores."""
+    path = tmp_path / "v4.db"
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        _fill(store)
+    conn = apsw.Connection(str(path))
+    with conn:
+        for cid in [int(r[0]) for r in conn.execute("SELECT id FROM nigh_collections")]:
+            conn.execute(
+                f"CREATE TABLE nigh_textterm_{cid} (term TEXT NOT NULL, seg INTEGER NOT NULL, "
+                "start INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (term, seg)) "
+                "WITHOUT ROWID"
+            )
+            for seg, blob in conn.execute(f"SELECT seg, terms FROM nigh_textseg_{cid}").fetchall():
+                dictionary = Dictionary(cast(bytes, blob))
+                starts = dictionary.starts().tolist()
+                conn.executemany(
+                    f"INSERT INTO nigh_textterm_{cid} VALUES (?, ?, ?, ?)",
+                    [
+                        (term, seg, starts[j], starts[j + 1] - starts[j])
+                        for j, term in enumerate(dictionary.vocabulary())
+                    ],
+                )
+            conn.execute(f"ALTER TABLE nigh_textseg_{cid} DROP COLUMN salt")
+        conn.execute("UPDATE nigh_meta SET value = '4' WHERE key = 'schema_version'")
+    conn.close()
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        _check(store)
+    conn = apsw.Connection(str(path))
+    version = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
+    assert version is not None and int(str(version[0])) == SCHEMA_VERSION == 5
+    left = conn.execute(
+        "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'nigh_textterm_%'"
+    ).fetchone()
+    assert left == (0,)
+    salts = [
+        r[0]
+        for r in conn.execute(
+            "SELECT salt FROM nigh_textseg_1 UNION ALL SELECT salt FROM nigh_textseg_2"
+        )
+    ]
+    assert len(salts) >= 2 and len(set(salts)) == len(salts) and all(int(str(x)) > 0 for x in salts)
     conn.close()
 
 

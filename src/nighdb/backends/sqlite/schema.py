@@ -17,10 +17,11 @@ Layout (one file, WAL):
   it without a copy); ``metadata`` is SQLite's binary JSON (JSONB: filters read it about
   twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
   collection version that last wrote the row;
-* ``nigh_textseg_<id>``, ``nigh_textpost_<id>``, ``nigh_textterm_<id>``,
-  ``nigh_textdead_<id>`` (schema 4): the text postings of the collection's items as immutable
-  segments, their postings in chunks, their dictionary and the tombstones of removed items,
-  and ``nigh_collections.text_length`` their total length (``textindex``, contract §14).
+* ``nigh_textseg_<id>``, ``nigh_textpost_<id>``, ``nigh_textdead_<id>`` (schema 4; schema 5
+  dropped the dictionary's table, ``nigh_textterm_<id>``): the text postings of the
+  collection's items as immutable segments with their dictionaries, their postings in
+  chunks and the tombstones of removed items, and ``nigh_collections.text_length`` their
+  total length (``textindex``, contract §14).
 
 Upgrades: a database keeps its schema version in ``nigh_meta``; opening an older one runs
 the steps of ``UPGRADES`` above its version, in order, in one transaction (a new file runs
@@ -54,7 +55,6 @@ __all__ = [
     "parse_sqlite_url",
     "chunks_table",
     "segments_table",
-    "terms_table",
     "text_ddl",
     "text_tables",
     "tombstones_table",
@@ -148,10 +148,25 @@ def _add_text_segments(conn: apsw.Connection) -> None:
             add_postings(conn, cid, str(analyzer), ((int(cast(int, r)), str(t)) for r, t in rows))
 
 
+def _dictionaries_in_segments(conn: apsw.Connection) -> None:
+    """Version 5: a segment's dictionary is read from its own ``terms`` blob (cached by
+    readers under the segment's id and ``salt``), so the table of one row per (term,
+    segment) that version 4 kept goes, and every segment gets its salt."""
+    for (raw_id,) in conn.execute("SELECT id FROM nigh_collections").fetchall():
+        cid = int(cast(int, raw_id))
+        conn.execute(f"DROP TABLE IF EXISTS nigh_textterm_{cid}")
+        table = segments_table(cid)
+        columns = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+        if "salt" not in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN salt INTEGER NOT NULL DEFAULT 0")
+            conn.execute(f"UPDATE {table} SET salt = random() & 0x7fffffffffffffff")
+
+
 UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = (
     (2, _add_text_columns),
     (3, _add_indexes_table),
     (4, _add_text_segments),
+    (5, _dictionaries_in_segments),
 )
 """Ordered upgrade steps ``(target version, step)``. Each step applies cleanly to a database
 at any older version (a step never depends on its predecessors). A fresh database runs
@@ -175,11 +190,6 @@ def chunks_table(collection_id: int) -> str:
     return f"nigh_textpost_{int(collection_id)}"
 
 
-def terms_table(collection_id: int) -> str:
-    """Each segment's dictionary: one row per (term, segment)."""
-    return f"nigh_textterm_{int(collection_id)}"
-
-
 def tombstones_table(collection_id: int) -> str:
     """Removed items whose postings in older segments are dead."""
     return f"nigh_textdead_{int(collection_id)}"
@@ -189,21 +199,18 @@ def text_tables(collection_id: int) -> list[str]:
     return [
         segments_table(collection_id),
         chunks_table(collection_id),
-        terms_table(collection_id),
         tombstones_table(collection_id),
     ]
 
 
 def text_ddl(collection_id: int) -> list[str]:
-    # AUTOINCREMENT: a segment id is never reused, which the tombstones rely on. WITHOUT
-    # ROWID: a term's rows of every segment are together in the primary key's B-tree.
+    # AUTOINCREMENT: a new segment's id is above every id ever handed out, which the
+    # tombstones rely on (a merge reuses the highest id of its inputs: ``textmerges``).
     return [
         f"CREATE TABLE {segments_table(collection_id)} ("
-        "seg INTEGER PRIMARY KEY AUTOINCREMENT, docs INTEGER NOT NULL, terms BLOB NOT NULL)",
+        "seg INTEGER PRIMARY KEY AUTOINCREMENT, docs INTEGER NOT NULL, "
+        "salt INTEGER NOT NULL, terms BLOB NOT NULL)",
         f"CREATE TABLE {chunks_table(collection_id)} (key INTEGER PRIMARY KEY, data BLOB NOT NULL)",
-        f"CREATE TABLE {terms_table(collection_id)} ("
-        "term TEXT NOT NULL, seg INTEGER NOT NULL, start INTEGER NOT NULL, "
-        "n INTEGER NOT NULL, PRIMARY KEY (term, seg)) WITHOUT ROWID",
         f"CREATE TABLE {tombstones_table(collection_id)} ("
         "item INTEGER PRIMARY KEY, before INTEGER NOT NULL)",
     ]

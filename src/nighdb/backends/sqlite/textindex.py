@@ -1,16 +1,15 @@
 """Text postings of the embedded backend (contract §14): kept exact, read for BM25.
 
 The postings are **immutable segments**, one per write batch (Lucene's design, kept inside
-SQLite's transactions). Per collection (schema version 4, ``schema.text_ddl``):
+SQLite's transactions). Per collection (schema version 5, ``schema.text_ddl``):
 
-* ``nigh_textseg_<id>(seg, docs, terms)``: one row per segment, its sorted vocabulary with
-  each term's first posting in a blob; ``nigh_textpost_<id>(key, data)``: its postings,
-  grouped by term, 16-byte records (item rowid, tf, the item's length) in page-sized chunks
-  keyed ``(seg << 32) | index`` (``textsegments``). Both built by numpy from
-  ``text.analyze_batch_arrays``: no Python step per posting;
-* ``nigh_textterm_<id>(term, seg, start, n)``: the dictionary, one row per (term, segment),
-  so a query term's segments and posting ranges are one index range (10x fewer rows than one
-  per (term, item));
+* ``nigh_textseg_<id>(seg, docs, salt, terms)``: one row per segment, its dictionary (its
+  sorted vocabulary with each term's first posting) in a blob; ``nigh_textpost_<id>(key,
+  data)``: its postings, grouped by term, 16-byte records (item rowid, tf, the item's
+  length) in page-sized chunks keyed ``(seg << 32) | index`` (``textsegments``). Both built
+  by numpy from ``text.analyze_batch_arrays``: no Python step per posting, and a write adds
+  two rows per ~4 KB of postings, nothing per term (version 4 wrote a dictionary row per
+  (term, segment) too, ~16,000 per 10,000 items, and a merge rewrote them);
 * ``nigh_textdead_<id>(item, before)``: tombstones. A removed or replaced item's postings are
   never rewritten: ``item``'s postings in segments with ``seg < before`` are dead, ``before``
   being the next segment id at removal time. A replacement's new postings go to a segment
@@ -22,10 +21,10 @@ Every write, merges included, is part of the write's own transaction: a crash or
 batch leaves segments and tombstones as they were. Merges (``textmerges``) keep the segment
 count logarithmic and drop dead postings.
 
-A query reads, per term, the dictionary rows and each segment's range of records (the chunks
-holding it, one range of the chunks' B-tree), drops dead postings, and so counts the
-document frequency exactly (the live postings); the filter runs on the items table over the
-candidate rowids.
+A query finds its terms in each segment's dictionary (decoded once per process and kept:
+``textdictionaries``), reads each range of records (the chunks holding it, one range of the
+chunks' B-tree), drops dead postings, and so counts the document frequency exactly (the
+live postings); the filter runs on the items table over the candidate rowids.
 """
 
 from __future__ import annotations
@@ -42,15 +41,9 @@ from ...filters import FilterNode
 from ...text import F64, I64, BatchArrays, analyze_batch_arrays, bm25_scores
 from . import textmerges, textsegments
 from .filter import compile_filter
-from .schema import (
-    chunks_table,
-    count_rows,
-    items_table,
-    terms_table,
-    text_tables,
-    tombstones_table,
-)
-from .textsegments import POSTING, Postings, chunk_range
+from .schema import chunks_table, count_rows, items_table, text_tables, tombstones_table
+from .textdictionaries import segment_dictionaries
+from .textsegments import POSTING, Dictionary, Postings, chunk_range
 
 __all__ = [
     "add_analyzed",
@@ -118,18 +111,15 @@ def add_analyzed(
     the texts of the items ``rowids``, in that order."""
     if not len(batch.texts):
         return
-    items = rowids[batch.texts]
-    # Items ascending within each term. The analysis sorts by term then text, which is that
-    # order when the rowids ascend with the texts (new items, appended); else one argsort.
-    order: I64 | slice = slice(None)
-    if len(rowids) > 1 and not bool((rowids[1:] > rowids[:-1]).all()):
-        order = textsegments.term_item_order(batch.term_ranks, items)
-    records = np.empty(len(items), dtype=POSTING)
-    records["item"] = items[order]
-    records["tf"] = batch.tf[order]
-    records["length"] = batch.lengths[batch.texts[order]]
+    # The analysis groups the postings by term (sorted by term, then text): the order a
+    # segment needs.
+    records = np.empty(len(batch.texts), dtype=POSTING)
+    records["item"] = rowids[batch.texts]
+    records["tf"] = batch.tf
+    records["length"] = batch.lengths[batch.texts]
     docs = int(np.count_nonzero(batch.lengths))
-    segment = textsegments.encode(batch.vocabulary, batch.term_ranks[order], records, docs)
+    starts = textsegments.term_starts(batch.term_ranks, len(batch.vocabulary))
+    segment = textsegments.encode(batch.vocabulary, starts, records, docs)
     textmerges.write_segment(conn, collection_id, segment)
     _add_length(conn, collection_id, int(batch.lengths.sum()))
     textmerges.merge_if_needed(conn, collection_id)
@@ -195,27 +185,24 @@ def stored_texts(
     return out
 
 
-def _term_postings(conn: apsw.Connection, collection_id: int, term: str) -> tuple[I64, Postings]:
+def _term_postings(
+    conn: apsw.Connection, collection_id: int, segments: list[tuple[int, Dictionary]], term: str
+) -> tuple[I64, Postings]:
     """Every posting of ``term``, live or dead, and the segment each comes from."""
-    ranges = cast(
-        list[tuple[int, int, int]],
-        conn.execute(
-            f"SELECT seg, start, n FROM {terms_table(collection_id)} WHERE term = ?", (term,)
-        ).fetchall(),
-    )
-    if not ranges:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=POSTING)
     select = f"SELECT data FROM {chunks_table(collection_id)} WHERE key BETWEEN ? AND ?"
-    parts = []
-    for seg, start, n in ranges:
-        first, last, lo, hi = chunk_range(seg, start, n)
+    segs: list[I64] = []
+    parts: list[Postings] = []
+    for seg, dictionary in segments:
+        found = dictionary.find(term)
+        if found is None:
+            continue
+        first, last, lo, hi = chunk_range(seg, *found)
         data = b"".join(cast(bytes, r[0]) for r in conn.execute(select, (first, last)))
         parts.append(np.frombuffer(data[lo:hi], dtype=POSTING))
-    segs = np.repeat(
-        np.array([r[0] for r in ranges], dtype=np.int64),
-        np.array([r[2] for r in ranges], dtype=np.int64),
-    )
-    return segs, np.concatenate(parts)
+        segs.append(np.full(found[1], seg, dtype=np.int64))
+    if not parts:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=POSTING)
+    return np.concatenate(segs), np.concatenate(parts)
 
 
 def text_postings(
@@ -229,9 +216,10 @@ def text_postings(
     ).fetchone()
     total_length = int(cast(int, row[0])) if row else 0
     dead = textmerges.Tombstones.read(conn, collection_id)
+    segments = segment_dictionaries(conn, collection_id)
     live: list[Postings] = []
     for term in terms:
-        segs, records = _term_postings(conn, collection_id, term)
+        segs, records = _term_postings(conn, collection_id, segments, term)
         live.append(records[dead.live(records["item"], segs)])
     passing: I64 | None = None
     if tree is not None:

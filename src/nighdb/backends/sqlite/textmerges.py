@@ -8,13 +8,19 @@ the tombstones exceed a share of the items, every segment is merged into one (a 
 which leaves no tombstone at all. A merge drops the dead postings and the tombstones no
 segment needs any more (``before <= `` the oldest segment left), and runs in the caller's
 transaction like every other write.
+
+A merged segment takes the highest id of its inputs. So a tombstone written later in the same
+transaction (an upsert's, whose ``before`` is above every segment but the batch's own) still
+covers it, and one that covered only some inputs (``before`` at most that id) has had its
+dead postings dropped by the merge and covers none of the survivors, which are live. Each
+segment row carries a random ``salt`` as well: the id is reused, so a reader's cache of
+dictionaries (``textdictionaries``) keys on both.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import math
+import secrets
 from collections import defaultdict
 from typing import cast
 
@@ -23,16 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ...text import I64
-from .schema import chunks_table, segments_table, terms_table, tombstones_table
-from .textsegments import (
-    POSTING,
-    Dictionary,
-    Postings,
-    Segment,
-    chunks,
-    merge,
-    segment_keys,
-)
+from .schema import chunks_table, segments_table, tombstones_table
+from .textsegments import POSTING, Dictionary, Part, Segment, chunks, merge, segment_keys
 
 __all__ = [
     "MERGE_FACTOR",
@@ -48,8 +46,6 @@ MERGE_FACTOR = 8
 # query reads all of them, so they stay a small fraction of what it reads.
 _TOMBSTONES_FLOOR = 1024
 _TOMBSTONES_SHARE = 1 / 16
-# A merge deletes its segments' dictionary rows by key up to this many, else in one scan.
-_DELETE_BY_TERM = 20_000
 
 
 def next_segment(conn: apsw.Connection, collection_id: int) -> int:
@@ -60,25 +56,18 @@ def next_segment(conn: apsw.Connection, collection_id: int) -> int:
     return 1 + (int(cast(int, row[0])) if row else 0)
 
 
-def write_segment(conn: apsw.Connection, collection_id: int, segment: Segment) -> int:
+def write_segment(
+    conn: apsw.Connection, collection_id: int, segment: Segment, seg: int | None = None
+) -> int:
+    """Store ``segment`` under the id ``seg`` (a merge's) or the next one; its id."""
     conn.execute(
-        f"INSERT INTO {segments_table(collection_id)} (docs, terms) VALUES (?, ?)",
-        (segment.docs, segment.terms),
+        f"INSERT INTO {segments_table(collection_id)} (seg, docs, salt, terms) VALUES (?, ?, ?, ?)",
+        (seg, segment.docs, secrets.randbits(63), segment.terms),
     )
     seg = int(conn.last_insert_rowid())
     conn.executemany(
         f"INSERT INTO {chunks_table(collection_id)} (key, data) VALUES (?, ?)",
         chunks(seg, segment.postings),
-    )
-    starts = segment.starts
-    conn.executemany(
-        f"INSERT INTO {terms_table(collection_id)} (term, seg, start, n) VALUES (?, ?, ?, ?)",
-        zip(
-            segment.vocabulary,
-            itertools.repeat(seg),
-            starts[:-1].tolist(),
-            np.diff(starts).tolist(),
-        ),
     )
     return seg
 
@@ -150,54 +139,49 @@ def compact_if_needed(conn: apsw.Connection, collection_id: int) -> None:
 
 
 def _merge(conn: apsw.Connection, collection_id: int, segs: list[int]) -> None:
-    """Replace the segments ``segs`` by one holding their live postings."""
-    segments = segments_table(collection_id)
+    """Replace the segments ``segs`` by one holding their live postings, under the highest
+    of their ids (see the module's docstring)."""
+    segments, postings = segments_table(collection_id), chunks_table(collection_id)
     dead = Tombstones.read(conn, collection_id)
-    parts: list[tuple[list[str], I64, Postings]] = []
+    parts: list[Part] = []
     for seg in segs:
         row = conn.execute(f"SELECT terms FROM {segments} WHERE seg = ?", (seg,)).fetchone()
         dictionary = Dictionary(cast(bytes, row[0] if row else b""))
-        postings = b"".join(
-            cast(bytes, r[0])
-            for r in conn.execute(
-                f"SELECT data FROM {chunks_table(collection_id)} WHERE key BETWEEN ? AND ? "
-                "ORDER BY key",
-                segment_keys(seg),
-            )
-        )
-        vocabulary = dictionary.vocabulary()
-        records = np.frombuffer(postings, dtype=POSTING)
-        keep = dead.live(records["item"], np.full(len(records), seg, dtype=np.int64))
-        parts.append((vocabulary, dictionary.term_ids()[keep], records[keep]))
-        conn.execute(f"DELETE FROM {segments} WHERE seg = ?", (seg,))
-        conn.execute(
-            f"DELETE FROM {chunks_table(collection_id)} WHERE key BETWEEN ? AND ?",
-            segment_keys(seg),
-        )
-    terms = terms_table(collection_id)
-    if sum(len(vocabulary) for vocabulary, _, _ in parts) <= _DELETE_BY_TERM:
-        conn.executemany(
-            f"DELETE FROM {terms} WHERE term = ? AND seg = ?",
-            (
-                (term, seg)
-                for seg, (vocabulary, _, _) in zip(segs, parts, strict=True)
-                for term in vocabulary
+        records = np.frombuffer(
+            b"".join(
+                cast(bytes, r[0])
+                for r in conn.execute(
+                    f"SELECT data FROM {postings} WHERE key BETWEEN ? AND ? ORDER BY key",
+                    segment_keys(seg),
+                )
             ),
+            dtype=POSTING,
         )
-    else:  # one pass over the dictionary costs less than that many lookups
-        conn.execute(
-            f"DELETE FROM {terms} WHERE seg IN (SELECT value FROM json_each(?))",
-            (json.dumps(segs),),
-        )
+        counts = dictionary.counts()
+        keep = dead.live(records["item"], np.full(len(records), seg, dtype=np.int64))
+        if not keep.all():
+            kept_ids = dictionary.term_ids()[keep]
+            counts = np.bincount(kept_ids, minlength=len(dictionary)).astype(np.int64)
+            records = records[keep]
+        parts.append(Part(dictionary.vocabulary(), counts, records))
+        conn.execute(f"DELETE FROM {segments} WHERE seg = ?", (seg,))
+        conn.execute(f"DELETE FROM {postings} WHERE key BETWEEN ? AND ?", segment_keys(seg))
     merged = merge(parts)
     if len(merged.postings):
-        write_segment(conn, collection_id, merged)
-    _drop_unneeded_tombstones(conn, collection_id)
+        write_segment(conn, collection_id, merged, max(segs))
+    _drop_unneeded_tombstones(conn, collection_id, clean=max(segs))
 
 
-def _drop_unneeded_tombstones(conn: apsw.Connection, collection_id: int) -> None:
-    """A tombstone only matters to segments older than its ``before``."""
-    row = conn.execute(f"SELECT min(seg) FROM {segments_table(collection_id)}").fetchone()
+def _drop_unneeded_tombstones(
+    conn: apsw.Connection, collection_id: int, clean: int | None = None
+) -> None:
+    """A tombstone only matters to segments older than its ``before`` that may hold a dead
+    posting: not to ``clean``, a merge's segment, which holds none of the tombstones' dead
+    postings (the merge dropped them) and may hold an item's live ones, newer than its
+    tombstone (the merge kept them)."""
+    row = conn.execute(
+        f"SELECT min(seg) FROM {segments_table(collection_id)} WHERE seg IS NOT ?", (clean,)
+    ).fetchone()
     oldest = row[0] if row else None
     if oldest is None:
         conn.execute(f"DELETE FROM {tombstones_table(collection_id)}")

@@ -4,19 +4,22 @@ A segment holds the postings of one write batch (or of merged segments) in two b
 
 * ``terms``: the segment's distinct terms in code-point order, as ``int32 n``, ``int32
   starts[n + 1]`` (each term's first posting; ``starts[n]`` is the count), then the terms
-  in UTF-8, separated by NUL (a term is a run of letters and digits, never holding one);
+  in UTF-8, separated by NUL (a term is a run of letters and digits, never holding one).
+  It is the segment's dictionary: a query finds its terms' ranges in it (``Dictionary``);
 * ``postings`` (stored in chunks, ``chunks``): per posting 16 bytes, ``int64 item`` (the
   items table's rowid), ``int32 tf`` and ``int32 length`` (the item's length in terms),
-  grouped by term, items ascending.
+  grouped by term. Within a term the order is the order they were written in, which no
+  reader relies on (``nighdb.text.bm25_scores`` takes postings in any order).
 
-Everything is little-endian. Building one costs no Python step per posting or per term
-beyond what ``text.analyze_batch_arrays`` already did: the starts and the records are numpy
-operations over the batch's arrays, the terms one ``join``. The dictionary a query reads is
-kept as rows (``textindex``); the ``terms`` blob serves merges.
+Everything is little-endian. Neither building nor merging segments costs a Python step per
+posting, nor a sort of the postings: the starts, the records and a merge's placement of
+every record are numpy operations over whole arrays (a merge sorts only its (term, input)
+runs, about a tenth as many).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,10 +36,10 @@ __all__ = [
     "chunk_key",
     "chunk_range",
     "chunks",
-    "segment_keys",
-    "term_item_order",
     "encode",
     "merge",
+    "segment_keys",
+    "term_starts",
 ]
 
 POSTING = np.dtype([("item", "<i8"), ("tf", "<i4"), ("length", "<i4")])
@@ -54,44 +57,25 @@ Postings = npt.NDArray[np.void]
 
 @dataclass(frozen=True)
 class Segment:
-    """An encoded segment: its two blobs and its number of distinct items, with the
-    vocabulary and each term's first posting (``starts[-1]`` the count) it was made from."""
+    """An encoded segment: its two blobs and its number of distinct items."""
 
     terms: bytes
     postings: bytes
     docs: int
-    vocabulary: list[str]
-    starts: I64
 
 
-def encode(vocabulary: list[str], term_ids: I64, records: Postings, docs: int) -> Segment:
-    """The segment of ``records`` (``POSTING`` values sorted by term id then item) of
-    ``docs`` distinct items, whose term ids index ``vocabulary`` (sorted, every term used
-    at least once)."""
-    n = len(vocabulary)
-    starts = np.searchsorted(term_ids, np.arange(n + 1)).astype(_I32)
-    head = np.array([n], dtype=_I32)
-    terms = head.tobytes() + starts.tobytes() + "\0".join(vocabulary).encode()
-    return Segment(terms, records.tobytes(), docs, vocabulary, starts.astype(np.int64))
+def term_starts(term_ids: I64, n_terms: int) -> I64:
+    """Each term's first posting (and the count last), of postings grouped by ``term_ids``
+    in ascending order."""
+    return np.searchsorted(term_ids, np.arange(n_terms + 1)).astype(np.int64)
 
 
-def term_item_order(term_ids: I64, items: I64) -> I64:
-    """The order that sorts postings by (term id, item): one argsort of a combined integer
-    key when both fit in 63 bits (always, short of 2^40 rowids), else a lexsort."""
-    if not len(items):
-        return np.empty(0, dtype=np.int64)
-    lo, hi = int(items.min()), int(items.max())
-    span = hi - lo + 1
-    if lo >= 0 and span * (int(term_ids.max()) + 1) < 2**62:
-        return np.argsort(term_ids * span + (items - lo), kind="stable")
-    return np.lexsort((items, term_ids))
-
-
-def _distinct(values: I64) -> int:
-    if not len(values):
-        return 0
-    ordered = np.sort(values)
-    return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
+def encode(vocabulary: list[str], starts: I64, records: Postings, docs: int) -> Segment:
+    """The segment of ``records`` (``POSTING`` values grouped by term, ``starts`` each
+    term's first) of ``docs`` distinct items; ``vocabulary`` sorted, every term used."""
+    head = np.array([len(vocabulary)], dtype=_I32)
+    terms = head.tobytes() + starts.astype(_I32).tobytes() + "\0".join(vocabulary).encode()
+    return Segment(terms, records.tobytes(), docs)
 
 
 def chunk_key(seg: int, index: int) -> int:
@@ -123,44 +107,93 @@ def segment_keys(seg: int) -> tuple[int, int]:
 class Dictionary:
     """A decoded ``terms`` blob: the vocabulary and each term's posting range."""
 
-    __slots__ = ("_starts", "_text")
+    __slots__ = ("_starts", "_vocabulary")
 
     def __init__(self, blob: bytes) -> None:
         n = int(np.frombuffer(blob, dtype=_I32, count=1)[0])
         self._starts = np.frombuffer(blob, _I32, n + 1, 4).astype(np.int64)
-        self._text = blob[4 * (n + 2) :] if n else b""
+        self._vocabulary = blob[4 * (n + 2) :].decode().split("\0") if n else []
+
+    def __len__(self) -> int:
+        return len(self._vocabulary)
 
     def vocabulary(self) -> list[str]:
-        return self._text.decode().split("\0") if len(self._starts) > 1 else []
+        return self._vocabulary
 
     def starts(self) -> I64:
         return self._starts
 
+    def counts(self) -> I64:
+        """Each term's number of postings."""
+        return np.diff(self._starts)
+
+    def find(self, term: str) -> tuple[int, int] | None:
+        """``term``'s first posting and number of postings, or ``None``: a binary search
+        (the vocabulary is sorted in code-point order, which is how ``str`` compares)."""
+        vocabulary = self._vocabulary
+        lo = bisect.bisect_left(vocabulary, term)
+        if lo == len(vocabulary) or vocabulary[lo] != term:
+            return None
+        start = int(self._starts[lo])
+        return start, int(self._starts[lo + 1]) - start
+
     def term_ids(self) -> I64:
         """Each posting's term index (postings are grouped by term)."""
-        starts = self._starts
-        return np.repeat(np.arange(len(starts) - 1, dtype=np.int64), np.diff(starts))
+        return np.repeat(np.arange(len(self._vocabulary), dtype=np.int64), self.counts())
 
 
-def merge(parts: Sequence[tuple[list[str], I64, Postings]]) -> Segment:
-    """One segment holding the postings of ``parts``, each ``(vocabulary, term ids,
-    records)`` as ``Dictionary`` gives them with the dead records dropped: the vocabularies
-    united, local term ids mapped to the merged ones, and one sort by (term, item)."""
-    merged = sorted(set().union(*(vocabulary for vocabulary, _, _ in parts)))
+@dataclass(frozen=True)
+class Part:
+    """A merge's input: a segment's ``vocabulary``, its live ``records`` (still grouped by
+    term) and how many of them each term has (``counts``, ``len(vocabulary)`` of them)."""
+
+    vocabulary: list[str]
+    counts: I64
+    records: Postings
+
+
+def merge(parts: Sequence[Part]) -> Segment:
+    """One segment holding the records of ``parts``: the vocabularies united and each
+    term's records placed part after part. Only the (term, part) runs are sorted; every
+    record then lands at its run's place plus its offset in the run (one scatter)."""
+    merged = sorted(set().union(*(part.vocabulary for part in parts)))
     rank_of = {term: rank for rank, term in enumerate(merged)}
-    term_ids: list[I64] = []
-    for vocabulary, local_ids, _ in parts:
-        local = np.fromiter(map(rank_of.__getitem__, vocabulary), np.int64, len(vocabulary))
-        term_ids.append(local[local_ids])
-    all_ids = np.concatenate(term_ids) if term_ids else np.empty(0, np.int64)
-    records = np.concatenate([r for _, _, r in parts]) if parts else np.empty(0, POSTING)
-    order = term_item_order(all_ids, records["item"].astype(np.int64))
-    all_ids, records = all_ids[order], records[order]
-    # Terms whose every posting was dead leave the vocabulary (all_ids is sorted).
-    first = np.ones(len(all_ids), dtype=bool)
-    first[1:] = all_ids[1:] != all_ids[:-1]
-    used = all_ids[first]
-    if len(used) < len(merged):
-        merged = [merged[i] for i in used.tolist()]
-        all_ids = np.cumsum(first) - 1
-    return encode(merged, all_ids, records, _distinct(records["item"].astype(np.int64)))
+    run_terms, run_parts, run_counts, run_firsts = [], [], [], []
+    for index, part in enumerate(parts):
+        ranks = np.fromiter(map(rank_of.__getitem__, part.vocabulary), np.int64, len(part.counts))
+        used = part.counts > 0
+        run_terms.append(ranks[used])
+        run_parts.append(np.full(int(used.sum()), index, dtype=np.int64))
+        run_counts.append(part.counts[used])
+        run_firsts.append((np.cumsum(part.counts) - part.counts)[used])
+    terms, owners = np.concatenate(run_terms), np.concatenate(run_parts)
+    counts, firsts = np.concatenate(run_counts), np.concatenate(run_firsts)
+    order = np.lexsort((owners, terms))
+    places = np.empty(len(order), dtype=np.int64)  # each run's first place in the merge
+    places[order] = np.cumsum(counts[order]) - counts[order]
+    records = np.empty(int(counts.sum()), dtype=POSTING)
+    shift = places - firsts  # a record's place is its index in its part plus its run's shift
+    at = 0
+    for part, n_runs in zip(parts, map(len, run_terms), strict=True):
+        run_shift, run_count = shift[at : at + n_runs], counts[at : at + n_runs]
+        records[np.repeat(run_shift, run_count) + np.arange(len(part.records))] = part.records
+        at += n_runs
+    # Terms whose every record was dead leave the vocabulary.
+    totals = np.bincount(terms, weights=counts, minlength=len(merged)).astype(np.int64)
+    live = np.flatnonzero(totals)
+    starts = np.concatenate(([0], np.cumsum(totals[live])))
+    vocabulary = merged if len(live) == len(merged) else [merged[i] for i in live.tolist()]
+    return encode(vocabulary, starts, records, _distinct(records["item"].astype(np.int64)))
+
+
+def _distinct(values: I64) -> int:
+    """How many distinct values: a bitmap over their span when it is small, else a sort."""
+    if not len(values):
+        return 0
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo < 16 * len(values):
+        seen = np.zeros(hi - lo + 1, dtype=bool)
+        seen[values - lo] = True
+        return int(np.count_nonzero(seen))
+    ordered = np.sort(values)
+    return 1 + int(np.count_nonzero(ordered[1:] != ordered[:-1]))
