@@ -173,17 +173,25 @@ def analyze_batch_arrays(texts: Sequence[str], analyzer: str) -> BatchArrays:
         stems = _stems(itertools.chain.from_iterable(token_lists))
         token_lists = [[stems[t] for t in tokens if t in stems] for tokens in token_lists]
     lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
-    # The batch's distinct terms in code-point order (as str sorts), each numbered by its
-    # rank; dict.fromkeys and map run in C, with no Python frame per token.
-    vocabulary = sorted(dict.fromkeys(itertools.chain.from_iterable(token_lists)))
-    rank_of = {term: rank for rank, term in enumerate(vocabulary)}
-    ranks = np.fromiter(
-        map(rank_of.__getitem__, itertools.chain.from_iterable(token_lists)),
-        dtype=np.int64,
-        count=int(lengths.sum()),
-    )
+    vocabulary, ranks = _ranked(list(itertools.chain.from_iterable(token_lists)))
     text_of_token = np.repeat(np.arange(len(token_lists), dtype=np.int64), lengths)
     return _count(vocabulary, ranks, text_of_token, lengths)
+
+
+def _ranked(tokens: list[str]) -> tuple[list[str], I64]:
+    """The distinct tokens in code-point order (as ``str`` sorts) and each token's rank
+    among them. One dict pass numbers each token by its first occurrence (``setdefault``
+    and ``map`` run in C, with no Python frame per token, and hash each fresh token once);
+    numpy turns those numbers into ranks."""
+    first: dict[str, int] = {}
+    ids = np.fromiter(
+        map(first.setdefault, tokens, itertools.count()), dtype=np.int64, count=len(tokens)
+    )
+    vocabulary = sorted(first)
+    rank_at = np.empty(len(tokens), dtype=np.int64)
+    at = np.fromiter(map(first.__getitem__, vocabulary), dtype=np.int64, count=len(vocabulary))
+    rank_at[at] = np.arange(len(vocabulary), dtype=np.int64)
+    return vocabulary, rank_at[ids]
 
 
 # An ASCII batch is tokenized as one string: its texts joined by a token of their own, a
@@ -204,9 +212,7 @@ def _analyze_joined(joined: str, n_texts: int, analyzer: str) -> BatchArrays:
         stems["\x01"] = "\x01"
         tokens = [stems[t] for t in tokens if t in stems]
     # The separator sorts before every term: rank 0.
-    vocabulary = sorted(dict.fromkeys(tokens))
-    rank_of = {term: rank for rank, term in enumerate(vocabulary)}
-    ranks = np.fromiter(map(rank_of.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    vocabulary, ranks = _ranked(tokens)
     separators = ranks == 0
     text_of_token = np.cumsum(separators)
     lengths = np.bincount(text_of_token, minlength=n_texts) - 1
