@@ -13,10 +13,12 @@ from pathlib import Path
 import apsw
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nighdb
 from nighdb import Collection, NighError
-from nighdb.backends.sqlite import textdictionaries, textmerges
+from nighdb.backends.sqlite import textdictionaries, textmerges, textsegments
 
 from .reference_text import bm25
 
@@ -221,3 +223,46 @@ def test_dictionary_cache_is_bounded_and_never_changes_a_result(
         held = textdictionaries._CACHE.terms()
         assert 0 < held <= 6
         _check(store, texts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    parts=st.lists(
+        st.dictionaries(
+            st.sampled_from(WORDS),
+            st.lists(st.tuples(st.integers(0, 60), st.integers(1, 5)), min_size=1, max_size=6),
+            max_size=8,
+        ),
+        max_size=5,
+    )
+)
+def test_merge_keeps_every_record_of_every_term(
+    parts: list[dict[str, list[tuple[int, int]]]],
+) -> None:
+    """``textsegments.merge`` against a plain regrouping: each term's records are those of
+    its inputs, in input order; a term left with no record leaves the vocabulary; the item
+    count is the distinct items'. Inputs are given as ``Part``s built the way a merge reads
+    them (vocabulary sorted, records grouped by term, a count per term, some zero)."""
+    inputs: list[textsegments.Part] = []
+    for part in parts:
+        vocabulary = sorted({*part, "zz"})  # "zz": a term whose records all died
+        rows = [(item, tf, 3) for term in vocabulary for item, tf in part.get(term, [])]
+        records = np.array(rows, dtype=textsegments.POSTING)
+        counts = np.array([len(part.get(t, [])) for t in vocabulary], dtype=np.int64)
+        inputs.append(textsegments.Part(vocabulary, counts, records))
+    merged = textsegments.merge(inputs)
+    dictionary = textsegments.Dictionary(merged.terms)
+    got = np.frombuffer(merged.postings, dtype=textsegments.POSTING)
+    want = {t: [r for part in parts for r in part.get(t, [])] for t in WORDS}
+    want = {t: rows for t, rows in want.items() if rows}
+    assert dictionary.vocabulary() == sorted(want)
+    for term, rows in want.items():
+        found = dictionary.find(term)
+        assert found is not None
+        start, n = found
+        run = got[start : start + n]
+        assert [(int(r["item"]), int(r["tf"])) for r in run] == rows
+    assert dictionary.find("zz") is None and dictionary.find("absent") is None
+    assert merged.docs == len(
+        {item for part in parts for rows in part.values() for item, _ in rows}
+    )

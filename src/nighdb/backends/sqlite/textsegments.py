@@ -156,6 +156,8 @@ def merge(parts: Sequence[Part]) -> Segment:
     """One segment holding the records of ``parts``: the vocabularies united and each
     term's records placed part after part. Only the (term, part) runs are sorted; every
     record then lands at its run's place plus its offset in the run (one scatter)."""
+    if not parts:
+        return encode([], np.zeros(1, dtype=np.int64), np.empty(0, dtype=POSTING), 0)
     merged = sorted(set().union(*(part.vocabulary for part in parts)))
     rank_of = {term: rank for rank, term in enumerate(merged)}
     run_terms, run_parts, run_counts, run_firsts = [], [], [], []
