@@ -246,15 +246,15 @@ def test_merge_keeps_every_record_of_every_term(
     inputs: list[textsegments.Part] = []
     for part in parts:
         vocabulary = sorted({*part, "zz"})  # "zz": a term whose records all died
-        rows = [(item, tf, 3) for term in vocabulary for item, tf in part.get(term, [])]
-        records = np.array(rows, dtype=textsegments.POSTING)
+        stored = [(item, tf, 3) for term in vocabulary for item, tf in part.get(term, [])]
+        records = np.array(stored, dtype=textsegments.POSTING)
         counts = np.array([len(part.get(t, [])) for t in vocabulary], dtype=np.int64)
         inputs.append(textsegments.Part(vocabulary, counts, records))
     merged = textsegments.merge(inputs)
     dictionary = textsegments.Dictionary(merged.terms)
     got = np.frombuffer(merged.postings, dtype=textsegments.POSTING)
-    want = {t: [r for part in parts for r in part.get(t, [])] for t in WORDS}
-    want = {t: rows for t, rows in want.items() if rows}
+    regrouped = {t: [r for part in parts for r in part.get(t, [])] for t in WORDS}
+    want = {t: rows for t, rows in regrouped.items() if rows}
     assert dictionary.vocabulary() == sorted(want)
     for term, rows in want.items():
         found = dictionary.find(term)
@@ -264,5 +264,5 @@ def test_merge_keeps_every_record_of_every_term(
         assert [(int(r["item"]), int(r["tf"])) for r in run] == rows
     assert dictionary.find("zz") is None and dictionary.find("absent") is None
     assert merged.docs == len(
-        {item for part in parts for rows in part.values() for item, _ in rows}
+        {item for part in parts for term_rows in part.values() for item, _ in term_rows}
     )
