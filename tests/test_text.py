@@ -153,3 +153,17 @@ def test_fusion_is_the_full_ranking_rrf(
     assert [h.id for h in got] == [i for i, _ in want]
     assert [h.score for h in got] == [s for _, s in want]
     assert [h.distance for h in got] == [float(vector_order.index(h.id)) for h in got]
+
+
+@given(
+    scores=st.lists(st.sampled_from([0.5, 1.25, 2.0, 3.5]), max_size=40),
+    limit=st.integers(0, 45),
+)
+def test_rank_text_with_a_limit_is_the_head_of_the_full_ranking(
+    scores: list[float], limit: int
+) -> None:
+    # Few distinct scores: the cut falls inside runs of ties, which ids decide.
+    ids = [f"i{(k * 7) % 41:02d}" for k in range(len(scores))]
+    full = rank_text(ids, np.array(scores, dtype=np.float64))
+    head = rank_text(ids, np.array(scores, dtype=np.float64), limit=limit)
+    assert (head.ids, head.scores) == (full.ids[:limit], full.scores[:limit])

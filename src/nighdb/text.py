@@ -292,8 +292,14 @@ class TextRanking:
         return len(self.ids)
 
 
-def rank_text(ids: Sequence[str], scores: F64) -> TextRanking:
+def rank_text(ids: Sequence[str], scores: F64, *, limit: int | None = None) -> TextRanking:
     """Order scored items by score descending, ties by id (code-point order, which is UTF-8
-    byte order: the order of every other ranking)."""
-    order = sorted(range(len(ids)), key=lambda i: (-float(scores[i]), ids[i]))
+    byte order: the order of every other ranking); the first ``limit`` only, if given."""
+    candidates: Sequence[int] = range(len(ids))
+    if limit is not None and 0 < limit < len(ids):
+        # Only the items scoring at least the limit-th score can be among the first (ties
+        # at the cut go by id): sorting those is far cheaper than sorting every item.
+        cut = np.partition(scores, len(ids) - limit)[len(ids) - limit]
+        candidates = np.flatnonzero(scores >= cut).tolist()
+    order = sorted(candidates, key=lambda i: (-float(scores[i]), ids[i]))[:limit]
     return TextRanking([ids[i] for i in order], [float(scores[i]) for i in order])

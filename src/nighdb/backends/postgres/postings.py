@@ -10,22 +10,25 @@ Every write of items takes the collection's registry row ``FOR UPDATE`` first
 before a write are the ones it replaces, the counts stay exact and segment ids are handed
 out in order. The items a write replaces or deletes get a tombstone ``before`` the id of the
 write's segment; their length is found by analyzing the stored text again (the same analyzer
-gives the same terms). Scores are computed by ``nighdb.text.bm25_scores``, as on SQLite: of
-every match here (hybrid search needs the whole text ranking), of the best rows the server
-picked for text-only search (``textrank``).
+gives the same terms). Searches read the query terms' rows as they are stored, arrays and
+all, with the tombstones of their items, in one statement (``postings_statement``), and
+score every match by ``nighdb.text.bm25_scores`` (``scored_postings``), as on SQLite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import compress
+from typing import Any
 
 import numpy as np
 from psycopg import sql
 
 from ...text import F64, I64, analyze_batch_arrays, bm25_scores
+from .filter import prepare_option
 from .schema import Conn, Layout, id_hash
 from .textmerges import compact_if_needed, merge_if_needed
-from .textsegments import LIVE_POSTINGS, NewPostings, analyze_new, item_key, term_key, write_segment
+from .textsegments import NewPostings, analyze_new, item_key, term_key, write_segment
 
 __all__ = [
     "NewPostings",
@@ -33,12 +36,12 @@ __all__ = [
     "after_removal",
     "analyze_new",
     "clear_postings",
-    "live_postings",
     "lock_collection",
     "remove_postings",
+    "postings_statement",
+    "scored_postings",
     "stored_texts",
     "term_key",
-    "term_statistics",
     "text_postings",
 ]
 
@@ -51,15 +54,6 @@ def lock_collection(conn: Conn, layout: Layout, collection_id: int) -> int:
         (collection_id,),
     ).fetchone()
     return 1 if row is None else int(row[0]) + 1
-
-
-def live_postings(layout: Layout, collection_id: int, terms: sql.Composable) -> sql.Composed:
-    """``LIVE_POSTINGS`` of the collection, of the terms ``terms`` (a ``bytea[]``)."""
-    return LIVE_POSTINGS.format(
-        postings=layout.postings(collection_id),
-        tombstones=layout.tombstones(collection_id),
-        terms=terms,
-    )
 
 
 def stored_texts(
@@ -144,59 +138,111 @@ def clear_postings(conn: Conn, layout: Layout, collection_id: int) -> None:
     )
 
 
-def term_statistics(
-    conn: Conn, layout: Layout, collection_id: int, hashes: list[bytes]
-) -> tuple[int, int, dict[bytes, int]]:
-    """BM25's collection statistics: the item count, the total length, and the document
-    frequency of each query term (by its key) that has postings."""
-    stats = conn.execute(
-        sql.SQL("SELECT text_items, text_length FROM {} WHERE id = %s").format(layout.collections),
-        (collection_id,),
-    ).fetchone()
-    n_items, total_length = (0, 0) if stats is None else (int(stats[0]), int(stats[1]))
-    live = live_postings(layout, collection_id, sql.SQL("%s::bytea[]"))
-    dfs: dict[bytes, int] = {
-        bytes(term): int(count)
-        for term, count in conn.execute(
-            sql.SQL("SELECT l.term_hash, count(*) FROM ({}) AS l GROUP BY l.term_hash").format(
-                live
-            ),
-            (hashes,),
+# The query terms' rows (kind 0), the tombstones of their items (kind 1: ``seg`` the
+# tombstone's ``before``, ``items`` the item), with a filter the items that pass it (kind 2,
+# one row), each row with the collection's statistics. The arrays go to the client as they
+# are stored: unnesting them and summing BM25 in the server cost more (planning included)
+# than reading and scoring them here (docs/benchmarks.md, session 11).
+_TERM_ROWS = sql.SQL(
+    "WITH st AS (SELECT text_items, text_length FROM {collections} WHERE id = %s),"
+    " p AS MATERIALIZED (SELECT term_hash, seg, items, tfs, lengths FROM {postings}"
+    " WHERE term_hash = ANY(%s::bytea[])),"
+    " r AS (SELECT 0 AS kind, term_hash, seg, items, tfs, lengths FROM p"
+    " UNION ALL SELECT 1, NULL, d.before, ARRAY[d.item], NULL, NULL FROM {tombstones} AS d"
+    " WHERE d.item IN (SELECT unnest(p.items) FROM p){filtered})"
+    " SELECT r.kind, r.term_hash, r.seg, r.items, r.tfs, r.lengths, st.text_items,"
+    " st.text_length FROM r CROSS JOIN st"
+)
+_FILTERED = sql.SQL(
+    " UNION ALL SELECT 2, NULL, NULL, ARRAY(SELECT u.item FROM (SELECT DISTINCT unnest(p.items)"
+    " AS item FROM p) AS u WHERE EXISTS (SELECT 1 FROM {items} AS t WHERE t.id_hash = {hash}"
+    " AND ({condition}))), NULL, NULL"
+)
+
+
+Where = tuple[sql.Composable, list[object]]
+
+
+def postings_statement(
+    layout: Layout, collection_id: int, hashes: list[bytes], where: Where | None
+) -> tuple[sql.Composed, list[object]]:
+    """The statement that reads the terms' postings (keys ``hashes``) and what scoring them
+    takes (see ``_TERM_ROWS``), and its parameters; ``scored_postings`` scores its rows."""
+    filtered: sql.Composable = sql.SQL("")
+    params: list[object] = [collection_id, hashes]
+    if where is not None:
+        filtered = _FILTERED.format(
+            items=layout.items(collection_id), hash=id_hash(sql.SQL("u.item")), condition=where[0]
         )
-    }
-    return n_items, total_length, dfs
+        params += where[1]
+    query = _TERM_ROWS.format(
+        collections=layout.collections,
+        postings=layout.postings(collection_id),
+        tombstones=layout.tombstones(collection_id),
+        filtered=filtered,
+    )
+    return query, params
 
 
 def text_postings(
-    conn: Conn,
-    layout: Layout,
-    collection_id: int,
-    terms: list[str],
-    where: tuple[sql.Composable, list[object]] | None,
+    conn: Conn, layout: Layout, collection_id: int, terms: list[str], where: Where | None
 ) -> tuple[list[str], F64]:
     """BM25 of the items that pass ``where`` and hold a query term: (ids, scores)."""
     hashes = [term_key(t) for t in terms]
-    n_items, total_length, dfs = term_statistics(conn, layout, collection_id, hashes)
-    live = live_postings(layout, collection_id, sql.SQL("%s::bytea[]"))
-    if where is None:
-        query = sql.SQL("SELECT l.term_hash, l.item, l.tf, l.length FROM ({}) AS l").format(live)
-        params: list[object] = [hashes]
-    else:
-        query = sql.SQL(
-            "SELECT l.term_hash, l.item, l.tf, l.length FROM ({}) AS l "
-            "WHERE EXISTS (SELECT 1 FROM {} AS t WHERE t.id_hash = {} AND ({}))"
-        ).format(live, layout.items(collection_id), id_hash(sql.SQL("l.item")), where[0])
-        params = [hashes, *where[1]]
-    rows = conn.execute(query, params).fetchall() if dfs else []
+    query, params = postings_statement(layout, collection_id, hashes, where)
+    rows = conn.execute(query, params, prepare=prepare_option(params[2:]), binary=True)
+    return scored_postings(rows.fetchall(), hashes)
+
+
+def scored_postings(rows: Sequence[Sequence[Any]], hashes: list[bytes]) -> tuple[list[str], F64]:
+    """The ids and BM25 scores (``bm25_scores``, the one definition) of the items that pass
+    the filter in the rows of ``postings_statement`` (of the terms ``hashes``).
+
+    A posting is live when no tombstone covers it (none of its item with a ``before`` above
+    the posting's segment); a term's document frequency is the count of its live postings,
+    filter or not (contract §14: the statistics are the collection's)."""
+    if not rows:
+        return [], np.empty(0, dtype=np.float64)
+    n_items, total_length = int(rows[0][6]), int(rows[0][7])
+    dead = {str(r[3][0]): int(r[2]) for r in rows if r[0] == 1}
+    passing = next((set(r[3]) for r in rows if r[0] == 2), None)
+    segments: dict[bytes, list[tuple[int, list[str], list[int], list[int]]]] = {
+        h: [] for h in hashes
+    }
+    for row in rows:
+        if row[0] == 0:
+            segments[bytes(row[1])].append((int(row[2]), row[3], row[4], row[5]))
     keys: dict[str, int] = {}
-    per_term: dict[bytes, list[tuple[int, int, int]]] = {h: [] for h in hashes}
-    for term, item, tf, length in rows:
-        key = keys.setdefault(str(item), len(keys))
-        per_term[bytes(term)].append((key, int(tf), int(length)))
     parts: list[tuple[int, I64, I64, I64]] = []
     for h in hashes:
-        arr = np.array(per_term[h], dtype=np.int64).reshape(-1, 3)
-        parts.append((int(dfs.get(h, 0)), arr[:, 0], arr[:, 1], arr[:, 2]))
+        items: list[str] = []
+        tfs: list[int] = []
+        lengths: list[int] = []
+        for seg, seg_items, seg_tfs, seg_lengths in segments[h]:
+            if dead:
+                live = [dead.get(i, 0) <= seg for i in seg_items]
+                seg_items, seg_tfs, seg_lengths = _kept(live, seg_items, seg_tfs, seg_lengths)
+            items += seg_items
+            tfs += seg_tfs
+            lengths += seg_lengths
+        df = len(items)
+        if passing is not None:
+            items, tfs, lengths = _kept([i in passing for i in items], items, tfs, lengths)
+        parts.append(
+            (
+                df,
+                np.array([keys.setdefault(i, len(keys)) for i in items], dtype=np.int64),
+                np.array(tfs, dtype=np.int64),
+                np.array(lengths, dtype=np.int64),
+            )
+        )
     key_array, scores = bm25_scores(n_items, total_length, parts)
     ids = list(keys)
     return [ids[k] for k in key_array.tolist()], scores
+
+
+def _kept(
+    mask: list[bool], items: list[str], tfs: list[int], lengths: list[int]
+) -> tuple[list[str], list[int], list[int]]:
+    """The postings where ``mask`` is true."""
+    return list(compress(items, mask)), list(compress(tfs, mask)), list(compress(lengths, mask))

@@ -1,7 +1,7 @@
 """Text and hybrid search on the pgvector backend (contract §14).
 
-BM25 over the postings (``postings``), scored by ``nighdb.text`` exactly as on SQLite
-(text-only search lets the server pick the best rows first: ``textrank``). Hybrid search
+BM25 over the postings (``postings``), scored by ``nighdb.text`` exactly as on SQLite;
+text-only search then fetches the payload of the best rows only. Hybrid search
 fuses it with this backend's exact vector ranking (``search.Ranker``, read only as deep as
 ``nighdb.fusion`` needs, and the server counting the vector rank of the text items that
 can still reach the top: ``vectorranks``) inside one repeatable-read transaction, so both
@@ -10,21 +10,24 @@ rankings and the statistics come from one snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from ...fusion import fuse, rank_candidates
 from ...models import F32, Match
 from ...ranking import exact_distances
 from ...text import TextRanking, rank_text
-from .postings import text_postings
+from .postings import postings_statement, scored_postings, term_key, text_postings
 from .rows import ids_where
 from .schema import Conn, Layout
 from .search import Ranker, SearchPlan, candidates
-from .textrank import text_top
 from .vectorranks import ORACLE_METRICS, ranks_and_top, vector_ranks
 
 __all__ = ["hybrid_search", "text_search"]
@@ -36,11 +39,43 @@ def text_search(
     conn: Conn, layout: Layout, collection_id: int, terms: list[str], k: int, where: Where | None
 ) -> list[Match]:
     """The top ``k`` items by BM25: ``score`` the BM25 score, ``distance`` its negation.
-    One statement (``textrank``), so one snapshot without a transaction of its own."""
+
+    The postings, then the payload of the best ``k``, in one snapshot and two round trips:
+    the snapshot's ``BEGIN`` goes with the first statement and its ``COMMIT`` with the
+    second, each pair as one message of the simple protocol (a client-side cursor binds
+    the values; a statement with parameters travels alone). The two round trips they save
+    cost ~0.1-0.25 ms of a ~1 ms search (docs/benchmarks.md, session 11)."""
+    hashes = [term_key(t) for t in terms]
+    query, params = postings_statement(layout, collection_id, hashes, where)
+    cursor = psycopg.ClientCursor(conn)
+    with _ended_on_error(conn):
+        cursor.execute(sql.SQL("{}; {}").format(_BEGIN_SNAPSHOT, query), params)
+        cursor.nextset()
+        ranking = rank_text(*scored_postings(cursor.fetchall(), hashes), limit=k)
+        if not ranking.ids:
+            cursor.execute("COMMIT")
+            return []
+        payload_query, payload_params = _payload_statement(layout, collection_id, ranking.ids)
+        cursor.execute(sql.SQL("{}; COMMIT").format(payload_query), payload_params)
+        payload = _payload_rows(cursor.fetchall())
     return [
-        Match(item_id, -score, score, json.loads(metadata), text)
-        for item_id, score, metadata, text in text_top(conn, layout, collection_id, terms, k, where)
+        Match(i, -score, score, *payload[i])
+        for i, score in zip(ranking.ids, ranking.scores, strict=True)
     ]
+
+
+_BEGIN_SNAPSHOT = sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+
+@contextlib.contextmanager
+def _ended_on_error(conn: Conn) -> Iterator[None]:
+    """Roll back the transaction a failed statement left open (the happy path commits)."""
+    try:
+        yield
+    except BaseException:
+        if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def hybrid_search(
@@ -139,11 +174,18 @@ def _payload(
 ) -> dict[str, tuple[dict[str, Any], str]]:
     if not ids:
         return {}
+    return _payload_rows(conn.execute(*_payload_statement(layout, collection_id, ids)).fetchall())
+
+
+def _payload_statement(
+    layout: Layout, collection_id: int, ids: list[str]
+) -> tuple[sql.Composed, list[object]]:
     condition, params = ids_where(ids)
-    rows = conn.execute(
-        sql.SQL("SELECT id, metadata_json, text FROM {} WHERE {}").format(
-            layout.items(collection_id), condition
-        ),
-        params,
-    ).fetchall()
+    query = sql.SQL("SELECT id, metadata_json, text FROM {} WHERE {}").format(
+        layout.items(collection_id), condition
+    )
+    return query, params
+
+
+def _payload_rows(rows: list[Any]) -> dict[str, tuple[dict[str, Any], str]]:
     return {str(i): (json.loads(m), str(t)) for i, m, t in rows}

@@ -10,7 +10,7 @@ postings of one write (``upsert``, or ``update`` of texts), or the merge of othe
 ``nigh_ttomb_<id>(item_hash, item, before)`` holds the tombstones: the postings of ``item``
 in the segments with an id below ``before`` are dead (the item was replaced or deleted). A
 live posting is one no tombstone covers, the document frequency of a term the count of its
-live postings (``LIVE_POSTINGS``): the semantics of the SQLite backend's segments.
+live postings (``postings.scored_postings``): the semantics of the SQLite backend's segments.
 
 Why arrays: one row per posting (~145,000 per batch of 10,000 items) cost the server a heap
 tuple and a btree entry each, ~0.44 s of a backend's CPU and ~36 MB of WAL per batch; one
@@ -36,7 +36,6 @@ from .schema import Conn, Layout
 from .write import COPY_SIGNATURE, COPY_TRAILER
 
 __all__ = [
-    "LIVE_POSTINGS",
     "MERGE_FACTOR",
     "NewPostings",
     "analyze_new",
@@ -48,19 +47,6 @@ __all__ = [
 
 MERGE_FACTOR = 8
 """Segments of one size tier merged into one (``textmerges``); a tier is ``floor(log_F(docs))``."""
-
-LIVE_POSTINGS = sql.SQL(
-    "SELECT x.term_hash, x.seg, x.item, x.tf, x.length FROM (SELECT p.term_hash, p.seg,"
-    " unnest(p.items) AS item, unnest(p.tfs) AS tf, unnest(p.lengths) AS length"
-    " FROM {postings} AS p WHERE p.term_hash = ANY({terms})) AS x"
-    " WHERE NOT EXISTS (SELECT 1 FROM {tombstones} AS d"
-    " WHERE d.item = x.item AND d.before > x.seg)"
-)
-"""The live postings of the terms (``{terms}``, a ``bytea[]`` of keys): (term_hash, seg,
-item, tf, length). Format with the collection's ``postings`` and ``tombstones`` tables. The
-arrays are unnested in the select list, in step (a ``ProjectSet``, no tuple store: 25% less
-than ``unnest`` in ``FROM``, measured). The tombstones are few (``textmerges`` compacts past
-a share of the items): one hash anti-join per statement."""
 
 
 def term_key(term: str) -> bytes:

@@ -1,11 +1,14 @@
-"""The pgvector backend's server-side shortcuts of text and hybrid search (contract §14).
+"""The pgvector backend's paths of text and hybrid search (contract §14).
 
-``textrank`` lets the server sum BM25 and send the best rows only; ``vectorranks`` counts
-in the server the exact vector rank of the text items fusion asks about. Both must give
-exactly what the definitions give: these tests watch each shortcut being taken (a spy on
-the function, so a silent fall-back to the slow path fails them) and compare the results
-with the pure references and with the complete vector ranking, on data built to be hard
-for them: many items tied on score, repeated vectors (ties decided by id), a filter.
+Text-only search reads the terms' postings (``postings.postings_statement``: the stored
+arrays, the tombstones of their items, the items a filter passes), scores them in Python
+and fetches the payload of the best rows only, in one snapshot over two round trips;
+``vectorranks`` counts in the server the exact vector rank of the text items fusion asks
+about. Both must give exactly what the definitions give: these tests watch each path being
+taken (a spy on the function, so a silent fall-back to another path fails them) and compare
+the results with the pure references and with the complete vector ranking, on data built to
+be hard for them: many items tied on score, repeated vectors (ties decided by id), a
+filter, dead postings, ids that need quoting.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import pytest
 from psycopg import sql
 
 from nighdb import Collection
-from nighdb.backends.postgres import PostgresStore, textrank, textsearch, vectorranks
+from nighdb.backends.postgres import PostgresStore, textmerges, textsearch, vectorranks
+from nighdb.errors import CollectionNotFoundError
 
 from .pg_server import postgres_store, url_for
 from .reference_text import bm25, rrf
@@ -120,20 +124,13 @@ def test_inner_product_falls_back_to_the_ranking(
 
 
 @pytest.mark.parametrize("limit", [1, 5, 40, BIG])
-def test_server_scored_bm25_is_the_definition(
+def test_text_only_bm25_is_the_definition(
     store: PostgresStore, monkeypatch: pytest.MonkeyPatch, limit: int
 ) -> None:
     # Every text one of a few shapes: dozens of items tie on each score, the top included.
     shapes = ["eel", "ant", "eel ant", "bee cat", "", "eel eel dog ant", "cat", "ant bee"]
     texts = _load(store, "cosine", 500, shapes)
-    fetched: list[int] = []
-    best_rows = textrank._best_rows
-
-    def spied(*args: Any) -> Any:
-        fetched.append(args[4])
-        return best_rows(*args)
-
-    monkeypatch.setattr(textrank, "_best_rows", spied)
+    scored = _spy(monkeypatch, "scored_postings")
     for query in ("eel", "ant bee", "cat dog eel ant"):
         for flt, passes in (
             (None, lambda _: True),
@@ -144,29 +141,72 @@ def test_server_scored_bm25_is_the_definition(
             want = bm25(texts, query, passes)[:limit]
             assert [m.id for m in got] == [i for i, _ in want]
             assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
-    # Hundreds of items tie at the cut: the server was asked for more than its first rows.
-    assert len(fetched) >= 9
-    if limit < 40:
-        assert max(fetched) > limit + 32
+            assert [m.text for m in got] == [texts[i] for i, _ in want]
+            assert all(m.metadata == {"g": int(m.id[1:]) % 3} for m in got)
+    assert len(scored) == 9  # one read of the postings per search
 
 
-def test_only_rows_that_can_reach_the_top_carry_their_payload(
+def test_only_the_best_rows_are_fetched_with_their_payload(
     store: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Texts holding "eel" once, of sixty lengths, three items each: sixty scores.
     shapes = [" ".join(["eel", *["ant"] * j]) for j in range(60)]
     texts = _load(store, "cosine", 180, shapes)
-    returned = _spy(monkeypatch, "_best_rows", textrank)
+    asked = _spy(monkeypatch, "_payload_statement")
     got = store.search(T, "c", text="eel", limit=5)
     want = bm25(texts, "eel", lambda _: True)[:5]
     assert [(m.id, m.text) for m in got] == [(i, texts[i]) for i, _ in want]
-    [rows] = returned
-    # The server sent the margin's scores (5 + 32 rows) and the payload of the rows that tie
-    # with the best 5 or beat them only: the three shortest texts and the three next.
-    assert len(rows) == 37
-    assert sorted(r[0] for r in rows[:6]) == sorted(i for i in texts if texts[i] in shapes[:2])
-    assert all(r[4] is not None and r[5] is not None for r in rows[:6])
-    assert all(r[0] is None and r[4] is None and r[5] is None for r in rows[6:])
+    [(_, params)] = asked
+    assert params == [[i for i, _ in want]]
+
+
+def test_dead_postings_are_left_out(store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No compaction: the replaced and deleted items' postings stay, under tombstones.
+    monkeypatch.setattr(textmerges, "_TOMBSTONES_FLOOR", 10**6)
+    texts = _load(store, "cosine", 300)
+    changed = {i: "eel " * (k % 4 + 1) + "cat" for k, i in enumerate(list(texts)[::7])}
+    store.upsert(T, "c", [{"id": i, "vector": [1.0] * 8, "text": t} for i, t in changed.items()])
+    store.update(T, "c", [{"id": i, "metadata": {"g": 1}} for i in changed])
+    gone = list(texts)[1::9]
+    store.delete(T, "c", gone)
+    texts = {i: changed.get(i, t) for i, t in texts.items() if i not in gone}
+    group = {i: (1 if i in changed else int(i[1:]) % 3) for i in texts}
+    for query in ("eel", "cat ant", "eel cat dog"):
+        for flt, passes in ((None, lambda _: True), ({"g": 1}, lambda i: group[i] == 1)):
+            got = store.search(T, "c", text=query, limit=BIG, filter=flt)
+            want = bm25(texts, query, passes)
+            assert [m.id for m in got] == [i for i, _ in want]
+            assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+
+
+def test_ids_that_need_quoting_come_back_as_they_are(store: PostgresStore) -> None:
+    # The postings and the payload travel as text (the simple protocol): array syntax and
+    # its escapes must give back each id exactly.
+    ids = ['a"b', "c\\d", "e,f", "{g}", "NULL", " h ", "i\tj", "é👍", "k'l", "(m)"]
+    store.ensure_collection(T, Collection("q", 2))
+    store.upsert(T, "q", [{"id": i, "vector": [1.0, 0.0], "text": "eel"} for i in ids])
+    got = store.search(T, "q", text="eel", limit=BIG)
+    assert [m.id for m in got] == sorted(ids)
+    assert store.search(T, "q", text="eel", filter={"x": {"exists": False}}, limit=3) == got[:3]
+
+
+def test_a_failed_search_leaves_no_transaction_open(store: PostgresStore, tmp_path: Path) -> None:
+    _load(store, "cosine", 200)
+    with psycopg.connect(url_for(tmp_path), autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            textsearch.text_search(conn, store._layout, 10**6, ["eel"], 10, None)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    # A collection dropped behind the store's pin: the search reads a table that is gone,
+    # then fails as not found, and the store's connection is fine afterwards.
+    other = PostgresStore(url_for(tmp_path))
+    try:
+        other.drop_collection(T, "c")
+    finally:
+        other.close()
+    with pytest.raises(CollectionNotFoundError):
+        store.search(T, "c", text="eel")
+    store.ensure_collection(T, Collection("c", 8))
+    assert store.search(T, "c", text="eel") == []
 
 
 def test_a_distance_of_exactly_one_falls_back_to_the_ranking(
