@@ -277,3 +277,46 @@ def test_the_parallel_scan_below_a_sampled_distance_is_exact(
         assert all(a is not None for a in answers)  # taken, not fallen back
     else:
         assert all(a is None for a in answers)  # too few below the guess: scanned again
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        {"s": "b'c"},
+        {"s": {"gte": "b", "lt": "c\\\\"}},
+        {"s": {"not_in": ["a", "é"]}},
+        {"f": {"gt": 0.25}},
+        {"f": {"lte": 1.0}, "g": {"in": [0, 2.0]}},
+        {"g": {"ne": 1}},
+        {"s": {"exists": False}},
+        {"$or": [{"g": 0}, {"$not": {"f": {"lt": 1.5}}}]},
+    ],
+)
+def test_filters_bound_by_the_client_cursor_mean_what_they_mean_elsewhere(
+    store: PostgresStore, flt: dict[str, Any]
+) -> None:
+    # Text-only search binds the filter's values into the statement's text (a client-side
+    # cursor); the same filter on a vector search (bound by the server) is the reference.
+    strings = ["a", "b'c", "c\\\\", "é", "b", 'q"']
+    store.ensure_collection(T, Collection("f", 2))
+    texts = {f"i{k:03d}": " ".join(WORDS[: k % 5 + 1]) for k in range(120)}
+    store.upsert(
+        T,
+        "f",
+        [
+            {
+                "id": i,
+                "vector": [1.0, float(k)],
+                "text": t,
+                "metadata": {"g": k % 3, "f": (k % 7) / 2}
+                | ({} if k % 11 == 0 else {"s": strings[k % len(strings)]}),
+            }
+            for k, (i, t) in enumerate(texts.items())
+        ],
+    )
+    passing = {m.id for m in store.search(T, "f", [1.0, 0.0], limit=BIG, filter=flt)}
+    assert 0 < len(passing) < len(texts)
+    got = store.search(T, "f", text="cat eel", limit=BIG, filter=flt)
+    want = bm25(texts, "cat eel", passing.__contains__)
+    assert [m.id for m in got] == [i for i, _ in want]
+    assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
