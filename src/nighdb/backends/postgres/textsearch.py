@@ -69,13 +69,17 @@ _BEGIN_SNAPSHOT = sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
 @contextlib.contextmanager
 def _ended_on_error(conn: Conn) -> Iterator[None]:
-    """Roll back the transaction a failed statement left open (the happy path commits)."""
+    """Roll back the transaction a failed statement left open (the happy path commits).
+    Not while a statement is still running (an interrupt): the pool ends that connection."""
     try:
         yield
     except BaseException:
-        if not conn.broken and conn.info.transaction_status != TransactionStatus.IDLE:
+        if not conn.broken and conn.info.transaction_status in _OPEN:
             conn.execute("ROLLBACK")
         raise
+
+
+_OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
 def hybrid_search(
