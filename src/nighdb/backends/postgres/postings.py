@@ -30,6 +30,8 @@ from .schema import Conn, Layout, id_hash
 from .textmerges import compact_if_needed, merge_if_needed
 from .textsegments import NewPostings, analyze_new, item_key, term_key, write_segment
 
+Where = tuple[sql.Composable, list[object]]
+
 __all__ = [
     "NewPostings",
     "add_postings",
@@ -37,8 +39,8 @@ __all__ = [
     "analyze_new",
     "clear_postings",
     "lock_collection",
-    "remove_postings",
     "postings_statement",
+    "remove_postings",
     "scored_postings",
     "stored_texts",
     "term_key",
@@ -158,9 +160,6 @@ _FILTERED = sql.SQL(
     " AS item FROM p) AS u WHERE EXISTS (SELECT 1 FROM {items} AS t WHERE t.id_hash = {hash}"
     " AND ({condition}))), NULL, NULL"
 )
-
-
-Where = tuple[sql.Composable, list[object]]
 
 
 def postings_statement(

@@ -43,8 +43,8 @@ def text_search(
     The postings, then the payload of the best ``k``, in one snapshot and two round trips:
     the snapshot's ``BEGIN`` goes with the first statement and its ``COMMIT`` with the
     second, each pair as one message of the simple protocol (a client-side cursor binds
-    the values; a statement with parameters travels alone). The two round trips they save
-    cost ~0.1-0.25 ms of a ~1 ms search (docs/benchmarks.md, session 11)."""
+    the values; a statement with parameters travels alone). The two round trips this saves
+    took ~0.25 ms of a ~1 ms search (docs/benchmarks.md, session 11)."""
     hashes = [term_key(t) for t in terms]
     query, params = postings_statement(layout, collection_id, hashes, where)
     cursor = psycopg.ClientCursor(conn)
