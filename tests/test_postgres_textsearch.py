@@ -180,8 +180,8 @@ def test_dead_postings_are_left_out(store: PostgresStore, monkeypatch: pytest.Mo
 
 
 def test_ids_that_need_quoting_come_back_as_they_are(store: PostgresStore) -> None:
-    # The postings and the payload travel as text (the simple protocol): array syntax and
-    # its escapes must give back each id exactly.
+    # The postings come back as arrays of ids and the payload as rows: array syntax and its
+    # escapes must give back each id exactly.
     ids = ['a"b', "c\\d", "e,f", "{g}", "NULL", " h ", "i\tj", "é👍", "k'l", "(m)"]
     store.ensure_collection(T, Collection("q", 2))
     store.upsert(T, "q", [{"id": i, "vector": [1.0, 0.0], "text": "eel"} for i in ids])
@@ -292,11 +292,12 @@ def test_the_parallel_scan_below_a_sampled_distance_is_exact(
         {"$or": [{"g": 0}, {"$not": {"f": {"lt": 1.5}}}]},
     ],
 )
-def test_filters_bound_by_the_client_cursor_mean_what_they_mean_elsewhere(
+def test_text_search_filters_mean_what_they_mean_in_vector_search(
     store: PostgresStore, flt: dict[str, Any]
 ) -> None:
-    # Text-only search binds the filter's values into the statement's text (a client-side
-    # cursor); the same filter on a vector search (bound by the server) is the reference.
+    # Text-only search sends its filter in a pipeline with the snapshot's BEGIN (an earlier
+    # version bound the values into the statement's text); the same filter on a vector
+    # search is the reference.
     strings = ["a", "b'c", "c\\\\", "é", "b", 'q"']
     store.ensure_collection(T, Collection("f", 2))
     texts = {f"i{k:03d}": " ".join(WORDS[: k % 5 + 1]) for k in range(120)}
