@@ -48,21 +48,21 @@ def text_search(
     hashes = [term_key(t) for t in terms]
     query, params = postings_statement(layout, collection_id, hashes, where)
     with _ended_on_error(conn):
-        with conn.pipeline() as pipeline:
+        # A pipeline's exit sends its one Sync and reads every result: one round trip (an
+        # explicit sync() inside would make the exit's Sync a second one).
+        with conn.pipeline():
             conn.execute(_BEGIN_SNAPSHOT)
             found = conn.execute(query, params, prepare=prepare_option(params[2:]), binary=True)
-            pipeline.sync()
-            rows = found.fetchall()
+        rows = found.fetchall()
         ranking = rank_text(*scored_postings(rows, hashes), limit=k)
         if not ranking.ids:
             conn.execute("COMMIT")
             return []
         payload_query, payload_params = _payload_statement(layout, collection_id, ranking.ids)
-        with conn.pipeline() as pipeline:
+        with conn.pipeline():
             got = conn.execute(payload_query, payload_params)
             conn.execute("COMMIT")
-            pipeline.sync()
-            payload = _payload_rows(got.fetchall())
+        payload = _payload_rows(got.fetchall())
     return [
         Match(i, -score, score, *payload[i])
         for i, score in zip(ranking.ids, ranking.scores, strict=True)
