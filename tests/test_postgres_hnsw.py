@@ -18,6 +18,7 @@ from psycopg import sql
 import nighdb
 from nighdb import Collection
 from nighdb.backends.postgres import HnswIndex, PostgresStore
+from nighdb.backends.postgres.search import SearchPlan
 
 from .pg_server import url_for
 from .pg_statements import ranking_statements
@@ -163,6 +164,33 @@ def test_each_search_gets_its_ef_search(indexed_url: str, monkeypatch: pytest.Mo
         assert not settings
         # An exact search leaves the session alone and ignores the index.
         assert one.search(T, "c", q, limit=5, exact=True) == one.search(T, "plain", q, limit=5)
+
+
+def test_a_failed_indexed_search_leaves_its_connection_idle(tmp_path: Path) -> None:
+    # BEGIN, the settings, the search and COMMIT go as one pipeline and are read after it:
+    # a search of a table that is not there fails at the pipeline's end, and the search
+    # itself must end its failed transaction, leaving the connection idle.
+    url = url_for(tmp_path)
+    q = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    with PostgresStore(url) as store:
+        with store._pool.connection() as conn:  # checked before the pool could reset it
+            plan = SearchPlan(q, 1, None, ef_search=40)
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                store._ranker.search(conn, 10**6, "cosine", plan)
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        # Through the store: a collection dropped behind its pin fails as not found, and
+        # its one pooled connection serves the next search.
+        with PostgresStore(url, pool_max_size=1) as one:
+            one.ensure_collection(T, Collection("c", 3))
+            one.upsert(T, "c", [{"id": "a", "vector": q[0]}])
+            one.create_index(T, "c")
+            store.drop_collection(T, "c")
+            with pytest.raises(nighdb.CollectionNotFoundError):
+                one.search(T, "c", q[0], limit=1)
+            one.ensure_collection(T, Collection("c", 3))
+            one.create_index(T, "c")
+            one.upsert(T, "c", [{"id": "b", "vector": q[0]}])
+            assert [m.id for m in one.search(T, "c", q[0], limit=1)] == ["b"]
 
 
 def test_exact_true_ignores_the_index(indexed: PostgresStore) -> None:

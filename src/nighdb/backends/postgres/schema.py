@@ -41,6 +41,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg.types import TypeInfo
 from psycopg_pool import PoolTimeout
@@ -54,6 +55,7 @@ __all__ = [
     "bootstrap",
     "connect_options",
     "after_id",
+    "ended_on_error",
     "hashed_ids",
     "id_hash",
     "ID_HASH",
@@ -457,6 +459,22 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 # (08), insufficient resources (53), operator intervention (57: shutdown, cancel), system
 # errors (58), and transaction rollbacks (40) that outlived our retries.
 _UNAVAILABLE_CLASSES = ("08", "40", "53", "57", "58")
+
+
+@contextlib.contextmanager
+def ended_on_error(conn: Conn) -> Iterator[None]:
+    """Roll back the transaction a failed statement left open, for a transaction begun and
+    committed by statements in a pipeline (the happy path commits). Not while a statement is
+    still running (an interrupt): the pool ends that connection."""
+    try:
+        yield
+    except BaseException:
+        if not conn.broken and conn.info.transaction_status in _OPEN:
+            conn.execute("ROLLBACK")
+        raise
+
+
+_OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
 @contextlib.contextmanager

@@ -22,11 +22,12 @@ the collection once instead (``scan``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from psycopg import sql
+from psycopg import Cursor, sql
 from psycopg.adapt import PyFormat
 from psycopg.rows import TupleRow
 
@@ -35,7 +36,7 @@ from ...ranking import exact_distances
 from .filter import prepare_option
 from .index import indexed
 from .scan import STREAM_MIN_QUERIES, scan_many
-from .schema import Conn, Layout
+from .schema import Conn, Layout, ended_on_error
 
 __all__ = ["Ranker", "SearchPlan"]
 
@@ -171,12 +172,19 @@ class Ranker:
             ef_search = max(ef_search, min(ef_search * FILTERED_EF_FACTOR, _MAX_EF_SEARCH))
         settings = self._settings(max(ef_search, min(fetch, _MAX_EF_SEARCH)))
         every = list(range(plan.queries.shape[0]))
-        # One pipeline: BEGIN, the settings and the search leave in one round trip, and
-        # COMMIT in a second (a session SET cached per connection took one, but a pooler
-        # or a pool reset loses it).
-        with conn.pipeline(), conn.transaction():
-            conn.execute(settings)
-            return self._run(conn, collection_id, metric, plan, every, fetch, exact=False)
+        # One pipeline, one round trip: BEGIN, the settings, the search and COMMIT leave
+        # together and their results come back at its exit's Sync, read after it (a
+        # session SET cached per connection took a round trip, but a pooler or a pool reset
+        # loses it; fetching inside the pipeline made COMMIT a second round trip).
+        with ended_on_error(conn):
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                conn.execute(settings)
+                sent = list(
+                    self._send(conn, collection_id, metric, plan, every, fetch, exact=False)
+                )
+                conn.execute("COMMIT")
+            return _received(sent)
 
     def _run(
         self,
@@ -190,7 +198,24 @@ class Ranker:
         exact: bool,
     ) -> list[list[TupleRow]]:
         """The candidate rows of the queries ``which``: ``fetch`` per query, unordered
-        (``_rerank`` orders them).
+        (``_rerank`` orders them). Each statement's rows are read before the next one runs,
+        so only one chunk of queries' rows is held in psycopg's buffers at a time."""
+        sent = self._send(conn, collection_id, metric, plan, which, fetch, exact=exact)
+        return [rows for statement in sent for rows in _received([statement])]
+
+    def _send(
+        self,
+        conn: Conn,
+        collection_id: int,
+        metric: str,
+        plan: SearchPlan,
+        which: list[int],
+        fetch: int,
+        *,
+        exact: bool,
+    ) -> Iterator[_Sent]:
+        """The statements of ``_run``, each executed (in a pipeline: queued) when the next
+        is asked for, none read.
 
         An exact scan ranks primary keys alone and joins the payload to the winners by them:
         carrying every scanned row's vector, metadata and text through the sort made it
@@ -216,7 +241,8 @@ class Ranker:
                     "SELECT {payload} FROM ({ids}) AS c JOIN {table} AS t USING (id_hash)"
                 ).format(payload=_PAYLOAD, ids=ids, table=table)
             prepare = prepare_option(where_params)
-            return [conn.execute(query, params, binary=True, prepare=prepare).fetchall()]
+            yield conn.execute(query, params, binary=True, prepare=prepare), None
+            return
         order = self._order(metric, exact, sql.SQL("q.v"), plan.queries.shape[1])
         columns = sql.SQL("id_hash") if exact else _PAYLOAD
         inner = ranked.format(columns=columns, table=table, where=where, order=order)
@@ -229,16 +255,30 @@ class Ranker:
             inner=inner,
             join=sql.SQL(" JOIN {} AS t USING (id_hash)").format(table) if exact else sql.SQL(""),
         )
-        out: list[list[TupleRow]] = []
         for start in range(0, len(which), _QUERY_CHUNK):
             chunk = which[start : start + _QUERY_CHUNK]
-            per_query: list[list[TupleRow]] = [[] for _ in chunk]
             params = [[plan.queries[j] for j in chunk], *where_params, fetch]
             prepare = prepare_option(where_params)
-            for row in conn.execute(lateral, params, binary=True, prepare=prepare):
-                per_query[int(row[0]) - 1].append(row[1:])
-            out.extend(per_query)
-        return out
+            yield conn.execute(lateral, params, binary=True, prepare=prepare), len(chunk)
+
+
+# A statement of ``_send``: its cursor, and how many queries its rows answer (each row's
+# first column their ordinal) or ``None`` for one query's rows alone.
+_Sent = tuple[Cursor[TupleRow], int | None]
+
+
+def _received(sent: list[_Sent]) -> list[list[TupleRow]]:
+    """The rows of ``_send``'s statements, per query in their order."""
+    out: list[list[TupleRow]] = []
+    for cursor, queries in sent:
+        if queries is None:
+            out.append(cursor.fetchall())
+            continue
+        per_query: list[list[TupleRow]] = [[] for _ in range(queries)]
+        for row in cursor:
+            per_query[int(row[0]) - 1].append(row[1:])
+        out.extend(per_query)
+    return out
 
 
 def _rerank(rows: list[TupleRow], query: F32, metric: str, limit: int) -> list[Match]:

@@ -10,14 +10,11 @@ rankings and the statistics come from one snapshot.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from psycopg import sql
-from psycopg.pq import TransactionStatus
 
 from ...fusion import fuse, rank_candidates
 from ...models import F32, Match
@@ -26,7 +23,7 @@ from ...text import TextRanking, rank_text
 from .filter import prepare_option
 from .postings import postings_statement, scored_postings, term_key, text_postings
 from .rows import ids_where
-from .schema import Conn, Layout
+from .schema import Conn, Layout, ended_on_error
 from .search import Ranker, SearchPlan, candidates
 from .vectorranks import ORACLE_METRICS, ranks_and_top, vector_ranks
 
@@ -47,7 +44,7 @@ def text_search(
     ~0.25 ms of a ~1 ms search (docs/benchmarks.md, session 11)."""
     hashes = [term_key(t) for t in terms]
     query, params = postings_statement(layout, collection_id, hashes, where)
-    with _ended_on_error(conn):
+    with ended_on_error(conn):
         # A pipeline's exit sends its one Sync and reads every result: one round trip (an
         # explicit sync() inside would make the exit's Sync a second one).
         with conn.pipeline():
@@ -70,21 +67,6 @@ def text_search(
 
 
 _BEGIN_SNAPSHOT = sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-
-
-@contextlib.contextmanager
-def _ended_on_error(conn: Conn) -> Iterator[None]:
-    """Roll back the transaction a failed statement left open (the happy path commits).
-    Not while a statement is still running (an interrupt): the pool ends that connection."""
-    try:
-        yield
-    except BaseException:
-        if not conn.broken and conn.info.transaction_status in _OPEN:
-            conn.execute("ROLLBACK")
-        raise
-
-
-_OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
 def hybrid_search(
