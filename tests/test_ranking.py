@@ -10,6 +10,33 @@ from hypothesis import strategies as st
 from nighdb.ranking import QueryKeys, VectorBlock, exact_distances, ordered_hits, rank_block
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    dims=st.integers(1, 600),
+    rows=st.integers(1, 40),
+    scale=st.sampled_from([1e-30, 1e-3, 1.0, 1e3, 1e30]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_distances_are_the_textbook_formulas_bit_for_bit(
+    dims: int, rows: int, scale: float, seed: int
+) -> None:
+    # ``exact_distances`` squares and subtracts in place in its own float64 copy; it must
+    # give exactly what the formulas written out give (contract §1), and leave its input be.
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(rows, dims)) * scale).astype(np.float32)
+    q = rng.normal(size=dims).astype(np.float32)
+    before = x.copy()
+    x64, q64 = x.astype(np.float64), q.astype(np.float64)
+    dots = np.einsum("ij,j->i", x64, q64)
+    cosine = np.clip(1.0 - dots / (np.linalg.norm(x64, axis=1) * np.linalg.norm(q64)), 0.0, 2.0)
+    diff = x64 - q64
+    l2 = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    assert np.array_equal(exact_distances(x, q, "cosine"), cosine, equal_nan=True)
+    assert np.array_equal(exact_distances(x, q, "l2"), l2)
+    assert np.array_equal(exact_distances(x, q, "ip"), -dots)
+    assert np.array_equal(x, before)
+
+
 @pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
 def test_a_distance_does_not_depend_on_the_other_rows_scored_with_it(metric: str) -> None:
     # Backends score different candidate sets for the same item (a single search fetches a
