@@ -8,6 +8,7 @@ difference between the layouts; a version-1 PostgreSQL store is written by versi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -60,36 +61,50 @@ def _check(store: nighdb.Store) -> None:
     )
 
 
-def test_sqlite_version_1_is_upgraded(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+def _upgraded_sqlite(
+    path: Path, version: int, make_old: Callable[[apsw.Connection, list[int]], None]
+) -> apsw.Connection:
+    """A store filled by this code, turned into a version-``version`` one by ``make_old``
+    (given the collection ids, in one transaction), opened again (which upgrades it) and
+    checked; a connection to the file after, at the newest version."""
     with nighdb.open_store(f"sqlite:///{path}") as store:
         _fill(store)
     conn = apsw.Connection(str(path))
-    ids = [int(r[0]) for r in conn.execute("SELECT id FROM nigh_collections")]
-    for cid in ids:
-        for table in text_tables(cid):
-            conn.execute(f"DROP TABLE {table}")
-    conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_analyzer")
-    conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_length")
-    conn.execute("UPDATE nigh_meta SET value = '1' WHERE key = 'schema_version'")
+    with conn:
+        make_old(conn, [int(r[0]) for r in conn.execute("SELECT id FROM nigh_collections")])
+        conn.execute("UPDATE nigh_meta SET value = ? WHERE key = 'schema_version'", (str(version),))
     conn.close()
     with nighdb.open_store(f"sqlite:///{path}") as store:
         _check(store)
     conn = apsw.Connection(str(path))
-    version = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
-    assert version is not None and int(str(version[0])) >= 4
-    conn.close()
+    row = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
+    assert row is not None and int(str(row[0])) == SCHEMA_VERSION
+    return conn
+
+
+def _count(conn: apsw.Connection, query: str) -> int:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def test_sqlite_version_1_is_upgraded(tmp_path: Path) -> None:
+    def version_1(conn: apsw.Connection, ids: list[int]) -> None:
+        for cid in ids:
+            for table in text_tables(cid):
+                conn.execute(f"DROP TABLE {table}")
+        conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_analyzer")
+        conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_length")
+
+    _upgraded_sqlite(tmp_path / "old.db", 1, version_1).close()
 
 
 def test_sqlite_version_3_postings_become_segments(tmp_path: Path) -> None:
     """Version 3 kept one row per (term, item) in ``nigh_postings_<id>``: opening it builds
     the segments (version 4) and drops that table; search gives the same scores."""
-    path = tmp_path / "v3.db"
-    with nighdb.open_store(f"sqlite:///{path}") as store:
-        _fill(store)
-    conn = apsw.Connection(str(path))
-    with conn:
-        for cid in [int(r[0]) for r in conn.execute("SELECT id FROM nigh_collections")]:
+
+    def version_3(conn: apsw.Connection, ids: list[int]) -> None:
+        for cid in ids:
             for table in text_tables(cid):
                 conn.execute(f"DROP TABLE {table}")
             # Version 3's postings table, filled as version 3 wrote it.
@@ -104,19 +119,11 @@ def test_sqlite_version_3_postings_become_segments(tmp_path: Path) -> None:
                     f"INSERT INTO nigh_postings_{cid} VALUES (?, ?, ?, ?)",
                     [(t, rowid, tf, analyzed.length) for t, tf in analyzed.terms.items()],
                 )
-        conn.execute("UPDATE nigh_meta SET value = '3' WHERE key = 'schema_version'")
-    conn.close()
-    with nighdb.open_store(f"sqlite:///{path}") as store:
-        _check(store)
-    conn = apsw.Connection(str(path))
-    version = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
-    assert version is not None and int(str(version[0])) == SCHEMA_VERSION
-    left = conn.execute(
-        "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'nigh_postings_%'"
-    ).fetchone()
-    assert left == (0,)
-    segments = conn.execute("SELECT count(*) FROM nigh_textseg_1").fetchone()
-    assert segments is not None and int(str(segments[0])) >= 1
+
+    conn = _upgraded_sqlite(tmp_path / "v3.db", 3, version_3)
+    left = "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'nigh_postings_%'"
+    assert _count(conn, left) == 0
+    assert _count(conn, "SELECT count(*) FROM nigh_textseg_1") >= 1
     conn.close()
 
 
@@ -124,12 +131,9 @@ def test_sqlite_version_4_dictionary_rows_go(tmp_path: Path) -> None:
     """Version 4 kept each segment's dictionary as rows (``nigh_textterm_<id>``) as well as in
     its blob, and no salt: opening it drops the rows, salts every segment differently, and
     search reads the blobs' dictionaries with the same scores."""
-    path = tmp_path / "v4.db"
-    with nighdb.open_store(f"sqlite:///{path}") as store:
-        _fill(store)
-    conn = apsw.Connection(str(path))
-    with conn:
-        for cid in [int(r[0]) for r in conn.execute("SELECT id FROM nigh_collections")]:
+
+    def version_4(conn: apsw.Connection, ids: list[int]) -> None:
+        for cid in ids:
             conn.execute(
                 f"CREATE TABLE nigh_textterm_{cid} (term TEXT NOT NULL, seg INTEGER NOT NULL, "
                 "start INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (term, seg)) "
@@ -146,17 +150,11 @@ def test_sqlite_version_4_dictionary_rows_go(tmp_path: Path) -> None:
                     ],
                 )
             conn.execute(f"ALTER TABLE nigh_textseg_{cid} DROP COLUMN salt")
-        conn.execute("UPDATE nigh_meta SET value = '4' WHERE key = 'schema_version'")
-    conn.close()
-    with nighdb.open_store(f"sqlite:///{path}") as store:
-        _check(store)
-    conn = apsw.Connection(str(path))
-    version = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
-    assert version is not None and int(str(version[0])) == SCHEMA_VERSION == 5
-    left = conn.execute(
-        "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'nigh_textterm_%'"
-    ).fetchone()
-    assert left == (0,)
+
+    conn = _upgraded_sqlite(tmp_path / "v4.db", 4, version_4)
+    assert SCHEMA_VERSION == 5
+    left = "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'nigh_textterm_%'"
+    assert _count(conn, left) == 0
     salts = [
         r[0]
         for r in conn.execute(

@@ -112,7 +112,10 @@ class Ranker:
             where = self._where(plan)
             return scan_many(conn, self._layout, collection_id, metric, queries, plan.limit, where)
         fetch = candidates(plan.limit)
-        return self._run(conn, collection_id, metric, plan, which, fetch, exact=True)
+        # Each statement's rows are read before the next one runs, so only one chunk of
+        # queries' rows is in psycopg's buffers at a time.
+        sent = self._send(conn, collection_id, metric, plan, which, fetch, exact=True)
+        return [rows for statement in sent for rows in _received([statement])]
 
     def _where(self, plan: SearchPlan) -> tuple[sql.Composable, list[object]]:
         if plan.where is None:
@@ -186,23 +189,6 @@ class Ranker:
                 conn.execute("COMMIT")
             return _received(sent)
 
-    def _run(
-        self,
-        conn: Conn,
-        collection_id: int,
-        metric: str,
-        plan: SearchPlan,
-        which: list[int],
-        fetch: int,
-        *,
-        exact: bool,
-    ) -> list[list[TupleRow]]:
-        """The candidate rows of the queries ``which``: ``fetch`` per query, unordered
-        (``_rerank`` orders them). Each statement's rows are read before the next one runs,
-        so only one chunk of queries' rows is held in psycopg's buffers at a time."""
-        sent = self._send(conn, collection_id, metric, plan, which, fetch, exact=exact)
-        return [rows for statement in sent for rows in _received([statement])]
-
     def _send(
         self,
         conn: Conn,
@@ -214,8 +200,9 @@ class Ranker:
         *,
         exact: bool,
     ) -> Iterator[_Sent]:
-        """The statements of ``_run``, each executed (in a pipeline: queued) when the next
-        is asked for, none read.
+        """The statements that fetch the candidate rows of the queries ``which``: ``fetch``
+        per query, unordered (``_rerank`` orders them). Each is executed (in a pipeline:
+        queued) when the next is asked for, and none is read (``_received`` reads them).
 
         An exact scan ranks primary keys alone and joins the payload to the winners by them:
         carrying every scanned row's vector, metadata and text through the sort made it
@@ -262,7 +249,7 @@ class Ranker:
             yield conn.execute(lateral, params, binary=True, prepare=prepare), len(chunk)
 
 
-# A statement of ``_send``: its cursor, and how many queries its rows answer (each row's
+# A statement of ``Ranker._send``: its cursor, and how many queries its rows answer (each row's
 # first column their ordinal) or ``None`` for one query's rows alone.
 _Sent = tuple[Cursor[TupleRow], int | None]
 
