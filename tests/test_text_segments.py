@@ -266,3 +266,20 @@ def test_merge_keeps_every_record_of_every_term(
     assert merged.docs == len(
         {item for part in parts for term_rows in part.values() for item, _ in term_rows}
     )
+
+
+def test_texts_without_terms_get_no_tombstones(tmp_path: Path) -> None:
+    """A text with no term ("!!") has no postings: replacing or deleting it writes no
+    tombstone, while one with terms does."""
+    path = tmp_path / "n.db"
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        store.ensure_collection(T, Collection(C, 2))
+        texts = {f"d{i}": "!! 👍" for i in range(10)} | {"d10": "red fox"}
+        store.upsert(T, C, _docs(texts))
+        replaced = {f"d{i}": "cat" for i in range(3)} | {"d10": "blue owl"}
+        store.upsert(T, C, _docs(replaced))
+        store.delete(T, C, [f"d{i}" for i in range(3, 10)])
+        conn = apsw.Connection(str(path))
+        assert len(_rows(conn, "SELECT item FROM nigh_textdead_1")) == 1  # d10's old text
+        conn.close()
+        _check(store, replaced)

@@ -85,8 +85,9 @@ def remove_postings(
     from the statistics."""
     indexed = [(item_id, text) for item_id, text in old if text]
     batch = analyze_batch_arrays([text for _, text in indexed], analyzer)
-    if indexed:
-        ids = [item_id for item_id, _ in indexed]
+    # Only a text with a term has postings to cover ("!!!" has none).
+    ids = [item_id for (item_id, _), n in zip(indexed, batch.lengths.tolist(), strict=True) if n]
+    if ids:
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} (item_hash, item, before)"

@@ -76,10 +76,12 @@ def _remove(
         return
     batch = analyze_batch_arrays([text for _, text in indexed], analyzer)
     before = textmerges.next_segment(conn, collection_id)
+    # Only a text with a term has postings to cover ("!!!" has none).
+    covered = [rowid for (rowid, _), n in zip(indexed, batch.lengths.tolist(), strict=True) if n]
     conn.executemany(
         f"INSERT INTO {tombstones_table(collection_id)} (item, before) VALUES (?, ?) "
         "ON CONFLICT (item) DO UPDATE SET before = excluded.before",
-        zip((rowid for rowid, _ in indexed), itertools.repeat(before)),
+        zip(covered, itertools.repeat(before)),
     )
     _add_length(conn, collection_id, -int(batch.lengths.sum()))
     textmerges.compact_if_needed(conn, collection_id)
