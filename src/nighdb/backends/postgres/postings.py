@@ -26,11 +26,10 @@ from psycopg import sql
 
 from ...text import F64, I64, analyze_batch_arrays, bm25_scores
 from .filter import prepare_option
+from .rows import Where
 from .schema import Conn, Layout, id_hash
 from .textmerges import compact_if_needed, merge_if_needed
 from .textsegments import NewPostings, analyze_new, item_key, term_key, write_segment
-
-Where = tuple[sql.Composable, list[object]]
 
 __all__ = [
     "NewPostings",

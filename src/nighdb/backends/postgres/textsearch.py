@@ -22,14 +22,12 @@ from ...ranking import exact_distances
 from ...text import TextRanking, rank_text
 from .filter import prepare_option
 from .postings import postings_statement, scored_postings, term_key, text_postings
-from .rows import ids_where
+from .rows import Where, ids_where
 from .schema import Conn, Layout, ended_on_error
 from .search import Ranker, SearchPlan, candidates
 from .vectorranks import ORACLE_METRICS, ranks_and_top, vector_ranks
 
 __all__ = ["hybrid_search", "text_search"]
-
-Where = tuple[sql.SQL, list[object]]
 
 
 def text_search(

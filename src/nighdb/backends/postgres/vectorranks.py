@@ -48,7 +48,7 @@ from psycopg.adapt import PyFormat
 from ...models import F32
 from ...ranking import exact_distances
 from .filter import prepare_option
-from .rows import ids_where
+from .rows import Where, ids_where
 from .schema import Conn, Layout
 
 __all__ = ["ORACLE_METRICS", "ranks_and_top", "vector_ranks"]
@@ -56,7 +56,6 @@ __all__ = ["ORACLE_METRICS", "ranks_and_top", "vector_ranks"]
 ORACLE_METRICS = ("cosine", "l2")
 """The metrics whose float32 error pgvector's distances are bounded by here (see above)."""
 
-Where = tuple[sql.Composable, list[object]]
 
 _U32 = 2.0**-24  # float32's unit roundoff
 # Covers the float64 side's own rounding (the targets' d, the bounds' arithmetic).
