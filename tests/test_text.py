@@ -23,6 +23,7 @@ from nighdb.text import (
     analyze_tokens,
     bm25_scores,
     rank_text,
+    segment_tier,
     tokenize,
 )
 
@@ -167,3 +168,14 @@ def test_rank_text_with_a_limit_is_the_head_of_the_full_ranking(
     full = rank_text(ids, np.array(scores, dtype=np.float64))
     head = rank_text(ids, np.array(scores, dtype=np.float64), limit=limit)
     assert (head.ids, head.scores) == (full.ids[:limit], full.scores[:limit])
+
+
+@pytest.mark.parametrize("factor", [2, 8, 10])
+def test_segment_tier_is_floor_log_in_integers(factor: int) -> None:
+    # Both backends merge segments by this size class; a float log of an exact power can
+    # fall just below it (math.log(1000, 10) is 2.9999999999999996).
+    assert segment_tier(0, factor) == segment_tier(1, factor) == 0
+    for tier in range(1, 12):
+        power = factor**tier
+        assert segment_tier(power - 1, factor) == tier - 1
+        assert segment_tier(power, factor) == tier

@@ -47,8 +47,10 @@ __all__ = [
     "analyze_batch_arrays",
     "analyze_query",
     "bm25_scores",
+    "contenders",
     "idf",
     "rank_text",
+    "segment_tier",
     "tokenize",
 ]
 
@@ -296,10 +298,29 @@ def rank_text(ids: Sequence[str], scores: F64, *, limit: int | None = None) -> T
     """Order scored items by score descending, ties by id (code-point order, which is UTF-8
     byte order: the order of every other ranking); the first ``limit`` only, if given."""
     candidates: Sequence[int] = range(len(ids))
-    if limit is not None and 0 < limit < len(ids):
-        # Only the items scoring at least the limit-th score can be among the first (ties
-        # at the cut go by id): sorting those is far cheaper than sorting every item.
-        cut = np.partition(scores, len(ids) - limit)[len(ids) - limit]
-        candidates = np.flatnonzero(scores >= cut).tolist()
+    if limit is not None:
+        # Sorting only the contenders is far cheaper than sorting every item.
+        candidates = contenders(scores, limit).tolist()
     order = sorted(candidates, key=lambda i: (-float(scores[i]), ids[i]))[:limit]
     return TextRanking([ids[i] for i in order], [float(scores[i]) for i in order])
+
+
+def contenders(scores: F64, limit: int) -> I64:
+    """The positions of the scores that can be among the best ``limit``: every one at least
+    the ``limit``-th best, since ties at the cut are decided by id (all of them when there
+    are no more than ``limit``)."""
+    if not 0 < limit < len(scores):
+        return np.arange(len(scores), dtype=np.int64)
+    cut = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+    return np.flatnonzero(scores >= cut).astype(np.int64)
+
+
+def segment_tier(docs: int, merge_factor: int) -> int:
+    """The size tier of a postings segment of ``docs`` items, ``floor(log_F(docs))`` for
+    ``F = merge_factor``: the size class both backends merge by. In integers: a float
+    logarithm can land just below an exact power (``math.log(1000, 10)`` is
+    2.9999999999999996)."""
+    tier = 0
+    while docs >= merge_factor ** (tier + 1):
+        tier += 1
+    return tier

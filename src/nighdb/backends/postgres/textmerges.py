@@ -58,7 +58,7 @@ def compact_if_needed(conn: Conn, layout: Layout, collection_id: int) -> None:
         sql.SQL("SELECT seg FROM {} ORDER BY seg").format(layout.segments(collection_id))
     ).fetchall()
     if not segments:
-        # Tombstones of items whose texts had no term: they cover no posting.
+        # Tombstones an older version wrote for texts without a term: they cover nothing.
         conn.execute(sql.SQL("DELETE FROM {}").format(layout.tombstones(collection_id)))
         return
     _merge(conn, layout, collection_id, [int(s[0]) for s in segments])

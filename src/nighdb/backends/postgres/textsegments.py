@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from psycopg import sql
 
-from ...text import I64, BatchArrays, analyze_batch_arrays
+from ...text import I64, BatchArrays, analyze_batch_arrays, segment_tier
 from .schema import Conn, Layout
 from .write import COPY_SIGNATURE, COPY_TRAILER
 
@@ -61,10 +61,7 @@ def item_key(item_id: str) -> bytes:
 
 def tier(docs: int) -> int:
     """The size tier of a segment of ``docs`` items."""
-    level = 0
-    while docs >= MERGE_FACTOR ** (level + 1):  # integers: log() rounds 8**4 below 4
-        level += 1
-    return level
+    return segment_tier(docs, MERGE_FACTOR)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ dictionaries (``textdictionaries``) keys on both.
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections import defaultdict
 from typing import cast
@@ -28,7 +27,7 @@ import apsw
 import numpy as np
 import numpy.typing as npt
 
-from ...text import I64
+from ...text import I64, segment_tier
 from .schema import chunks_table, segments_table, tombstones_table
 from .textsegments import POSTING, Dictionary, Part, Segment, chunks, merge, segment_keys
 
@@ -102,7 +101,7 @@ class Tombstones:
 
 
 def _tier(docs: int) -> int:
-    return int(math.log(max(docs, 1), MERGE_FACTOR))
+    return segment_tier(docs, MERGE_FACTOR)
 
 
 def merge_if_needed(conn: apsw.Connection, collection_id: int) -> None:
@@ -123,18 +122,17 @@ def compact_if_needed(conn: apsw.Connection, collection_id: int) -> None:
     """Merge every segment into one when the tombstones exceed their share."""
     row = conn.execute(
         f"SELECT (SELECT count(*) FROM {tombstones_table(collection_id)}), "
-        f"(SELECT coalesce(sum(docs), 0) FROM {segments_table(collection_id)}), "
-        f"(SELECT count(*) FROM {segments_table(collection_id)})"
+        f"(SELECT coalesce(sum(docs), 0) FROM {segments_table(collection_id)})"
     ).fetchone()
-    dead, docs, n_segments = (int(cast(int, v)) for v in row) if row else (0, 0, 0)
+    dead, docs = (int(cast(int, v)) for v in row) if row else (0, 0)
     if dead > _TOMBSTONES_FLOOR + docs * _TOMBSTONES_SHARE:
         segs = [
             int(cast(int, r[0]))
             for r in conn.execute(f"SELECT seg FROM {segments_table(collection_id)}")
         ]
-        if n_segments:
+        if segs:
             _merge(conn, collection_id, segs)
-        else:
+        else:  # tombstones an older version wrote for texts without a term: none is needed
             _drop_unneeded_tombstones(conn, collection_id)
 
 

@@ -24,7 +24,7 @@ from ...filters import FilterNode
 from ...fusion import fuse, rank_candidates, ranked_depth
 from ...models import F32, Match
 from ...ranking import VectorBlock, ordered_hits
-from ...text import F64, I64, TextRanking, rank_text
+from ...text import F64, I64, TextRanking, contenders, rank_text
 from .cache import BlockCache
 from .schema import Pin, count_rows, items_table
 from .search import query_keys, streamed_ranks, streams, vector_hits
@@ -43,11 +43,9 @@ def text_search(
 ) -> list[Match]:
     """The top ``k`` items by BM25: ``score`` the BM25 score, ``distance`` its negation."""
     rowids, scores = text_postings(conn, pin.id, terms, tree)
-    if len(rowids) > k:
-        # Ties at the cut are decided by id, so every item scoring the k-th score stays.
-        cut = np.partition(scores, len(scores) - k)[len(scores) - k]
-        keep = scores >= cut
-        rowids, scores = rowids[keep], scores[keep]
+    # Only the contenders are named (a statement per call reads their ids).
+    keep = contenders(scores, k)
+    rowids, scores = rowids[keep], scores[keep]
     ranking = _ranking(conn, pin, rowids, scores, {})
     payload = _payload(conn, pin, ranking.ids[:k])
     return [
