@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
 import apsw
 import numpy as np
@@ -252,7 +253,7 @@ def test_merge_keeps_every_record_of_every_term(
         inputs.append(textsegments.Part(vocabulary, counts, records))
     merged = textsegments.merge(inputs)
     dictionary = textsegments.Dictionary(merged.terms)
-    got = np.frombuffer(merged.postings, dtype=textsegments.POSTING)
+    got = dictionary.records.unpack(merged.postings)
     regrouped = {t: [r for part in parts for r in part.get(t, [])] for t in WORDS}
     want = {t: rows for t, rows in regrouped.items() if rows}
     assert dictionary.vocabulary() == sorted(want)
@@ -266,6 +267,129 @@ def test_merge_keeps_every_record_of_every_term(
     assert merged.docs == len(
         {item for part in parts for term_rows in part.values() for item, _ in term_rows}
     )
+
+
+def test_merge_adds_the_parts_item_counts_when_each_knows_its_own() -> None:
+    """Parts that know their item count (no posting of theirs died) are counted by adding
+    those counts; one that does not know makes the merge count the distinct items."""
+    records = np.array([(1, 1, 2), (2, 1, 2), (1, 1, 2)], dtype=textsegments.POSTING)
+    a = textsegments.Part(["fox", "red"], np.array([2, 1]), records, docs=2)
+    b = textsegments.Part(["fox"], np.array([1]), records[:1].copy(), docs=None)
+    shifted = records.copy()
+    shifted["item"] += 10
+    c = textsegments.Part(["fox", "red"], np.array([2, 1]), shifted, docs=2)
+    assert textsegments.merge([a, c]).docs == 4
+    assert textsegments.merge([a, b]).docs == 2  # item 1 is in both: counted once
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(1, 2**63 - 1), st.integers(1, 2**31 - 1), st.integers(1, 2**31 - 1)),
+        max_size=40,
+    ),
+    span=st.sampled_from([2**8, 2**16, 2**32, 2**63 - 1]),
+)
+def test_records_round_trip_in_the_fewest_bytes(
+    rows: list[tuple[int, int, int]], span: int
+) -> None:
+    """A segment's records come back exactly as written, each field stored in the fewest
+    bytes of 1, 2, 4 or 8 that hold its largest value (the item as an offset)."""
+    rows = [(item % span + 1, tf, length) for item, tf, length in rows]
+    records = np.array(rows, dtype=textsegments.POSTING)
+    stored = textsegments.Records.fitting(records)
+    back = stored.unpack(stored.pack(records))
+    assert back.tolist() == records.tolist()
+    assert back.dtype == textsegments.POSTING
+    if rows:
+        items = [r[0] for r in rows]
+        fields = stored.stored.fields
+        assert fields is not None
+        widths = [fields[f][0].itemsize for f in ("item", "tf", "length")]
+        for width, largest in zip(
+            widths,
+            (max(items) - min(items), max(r[1] for r in rows), max(r[2] for r in rows)),
+            strict=True,
+        ):
+            assert largest < 2 ** (8 * width) and (width == 1 or largest >= 2 ** (4 * width))
+
+
+def _to_format_1(path: Path) -> int:
+    """Rewrite every segment of collection 1 as schema 5 wrote it (format 1: no header,
+    16-byte records, 252 to a chunk) and set the file's version back to 5; the number of
+    segments rewritten."""
+    conn = apsw.Connection(str(path))
+    with conn:
+        segments = conn.execute("SELECT seg, terms FROM nigh_textseg_1").fetchall()
+        for seg, blob in segments:
+            dictionary = textsegments.Dictionary(cast(bytes, blob))
+            lo, hi = textsegments.segment_keys(int(cast(int, seg)))
+            data = b"".join(
+                cast(bytes, r[0])
+                for r in conn.execute(
+                    "SELECT data FROM nigh_textpost_1 WHERE key BETWEEN ? AND ? ORDER BY key",
+                    (lo, hi),
+                )
+            )
+            records = dictionary.records.unpack(data).astype(textsegments.POSTING).tobytes()
+            vocabulary = dictionary.vocabulary()
+            terms = (
+                np.array([len(vocabulary)], dtype="<i4").tobytes()
+                + dictionary.starts().astype("<i4").tobytes()
+                + "\0".join(vocabulary).encode()
+            )
+            conn.execute("DELETE FROM nigh_textpost_1 WHERE key BETWEEN ? AND ?", (lo, hi))
+            conn.executemany(
+                "INSERT INTO nigh_textpost_1 (key, data) VALUES (?, ?)",
+                [
+                    (lo + i, records[at : at + 4032])
+                    for i, at in enumerate(range(0, len(records), 4032))
+                ],
+            )
+            conn.execute("UPDATE nigh_textseg_1 SET terms = ? WHERE seg = ?", (terms, seg))
+        conn.execute("UPDATE nigh_meta SET value = '5' WHERE key = 'schema_version'")
+    conn.close()
+    return len(segments)
+
+
+def test_format_1_segments_are_read_and_merged_as_they_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version-5 file's segments (format 1) are not rewritten by the upgrade to version 6:
+    they are searched as they are, merged with format 2 segments, and every search equals
+    the reference throughout. Its segments span several chunks (over 252 records each)."""
+    path = tmp_path / "f1.db"
+    rng = np.random.default_rng(11)
+    texts = dict(_item(rng, n) for n in range(900))
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        store.ensure_collection(T, Collection(C, 2))
+        for start in range(0, 900, 300):
+            store.upsert(T, C, _docs(dict(list(texts.items())[start : start + 300])))
+    assert _to_format_1(path) == 3
+    textdictionaries.clear()
+    with nighdb.open_store(f"sqlite:///{path}") as store:
+        _check(store, texts)
+        conn = apsw.Connection(str(path))
+        assert _rows(conn, "SELECT value FROM nigh_meta WHERE key = 'schema_version'") == [("6",)]
+        legacy = [
+            textsegments.Dictionary(cast(bytes, r[0])).records.size
+            for r in conn.execute("SELECT terms FROM nigh_textseg_1")
+        ]
+        assert legacy == [16, 16, 16]
+        # New segments are format 2; merges take both formats in and write format 2.
+        monkeypatch.setattr(textmerges, "MERGE_FACTOR", 2)
+        for n in range(900, 960, 20):
+            batch = dict(_item(rng, k) for k in range(n, n + 20))
+            batch |= dict(_item(rng, k) for k in rng.integers(0, 900, size=5).tolist())
+            texts |= batch
+            store.upsert(T, C, _docs(batch))
+            _check(store, texts)
+        sizes = [
+            textsegments.Dictionary(cast(bytes, r[0])).records.size
+            for r in conn.execute("SELECT terms FROM nigh_textseg_1")
+        ]
+        assert sizes and max(sizes) < 16
+        conn.close()
 
 
 def test_texts_without_terms_get_no_tombstones(tmp_path: Path) -> None:

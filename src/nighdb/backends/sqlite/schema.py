@@ -18,7 +18,8 @@ Layout (one file, WAL):
   twice as fast as JSON text, and it keeps numbers exactly as written); ``seq`` is the
   collection version that last wrote the row;
 * ``nigh_textseg_<id>``, ``nigh_textpost_<id>``, ``nigh_textdead_<id>`` (schema 4; schema 5
-  dropped the dictionary's table, ``nigh_textterm_<id>``): the text postings of the
+  dropped the dictionary's table, ``nigh_textterm_<id>``; schema 6 stores new segments'
+  postings in fewer bytes, ``textsegments``): the text postings of the
   collection's items as immutable segments with their dictionaries, their postings in
   chunks and the tombstones of removed items, and ``nigh_collections.text_length`` their
   total length (``textindex``, contract §14).
@@ -162,11 +163,18 @@ def _dictionaries_in_segments(conn: apsw.Connection) -> None:
             conn.execute(f"UPDATE {table} SET salt = random() & 0x7fffffffffffffff")
 
 
+def _narrow_postings(conn: apsw.Connection) -> None:
+    """Version 6: new segments store their postings in format 2, a few bytes each
+    (``textsegments``). Format 1 segments are read as they are, so nothing is rewritten:
+    the version only keeps an older nighdb, which cannot read format 2, from the file."""
+
+
 UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = (
     (2, _add_text_columns),
     (3, _add_indexes_table),
     (4, _add_text_segments),
     (5, _dictionaries_in_segments),
+    (6, _narrow_postings),
 )
 """Ordered upgrade steps ``(target version, step)``. Each step applies cleanly to a database
 at any older version (a step never depends on its predecessors). A fresh database runs

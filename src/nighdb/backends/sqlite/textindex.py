@@ -1,11 +1,11 @@
 """Text postings of the embedded backend (contract §14): kept exact, read for BM25.
 
 The postings are **immutable segments**, one per write batch (Lucene's design, kept inside
-SQLite's transactions). Per collection (schema version 5, ``schema.text_ddl``):
+SQLite's transactions). Per collection (schema version 6, ``schema.text_ddl``):
 
 * ``nigh_textseg_<id>(seg, docs, salt, terms)``: one row per segment, its dictionary (its
   sorted vocabulary with each term's first posting) in a blob; ``nigh_textpost_<id>(key,
-  data)``: its postings, grouped by term, 16-byte records (item rowid, tf, the item's
+  data)``: its postings, grouped by term, records of a few bytes (item rowid, tf, the item's
   length) in page-sized chunks keyed ``(seg << 32) | index`` (``textsegments``). Both built
   by numpy from ``text.analyze_batch_arrays``: no Python step per posting, and a write adds
   two rows per ~4 KB of postings, nothing per term (version 4 wrote a dictionary row per
@@ -198,9 +198,9 @@ def _term_postings(
         found = dictionary.find(term)
         if found is None:
             continue
-        first, last, lo, hi = chunk_range(seg, *found)
+        first, last, lo, hi = chunk_range(seg, dictionary.records, *found)
         data = b"".join(cast(bytes, r[0]) for r in conn.execute(select, (first, last)))
-        parts.append(np.frombuffer(data[lo:hi], dtype=POSTING))
+        parts.append(dictionary.records.unpack(data[lo:hi]))
         segs.append(np.full(found[1], seg, dtype=np.int64))
     if not parts:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=POSTING)

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from ...text import I64, segment_tier
 from .schema import chunks_table, segments_table, tombstones_table
-from .textsegments import POSTING, Dictionary, Part, Segment, chunks, merge, segment_keys
+from .textsegments import Dictionary, Part, Segment, chunks, merge, segment_keys
 
 __all__ = [
     "MERGE_FACTOR",
@@ -66,7 +66,7 @@ def write_segment(
     seg = int(conn.last_insert_rowid())
     conn.executemany(
         f"INSERT INTO {chunks_table(collection_id)} (key, data) VALUES (?, ?)",
-        chunks(seg, segment.postings),
+        chunks(seg, segment),
     )
     return seg
 
@@ -143,25 +143,27 @@ def _merge(conn: apsw.Connection, collection_id: int, segs: list[int]) -> None:
     dead = Tombstones.read(conn, collection_id)
     parts: list[Part] = []
     for seg in segs:
-        row = conn.execute(f"SELECT terms FROM {segments} WHERE seg = ?", (seg,)).fetchone()
-        dictionary = Dictionary(cast(bytes, row[0] if row else b""))
-        records = np.frombuffer(
+        row = conn.execute(f"SELECT terms, docs FROM {segments} WHERE seg = ?", (seg,)).fetchone()
+        assert row is not None  # the caller read ``segs`` in this transaction
+        dictionary = Dictionary(cast(bytes, row[0]))
+        records = dictionary.records.unpack(
             b"".join(
                 cast(bytes, r[0])
                 for r in conn.execute(
                     f"SELECT data FROM {postings} WHERE key BETWEEN ? AND ? ORDER BY key",
                     segment_keys(seg),
                 )
-            ),
-            dtype=POSTING,
+            )
         )
         counts = dictionary.counts()
+        docs: int | None = int(cast(int, row[1]))
         keep = dead.live(records["item"], np.full(len(records), seg, dtype=np.int64))
         if not keep.all():
             kept_ids = dictionary.term_ids()[keep]
             counts = np.bincount(kept_ids, minlength=len(dictionary)).astype(np.int64)
             records = records[keep]
-        parts.append(Part(dictionary.vocabulary(), counts, records))
+            docs = None
+        parts.append(Part(dictionary.vocabulary(), counts, records, docs))
         conn.execute(f"DELETE FROM {segments} WHERE seg = ?", (seg,))
         conn.execute(f"DELETE FROM {postings} WHERE key BETWEEN ? AND ?", segment_keys(seg))
     merged = merge(parts)
