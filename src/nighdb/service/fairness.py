@@ -298,8 +298,8 @@ class FairScheduler:
             budget.checked = now
             if budget.tokens < 1:
                 wait = max(1, math.ceil((1 - budget.tokens) / share.tenant_rate))
+                # The budget stays: its empty bucket, and the refusal's time for a resend.
                 self._refused(budget, now)
-                self._forget_if_idle(key, budget)
                 raise RateLimitedError(
                     wait,
                     f"this tenant is over its rate budget of {share.tenant_rate:g} requests "
