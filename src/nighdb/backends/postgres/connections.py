@@ -17,10 +17,11 @@ from psycopg.types import TypeInfo
 from psycopg_pool import ConnectionPool
 
 from ...errors import InvalidArgumentError
+from .driver_errors import translate_errors
 from .liveness import Liveness
 from .pins import Pins, retrying
 from .replicas import ReadRouter
-from .schema import Conn, Layout, translate_errors
+from .schema import Conn, Layout
 
 __all__ = ["Connections", "replayable"]
 

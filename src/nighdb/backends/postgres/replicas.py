@@ -34,9 +34,11 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...store import redacted_url
+from .conninfo import connect_options
+from .driver_errors import translate_errors
 from .liveness import Liveness
 from .pins import StaleTableError, retrying
-from .schema import Conn, connect_options, translate_errors
+from .schema import Conn
 
 __all__ = [
     "REPLICA_CONNECT_SECONDS",

@@ -1,4 +1,4 @@
-"""PostgreSQL layout, bootstrap and driver-error translation for the pgvector backend.
+"""PostgreSQL layout of the pgvector backend: its tables, their names and their keys.
 
 Layout, in the connection's current schema (the first existing schema on ``search_path``):
 
@@ -28,41 +28,31 @@ order, the same on every server whatever its locale, and the same as SQLite's.
 
 No user-supplied text ever reaches SQL: table names come from the integer id and are quoted
 with ``psycopg.sql.Identifier``; every value is a bound parameter.
+
+The registry tables are created by ``bootstrap``, driver errors are translated by
+``driver_errors``, and connections open with ``conninfo``'s options.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
-from psycopg.types import TypeInfo
-from psycopg_pool import PoolTimeout
-
-from ...errors import InvalidArgumentError, NighError, StoreUnavailableError
 
 __all__ = [
     "Conn",
     "SCHEMA_VERSION",
     "Layout",
-    "bootstrap",
-    "connect_options",
     "after_id",
-    "ended_on_error",
     "hashed_ids",
     "id_hash",
     "ID_HASH",
     "ID_ORDER",
     "ID_PREFIX",
     "lock_key",
-    "translate_errors",
 ]
 
 Conn = psycopg.Connection[TupleRow]
@@ -264,34 +254,6 @@ class Layout:
         ]
 
 
-def connect_options(
-    url: str, *, connect_timeout: int, timeout: float, prepare: bool = False
-) -> dict[str, Any]:
-    """Connection options the URL does not set itself; rejects a malformed URL early.
-
-    Without ``prepare``, psycopg never prepares statements on the server: a transaction-mode
-    pooler (PgBouncer before 1.21) hands each transaction to any server connection, where a
-    statement prepared on another one does not exist (contract §17)."""
-    try:
-        params = conninfo_to_dict(url)
-    except psycopg.Error as exc:
-        raise InvalidArgumentError(f"invalid PostgreSQL URL: {exc}") from exc
-    if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, int):
-        raise InvalidArgumentError("connect_timeout must be an integer number of seconds")
-    defaults: dict[str, Any] = {
-        "connect_timeout": connect_timeout,
-        # A server that vanished without closing the socket (a dead host, a partition) would
-        # otherwise hold a call for the kernel's retransmission timeout, many minutes.
-        "tcp_user_timeout": int(timeout * 1000),
-        "application_name": "nighdb",
-    }
-    options = {k: v for k, v in defaults.items() if k not in params}
-    options["autocommit"] = True
-    if not prepare:
-        options["prepare_threshold"] = None
-    return options
-
-
 def lock_key(*parts: str) -> int:
     """A signed 64-bit advisory-lock key for ``parts`` (length-prefixed, so unambiguous)."""
     h = hashlib.blake2b(digest_size=8, person=b"nighdb-lock")
@@ -299,219 +261,3 @@ def lock_key(*parts: str) -> int:
         data = part.encode("utf-8")
         h.update(len(data).to_bytes(8, "big") + data)
     return int.from_bytes(h.digest(), "big", signed=True)
-
-
-_REGISTRY_DDL = [
-    """CREATE TABLE IF NOT EXISTS {meta} (
-        key   text PRIMARY KEY,
-        value text NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS {collections} (
-        id                   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        tenant               text COLLATE "C" NOT NULL,
-        name                 text COLLATE "C" NOT NULL,
-        dimensions           integer NOT NULL,
-        embedding_model      text NOT NULL,
-        metric               text NOT NULL,
-        hnsw_m               integer,
-        hnsw_ef_construction integer,
-        created_at           timestamptz NOT NULL DEFAULT now(),
-        text_analyzer        text NOT NULL DEFAULT 'plain',
-        text_items           bigint NOT NULL DEFAULT 0,
-        text_length          bigint NOT NULL DEFAULT 0,
-        text_segment         bigint NOT NULL DEFAULT 0,
-        UNIQUE (tenant, name)
-    )""",
-    """CREATE TABLE IF NOT EXISTS {api_keys} (
-        id         text PRIMARY KEY,
-        key_hash   text NOT NULL,
-        tenant     text,
-        admin      boolean NOT NULL,
-        created_at double precision NOT NULL,
-        revoked    boolean NOT NULL DEFAULT false
-    )""",
-]
-
-
-@dataclass(frozen=True)
-class Bootstrap:
-    """What ``bootstrap`` learnt: the layout, the vector type, and pgvector's version."""
-
-    layout: Layout
-    vector_info: TypeInfo
-    pgvector_version: tuple[int, ...]
-
-
-def bootstrap(conn: Conn, *, create: bool = True) -> Bootstrap:
-    """Make sure pgvector and the registry tables exist; return where they live.
-
-    Runs on every open but writes only the first time. Creation is serialised by an advisory
-    lock, since concurrent ``CREATE ... IF NOT EXISTS`` can still collide in the catalogs.
-    Without ``create`` nothing is created: a schema without them is ``InvalidArgumentError``.
-    """
-    row = conn.execute("SELECT current_schema(), current_setting('server_encoding')").fetchone()
-    assert row is not None
-    schema, encoding = row
-    if schema is None:
-        raise StoreUnavailableError(
-            "no schema on the connection's search_path exists; create it, or set search_path "
-            "(e.g. ?options=-csearch_path%3Dmyschema in the URL)"
-        )
-    if str(encoding).upper() not in ("UTF8", "UTF-8"):
-        raise StoreUnavailableError(
-            f"nighdb needs a UTF8 database, this one is {encoding}; create the database "
-            "with ENCODING 'UTF8'"
-        )
-    layout = Layout(str(schema), "")
-    if not _ready(conn, layout):
-        if not create:
-            raise InvalidArgumentError(
-                f"no store exists in schema {layout.schema!r} of this PostgreSQL database (no "
-                "nighdb tables, or no pgvector); check the URL and its search_path. Nothing "
-                "was created: reading never creates a store, writing (e.g. an import) does"
-            )
-        with conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(%s)", (lock_key("bootstrap", layout.schema),)
-            )
-            _create_extension(conn)
-            for ddl in _REGISTRY_DDL:
-                conn.execute(
-                    sql.SQL(ddl).format(
-                        meta=layout.meta, collections=layout.collections, api_keys=layout.api_keys
-                    )
-                )
-            conn.execute(layout.array_cat_ddl())
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (key, value) VALUES ('schema_version', %s) "
-                    "ON CONFLICT (key) DO NOTHING"
-                ).format(layout.meta),
-                (str(SCHEMA_VERSION),),
-            )
-    _check_version(conn, layout)
-    ext = conn.execute(
-        "SELECT n.nspname, e.extversion FROM pg_extension e "
-        "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'"
-    ).fetchone()
-    if ext is None:
-        raise StoreUnavailableError("the pgvector extension disappeared during start-up; retry")
-    vector_schema, version = str(ext[0]), str(ext[1])
-    info = TypeInfo.fetch(conn, sql.Identifier(vector_schema, "vector").as_string(conn))
-    if info is None:
-        raise StoreUnavailableError("the pgvector 'vector' type is missing; reinstall pgvector")
-    return Bootstrap(Layout(layout.schema, vector_schema), info, _version_tuple(version))
-
-
-def _ready(conn: Conn, layout: Layout) -> bool:
-    row = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL "
-        "AND to_regclass(%s) IS NOT NULL "
-        "AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')",
-        (
-            layout.meta.as_string(conn),
-            layout.collections.as_string(conn),
-            layout.api_keys.as_string(conn),
-        ),
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def _create_extension(conn: Conn) -> None:
-    exists = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone()
-    if exists:
-        return  # installed already: no privilege needed
-    try:
-        with conn.transaction():  # a savepoint, so the error message below is ours
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise StoreUnavailableError(
-            "the pgvector extension is not installed in this database and this role may not "
-            "install it; ask a superuser to run CREATE EXTENSION vector in this database"
-        ) from exc
-    except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported) as exc:
-        raise StoreUnavailableError(
-            "this PostgreSQL server does not have pgvector; install it on the server "
-            "(https://github.com/pgvector/pgvector) and retry"
-        ) from exc
-
-
-def _check_version(conn: Conn, layout: Layout) -> None:
-    row = conn.execute(
-        sql.SQL("SELECT value FROM {} WHERE key = 'schema_version'").format(layout.meta)
-    ).fetchone()
-    if row is not None and int(str(row[0])) > SCHEMA_VERSION:
-        raise InvalidArgumentError(
-            f"this database uses nighdb schema {row[0]}, newer than this version understands "
-            f"({SCHEMA_VERSION}); upgrade nighdb"
-        )
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for piece in version.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
-
-
-# SQLSTATE classes that mean "the server cannot serve us right now": connection exceptions
-# (08), insufficient resources (53), operator intervention (57: shutdown, cancel), system
-# errors (58), and transaction rollbacks (40) that outlived our retries.
-_UNAVAILABLE_CLASSES = ("08", "40", "53", "57", "58")
-
-
-@contextlib.contextmanager
-def ended_on_error(conn: Conn) -> Iterator[None]:
-    """Roll back the transaction a failed statement left open, for a transaction begun and
-    committed by statements in a pipeline (the happy path commits). Not while a statement is
-    still running (an interrupt): the pool ends that connection."""
-    try:
-        yield
-    except BaseException:
-        if not conn.broken and conn.info.transaction_status in _OPEN:
-            conn.execute("ROLLBACK")
-        raise
-
-
-_OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
-
-
-@contextlib.contextmanager
-def translate_errors(timeout: float) -> Iterator[None]:
-    """Turn driver exceptions into coded ``NighError``s at the backend boundary."""
-    try:
-        yield
-    except NighError:
-        raise
-    except PoolTimeout as exc:
-        raise StoreUnavailableError(
-            f"no PostgreSQL connection became available within {timeout:g}s: the server is "
-            "unreachable or every pooled connection is busy; retry later (a store opened with a "
-            "longer timeout or a larger pool waits longer)"
-        ) from exc
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise StoreUnavailableError(
-            f"the database role lacks a privilege nighdb needs: {_first_line(exc)}; see "
-            "docs/postgres.md for the privileges a store needs"
-        ) from exc
-    except psycopg.errors.ProgramLimitExceeded as exc:
-        raise InvalidArgumentError(
-            f"PostgreSQL refused a value as too large: {_first_line(exc)}"
-        ) from exc
-    except UnicodeEncodeError as exc:  # the driver cannot send it (a lone surrogate)
-        raise InvalidArgumentError(f"a string is not valid Unicode text ({exc.reason})") from exc
-    except psycopg.Error as exc:
-        state = exc.sqlstate or ""
-        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) or (
-            state[:2] in _UNAVAILABLE_CLASSES
-        ):
-            raise StoreUnavailableError(
-                f"PostgreSQL is unavailable: {_first_line(exc)}; retry later"
-            ) from exc
-        raise NighError(f"unexpected PostgreSQL error {state}: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -33,10 +33,11 @@ from psycopg.rows import TupleRow
 
 from ...models import F32, Match, score_for
 from ...ranking import exact_distances
+from .driver_errors import ended_on_error
 from .filter import prepare_option
 from .index import indexed
 from .scan import STREAM_MIN_QUERIES, scan_many
-from .schema import Conn, Layout, ended_on_error
+from .schema import Conn, Layout
 
 __all__ = ["Ranker", "SearchPlan"]
 

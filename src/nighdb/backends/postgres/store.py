@@ -60,6 +60,9 @@ from ...validation import (
 from . import index as hnsw
 from . import keys as keys
 from . import registry, rows
+from .bootstrap import bootstrap
+from .conninfo import connect_options
+from .driver_errors import translate_errors
 from .filter import compile_filter
 from .index_methods import IndexMethods
 from .item_reads import ItemReads
@@ -69,13 +72,7 @@ from .pins import Pins, retrying
 from .registry import Pin
 from .replicas import ReadRouter
 from .rows import Where
-from .schema import (
-    Conn,
-    bootstrap,
-    connect_options,
-    lock_key,
-    translate_errors,
-)
+from .schema import Conn, lock_key
 from .search import Ranker, SearchPlan
 from .textsearch import hybrid_search, text_search
 from .upgrade import upgrade

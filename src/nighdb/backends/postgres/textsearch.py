@@ -20,10 +20,11 @@ from ...fusion import fuse, rank_candidates
 from ...models import F32, Match
 from ...ranking import exact_distances
 from ...text import TextRanking, rank_text
+from .driver_errors import ended_on_error
 from .filter import prepare_option
 from .postings import postings_statement, scored_postings, term_key, text_postings
 from .rows import Where, ids_where
-from .schema import Conn, Layout, ended_on_error
+from .schema import Conn, Layout
 from .search import Ranker, SearchPlan, candidates
 from .vectorranks import ORACLE_METRICS, ranks_and_top, vector_ranks
 
