@@ -90,7 +90,7 @@ pytest: $(STAMP) browser pgbouncer
 	$(BIN)/pytest -q --durations=20 -n $(PYTEST_WORKERS) --dist loadfile --ignore=tests/reliability
 	$(BIN)/pytest -q --durations=10 tests/reliability
 
-# The console's browser tests (tests/test_console_browser.py) drive Debian's chromium and
+# The console's browser tests (tests/console_browser/) drive Debian's chromium and
 # chromedriver: installed here when missing, where this user may (root with apt-get).
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \

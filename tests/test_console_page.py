@@ -1,7 +1,7 @@
 """The console's page and files (contract §19), in-process: served from the package, nothing
 from another host, a strict Content-Security-Policy, and the one route it adds to the API
 (``GET /v1/whoami``), which needs a key like every other. The console in a real browser is
-``tests/test_console_browser.py``.
+``tests/console_browser/``.
 """
 
 from __future__ import annotations
