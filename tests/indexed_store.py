@@ -17,7 +17,17 @@ import nighdb
 from nighdb.store import ClosingContext
 
 INDEX_OPTIONS = {"m": 8, "ef_construction": 32}
-INDEXED_MODULES = ("test_search", "test_durability", "test_concurrency", "test_indexes")
+INDEXED_MODULES = (
+    "test_search_metrics",
+    "test_search_order",
+    "test_search_validation",
+    "test_search_many",
+    "test_search_matches",
+    "test_search_exact",
+    "test_durability",
+    "test_concurrency",
+    "test_indexes",
+)
 """The conformance modules that the indexed variants run (the rest does not search)."""
 
 

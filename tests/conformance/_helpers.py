@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from nighdb import Collection, Match
 
 __all__ = [
     "BIG",
+    "SQRT2",
     "CODES",
     "TENANT",
     "ids",
@@ -25,6 +27,7 @@ __all__ = [
 TENANT = "acme"
 BIG = 100_000
 """A search limit larger than any collection in the suite: the result is every match."""
+SQRT2 = math.sqrt(2.0)
 
 # The stable codes of contract §7, written out here so the suite checks them, not copies them.
 CODES: dict[type[nighdb.NighError], str] = {
@@ -68,6 +71,16 @@ def make(
 
 def ids(matches: Sequence[Match]) -> list[str]:
     return [m.id for m in matches]
+
+
+def _check(got: list[Match], expected: list[tuple[str, float, float]]) -> None:
+    """Ids in order exactly; distances and scores to 1e-6 (backends use float32/float64)."""
+    assert ids(got) == [e[0] for e in expected]
+    for match, (item_id, distance, score) in zip(got, expected, strict=True):
+        assert match.distance == pytest.approx(distance, abs=1e-6), item_id
+        assert match.score == pytest.approx(score, abs=1e-6), item_id
+        assert isinstance(match.distance, float)
+        assert isinstance(match.score, float)
 
 
 def matching(
