@@ -20,6 +20,7 @@ must leave the index as it was. After each step:
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -29,10 +30,11 @@ import pytest
 
 import nighdb
 from nighdb import Collection, NighError
-from nighdb.backends.sqlite import textindex, textmerges, textsegments
+from nighdb.backends.sqlite import textdictionaries, textindex, textmerges, textsegments
 from nighdb.text import analyze
 
 from .reference_text import bm25
+from .test_text_segments import _to_format_1
 
 T, C = "t", "c"
 WORDS = ["red", "fox", "dog", "blue", "cat", "owl", "sea", "Sky", "sun"]
@@ -101,14 +103,22 @@ def _tables(conn: apsw.Connection) -> dict[str, list[tuple[object, ...]]]:
     return {t: [tuple(r) for r in conn.execute(f"SELECT * FROM {t}")] for t in TEXT_TABLES}
 
 
-def _run(path: Path, seed: int, steps: int) -> None:
-    rng = random.Random(seed)
-    texts: dict[str, str] = {}
-    groups: dict[str, int] = {}
-    fresh = 0
+@dataclass
+class _Model:
+    """What the store should hold: each item's text and group, and the next new id."""
+
+    rng: random.Random
+    texts: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+    fresh: int = 0
+
+
+def _run(path: Path, model: _Model, steps: int) -> None:
+    rng, texts, groups, fresh = model.rng, model.texts, model.groups, model.fresh
     with nighdb.open_store(f"sqlite:///{path}") as store:
         store.ensure_collection(T, Collection(C, 2))
         conn = apsw.Connection(str(path))
+        _check(store, conn, texts)
         for _ in range(steps):
             existing = sorted(texts)
             failing = bool(existing) and rng.random() < 0.1
@@ -167,6 +177,7 @@ def _run(path: Path, seed: int, steps: int) -> None:
                 conn.execute("DROP TRIGGER boom")
             _check(store, conn, texts)
         conn.close()
+    model.texts, model.groups, model.fresh = texts, groups, fresh
 
 
 @pytest.mark.parametrize(
@@ -186,4 +197,25 @@ def test_random_writes_keep_the_postings_exact(
     monkeypatch.setattr(textmerges, "_TOMBSTONES_FLOOR", floor)
     monkeypatch.setattr(textmerges, "_TOMBSTONES_SHARE", share)
     monkeypatch.setattr(textindex, "_PAGE", 2)  # update() indexes two items per segment
-    _run(tmp_path / "r.db", seed, 150)
+    _run(tmp_path / "r.db", _Model(random.Random(seed)), 150)
+
+
+def test_random_writes_over_a_version_5_file_stay_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose segments are all format 1 (version 5's), with tombstones over them,
+    takes random writes: tombstones, merges and compactions read format 1 and format 2 side
+    by side, and the index stays exact."""
+    path = tmp_path / "v5.db"
+    model = _Model(random.Random(4))
+    monkeypatch.setattr(textmerges, "_TOMBSTONES_FLOOR", 10_000)  # keep the tombstones
+    _run(path, model, 60)
+    assert _to_format_1(path) > 3
+    conn = apsw.Connection(str(path))
+    assert len(textmerges.Tombstones.read(conn, 1)) > 10
+    conn.close()
+    textdictionaries.clear()
+    monkeypatch.setattr(textmerges, "MERGE_FACTOR", 2)
+    monkeypatch.setattr(textmerges, "_TOMBSTONES_FLOOR", 4)
+    monkeypatch.setattr(textmerges, "_TOMBSTONES_SHARE", 0.0)
+    _run(path, model, 100)
