@@ -392,6 +392,17 @@ def test_format_1_segments_are_read_and_merged_as_they_are(
         conn.close()
 
 
+def test_a_later_segment_format_is_refused_not_misread() -> None:
+    """A segment whose header names a format this version does not know (a newer nighdb's)
+    is a coded error, never read as format 1 or 2."""
+    records = np.array([(5, 1, 2)], dtype=textsegments.POSTING)
+    segment = textsegments.encode(["fox"], np.array([0, 1]), records, 1)
+    assert textsegments.Dictionary(segment.terms).find("fox") == (0, 1)
+    later = np.array([-3], dtype="<i4").tobytes() + segment.terms[4:]
+    with pytest.raises(NighError, match="format 3, newer than this version"):
+        textsegments.Dictionary(later)
+
+
 def test_texts_without_terms_get_no_tombstones(tmp_path: Path) -> None:
     """A text with no term ("!!") has no postings: replacing or deleting it writes no
     tombstone, while one with terms does."""

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ...errors import InvalidArgumentError
 from ...text import I64
 
 __all__ = [
@@ -205,7 +206,14 @@ class Dictionary:
     def __init__(self, blob: bytes) -> None:
         at = 0
         self.records = _FORMAT_1
-        if blob and int(np.frombuffer(blob, dtype=_I32, count=1)[0]) < 0:  # format 2
+        first = int(np.frombuffer(blob, dtype=_I32, count=1)[0])
+        if first < 0:
+            if first != -2:
+                # A later format, written by a newer nighdb: refused, never misread.
+                raise InvalidArgumentError(
+                    f"a text segment of this database is in format {-first}, newer than this "
+                    "version of nighdb reads (2); upgrade nighdb"
+                )
             _, base, item, tf, length = _FORMAT_2.unpack_from(blob)
             self.records = Records(base, _stored(item, tf, length))
             at = _FORMAT_2.size
