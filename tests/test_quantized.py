@@ -10,12 +10,14 @@ store from doing (the full build) and by the files it must refuse.
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import apsw
 import numkong
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ from hypothesis.extra import numpy as hnp
 
 import nighdb
 from nighdb import Collection
-from nighdb.backends.sqlite import quantized_copy
+from nighdb.backends.sqlite import quantized_copy, transactions
 from nighdb.backends.sqlite.quantized import distance_bounds, quantize, quantized_bytes
 from nighdb.backends.sqlite.quantized_file import MAGIC, path_for
 from nighdb.errors import InvalidArgumentError
@@ -329,3 +331,52 @@ def test_threads_building_at_once_leave_one_sound_copy(
     builds = spy_builds(monkeypatch)
     assert first_search(url, queries[0]) == expected[0]
     assert builds == []
+
+
+def test_a_copy_from_before_a_restored_backup_is_rebuilt(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database restored from a backup, then written up to the copy's version again with
+    other vectors for the same rows: the persisted copy names that version but another
+    history, so it is rebuilt, never used (its codes would put the rows written since far
+    from where they are)."""
+    data = dataset(800, seed=5)
+    db = tmp_path / "int8.db"
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("t", Collection("c", DIMS))
+        store.upsert("t", "c", data)
+    backup = tmp_path / "backup.db"
+    shutil.copyfile(db, backup)
+    query = np.asarray(data[3]["vector"], dtype=np.float32)
+    moved = [str(d["id"]) for d in data[100:130]]
+    with nighdb.open_store(url) as store:  # history 1: the rows moved away from the query
+        store.upsert("t", "c", [{"id": i, "vector": -query} for i in moved])
+    first_search(url, query)  # the copy of history 1, saved beside the database
+    shutil.copyfile(backup, db)  # the backup restored; the copy beside it stays
+    with nighdb.open_store(url) as store:  # history 2: the same rows, onto the query
+        store.upsert("t", "c", [{"id": i, "vector": query} for i in moved])
+    truth = {str(d["id"]): d for d in data} | {i: {"id": i, "vector": query} for i in moved}
+    builds = spy_builds(monkeypatch)
+    assert first_search(url, query) == brute_force(list(truth.values()), query, 8, "cosine")
+    assert builds == [1]
+
+
+def test_a_copy_older_than_the_kept_tokens_is_rebuilt(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tokens are kept for the last ``KEPT_VERSIONS`` versions only: a copy further behind
+    cannot be told from another history's, so it is rebuilt (and the table stays small)."""
+    monkeypatch.setattr(transactions, "KEPT_VERSIONS", 3)
+    data, query, _ = persisted(url, tmp_path)
+    extra = dataset(40, seed=6)
+    with nighdb.open_store(url) as store:
+        for n in range(4):
+            store.upsert("t", "c", [{**extra[n], "id": f"new{n}"}])
+    conn = apsw.Connection(str(tmp_path / "int8.db"))
+    kept = [int(r[0]) for r in conn.execute("SELECT version FROM nigh_versions ORDER BY 1")]
+    conn.close()
+    assert kept == [3, 4, 5]  # the copy's version, 1, is no longer kept
+    builds = spy_builds(monkeypatch)
+    everything = data + [{**extra[n], "id": f"new{n}"} for n in range(4)]
+    assert first_search(url, query) == brute_force(everything, query, 8, "cosine")
+    assert builds == [1]

@@ -23,6 +23,7 @@ from .cache import BlockCache
 from .quantized import I64, QuantizedBlock, quantize, quantized_bytes
 from .quantized_file import load, path_for, save
 from .schema import Pin, count_rows, items_table
+from .transactions import version_token
 
 __all__ = ["current_int8", "int8_block"]
 
@@ -59,13 +60,25 @@ def int8_block(
     created_at = _created_at(conn, pin.id)
     if start is None and path is not None:
         start = load(
-            path, collection_id=pin.id, created_at=created_at, dims=dims, version=pin.version
+            path,
+            collection_id=pin.id,
+            created_at=created_at,
+            dims=dims,
+            version=pin.version,
+            token_at=lambda version: version_token(conn, pin.id, version),
         )
     block = None if start is None else _refresh(conn, table, dims, start, count)
     if block is None:
         block = _build(conn, table, dims, count)
         if path is not None:
-            save(path, block, collection_id=pin.id, created_at=created_at, version=pin.version)
+            save(
+                path,
+                block,
+                collection_id=pin.id,
+                created_at=created_at,
+                version=pin.version,
+                token=version_token(conn, pin.id, pin.version),
+            )
     cache.put(key, pin.version, block)
     return block
 

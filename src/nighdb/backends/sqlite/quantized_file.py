@@ -3,11 +3,13 @@ rebuild it from every row before its first search.
 
 The file is a cache, never a source of truth: ``load`` returns it only when its header names
 the same collection (id, creation time, dimensions), a version no newer than the database's
-and a checksum that matches its contents; the caller then applies the rows written since
-that version. Anything else (a torn, truncated or foreign file) is ignored and replaced.
-``save`` writes a temporary file and renames it over the old one, so a reader sees either the
-old copy or the new, never half of one. It does not fsync: after a crash the file may be
-empty or torn, which its length and checksum reveal, and a cache is not worth a sync.
+with the token the database keeps for that version (``nigh_versions``: a restored backup
+reaches the same version number again with other tokens, and other rows), and a checksum
+that matches its contents; the caller then applies the rows written since that version.
+Anything else (a torn, truncated or foreign file, or one of another history) is ignored and
+replaced. ``save`` writes a temporary file and renames it over the old one, so a reader sees
+either the old copy or the new, never half of one. It does not fsync: after a crash the file
+may be empty or torn, which its length and checksum reveal, and a cache is not worth a sync.
 
 Layout: ``MAGIC``, a 4-byte little-endian header length, the JSON header, then each array of
 ``QuantizedBlock`` in ``_DTYPES`` order as raw little-endian bytes.
@@ -21,6 +23,7 @@ import os
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,13 @@ def path_for(db_path: str, collection_id: int) -> Path:
 
 
 def save(
-    path: Path, block: QuantizedBlock, *, collection_id: int, created_at: float, version: int
+    path: Path,
+    block: QuantizedBlock,
+    *,
+    collection_id: int,
+    created_at: float,
+    version: int,
+    token: int | None,
 ) -> None:
     """Write ``block`` atomically; a failure (read-only folder, full disk) leaves no file."""
     arrays = [np.ascontiguousarray(getattr(block, f), dtype=t) for f, t in _DTYPES.items()]
@@ -59,6 +68,7 @@ def save(
             "collection": collection_id,
             "created_at": created_at,
             "version": version,
+            "token": token,
             "rows": len(block),
             "dims": int(block.codes.shape[1]),
             "crc32": crc,
@@ -78,10 +88,17 @@ def save(
 
 
 def load(
-    path: Path, *, collection_id: int, created_at: float, dims: int, version: int
+    path: Path,
+    *,
+    collection_id: int,
+    created_at: float,
+    dims: int,
+    version: int,
+    token_at: Callable[[int], int | None],
 ) -> tuple[int, QuantizedBlock] | None:
     """``(version, block)`` from ``path`` if it is a sound copy of this collection at a version
-    no newer than ``version``; None otherwise (absent, stale in the future, torn, foreign)."""
+    no newer than ``version`` whose token is ``token_at(that version)``; None otherwise
+    (absent, stale in the future, of another history, torn, foreign)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -94,6 +111,7 @@ def load(
     try:
         meta = json.loads(data[head : head + size])
         rows, saved_version, crc = int(meta["rows"]), int(meta["version"]), int(meta["crc32"])
+        token = meta["token"]
         same = (
             int(meta["collection"]) == collection_id
             and float(meta["created_at"]) == created_at
@@ -102,6 +120,8 @@ def load(
     except (ValueError, KeyError, TypeError):
         return None
     if not same or saved_version > version or rows < 0:
+        return None
+    if token is None or token != token_at(saved_version):
         return None
     offset = head + size
     arrays = {}

@@ -9,6 +9,9 @@ Layout (one file, WAL):
   the collection's items table and a ``version`` that every write transaction bumps (the
   in-process caches compare it); AUTOINCREMENT, so a dropped collection's id, and so its
   table name, is never reused;
+* ``nigh_versions`` (schema 7): a random token for each of a collection's last versions,
+  which tells a version from the same number reached again after a backup was restored
+  (``quantized_file``);
 * ``nigh_api_keys``: the service's API keys, hashed (``nighdb.keys``);
 * ``nigh_indexes`` (schema 3): one row per collection with an approximate index, its
   options and the collection version its file ``<db>-nighidx/<collection id>.usearch``
@@ -169,12 +172,29 @@ def _narrow_postings(conn: apsw.Connection) -> None:
     the version only keeps an older nighdb, which cannot read format 2, from the file."""
 
 
+def _add_version_tokens(conn: apsw.Connection) -> None:
+    """Version 7: a random token for each recent version of a collection
+    (``nigh_versions``), so that a copy derived at some version (``quantized_file``) can
+    tell that version from the same number reached again after a backup was restored."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS nigh_versions ("
+        "collection_id INTEGER NOT NULL REFERENCES nigh_collections (id) ON DELETE CASCADE, "
+        "version INTEGER NOT NULL, token INTEGER NOT NULL, "
+        "PRIMARY KEY (collection_id, version)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO nigh_versions (collection_id, version, token) "
+        "SELECT id, version, random() FROM nigh_collections"
+    )
+
+
 UPGRADES: tuple[tuple[int, Callable[[apsw.Connection], None]], ...] = (
     (2, _add_text_columns),
     (3, _add_indexes_table),
     (4, _add_text_segments),
     (5, _dictionaries_in_segments),
     (6, _narrow_postings),
+    (7, _add_version_tokens),
 )
 """Ordered upgrade steps ``(target version, step)``. Each step applies cleanly to a database
 at any older version (a step never depends on its predecessors). A fresh database runs

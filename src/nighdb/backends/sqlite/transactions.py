@@ -20,9 +20,22 @@ from ...errors import CollectionNotFoundError, InvalidArgumentError
 from ...validation import check_collection_name, check_tenant
 from .schema import PIN_COLUMNS, Pin, connect, translate_errors
 
-__all__ = ["Transactions"]
+__all__ = ["KEPT_VERSIONS", "Transactions", "version_token"]
 
 T = TypeVar("T")
+
+KEPT_VERSIONS = 4096
+"""The versions of a collection whose token is kept: a copy derived at an older version
+than that is rebuilt rather than caught up (as many writes would be as long to replay)."""
+
+
+def version_token(conn: apsw.Connection, collection_id: int, version: int) -> int | None:
+    """The token of a collection's version in ``conn``'s snapshot; None when not kept."""
+    row = conn.execute(
+        "SELECT token FROM nigh_versions WHERE collection_id = ? AND version = ?",
+        (collection_id, version),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 class Transactions:
@@ -92,9 +105,22 @@ class Transactions:
 
     @staticmethod
     def _bump(conn: apsw.Connection, collection_id: int) -> int:
+        """The collection's next version, with a random token of its own (``nigh_versions``:
+        the last ``KEPT_VERSIONS``), which tells it from the same number reached again
+        after a backup of the file was restored."""
         row = conn.execute(
             "UPDATE nigh_collections SET version = version + 1 WHERE id = ? RETURNING version",
             (collection_id,),
         ).fetchone()
         assert row is not None  # the caller holds the write lock on an existing collection
-        return int(row[0])
+        version = int(row[0])
+        conn.execute(
+            "INSERT OR REPLACE INTO nigh_versions (collection_id, version, token) "
+            "VALUES (?, ?, random())",
+            (collection_id, version),
+        )
+        conn.execute(
+            "DELETE FROM nigh_versions WHERE collection_id = ? AND version <= ?",
+            (collection_id, version - KEPT_VERSIONS),
+        )
+        return version
