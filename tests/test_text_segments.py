@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import nighdb
 from nighdb import Collection, NighError
 from nighdb.backends.sqlite import textdictionaries, textmerges, textsegments
+from nighdb.backends.sqlite.schema import SCHEMA_VERSION
 
 from .reference_text import bm25
 
@@ -370,7 +371,8 @@ def test_format_1_segments_are_read_and_merged_as_they_are(
     with nighdb.open_store(f"sqlite:///{path}") as store:
         _check(store, texts)
         conn = apsw.Connection(str(path))
-        assert _rows(conn, "SELECT value FROM nigh_meta WHERE key = 'schema_version'") == [("6",)]
+        version = _rows(conn, "SELECT value FROM nigh_meta WHERE key = 'schema_version'")
+        assert version == [(str(SCHEMA_VERSION),)]
         legacy = [
             textsegments.Dictionary(cast(bytes, r[0])).records.size
             for r in conn.execute("SELECT terms FROM nigh_textseg_1")
