@@ -67,7 +67,8 @@ POSTING = np.dtype([("item", "<i8"), ("tf", "<i4"), ("length", "<i4")])
 _CHUNK_BYTES = 252 * POSTING.itemsize  # 252 format-1 records, as format 1 was chunked
 _CHUNK_BITS = 32  # a chunk's key: its segment id, then its index in the segment's postings
 _I32 = np.dtype("<i4")
-_FORMAT_2 = struct.Struct("<iqBBBx")  # -2, base, the widths of item offset, tf and length
+_FORMAT_2 = struct.Struct("<iqBBBx")  # the tag, base, the widths of item offset, tf and length
+_FORMAT_2_TAG = -2  # the header's first int32: format 1 starts with its term count instead
 _WIDTHS = (1, 2, 4, 8)
 
 Postings = npt.NDArray[np.void]
@@ -112,7 +113,7 @@ class Records:
         fields = self.stored.fields
         assert fields is not None
         widths = (fields[name][0].itemsize for name in ("item", "tf", "length"))
-        return _FORMAT_2.pack(-2, self.base, *widths)
+        return _FORMAT_2.pack(_FORMAT_2_TAG, self.base, *widths)
 
     def pack(self, records: Postings) -> bytes:
         out = np.empty(len(records), dtype=self.stored)
@@ -208,7 +209,7 @@ class Dictionary:
         self.records = _FORMAT_1
         first = int(np.frombuffer(blob, dtype=_I32, count=1)[0])
         if first < 0:
-            if first != -2:
+            if first != _FORMAT_2_TAG:
                 # A later format, written by a newer nighdb: refused, never misread.
                 raise InvalidArgumentError(
                     f"a text segment of this database is in format {-first}, newer than this "
