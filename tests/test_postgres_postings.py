@@ -11,6 +11,7 @@ leaves nothing written and the connection usable.
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,12 @@ _IDS = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"
 
 def _field(payload: bytes, at: int) -> tuple[bytes, int]:
     (size,) = struct.unpack_from(">i", payload, at)
-    return payload[at + 4 : at + 4 + size], at + 4 + size
+    return payload[at + 4 : at + 4 + size], at + 4 + max(size, 0)
+
+
+def _is_null(payload: bytes, at: int) -> bool:
+    size: int = struct.unpack_from(">i", payload, at)[0]
+    return size == -1
 
 
 def _array(data: bytes, element_type: int) -> list[bytes]:
@@ -55,28 +61,44 @@ def _array(data: bytes, element_type: int) -> list[bytes]:
     return elements
 
 
-def _decoded(payload: bytes) -> tuple[list[bytes], set[int], list[Posting]]:
-    """A segment's binary COPY stream of ``(term_hash, seg, items, tfs, lengths)``: the rows'
-    term keys in order, their segment ids, and every posting."""
+def _decoded(
+    payload: bytes, shared_below: int = textsegments.SHARED_BELOW
+) -> tuple[list[bytes], set[int], list[Posting]]:
+    """A segment's binary COPY stream of ``textsegments.COLUMNS``: the rows' keys in order,
+    their segment ids, and every posting (with its term's key, from a shared row's
+    ``terms``). A term's own row holds ``shared_below`` postings or more; the terms of a
+    bucket's row fewer each, all of that bucket."""
     assert payload[:11] == b"PGCOPY\n\xff\r\n\x00" and payload[11:19] == bytes(8)
     keys: list[bytes] = []
     segs: set[int] = set()
     found: list[Posting] = []
     at = 19
     while (count := struct.unpack_from(">h", payload, at)[0]) != -1:
-        assert count == 5
+        assert count == 6
         at += 2
         fields = []
         for _ in range(5):
             field, at = _field(payload, at)
             fields.append(field)
-        keys.append(fields[0])
+        shared = not _is_null(payload, at)
+        terms, at = _field(payload, at)
+        key = fields[0]
+        keys.append(key)
         segs.add(struct.unpack(">q", fields[1])[0])
         items = [i.decode() for i in _array(fields[2], 25)]
         tfs = [struct.unpack(">i", v)[0] for v in _array(fields[3], 23)]
         lengths = [struct.unpack(">i", v)[0] for v in _array(fields[4], 23)]
         assert len(items) == len(tfs) == len(lengths) > 0
-        found.extend(zip([fields[0]] * len(items), items, tfs, lengths, strict=True))
+        if shared:
+            assert len(key) == 2 and len(terms) == 16 * len(items)
+            term_keys = [terms[i : i + 16] for i in range(0, len(terms), 16)]
+            assert term_keys == sorted(term_keys)  # a bucket's postings in term order
+            assert {textsegments.bucket_key(k) for k in term_keys} == {key}
+            assert max(Counter(term_keys).values()) < shared_below
+        else:
+            assert len(key) == 16 and len(items) >= shared_below
+            term_keys = [key] * len(items)
+        found.extend(zip(term_keys, items, tfs, lengths, strict=True))
     assert at + 2 == len(payload)
     return keys, segs, found
 
@@ -94,21 +116,24 @@ def _expected(items: dict[str, str], analyzer: str) -> tuple[list[Posting], int]
     return found, total
 
 
+@pytest.mark.parametrize("shared_below", [1, 2, 4, 1000])
 @pytest.mark.parametrize("block_rows", [4096, 3])
 @pytest.mark.parametrize("analyzer", ["plain", "english"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(items=st.dictionaries(_IDS, _TEXTS, max_size=12), seg=st.integers(1, 2**62))
-def test_the_copy_stream_holds_each_texts_postings_one_row_per_term_in_key_order(
-    analyzer: str, block_rows: int, items: dict[str, str], seg: int
+def test_the_copy_stream_holds_each_texts_postings_in_rows_in_key_order(
+    analyzer: str, block_rows: int, shared_below: int, items: dict[str, str], seg: int
 ) -> None:
-    """(In blocks of 3 rows too: a stream of many blocks, as a large batch's.)"""
+    """A row per term or per bucket (no term shares a row at 1, every one at 1000), in
+    blocks of 3 rows too: a stream of many blocks, as a large batch's."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(textsegments, "_BLOCK_ROWS", block_rows)
+        patch.setattr(textsegments, "SHARED_BELOW", shared_below)
         new = postings.analyze_new(analyzer, items.items(), seg)
-    keys, segs, got = _decoded(new.payload)
+    keys, segs, got = _decoded(new.payload, shared_below)
     expected, total = _expected(items, analyzer)
     assert sorted(got) == sorted(expected)
-    assert keys == sorted(set(keys))  # one row per term, in the primary key's order
+    assert keys == sorted(set(keys))  # one row per key, in the primary key's order
     assert segs <= {seg} and new.seg == seg
     assert len(new) == len(keys) and new.total_length == total
     assert new.docs == len([i for i, t in items.items() if t])
@@ -131,8 +156,9 @@ def _live(url: str) -> tuple[list[Posting], int, int]:
         cid = _collection_id(conn)
         rows = conn.execute(
             sql.SQL(
-                "SELECT p.term_hash, u.item, u.tf, u.length FROM {} AS p,"
-                " unnest(p.items, p.tfs, p.lengths) AS u(item, tf, length)"
+                "SELECT coalesce(substring(p.terms FROM 16 * u.n::integer - 15 FOR 16),"
+                " p.term_hash), u.item, u.tf, u.length FROM {} AS p,"
+                " unnest(p.items, p.tfs, p.lengths) WITH ORDINALITY AS u(item, tf, length, n)"
                 " WHERE NOT EXISTS (SELECT 1 FROM {} AS d"
                 " WHERE d.item = u.item AND d.before > p.seg)"
             ).format(sql.Identifier(f"nigh_tpost_{cid}"), sql.Identifier(f"nigh_ttomb_{cid}"))
@@ -274,7 +300,12 @@ def test_texts_without_terms_get_no_tombstones(store: PostgresStore, tmp_path: P
 
 
 _OPS = st.lists(
-    st.tuples(st.sampled_from(["upsert", "update", "delete"]), st.sets(st.integers(0, 9)), _WORDS),
+    st.tuples(
+        st.sampled_from(["upsert", "update", "delete"]),
+        st.sets(st.integers(0, 9)),
+        _WORDS,
+        st.sampled_from([1, 2, 4, 100]),  # SHARED_BELOW: a term's rows own, shared or mixed
+    ),
     min_size=1,
     max_size=12,
 )
@@ -290,7 +321,8 @@ def test_random_writes_with_eager_merges_keep_the_postings_exact(
     store: PostgresStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ops: list[Any]
 ) -> None:
     """Merges of two segments and compactions past one tombstone: every write merges or
-    compacts, and the live postings, the statistics and search stay exact."""
+    compacts, and the live postings, the statistics and search stay exact, whichever rows,
+    a term's own or its bucket's, each segment keeps its postings in."""
     monkeypatch.setattr(textsegments, "MERGE_FACTOR", 2)
     monkeypatch.setattr(textmerges, "MERGE_FACTOR", 2)
     monkeypatch.setattr(textmerges, "_TOMBSTONES_FLOOR", 1)
@@ -298,7 +330,8 @@ def test_random_writes_with_eager_merges_keep_the_postings_exact(
     store.drop_collection(T, "c")
     store.ensure_collection(T, Collection("c", 2))
     texts: dict[str, str] = {}
-    for n, (op, keys, word) in enumerate(ops):
+    for n, (op, keys, word, shared_below) in enumerate(ops):
+        monkeypatch.setattr(textsegments, "SHARED_BELOW", shared_below)
         ids = [f"i{k}" for k in sorted(keys)]
         if op == "upsert":
             batch = {f"i{k}": f"{word} w{n} i{k}" if k % 3 else "" for k in sorted(keys)}

@@ -19,6 +19,7 @@ from psycopg import sql
 
 import nighdb
 from nighdb import Collection
+from nighdb.backends.postgres import schema as postgres_schema
 from nighdb.backends.postgres import textmerges, textsegments
 from nighdb.backends.postgres import upgrade as postgres_upgrade
 from nighdb.backends.sqlite.schema import SCHEMA_VERSION, text_tables
@@ -255,7 +256,7 @@ def test_postgres_version_3_postings_become_segments(
         assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'").fetchone()
-        assert row is not None and int(str(row[0])) == 4
+        assert row is not None and int(str(row[0])) == postgres_schema.SCHEMA_VERSION
         left = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
             "AND tablename LIKE 'nigh\\_postings\\_%'"
@@ -266,3 +267,50 @@ def test_postgres_version_3_postings_become_segments(
         assert sum(int(d) for (d,) in docs) == 3
         if merge_factor == 8:
             assert len(docs) == -(-len(TEXTS) // backfill_items)
+
+
+def test_postgres_version_4_rows_are_read_beside_shared_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 4 kept every term in its own rows; step 5 adds the ``terms`` column of the
+    buckets' shared rows and rewrites nothing. The version-4 rows are then read, merged and
+    tombstoned beside the shared rows of later writes."""
+    url = pg_server.url_for(tmp_path)
+    texts = {f"i{k}": f"owl w{k % 3} x{k}" for k in range(6)}
+    monkeypatch.setattr(textsegments, "SHARED_BELOW", 1)  # version 4's rows: a term's own
+    with nighdb.open_store(url) as store:
+        store.ensure_collection("t", Collection("c", 2))
+        store.upsert(
+            "t", "c", [{"id": i, "vector": [1.0, 0.0], "text": t} for i, t in texts.items()]
+        )
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM nigh_tpost_1 WHERE terms IS NOT NULL"
+        ).fetchone() == (0,)
+        conn.execute("ALTER TABLE nigh_tpost_1 DROP COLUMN terms")
+        conn.execute("UPDATE nigh_meta SET value = '4' WHERE key = 'schema_version'")
+    monkeypatch.setattr(textsegments, "SHARED_BELOW", 4)
+    monkeypatch.setattr(textsegments, "MERGE_FACTOR", 2)
+    monkeypatch.setattr(textmerges, "MERGE_FACTOR", 2)
+    with nighdb.open_store(url) as store:
+        for query in ("owl", "w1 x2", "x5"):
+            got = store.search("t", "c", text=query)
+            want = bm25(texts, query, lambda _: True)
+            assert [m.id for m in got] == [i for i, _ in want]
+        # A shared row beside them, a tombstone on a version-4 row, then a merge of both.
+        changed = {"i0": "owl owl", "n1": "w1 w1 x9"}
+        for i, t in changed.items():
+            store.upsert("t", "c", [{"id": i, "vector": [1.0, 0.0], "text": t}])
+        texts |= changed
+        for query in ("owl", "w1 x2", "x0 x9", "w2"):
+            got = store.search("t", "c", text=query)
+            want = bm25(texts, query, lambda _: True)
+            assert [m.id for m in got] == [i for i, _ in want]
+            assert [m.score for m in got] == pytest.approx([s for _, s in want], rel=1e-9)
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SELECT value FROM nigh_meta WHERE key = 'schema_version'")
+        assert version.fetchone() == (str(postgres_schema.SCHEMA_VERSION),)
+        kinds = conn.execute(
+            "SELECT DISTINCT terms IS NULL, length(term_hash) FROM nigh_tpost_1 ORDER BY 1"
+        ).fetchall()
+        assert kinds == [(False, 2), (True, 16)]  # merged: own rows and shared rows

@@ -29,7 +29,14 @@ from .filter import prepare_option
 from .rows import Where
 from .schema import Conn, Layout, id_hash
 from .textmerges import compact_if_needed, merge_if_needed
-from .textsegments import NewPostings, analyze_new, item_key, term_key, write_segment
+from .textsegments import (
+    NewPostings,
+    analyze_new,
+    bucket_key,
+    item_key,
+    term_key,
+    write_segment,
+)
 
 __all__ = [
     "NewPostings",
@@ -40,6 +47,7 @@ __all__ = [
     "lock_collection",
     "postings_statement",
     "remove_postings",
+    "row_keys",
     "scored_postings",
     "stored_texts",
     "term_key",
@@ -140,26 +148,32 @@ def clear_postings(conn: Conn, layout: Layout, collection_id: int) -> None:
     )
 
 
-# The query terms' rows (kind 0), the tombstones of their items (kind 1: ``seg`` the
-# tombstone's ``before``, ``items`` the item), with a filter the items that pass it (kind 2,
-# one row), each row with the collection's statistics. The arrays go to the client as they
-# are stored: unnesting them and summing BM25 in the server cost more (planning included)
-# than reading and scoring them here (docs/benchmarks.md, session 11).
+# The rows of the query terms and of their buckets (kind 0), the tombstones of their items
+# (kind 1: ``seg`` the tombstone's ``before``, ``items`` the item), with a filter the items
+# that pass it (kind 2, one row), each row with the collection's statistics. The arrays go
+# to the client as they are stored: unnesting them and summing BM25 in the server cost more
+# (planning included) than reading and scoring them here (docs/benchmarks.md, session 11).
 _TERM_ROWS = sql.SQL(
     "WITH st AS (SELECT text_items, text_length FROM {collections} WHERE id = %s),"
-    " p AS MATERIALIZED (SELECT term_hash, seg, items, tfs, lengths FROM {postings}"
+    " p AS MATERIALIZED (SELECT term_hash, seg, items, tfs, lengths, terms FROM {postings}"
     " WHERE term_hash = ANY(%s::bytea[])),"
-    " r AS (SELECT 0 AS kind, term_hash, seg, items, tfs, lengths FROM p"
-    " UNION ALL SELECT 1, NULL, d.before, ARRAY[d.item], NULL, NULL FROM {tombstones} AS d"
+    " r AS (SELECT 0 AS kind, term_hash, seg, items, tfs, lengths, terms FROM p"
+    " UNION ALL SELECT 1, NULL, d.before, ARRAY[d.item], NULL, NULL, NULL FROM {tombstones} AS d"
     " WHERE d.item IN (SELECT unnest(p.items) FROM p){filtered})"
-    " SELECT r.kind, r.term_hash, r.seg, r.items, r.tfs, r.lengths, st.text_items,"
+    " SELECT r.kind, r.term_hash, r.seg, r.items, r.tfs, r.lengths, r.terms, st.text_items,"
     " st.text_length FROM r CROSS JOIN st"
 )
 _FILTERED = sql.SQL(
     " UNION ALL SELECT 2, NULL, NULL, ARRAY(SELECT u.item FROM (SELECT DISTINCT unnest(p.items)"
     " AS item FROM p) AS u WHERE EXISTS (SELECT 1 FROM {items} AS t WHERE t.id_hash = {hash}"
-    " AND ({condition}))), NULL, NULL"
+    " AND ({condition}))), NULL, NULL, NULL"
 )
+
+
+def row_keys(hashes: list[bytes]) -> list[bytes]:
+    """The keys of the rows that may hold the postings of the terms ``hashes``: each
+    term's own rows and its bucket's (``textsegments``)."""
+    return [*hashes, *dict.fromkeys(bucket_key(h) for h in hashes)]
 
 
 def postings_statement(
@@ -168,7 +182,7 @@ def postings_statement(
     """The statement that reads the terms' postings (keys ``hashes``) and what scoring them
     takes (see ``_TERM_ROWS``), and its parameters; ``scored_postings`` scores its rows."""
     filtered: sql.Composable = sql.SQL("")
-    params: list[object] = [collection_id, hashes]
+    params: list[object] = [collection_id, row_keys(hashes)]
     if where is not None:
         filtered = _FILTERED.format(
             items=layout.items(collection_id), hash=id_hash(sql.SQL("u.item")), condition=where[0]
@@ -193,6 +207,9 @@ def text_postings(
     return scored_postings(rows.fetchall(), hashes)
 
 
+_Run = tuple[int, list[str], list[int], list[int]]  # a segment's postings of a term
+
+
 def scored_postings(rows: Sequence[Sequence[Any]], hashes: list[bytes]) -> tuple[list[str], F64]:
     """The ids and BM25 scores (``bm25_scores``, the one definition) of the items that pass
     the filter in the rows of ``postings_statement`` (of the terms ``hashes``).
@@ -202,15 +219,17 @@ def scored_postings(rows: Sequence[Sequence[Any]], hashes: list[bytes]) -> tuple
     filter or not (contract §14: the statistics are the collection's)."""
     if not rows:
         return [], np.empty(0, dtype=np.float64)
-    n_items, total_length = int(rows[0][6]), int(rows[0][7])
+    n_items, total_length = int(rows[0][7]), int(rows[0][8])
     dead = {str(r[3][0]): int(r[2]) for r in rows if r[0] == 1}
     passing = next((set(r[3]) for r in rows if r[0] == 2), None)
-    segments: dict[bytes, list[tuple[int, list[str], list[int], list[int]]]] = {
-        h: [] for h in hashes
-    }
+    segments: dict[bytes, list[_Run]] = {h: [] for h in hashes}
     for row in rows:
         if row[0] == 0:
-            segments[bytes(row[1])].append((int(row[2]), row[3], row[4], row[5]))
+            key = bytes(row[1])
+            if key in segments:
+                segments[key].append((int(row[2]), row[3], row[4], row[5]))
+            else:
+                _split_shared(row, segments)
     keys: dict[str, int] = {}
     parts: list[tuple[int, I64, I64, I64]] = []
     for h in hashes:
@@ -238,6 +257,17 @@ def scored_postings(rows: Sequence[Sequence[Any]], hashes: list[bytes]) -> tuple
     key_array, scores = bm25_scores(n_items, total_length, parts)
     ids = list(keys)
     return [ids[k] for k in key_array.tolist()], scores
+
+
+def _split_shared(row: Sequence[Any], segments: dict[bytes, list[_Run]]) -> None:
+    """Add the postings of the query terms in a bucket's shared row (its ``terms``, a term
+    key per posting) to their terms' runs."""
+    seg, items, tfs, lengths = int(row[2]), row[3], row[4], row[5]
+    term_keys = np.frombuffer(row[6], dtype="S16")  # a term key is 16 bytes
+    for key, runs in segments.items():
+        mask = (term_keys == key).tolist()
+        if any(mask):
+            runs.append((seg, *_kept(mask, items, tfs, lengths)))
 
 
 def _kept(

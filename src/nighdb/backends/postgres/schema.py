@@ -58,7 +58,7 @@ __all__ = [
 Conn = psycopg.Connection[TupleRow]
 """A connection of the pool (rows as tuples)."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The layout this code creates and reads; older databases are upgraded (``upgrade``)."""
 
 ID_PREFIX = 512
@@ -187,7 +187,7 @@ class Layout:
             sql.SQL(
                 "CREATE TABLE {} (term_hash bytea NOT NULL, seg bigint NOT NULL, "
                 "items text[] NOT NULL, tfs integer[] NOT NULL, lengths integer[] NOT NULL, "
-                "PRIMARY KEY (term_hash, seg))"
+                "terms bytea, PRIMARY KEY (term_hash, seg))"
             ).format(self.postings(collection_id)),
             # A merge reads and deletes its segments' rows: without this, a scan of them all.
             sql.SQL("CREATE INDEX {} ON {} (seg)").format(
@@ -199,7 +199,7 @@ class Layout:
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET STORAGE EXTERNAL").format(
                     self.postings(collection_id), sql.Identifier(column)
                 )
-                for column in ("items", "tfs", "lengths")
+                for column in ("items", "tfs", "lengths", "terms")
             ),
             sql.SQL(
                 "CREATE TABLE {} (seg bigint PRIMARY KEY, tier integer NOT NULL, "

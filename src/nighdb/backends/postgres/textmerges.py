@@ -85,11 +85,13 @@ def _merge(conn: Conn, layout: Layout, collection_id: int, segments: list[int]) 
         # term (each aggregate of a group reads its rows in one order: the arrays stay
         # aligned). The hash aggregate's arrays take more than the default work_mem.
         conn.execute("SELECT set_config('work_mem', %s, true)", (_MERGE_WORK_MEM,))
+        # A bucket's row (``textsegments``) keeps each live posting's term key.
         query = sql.SQL(
-            "INSERT INTO {postings} (term_hash, seg, items, tfs, lengths)"
-            " SELECT p.term_hash, %s, array_agg(u.item), array_agg(u.tf), array_agg(u.length)"
-            " FROM {postings} AS p"
-            " CROSS JOIN LATERAL unnest(p.items, p.tfs, p.lengths) AS u(item, tf, length)"
+            "INSERT INTO {postings} (term_hash, seg, items, tfs, lengths, terms)"
+            " SELECT p.term_hash, %s, array_agg(u.item), array_agg(u.tf), array_agg(u.length),"
+            " string_agg(substring(p.terms FROM 16 * u.n::integer - 15 FOR 16), ''::bytea)"
+            " FROM {postings} AS p CROSS JOIN LATERAL"
+            " unnest(p.items, p.tfs, p.lengths) WITH ORDINALITY AS u(item, tf, length, n)"
             " WHERE p.seg = ANY(%s) AND NOT EXISTS (SELECT 1 FROM {tombstones} AS d"
             " WHERE d.item = u.item AND d.before > p.seg)"
             " GROUP BY p.term_hash"
@@ -98,9 +100,10 @@ def _merge(conn: Conn, layout: Layout, collection_id: int, segments: list[int]) 
         # No tombstone reaches these segments: each term's arrays concatenated as they are,
         # 2-4x cheaper than unnesting them (measured).
         query = sql.SQL(
-            "INSERT INTO {postings} (term_hash, seg, items, tfs, lengths)"
+            "INSERT INTO {postings} (term_hash, seg, items, tfs, lengths, terms)"
             " SELECT p.term_hash, %s, {cat}(p.items ORDER BY p.seg),"
-            " {cat}(p.tfs ORDER BY p.seg), {cat}(p.lengths ORDER BY p.seg)"
+            " {cat}(p.tfs ORDER BY p.seg), {cat}(p.lengths ORDER BY p.seg),"
+            " string_agg(p.terms, ''::bytea ORDER BY p.seg)"
             " FROM {postings} AS p WHERE p.seg = ANY(%s) GROUP BY p.term_hash"
         )
     inserted = conn.execute(

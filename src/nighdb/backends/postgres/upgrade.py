@@ -17,6 +17,11 @@ Version 4: the postings as segments (``textsegments``): the segment counter on t
 every collection's version-3 postings table dropped and its segments, registry and
 tombstones created, its postings backfilled from the texts already stored, a segment per
 10,000 items.
+
+Version 5: the rare terms of a segment share their bucket's row (``textsegments``): every
+collection's postings table gets the ``terms`` column, the term key of each posting of a
+shared row. The rows already stored are each one term's own (``terms`` NULL), as version 5
+writes the terms of many postings too: nothing is rewritten.
 """
 
 from __future__ import annotations
@@ -119,10 +124,27 @@ def _text_segments(conn: Conn, layout: Layout) -> None:
 
 _BACKFILL_ITEMS = 10_000
 
+
+def _shared_rows(conn: Conn, layout: Layout) -> None:
+    """Version 5: the ``terms`` column of every collection's postings table, if the table
+    is there (step 4 creates the tables with it)."""
+    for collection_id in _items_tables(conn, layout):
+        table = layout.postings(collection_id)
+        conn.execute(
+            sql.SQL("ALTER TABLE IF EXISTS {} ADD COLUMN IF NOT EXISTS terms bytea").format(table)
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE IF EXISTS {} ALTER COLUMN terms SET STORAGE EXTERNAL").format(
+                table
+            )
+        )
+
+
 STEPS: list[tuple[int, Step]] = [
     (2, _hash_keyed_items),
     (3, _text_statistics),
     (4, _text_segments),
+    (5, _shared_rows),
 ]
 
 
