@@ -30,7 +30,7 @@ import psycopg
 from ...errors import CollectionNotFoundError, NighError
 from ...validation import check_collection_name, check_tenant
 from .registry import Pin, read_pin
-from .schema import Conn, Layout
+from .schema import READER_PREFIX, Conn, Layout
 
 __all__ = ["Pins", "StaleTableError", "retrying"]
 
@@ -141,6 +141,11 @@ def _execute(conn: Conn, *, pin: Pin, prepared: P, execute: Callable[[Conn, Pin,
     try:
         return execute(conn, pin, prepared)
     except psycopg.errors.UndefinedTable as exc:
+        raise StaleTableError() from exc
+    except psycopg.errors.UndefinedFunction as exc:
+        # A search calls the collection's reader, dropped with its tables.
+        if READER_PREFIX not in str(exc):
+            raise
         raise StaleTableError() from exc
 
 

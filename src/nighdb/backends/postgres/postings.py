@@ -46,6 +46,7 @@ __all__ = [
     "clear_postings",
     "lock_collection",
     "postings_statement",
+    "reader_ddl",
     "remove_postings",
     "row_keys",
     "scored_postings",
@@ -154,9 +155,9 @@ def clear_postings(conn: Conn, layout: Layout, collection_id: int) -> None:
 # to the client as they are stored: unnesting them and summing BM25 in the server cost more
 # (planning included) than reading and scoring them here (docs/benchmarks.md, session 11).
 _TERM_ROWS = sql.SQL(
-    "WITH st AS (SELECT text_items, text_length FROM {collections} WHERE id = %s),"
+    "WITH st AS (SELECT text_items, text_length FROM {collections} WHERE id = {collection}),"
     " p AS MATERIALIZED (SELECT term_hash, seg, items, tfs, lengths, terms FROM {postings}"
-    " WHERE term_hash = ANY(%s::bytea[])),"
+    " WHERE term_hash = ANY({keys}::bytea[])),"
     " r AS (SELECT 0 AS kind, term_hash, seg, items, tfs, lengths, terms FROM p"
     " UNION ALL SELECT 1, NULL, d.before, ARRAY[d.item], NULL, NULL, NULL FROM {tombstones} AS d"
     " WHERE d.item IN (SELECT unnest(p.items) FROM p){filtered})"
@@ -170,6 +171,38 @@ _FILTERED = sql.SQL(
 )
 
 
+def _term_rows(
+    layout: Layout, collection_id: int, keys: sql.Composable, filtered: sql.Composable
+) -> sql.Composed:
+    return _TERM_ROWS.format(
+        collections=layout.collections,
+        collection=sql.Literal(int(collection_id)),
+        postings=layout.postings(collection_id),
+        keys=keys,
+        tombstones=layout.tombstones(collection_id),
+        filtered=filtered,
+    )
+
+
+def reader_ddl(layout: Layout, collection_id: int) -> sql.Composed:
+    """The statement creating the collection's reader (``Layout.text_reader``): the
+    unfiltered ``_TERM_ROWS`` in a PL/pgSQL function, whose plan the server keeps for the
+    session. Planning the statement took ~0.1 ms of a ~1.4 ms search; a prepared statement
+    would save it too, but it lives on one connection, which a transaction-mode pooler
+    does not keep (docs/benchmarks.md, session 13)."""
+    body = _term_rows(layout, collection_id, sql.SQL("$1"), sql.SQL(""))
+    return sql.SQL(
+        "CREATE OR REPLACE FUNCTION {}(bytea[]) RETURNS TABLE (kind integer,"
+        " term_hash bytea, seg bigint, items text[], tfs integer[], lengths integer[],"
+        " terms bytea, text_items bigint, text_length bigint) LANGUAGE plpgsql STABLE"
+        " AS {}"
+    ).format(
+        layout.text_reader(collection_id),
+        # The query's names are its tables' columns, not the result's (also named so).
+        sql.Literal(f"#variable_conflict use_column\nBEGIN RETURN QUERY {body.as_string()}; END"),
+    )
+
+
 def row_keys(hashes: list[bytes]) -> list[bytes]:
     """The keys of the rows that may hold the postings of the terms ``hashes``: each
     term's own rows and its bucket's (``textsegments``)."""
@@ -178,23 +211,20 @@ def row_keys(hashes: list[bytes]) -> list[bytes]:
 
 def postings_statement(
     layout: Layout, collection_id: int, hashes: list[bytes], where: Where | None
-) -> tuple[sql.Composed, list[object]]:
+) -> tuple[sql.Composed, list[object], bool | None]:
     """The statement that reads the terms' postings (keys ``hashes``) and what scoring them
-    takes (see ``_TERM_ROWS``), and its parameters; ``scored_postings`` scores its rows."""
-    filtered: sql.Composable = sql.SQL("")
-    params: list[object] = [collection_id, row_keys(hashes)]
-    if where is not None:
-        filtered = _FILTERED.format(
-            items=layout.items(collection_id), hash=id_hash(sql.SQL("u.item")), condition=where[0]
-        )
-        params += where[1]
-    query = _TERM_ROWS.format(
-        collections=layout.collections,
-        postings=layout.postings(collection_id),
-        tombstones=layout.tombstones(collection_id),
-        filtered=filtered,
+    takes (see ``_TERM_ROWS``), its parameters and psycopg's ``prepare=``;
+    ``scored_postings`` scores its rows. Without a filter, a call of the collection's
+    reader (``reader_ddl``)."""
+    keys = row_keys(hashes)
+    if where is None:
+        query = sql.SQL("SELECT * FROM {}(%s)").format(layout.text_reader(collection_id))
+        return query, [keys], prepare_option([])
+    filtered = _FILTERED.format(
+        items=layout.items(collection_id), hash=id_hash(sql.SQL("u.item")), condition=where[0]
     )
-    return query, params
+    query = _term_rows(layout, collection_id, sql.Placeholder(), filtered)
+    return query, [keys, *where[1]], prepare_option(where[1])
 
 
 def text_postings(
@@ -202,8 +232,8 @@ def text_postings(
 ) -> tuple[list[str], F64]:
     """BM25 of the items that pass ``where`` and hold a query term: (ids, scores)."""
     hashes = [term_key(t) for t in terms]
-    query, params = postings_statement(layout, collection_id, hashes, where)
-    rows = conn.execute(query, params, prepare=prepare_option(params[2:]), binary=True)
+    query, params, prepare = postings_statement(layout, collection_id, hashes, where)
+    rows = conn.execute(query, params, prepare=prepare, binary=True)
     return scored_postings(rows.fetchall(), hashes)
 
 

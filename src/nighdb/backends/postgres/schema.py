@@ -53,10 +53,14 @@ __all__ = [
     "ID_ORDER",
     "ID_PREFIX",
     "lock_key",
+    "READER_PREFIX",
 ]
 
 Conn = psycopg.Connection[TupleRow]
 """A connection of the pool (rows as tuples)."""
+
+READER_PREFIX = "nigh_tread_"
+"""The name of a collection's reader function (``Layout.text_reader``), before its id."""
 
 SCHEMA_VERSION = 5
 """The layout this code creates and reads; older databases are upgraded (``upgrade``)."""
@@ -151,6 +155,10 @@ class Layout:
         """The text postings of a collection, one row per (term, segment) (``textsegments``),
         named from its integer id."""
         return self.table(f"nigh_tpost_{int(collection_id)}")
+
+    def text_reader(self, collection_id: int) -> sql.Identifier:
+        """The function reading a collection's postings for a search (``postings``)."""
+        return self.table(f"{READER_PREFIX}{int(collection_id)}")
 
     def segments(self, collection_id: int) -> sql.Identifier:
         """The registry of a collection's postings segments: id, tier and item count."""

@@ -21,7 +21,6 @@ from ...models import F32, Match
 from ...ranking import exact_distances
 from ...text import TextRanking, rank_text
 from .driver_errors import ended_on_error
-from .filter import prepare_option
 from .postings import postings_statement, scored_postings, term_key, text_postings
 from .rows import Where, ids_where
 from .schema import Conn, Layout
@@ -42,13 +41,13 @@ def text_search(
     none is ever written into the statement's text). The two round trips this saves took
     ~0.25 ms of a ~1 ms search (docs/benchmarks.md, session 11)."""
     hashes = [term_key(t) for t in terms]
-    query, params = postings_statement(layout, collection_id, hashes, where)
+    query, params, prepare = postings_statement(layout, collection_id, hashes, where)
     with ended_on_error(conn):
         # A pipeline's exit sends its one Sync and reads every result: one round trip (an
         # explicit sync() inside would make the exit's Sync a second one).
         with conn.pipeline():
             conn.execute(_BEGIN_SNAPSHOT)
-            found = conn.execute(query, params, prepare=prepare_option(params[2:]), binary=True)
+            found = conn.execute(query, params, prepare=prepare, binary=True)
         rows = found.fetchall()
         ranking = rank_text(*scored_postings(rows, hashes), limit=k)
         if not ranking.ids:

@@ -21,7 +21,8 @@ tombstones created, its postings backfilled from the texts already stored, a seg
 Version 5: the rare terms of a segment share their bucket's row (``textsegments``): every
 collection's postings table gets the ``terms`` column, the term key of each posting of a
 shared row. The rows already stored are each one term's own (``terms`` NULL), as version 5
-writes the terms of many postings too: nothing is rewritten.
+writes the terms of many postings too: nothing is rewritten. Each collection gets its
+reader, a function that reads a search's postings (``postings.reader_ddl``).
 """
 
 from __future__ import annotations
@@ -127,8 +128,11 @@ _BACKFILL_ITEMS = 10_000
 
 def _shared_rows(conn: Conn, layout: Layout) -> None:
     """Version 5: the ``terms`` column of every collection's postings table, if the table
-    is there (step 4 creates the tables with it)."""
+    is there (step 4 creates the tables with it), and the collection's reader."""
+    from .postings import reader_ddl  # postings imports schema, as this module does
+
     for collection_id in _items_tables(conn, layout):
+        conn.execute(reader_ddl(layout, collection_id))
         table = layout.postings(collection_id)
         conn.execute(
             sql.SQL("ALTER TABLE IF EXISTS {} ADD COLUMN IF NOT EXISTS terms bytea").format(table)
