@@ -375,18 +375,18 @@ def test_a_failure_while_the_server_merges_writes_nothing(
     _assert_exact(url_for(tmp_path), {"a": "cat", "b": "dog"})
 
 
-def test_a_dropped_collection_leaves_no_reader(store: PostgresStore, tmp_path: Path) -> None:
-    """The collection's reader (``postings.reader_ddl``) goes with its tables, and a new
-    collection of the name gets its own."""
+def test_a_dropped_collection_leaves_no_readers(store: PostgresStore, tmp_path: Path) -> None:
+    """The collection's readers (``readers``) go with its tables, and a new collection of
+    the name gets its own."""
     url = url_for(tmp_path)
     store.ensure_collection(T, Collection("c", 2))
     store.upsert(T, "c", _items({"a": "cat"}))
     readers = (
         "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"
-        " AND proname LIKE 'nigh\\_tread\\_%' ORDER BY 1"
+        " AND proname LIKE 'nigh\\_t%' ORDER BY 1"
     )
     with psycopg.connect(url) as conn:
-        assert conn.execute(readers).fetchall() == [("nigh_tread_1",)]
+        assert conn.execute(readers).fetchall() == [("nigh_tfetch_1",), ("nigh_tread_1",)]
     store.drop_collection(T, "c")
     with psycopg.connect(url) as conn:
         assert conn.execute(readers).fetchall() == []

@@ -188,7 +188,8 @@ def _drop_text_tables(conn: psycopg.Connection[Any]) -> list[int]:
     for cid in ids:
         for name in _POSTGRES_TEXT_TABLES:
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name.format(cid))))
-        conn.execute(sql.SQL("DROP FUNCTION {}").format(sql.Identifier(f"nigh_tread_{cid}")))
+        for reader in (f"nigh_tread_{cid}", f"nigh_tfetch_{cid}"):
+            conn.execute(sql.SQL("DROP FUNCTION {}").format(sql.Identifier(reader)))
     conn.execute("ALTER TABLE nigh_collections DROP COLUMN text_segment")
     return ids
 
@@ -289,7 +290,7 @@ def test_postgres_version_4_rows_are_read_beside_shared_rows(
             "SELECT count(*) FROM nigh_tpost_1 WHERE terms IS NOT NULL"
         ).fetchone() == (0,)
         conn.execute("ALTER TABLE nigh_tpost_1 DROP COLUMN terms")
-        conn.execute("DROP FUNCTION nigh_tread_1")  # version 5's reader
+        conn.execute("DROP FUNCTION nigh_tread_1, nigh_tfetch_1")  # version 5's readers
         conn.execute("UPDATE nigh_meta SET value = '4' WHERE key = 'schema_version'")
     monkeypatch.setattr(textsegments, "SHARED_BELOW", 4)
     monkeypatch.setattr(textsegments, "MERGE_FACTOR", 2)

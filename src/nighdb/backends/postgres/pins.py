@@ -30,7 +30,7 @@ import psycopg
 from ...errors import CollectionNotFoundError, NighError
 from ...validation import check_collection_name, check_tenant
 from .registry import Pin, read_pin
-from .schema import READER_PREFIX, Conn, Layout
+from .schema import READER_PREFIXES, Conn, Layout
 
 __all__ = ["Pins", "StaleTableError", "retrying"]
 
@@ -143,8 +143,8 @@ def _execute(conn: Conn, *, pin: Pin, prepared: P, execute: Callable[[Conn, Pin,
     except psycopg.errors.UndefinedTable as exc:
         raise StaleTableError() from exc
     except psycopg.errors.UndefinedFunction as exc:
-        # A search calls the collection's reader, dropped with its tables.
-        if READER_PREFIX not in str(exc):
+        # A search calls the collection's readers, dropped with its tables.
+        if not any(prefix in str(exc) for prefix in READER_PREFIXES):
             raise
         raise StaleTableError() from exc
 

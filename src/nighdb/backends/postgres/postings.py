@@ -46,10 +46,10 @@ __all__ = [
     "clear_postings",
     "lock_collection",
     "postings_statement",
-    "reader_ddl",
     "remove_postings",
     "row_keys",
     "scored_postings",
+    "term_rows",
     "stored_texts",
     "term_key",
     "text_postings",
@@ -171,9 +171,10 @@ _FILTERED = sql.SQL(
 )
 
 
-def _term_rows(
+def term_rows(
     layout: Layout, collection_id: int, keys: sql.Composable, filtered: sql.Composable
 ) -> sql.Composed:
+    """``_TERM_ROWS`` of a collection: the terms' keys in ``keys``, with ``filtered``."""
     return _TERM_ROWS.format(
         collections=layout.collections,
         collection=sql.Literal(int(collection_id)),
@@ -181,25 +182,6 @@ def _term_rows(
         keys=keys,
         tombstones=layout.tombstones(collection_id),
         filtered=filtered,
-    )
-
-
-def reader_ddl(layout: Layout, collection_id: int) -> sql.Composed:
-    """The statement creating the collection's reader (``Layout.text_reader``): the
-    unfiltered ``_TERM_ROWS`` in a PL/pgSQL function, whose plan the server keeps for the
-    session. Planning the statement took ~0.1 ms of a ~1.4 ms search; a prepared statement
-    would save it too, but it lives on one connection, which a transaction-mode pooler
-    does not keep (docs/benchmarks.md, session 13)."""
-    body = _term_rows(layout, collection_id, sql.SQL("$1"), sql.SQL(""))
-    return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {}(bytea[]) RETURNS TABLE (kind integer,"
-        " term_hash bytea, seg bigint, items text[], tfs integer[], lengths integer[],"
-        " terms bytea, text_items bigint, text_length bigint) LANGUAGE plpgsql STABLE"
-        " AS {}"
-    ).format(
-        layout.text_reader(collection_id),
-        # The query's names are its tables' columns, not the result's (also named so).
-        sql.Literal(f"#variable_conflict use_column\nBEGIN RETURN QUERY {body.as_string()}; END"),
     )
 
 
@@ -215,7 +197,7 @@ def postings_statement(
     """The statement that reads the terms' postings (keys ``hashes``) and what scoring them
     takes (see ``_TERM_ROWS``), its parameters and psycopg's ``prepare=``;
     ``scored_postings`` scores its rows. Without a filter, a call of the collection's
-    reader (``reader_ddl``)."""
+    reader (``readers``)."""
     keys = row_keys(hashes)
     if where is None:
         query = sql.SQL("SELECT * FROM {}(%s)").format(layout.text_reader(collection_id))
@@ -223,7 +205,7 @@ def postings_statement(
     filtered = _FILTERED.format(
         items=layout.items(collection_id), hash=id_hash(sql.SQL("u.item")), condition=where[0]
     )
-    query = _term_rows(layout, collection_id, sql.Placeholder(), filtered)
+    query = term_rows(layout, collection_id, sql.Placeholder(), filtered)
     return query, [keys, *where[1]], prepare_option(where[1])
 
 

@@ -17,7 +17,7 @@ from psycopg.rows import TupleRow
 
 from ...models import Collection
 from .index import HnswIndex
-from .postings import reader_ddl
+from .readers import create_readers, drop_readers
 from .schema import Conn, Layout
 
 __all__ = [
@@ -83,7 +83,7 @@ def insert_collection(conn: Conn, layout: Layout, tenant: str, wanted: Collectio
         conn.execute(ddl)
     for ddl in layout.postings_ddl(pin.id):
         conn.execute(ddl)
-    conn.execute(reader_ddl(layout, pin.id))
+    create_readers(conn, layout, pin.id)
     return pin
 
 
@@ -121,7 +121,7 @@ def drop_collection(conn: Conn, layout: Layout, tenant: str, name: str) -> int:
         conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table))
         counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
         conn.execute(sql.SQL("DROP TABLE {}").format(table))
-        conn.execute(sql.SQL("DROP FUNCTION {}").format(layout.text_reader(int(row[0]))))
+        drop_readers(conn, layout, int(row[0]))
         for text_table in layout.text_tables(int(row[0])):
             conn.execute(sql.SQL("DROP TABLE {}").format(text_table))
     return 0 if counted is None else int(counted[0])

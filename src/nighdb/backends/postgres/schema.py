@@ -53,14 +53,14 @@ __all__ = [
     "ID_ORDER",
     "ID_PREFIX",
     "lock_key",
-    "READER_PREFIX",
+    "READER_PREFIXES",
 ]
 
 Conn = psycopg.Connection[TupleRow]
 """A connection of the pool (rows as tuples)."""
 
-READER_PREFIX = "nigh_tread_"
-"""The name of a collection's reader function (``Layout.text_reader``), before its id."""
+READER_PREFIXES = ("nigh_tread_", "nigh_tfetch_")
+"""The names of a collection's reader functions (``readers``), before its id."""
 
 SCHEMA_VERSION = 5
 """The layout this code creates and reads; older databases are upgraded (``upgrade``)."""
@@ -157,8 +157,12 @@ class Layout:
         return self.table(f"nigh_tpost_{int(collection_id)}")
 
     def text_reader(self, collection_id: int) -> sql.Identifier:
-        """The function reading a collection's postings for a search (``postings``)."""
-        return self.table(f"{READER_PREFIX}{int(collection_id)}")
+        """The function reading a collection's postings for a search (``readers``)."""
+        return self.table(f"{READER_PREFIXES[0]}{int(collection_id)}")
+
+    def payload_reader(self, collection_id: int) -> sql.Identifier:
+        """The function reading the payload of a collection's items by id (``readers``)."""
+        return self.table(f"{READER_PREFIXES[1]}{int(collection_id)}")
 
     def segments(self, collection_id: int) -> sql.Identifier:
         """The registry of a collection's postings segments: id, tier and item count."""

@@ -22,7 +22,7 @@ from ...ranking import exact_distances
 from ...text import TextRanking, rank_text
 from .driver_errors import ended_on_error
 from .postings import postings_statement, scored_postings, term_key, text_postings
-from .rows import Where, ids_where
+from .rows import Where
 from .schema import Conn, Layout
 from .search import Ranker, SearchPlan, candidates
 from .vectorranks import ORACLE_METRICS, ranks_and_top, vector_ranks
@@ -169,11 +169,9 @@ def _payload(
 def _payload_statement(
     layout: Layout, collection_id: int, ids: list[str]
 ) -> tuple[sql.Composed, list[object]]:
-    condition, params = ids_where(ids)
-    query = sql.SQL("SELECT id, metadata_json, text FROM {} WHERE {}").format(
-        layout.items(collection_id), condition
-    )
-    return query, params
+    """The payload of the items ``ids``, read by the collection's reader (``readers``)."""
+    query = sql.SQL("SELECT * FROM {}(%s)").format(layout.payload_reader(collection_id))
+    return query, [ids]
 
 
 def _payload_rows(rows: list[Any]) -> dict[str, tuple[dict[str, Any], str]]:

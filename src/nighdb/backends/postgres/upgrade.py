@@ -22,7 +22,7 @@ Version 5: the rare terms of a segment share their bucket's row (``textsegments`
 collection's postings table gets the ``terms`` column, the term key of each posting of a
 shared row. The rows already stored are each one term's own (``terms`` NULL), as version 5
 writes the terms of many postings too: nothing is rewritten. Each collection gets its
-reader, a function that reads a search's postings (``postings.reader_ddl``).
+readers, the functions holding a text search's statements (``readers``).
 """
 
 from __future__ import annotations
@@ -128,11 +128,11 @@ _BACKFILL_ITEMS = 10_000
 
 def _shared_rows(conn: Conn, layout: Layout) -> None:
     """Version 5: the ``terms`` column of every collection's postings table, if the table
-    is there (step 4 creates the tables with it), and the collection's reader."""
-    from .postings import reader_ddl  # postings imports schema, as this module does
+    is there (step 4 creates the tables with it), and the collection's readers."""
+    from .readers import create_readers  # readers import schema, as this module does
 
     for collection_id in _items_tables(conn, layout):
-        conn.execute(reader_ddl(layout, collection_id))
+        create_readers(conn, layout, collection_id)
         table = layout.postings(collection_id)
         conn.execute(
             sql.SQL("ALTER TABLE IF EXISTS {} ADD COLUMN IF NOT EXISTS terms bytea").format(table)
