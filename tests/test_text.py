@@ -4,6 +4,7 @@ each other, BM25 against ``reference_text``, and fusion against the full-ranking
 
 from __future__ import annotations
 
+import random
 import sys
 import unicodedata
 from pathlib import Path
@@ -132,6 +133,42 @@ def test_bm25_scores_match_the_reference(texts: dict[str, str], query: list[str]
     want = bm25(texts, " ".join(query), lambda _: True)
     assert got.ids == [i for i, _ in want]
     assert got.scores == pytest.approx([s for _, s in want], rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(0, 30), st.integers(1, 9), st.integers(1, 50)), max_size=20),
+        max_size=4,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_dense_keys_score_bit_for_bit_as_sorted_ones(
+    terms: list[list[tuple[int, int, int]]], rng: random.Random
+) -> None:
+    """``dense=n`` (keys exactly 0 .. n-1) skips sorting the keys and nothing else: the
+    same floats, in the same order, as for the same keys spread out and sorted."""
+    parts = []
+    for postings in terms:
+        unique = list({item: (tf, length) for item, tf, length in postings}.items())
+        parts.append(
+            (
+                len(unique) + rng.randrange(5),
+                np.array([i for i, _ in unique], dtype=np.int64),
+                np.array([tf for _, (tf, _) in unique], dtype=np.int64),
+                np.array([length for _, (_, length) in unique], dtype=np.int64),
+            )
+        )
+    present = sorted({int(i) for _, items, _, _ in parts for i in items})
+    relabel = {old: new for new, old in enumerate(present)}
+    dense_parts = [
+        (df, np.array([relabel[int(i)] for i in items], dtype=np.int64), tf, lengths)
+        for df, items, tf, lengths in parts
+    ]
+    keys, scores = bm25_scores(100, 900, parts)
+    dense_keys, dense_scores = bm25_scores(100, 900, dense_parts, dense=len(present))
+    assert [present[k] for k in dense_keys.tolist()] == keys.tolist()
+    assert dense_scores.tobytes() == scores.tobytes()
 
 
 @settings(max_examples=200, deadline=None)

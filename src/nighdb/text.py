@@ -258,6 +258,8 @@ def bm25_scores(
     n_items: int,
     total_length: int,
     postings: Sequence[tuple[int, I64, I64, I64]],
+    *,
+    dense: int | None = None,
 ) -> tuple[I64, F64]:
     """BM25 of every item holding at least one query term.
 
@@ -265,12 +267,16 @@ def bm25_scores(
     lengths)``: the term's document frequency over the whole collection and, for the items
     to score (those that pass the filter), their keys, term frequencies and lengths. Returns
     the distinct item keys (ascending) and their scores. Every backend calls this, so the
-    float64 operations, and their order, are the same everywhere.
+    float64 operations, and their order, are the same everywhere. ``dense=n`` says the
+    keys are exactly ``0 .. n-1``: they need no sorting (~25 µs of a search).
     """
     keys_parts = [p[1] for p in postings if len(p[1])]
     if not keys_parts or n_items <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-    keys = np.unique(np.concatenate(keys_parts))
+    if dense is None:
+        keys = np.unique(np.concatenate(keys_parts))
+    else:
+        keys = np.arange(dense, dtype=np.int64)
     scores = np.zeros(len(keys), dtype=np.float64)
     avg_length = total_length / n_items
     for df, items, tf, lengths in postings:
@@ -279,7 +285,7 @@ def bm25_scores(
         tf64 = tf.astype(np.float64)
         norm = BM25_K1 * (1.0 - BM25_B + BM25_B * (lengths.astype(np.float64) / avg_length))
         part = idf(n_items, df) * (tf64 * (BM25_K1 + 1.0)) / (tf64 + norm)
-        scores[np.searchsorted(keys, items)] += part
+        scores[items if dense is not None else np.searchsorted(keys, items)] += part
     return keys, scores
 
 

@@ -266,7 +266,8 @@ def scored_postings(rows: Sequence[Sequence[Any]], hashes: list[bytes]) -> tuple
                 np.array(lengths, dtype=np.int64),
             )
         )
-    key_array, scores = bm25_scores(n_items, total_length, parts)
+    # The keys are the items' places in ``keys``: 0 .. len(keys) - 1, each used.
+    key_array, scores = bm25_scores(n_items, total_length, parts, dense=len(keys))
     ids = list(keys)
     return [ids[k] for k in key_array.tolist()], scores
 
