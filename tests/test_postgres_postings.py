@@ -387,6 +387,12 @@ def test_a_dropped_collection_leaves_no_readers(store: PostgresStore, tmp_path: 
     )
     with psycopg.connect(url) as conn:
         assert conn.execute(readers).fetchall() == [("nigh_tfetch_1",), ("nigh_tread_1",)]
+        # One generic plan each: PL/pgSQL otherwise planned every call anew.
+        settings = conn.execute(
+            "SELECT DISTINCT proconfig FROM pg_proc"
+            " WHERE pronamespace = current_schema()::regnamespace AND proname LIKE 'nigh\\_t%'"
+        ).fetchall()
+        assert settings == [(["plan_cache_mode=force_generic_plan"],)]
     store.drop_collection(T, "c")
     with psycopg.connect(url) as conn:
         assert conn.execute(readers).fetchall() == []
