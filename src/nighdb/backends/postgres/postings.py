@@ -1,7 +1,8 @@
 """Text postings of the pgvector backend (contract §14): kept exact, read for BM25.
 
-The postings are segments (``textsegments``: one row per (term, segment), tombstones for
-the replaced and deleted items), merged and compacted by ``textmerges``.
+The postings are segments (``textsegments``: in each segment a row per frequent term and
+a shared row per bucket of rare terms, tombstones for the replaced and deleted items),
+merged and compacted by ``textmerges``.
 ``nigh_collections.text_items``/``text_length`` hold the collection's item count and total
 length, the N and average length of BM25.
 
@@ -10,9 +11,10 @@ Every write of items takes the collection's registry row ``FOR UPDATE`` first
 before a write are the ones it replaces, the counts stay exact and segment ids are handed
 out in order. The items a write replaces or deletes get a tombstone ``before`` the id of the
 write's segment; their length is found by analyzing the stored text again (the same analyzer
-gives the same terms). Searches read the query terms' rows as they are stored, arrays and
-all, with the tombstones of their items, in one statement (``postings_statement``), and
-score every match by ``nighdb.text.bm25_scores`` (``scored_postings``), as on SQLite.
+gives the same terms). Searches read the rows of the query terms and of their buckets as
+they are stored, arrays and all, with the tombstones of their items, in one statement
+(``postings_statement``: without a filter, a call of the collection's reader, ``readers``),
+and score every match by ``nighdb.text.bm25_scores`` (``scored_postings``), as on SQLite.
 """
 
 from __future__ import annotations

@@ -12,12 +12,15 @@ Layout, in the connection's current schema (the first existing schema on ``searc
   text exactly as validated (what searches return: jsonb would reorder keys and rewrite
   numbers such as ``1e+300``); ``text``;
 * ``nigh_tpost_<id>``, ``nigh_tsegs_<id>``, ``nigh_ttomb_<id>``: the text postings of the
-  collection's items as segments, one row per (term, segment), their registry and their
-  tombstones (``textsegments``), with ``nigh_collections.text_items``/``text_length`` for
-  BM25 (contract §14) and ``text_segment``, the last segment id handed out.
+  collection's items as segments, a row per frequent term or per bucket of rare terms of
+  each segment, their registry and their tombstones (``textsegments``), with
+  ``nigh_collections.text_items``/``text_length`` for BM25 (contract §14) and
+  ``text_segment``, the last segment id handed out;
+* ``nigh_tread_<id>(bytea[])``, ``nigh_tfetch_<id>(text[])``: the collection's readers,
+  PL/pgSQL functions holding a text search's statements (``readers``).
 
-  Its primary key is ``id_hash``, the SHA-256 of the id's UTF-8 bytes, not the id itself:
-  a btree entry may not exceed about 2,700 bytes, and an id the contract allows (1,024
+  An items table's primary key is ``id_hash``, the SHA-256 of the id's UTF-8 bytes, not the
+  id itself: a btree entry may not exceed about 2,700 bytes, and an id the contract allows (1,024
   characters of four bytes) is 4,096. Id order (paging, scrolling) is served by a btree
   on the id's first 512 characters (at most 2,048 bytes), the full id breaking ties:
   comparing the prefixes first, then the ids, is the ids' own byte order. A GIN index
@@ -26,8 +29,9 @@ Layout, in the connection's current schema (the first existing schema on ``searc
 Text columns that are sorted or paged (``id``, ``tenant``, ``name``) use ``COLLATE "C"``: byte
 order, the same on every server whatever its locale, and the same as SQLite's.
 
-No user-supplied text ever reaches SQL: table names come from the integer id and are quoted
-with ``psycopg.sql.Identifier``; every value is a bound parameter.
+No user-supplied text ever reaches SQL: table and function names come from the integer id
+and the schema's name, quoted with ``psycopg.sql.Identifier``; every value is a bound
+parameter.
 
 The registry tables are created by ``bootstrap``, driver errors are translated by
 ``driver_errors``, and connections open with ``conninfo``'s options.

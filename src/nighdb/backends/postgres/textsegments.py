@@ -64,7 +64,8 @@ MERGE_FACTOR = 8
 SHARED_BELOW = 4
 """A term with fewer postings than this in a new segment goes in its bucket's row."""
 BUCKETS = 1024
-"""Buckets of the terms that share rows: a term's bucket is its key's first 10 bits."""
+"""Buckets of the terms that share rows: a term's bucket is its key's first two bytes,
+as a big-endian number, modulo ``BUCKETS`` (``bucket_key``)."""
 
 
 def term_key(term: str) -> bytes:
