@@ -12,6 +12,9 @@ search keeps its statement inline, planned with the filter's values.
 * ``nigh_tread_<id>(bytea[])``: the postings of a search (``postings.term_rows`` without a
   filter);
 * ``nigh_tfetch_<id>(text[])``: the payload (id, metadata, text) of items by id.
+
+``CREATE OR REPLACE FUNCTION`` cannot change a function's result columns: a later layout
+that changes them must drop the readers before creating them again.
 """
 
 from __future__ import annotations
