@@ -193,11 +193,11 @@ def _rows(batch: BatchArrays) -> _Rows:
     new_row = np.ones(vocabulary, dtype=np.bool_)
     new_row[1:] = ~shared[1:] | ~shared[:-1] | (lead[1:] != lead[:-1])
     firsts_of_rows = np.flatnonzero(new_row)
-    term_counts = counts[order]
+    term_counts, ordered_keys = counts[order], keys[order]
     row_counts = (
         np.add.reduceat(term_counts, firsts_of_rows) if vocabulary else term_counts
     ).astype(np.int64)
-    row_keys = keys[order][firsts_of_rows].copy()
+    row_keys = ordered_keys[firsts_of_rows]
     row_shared = shared[firsts_of_rows]
     row_keys[row_shared, :2] = (
         lead[firsts_of_rows][row_shared].astype(">u2").view(np.uint8).reshape(-1, 2)
@@ -211,7 +211,7 @@ def _rows(batch: BatchArrays) -> _Rows:
         starts=np.cumsum(row_counts) - row_counts,
         texts=batch.texts[postings],
         tf=batch.tf[postings],
-        term_keys=np.repeat(keys[order], term_counts, axis=0),
+        term_keys=np.repeat(ordered_keys, term_counts, axis=0),
     )
 
 
