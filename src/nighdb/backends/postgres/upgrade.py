@@ -132,7 +132,6 @@ def _shared_rows(conn: Conn, layout: Layout) -> None:
     from .readers import create_readers  # readers import schema, as this module does
 
     for collection_id in _items_tables(conn, layout):
-        create_readers(conn, layout, collection_id)
         table = layout.postings(collection_id)
         conn.execute(
             sql.SQL("ALTER TABLE IF EXISTS {} ADD COLUMN IF NOT EXISTS terms bytea").format(table)
@@ -142,6 +141,7 @@ def _shared_rows(conn: Conn, layout: Layout) -> None:
                 table
             )
         )
+        create_readers(conn, layout, collection_id)
 
 
 STEPS: list[tuple[int, Step]] = [
